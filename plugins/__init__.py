@@ -1,0 +1,1 @@
+"""roomcal's Radicale plugins: ``[auth] type = plugins.auth``, ``[rights] type = plugins.rights``."""

@@ -1,0 +1,37 @@
+"""Radicale auth plugin: trusts only identities the roomcal front has verified.
+
+The front (server/front.py) checks Basic passwords (bcrypt htpasswd) and Bearer
+tokens, then hands Radicale the user under a per-process secret, so a client
+cannot claim an identity by sending headers of its own.
+"""
+
+import secrets
+
+from radicale import auth
+
+from storage.store import accounts_from
+
+ENVIRON_KEY = "roomcal.identity"
+_PROCESS_SECRET = secrets.token_urlsafe(32)
+
+
+def hand_over(environ, identity) -> None:
+    """Called by the front once the request is authenticated."""
+    environ[ENVIRON_KEY] = identity
+
+
+class Auth(auth.BaseAuth):
+    def __init__(self, configuration):
+        super().__init__(configuration)
+        self._accounts = accounts_from(configuration)
+
+    def get_external_login(self, environ):
+        identity = environ.get(ENVIRON_KEY)
+        if identity is None:
+            return ()
+        return identity.user, _PROCESS_SECRET
+
+    def _login_ext_with_groups(self, login, password, context):
+        if password != _PROCESS_SECRET or not login:
+            return "", set()
+        return login, set(self._accounts.groups_of(login))

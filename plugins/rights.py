@@ -1,0 +1,53 @@
+"""Radicale rights plugin: personal calendars as ``owner_only``, rooms by role.
+
+Letters (radicale/rights): R/W non-leaf collections, r/w calendars and items;
+``d`` no collection DELETE, ``o`` no whole-collection PUT, ``l`` no PROPPATCH.
+Who may change which booking inside a room is decided by the booking core,
+since rights never see items.
+"""
+
+from radicale import pathutils, rights
+
+from storage import rooms
+from storage.booking import BookingCore
+from storage.context import Actor
+from storage.registry import RoomRegistry
+from storage.store import accounts_from
+
+BOOKER = "rwdol"   # read, book; never delete, replace or re-configure the room
+READER = "rdol"
+ADMIN = "rw"
+
+
+class Rights(rights.BaseRights):
+    def __init__(self, configuration):
+        super().__init__(configuration)
+        self._accounts = accounts_from(configuration)
+        self._registry = RoomRegistry(configuration.get("storage", "filesystem_folder"))
+        self._roles = BookingCore(self._accounts, horizon=None)
+
+    def authorization(self, user: str, user_groups: set, path: str) -> str:
+        if not user:
+            return ""
+        parts = pathutils.strip_path(path).split("/") if pathutils.strip_path(path) else []
+        if not parts:
+            return "R"
+        if parts[0] == rooms.ROOMS:
+            return self._room_rights(user, user_groups, parts[1:])
+        if parts[0] != user:
+            return ""
+        return {1: "RW", 2: "rw"}.get(len(parts), "")
+
+    def _room_rights(self, user: str, user_groups: set, rest: list) -> str:
+        admin = self._accounts.is_admin(user)
+        if not rest:
+            return "RW" if admin else "R"
+        if len(rest) > 1:
+            return ""
+        room = self._registry.get(rest[0])
+        if admin:
+            return ADMIN
+        if room is None:
+            return ""
+        actor = Actor(user, frozenset(user_groups), False)
+        return BOOKER if self._roles.may_book(room, actor) else READER

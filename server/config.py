@@ -1,0 +1,110 @@
+"""Finding, loading and writing roomcal's configuration (a Radicale config file).
+
+Radicale rejects sections it does not know, so roomcal's own options live in
+the plugin sections, prefixed ``roomcal_``.  Relative paths are read relative
+to the config file, so a checkout's ``radicale.conf`` works from anywhere.
+"""
+
+import os
+from typing import Optional
+
+from radicale import config as radicale_config
+
+ENV = "ROOMCAL_CONFIG"
+# Options that hold paths: (section, option, default relative to the config dir).
+PATHS = (
+    ("storage", "filesystem_folder", "data/collections"),
+    ("storage", "roomcal_index", "data/index.sqlite"),
+    ("auth", "htpasswd_filename", "data/users"),
+    ("auth", "roomcal_accounts", "data/accounts.sqlite"),
+)
+
+
+class ConfigError(Exception):
+    pass
+
+
+def locate(explicit: Optional[str] = None) -> str:
+    """--config, then $ROOMCAL_CONFIG, then ./radicale.conf."""
+    path = explicit or os.environ.get(ENV) or "radicale.conf"
+    if not os.path.isfile(path):
+        where = ("--config" if explicit else f"${ENV}" if os.environ.get(ENV) else "the current folder")
+        raise ConfigError(f"config file {path!r} not found (from {where}); "
+                          "create one with 'roomcal init DIR' or pass --config PATH")
+    return os.path.abspath(path)
+
+
+def load(path: str) -> radicale_config.Configuration:
+    try:
+        configuration = radicale_config.load([(path, False)])
+    except Exception as e:
+        raise ConfigError(f"cannot load {path}: {e}") from None
+    base = os.path.dirname(os.path.abspath(path))
+    resolved = {}
+    for section, option, default in PATHS:
+        try:
+            raw = configuration.get_raw(section, option)
+        except KeyError:
+            raw = default
+        value = os.path.expanduser(str(raw))
+        resolved.setdefault(section, {})[option] = os.path.normpath(os.path.join(base, value))
+    try:
+        configuration.update(resolved, f"paths of {path}", privileged=True)
+    except (ValueError, RuntimeError) as e:
+        raise ConfigError(f"{path}: {e}") from None
+    return configuration
+
+
+TEMPLATE = """\
+# roomcal configuration (a Radicale 3.9 config file with roomcal's plugins).
+# Relative paths are relative to this file's folder.
+
+[server]
+# host:port pairs, comma separated
+hosts = 127.0.0.1:5232
+max_content_length = 10000000
+delay_on_error = 0
+
+[auth]
+type = plugins.auth
+# bcrypt password file (htpasswd -B compatible)
+htpasswd_filename = {data}/users
+# admin flags, e-mail addresses, groups and hashed API tokens
+roomcal_accounts = {data}/accounts.sqlite
+roomcal_bcrypt_rounds = 12
+delay = 0
+
+[rights]
+type = plugins.rights
+
+[storage]
+type = storage
+filesystem_folder = {data}/collections
+# the booking index (rebuilt from the collections when missing or stale)
+roomcal_index = {data}/index.sqlite
+# how far ahead conflicts are checked when a room has no max-advance
+roomcal_horizon = P2Y
+# most occurrences of one series that a write may check
+roomcal_max_occurrences = 5000
+# a stored booking that cannot be read must not vanish from conflict checks
+skip_broken_item = False
+
+[web]
+type = none
+
+[logging]
+# roomcal serve logs one line per request itself
+level = warning
+"""
+
+
+def write_template(directory: str, data: str = "data") -> str:
+    path = os.path.join(directory, "radicale.conf")
+    if os.path.exists(path):
+        raise ConfigError(f"{path} already exists; not overwriting it")
+    os.makedirs(directory, exist_ok=True)
+    for sub in ("collections",):
+        os.makedirs(os.path.join(directory, data, sub), exist_ok=True)
+    with open(path, "x", encoding="utf-8") as f:
+        f.write(TEMPLATE.format(data=data))
+    return path

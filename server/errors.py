@@ -1,0 +1,58 @@
+"""Error bodies that speak to humans: DAV:error for CalDAV, JSON for the rest."""
+
+import json
+import xml.etree.ElementTree as ET
+
+from storage.errors import BookingRefused, Refusal
+from storage.rooms import NS
+
+DAV = "DAV:"
+
+
+def json_body(status: int, error_type: str, message: str, **extra) -> bytes:
+    body = {"error": status, "type": error_type, "message": message}
+    body.update(extra)
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+def json_response(status: int, body: dict, headers=()):
+    return status, [("Content-Type", "application/json; charset=utf-8"), *headers], \
+        json.dumps(body, ensure_ascii=False).encode()
+
+
+def json_error(status: int, error_type: str, message: str, headers=(), **extra):
+    return json_response(status, {"error": status, "type": error_type, "message": message, **extra},
+                         headers)
+
+
+def json_refusal(refusal: Refusal):
+    return json_response(refusal.json_status, refusal.to_json())
+
+
+def dav_error(refusal: Refusal, base_prefix: str = ""):
+    """(status, headers, body) of a refusal over CalDAV."""
+    ET.register_namespace("D", DAV)
+    ET.register_namespace("R", NS)
+    root = ET.Element(f"{{{DAV}}}error")
+    condition = ET.SubElement(root, f"{{{NS}}}{refusal.precondition}")
+    if isinstance(refusal, BookingRefused):
+        decision = refusal.decision
+        for violation in decision.violations:
+            element = ET.SubElement(condition, f"{{{NS}}}violation", rule=violation.rule)
+            element.text = violation.message
+        for conflict in decision.conflicts:
+            data = conflict.to_json(decision.room)
+            element = ET.SubElement(condition, f"{{{NS}}}conflict")
+            ET.SubElement(element, f"{{{DAV}}}href").text = base_prefix + data["href"]
+            for name in ("uid", "start", "end", "title"):
+                if data.get(name) is not None:
+                    ET.SubElement(element, f"{{{NS}}}{name}").text = data[name]
+    ET.SubElement(root, f"{{{DAV}}}responsedescription").text = refusal.message
+    body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return refusal.caldav_status, [("Content-Type", "application/xml; charset=utf-8")], body
+
+
+def dav_forbidden(message: str, precondition: str = "not-allowed"):
+    refusal = Refusal(message)
+    refusal.precondition = precondition
+    return dav_error(refusal)

@@ -1,0 +1,68 @@
+"""`roomcal serve`: the whole application under gunicorn (a production WSGI server).
+
+Each worker process builds its own application (no preloading: SQLite
+connections and Radicale's caches must not cross a fork); all workers share
+one store, and Radicale's file lock makes their writes atomic together.
+Gunicorn writes one access-log line per request and stops cleanly on SIGTERM.
+"""
+
+import logging
+
+from gunicorn.app.base import BaseApplication
+
+from server import config as roomcal_config
+
+ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+
+
+def make_app(config_path: str):
+    """Build the WSGI application from a config file (also usable by any WSGI server)."""
+    from radicale import log as radicale_log
+
+    from server.front import Front
+    configuration = roomcal_config.load(config_path)
+    radicale_log.setup()
+    radicale_log.set_level(configuration.get("logging", "level"),
+                           configuration.get("logging", "backtrace_on_debug"))
+    return Front(configuration)
+
+
+def binds(configuration) -> list:
+    result = []
+    for host, port in configuration.get("server", "hosts"):
+        result.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    return result
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, config_path: str, options: dict):
+        self.config_path = config_path
+        self.options = options
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        return make_app(self.config_path)
+
+
+def serve(config_path: str, workers: int = 1, threads: int = 8, bind=None) -> None:
+    configuration = roomcal_config.load(config_path)
+    options = {
+        "bind": bind or binds(configuration),
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "accesslog": "-",
+        "access_log_format": ACCESS_LOG_FORMAT,
+        "errorlog": "-",
+        "loglevel": "info",
+        "timeout": 120,
+        "graceful_timeout": 20,
+        "keepalive": 5,
+        "proc_name": "roomcal",
+    }
+    logging.getLogger("roomcal").info("serving %s on %s", config_path, options["bind"])
+    _Gunicorn(config_path, options).run()

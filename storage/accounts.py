@@ -1,0 +1,276 @@
+"""Users, groups and API tokens.
+
+Passwords live in an htpasswd file (bcrypt), so admins can also manage it with
+``htpasswd -B``.  Everything else about a user (admin flag, e-mail), groups and
+tokens lives in one small SQLite database.  Tokens are stored as SHA-256 of
+the secret (they are long random strings, so a slow hash adds nothing) and
+compared in constant time; the secret is shown once and never logged.
+"""
+
+import dataclasses
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from typing import List, Optional
+
+import bcrypt
+
+from storage.context import Actor
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+# Top-level URL segments that are not principals.
+RESERVED_USERS = frozenset({"rooms", "api"})
+TOKEN_PREFIX = "rc_"
+
+
+class AccountError(ValueError):
+    pass
+
+
+@dataclasses.dataclass
+class User:
+    name: str
+    admin: bool = False
+    email: str = ""
+
+
+@dataclasses.dataclass
+class Token:
+    id: str
+    user: str
+    label: str
+    read_only: bool
+    created: float
+
+
+@dataclasses.dataclass
+class Identity:
+    """Who a request runs as, and through what."""
+    user: str
+    admin: bool
+    groups: frozenset
+    read_only: bool = False
+    via: str = "password"  # or "token"
+
+    def actor(self) -> Actor:
+        return Actor(self.user, self.groups, self.admin)
+
+
+def check_name(name: str, what: str = "user name") -> None:
+    if not isinstance(name, str) or not NAME.match(name):
+        raise AccountError(f"{what} {name!r} must be letters, digits, '.', '_', '-' or '@' "
+                           "(starting with a letter or digit)")
+
+
+class Accounts:
+    def __init__(self, htpasswd_path: str, db_path: str, bcrypt_rounds: int = 12):
+        self.htpasswd_path = htpasswd_path
+        self.db_path = db_path
+        self.bcrypt_rounds = bcrypt_rounds
+        self._local = threading.local()
+        self._verified = {}   # (user, digest) -> expiry; avoids bcrypt per request
+        self._cache_key = secrets.token_bytes(32)
+
+    # -- storage ---------------------------------------------------------
+    def _db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            os.makedirs(os.path.dirname(os.path.abspath(self.db_path)), exist_ok=True)
+            conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript("""
+                CREATE TABLE IF NOT EXISTS users(name TEXT PRIMARY KEY,
+                    admin INTEGER NOT NULL DEFAULT 0, email TEXT NOT NULL DEFAULT '');
+                CREATE TABLE IF NOT EXISTS members(grp TEXT NOT NULL, user TEXT NOT NULL,
+                    PRIMARY KEY(grp, user));
+                CREATE TABLE IF NOT EXISTS groups(name TEXT PRIMARY KEY);
+                CREATE TABLE IF NOT EXISTS tokens(id TEXT PRIMARY KEY, user TEXT NOT NULL,
+                    label TEXT NOT NULL DEFAULT '', hash TEXT NOT NULL,
+                    read_only INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL);
+            """)
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def _read_htpasswd(self) -> dict:
+        entries = {}
+        try:
+            with open(self.htpasswd_path, encoding="utf-8") as f:
+                for line in f:
+                    line = line.strip()
+                    if line and not line.startswith("#") and ":" in line:
+                        name, hashed = line.split(":", 1)
+                        entries[name] = hashed
+        except FileNotFoundError:
+            pass
+        return entries
+
+    def _write_htpasswd(self, entries: dict) -> None:
+        os.makedirs(os.path.dirname(os.path.abspath(self.htpasswd_path)), exist_ok=True)
+        temp = f"{self.htpasswd_path}.{os.getpid()}.tmp"
+        with open(temp, "w", encoding="utf-8") as f:
+            for name, hashed in sorted(entries.items()):
+                f.write(f"{name}:{hashed}\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temp, 0o600)
+        os.replace(temp, self.htpasswd_path)
+
+    def _hash(self, password: str) -> str:
+        if not password:
+            raise AccountError("the password must not be empty")
+        return bcrypt.hashpw(password.encode(), bcrypt.gensalt(self.bcrypt_rounds)).decode()
+
+    # -- users -------------------------------------------------------------
+    def add_user(self, name: str, password: str, admin: bool = False, email: str = "") -> User:
+        check_name(name)
+        if name.lower() in RESERVED_USERS:
+            raise AccountError(f"user name {name!r} is reserved (it is a URL of the server)")
+        entries = self._read_htpasswd()
+        if name in entries or self.get_user(name):
+            raise AccountError(f"user {name!r} already exists")
+        entries[name] = self._hash(password)
+        self._write_htpasswd(entries)
+        self._db().execute("INSERT OR REPLACE INTO users(name, admin, email) VALUES (?, ?, ?)",
+                           (name, int(admin), email or ""))
+        return User(name, admin, email or "")
+
+    def get_user(self, name: str) -> Optional[User]:
+        row = self._db().execute("SELECT name, admin, email FROM users WHERE name = ?",
+                                 (name,)).fetchone()
+        if row:
+            return User(row[0], bool(row[1]), row[2])
+        if name in self._read_htpasswd():  # added with htpasswd by hand
+            return User(name)
+        return None
+
+    def require_user(self, name: str) -> User:
+        user = self.get_user(name)
+        if user is None:
+            raise AccountError(f"no user {name!r}")
+        return user
+
+    def list_users(self) -> List[User]:
+        names = set(self._read_htpasswd())
+        names.update(r[0] for r in self._db().execute("SELECT name FROM users"))
+        return [self.get_user(n) for n in sorted(names)]
+
+    def remove_user(self, name: str) -> None:
+        self.require_user(name)
+        entries = self._read_htpasswd()
+        entries.pop(name, None)
+        self._write_htpasswd(entries)
+        db = self._db()
+        db.execute("DELETE FROM users WHERE name = ?", (name,))
+        db.execute("DELETE FROM members WHERE user = ?", (name,))
+        db.execute("DELETE FROM tokens WHERE user = ?", (name,))
+
+    def set_password(self, name: str, password: str) -> None:
+        self.require_user(name)
+        entries = self._read_htpasswd()
+        entries[name] = self._hash(password)
+        self._write_htpasswd(entries)
+
+    def update_user(self, name: str, *, admin: Optional[bool] = None,
+                    email: Optional[str] = None) -> User:
+        user = self.require_user(name)
+        admin = user.admin if admin is None else admin
+        email = user.email if email is None else email
+        self._db().execute("INSERT OR REPLACE INTO users(name, admin, email) VALUES (?, ?, ?)",
+                           (name, int(admin), email))
+        return User(name, admin, email)
+
+    def is_admin(self, name: str) -> bool:
+        row = self._db().execute("SELECT admin FROM users WHERE name = ?", (name,)).fetchone()
+        return bool(row and row[0])
+
+    def check_password(self, name: str, password: str) -> bool:
+        hashed = self._read_htpasswd().get(name)
+        if hashed is None:
+            bcrypt.checkpw(b"x", _DUMMY_HASH)  # same cost for unknown users
+            return False
+        digest = hmac.new(self._cache_key, f"{name}\0{password}\0{hashed}".encode(),
+                          hashlib.sha256).digest()
+        expiry = self._verified.get(digest)
+        if expiry and expiry > time.monotonic():
+            return True
+        try:
+            ok = bcrypt.checkpw(password.encode(), hashed.encode())
+        except ValueError:  # not a bcrypt hash
+            ok = False
+        if ok:
+            if len(self._verified) > 10000:
+                self._verified.clear()
+            self._verified[digest] = time.monotonic() + 300
+        return ok
+
+    # -- groups ------------------------------------------------------------
+    def groups_of(self, name: str) -> frozenset:
+        return frozenset(r[0] for r in self._db().execute(
+            "SELECT grp FROM members WHERE user = ?", (name,)))
+
+    def add_group(self, group: str) -> None:
+        check_name(group, "group name")
+        self._db().execute("INSERT OR IGNORE INTO groups(name) VALUES (?)", (group,))
+
+    def add_member(self, group: str, user: str) -> None:
+        self.require_user(user)
+        self.add_group(group)
+        self._db().execute("INSERT OR IGNORE INTO members(grp, user) VALUES (?, ?)", (group, user))
+
+    def remove_member(self, group: str, user: str) -> None:
+        self._db().execute("DELETE FROM members WHERE grp = ? AND user = ?", (group, user))
+
+    def list_groups(self) -> dict:
+        groups = {r[0]: [] for r in self._db().execute("SELECT name FROM groups ORDER BY name")}
+        for grp, user in self._db().execute("SELECT grp, user FROM members ORDER BY grp, user"):
+            groups.setdefault(grp, []).append(user)
+        return groups
+
+    def identity(self, name: str, *, read_only: bool = False, via: str = "password") -> Identity:
+        return Identity(name, self.is_admin(name), self.groups_of(name), read_only, via)
+
+    # -- tokens ------------------------------------------------------------
+    def create_token(self, user: str, label: str = "", read_only: bool = False):
+        """Return (Token, secret).  The secret is not kept."""
+        self.require_user(user)
+        token_id = secrets.token_hex(6)
+        secret = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
+        created = time.time()
+        self._db().execute(
+            "INSERT INTO tokens(id, user, label, hash, read_only, created) VALUES (?, ?, ?, ?, ?, ?)",
+            (token_id, user, label or "", _token_hash(secret), int(read_only), created))
+        return Token(token_id, user, label or "", read_only, created), secret
+
+    def list_tokens(self, user: Optional[str] = None) -> List[Token]:
+        query = "SELECT id, user, label, read_only, created FROM tokens"
+        rows = (self._db().execute(query + " WHERE user = ? ORDER BY created", (user,))
+                if user else self._db().execute(query + " ORDER BY created"))
+        return [Token(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
+
+    def revoke_token(self, token_id: str) -> None:
+        if not self._db().execute("DELETE FROM tokens WHERE id = ?", (token_id,)).rowcount:
+            raise AccountError(f"no token {token_id!r}")
+
+    def check_token(self, secret: str) -> Optional[Identity]:
+        match = re.match(rf"^{TOKEN_PREFIX}([0-9a-f]{{12}})_", secret or "")
+        if not match:
+            return None
+        row = self._db().execute("SELECT user, hash, read_only FROM tokens WHERE id = ?",
+                                 (match.group(1),)).fetchone()
+        if row is None or not hmac.compare_digest(row[1], _token_hash(secret)):
+            return None
+        if self.get_user(row[0]) is None:
+            return None
+        return self.identity(row[0], read_only=bool(row[2]), via="token")
+
+
+def _token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+_DUMMY_HASH = bcrypt.hashpw(b"dummy", bcrypt.gensalt(4))

@@ -1,0 +1,307 @@
+"""The booking core: the one place that decides whether a write into a room is allowed.
+
+Every path — CalDAV item PUT, whole-collection PUT, MOVE, the JSON layer,
+/api and ``roomcal import`` — ends in ``BookingCore.decide`` (dry run) or
+``BookingCore.admit`` (decide, refuse or return what to store).
+
+Conflicts: intervals are half-open; with buffer B two occurrences conflict
+when they overlap once each is widened by B on both sides; CANCELLED and
+TRANSPARENT occurrences do not block, TENTATIVE (pending) ones do; with
+quantity N a write is refused when more than N occurrences would overlap at
+any instant.  Only the occurrences a write adds or moves are checked (against
+rules and against other bookings), so editing or moving your own booking
+never conflicts with itself.  Series are expanded up to the room's horizon
+(max-advance, else the configured default) and never past a count.
+"""
+
+import dataclasses
+import datetime
+import time
+from typing import Callable, Dict, Iterable, List, Optional, Protocol
+
+from storage import rules
+from storage.context import Actor
+from storage.durations import Duration
+from storage.errors import AccessDenied, BookingRefused, InvalidBooking
+from storage.index import Row
+from storage.instances import (INFINITY, BadBooking, Booking, Occurrence,
+                               TooManyOccurrences, utc)
+from storage.rooms import Room
+
+OWNER = "X-ROOMCAL-BOOKED-BY"
+BOOKED_AT = "X-ROOMCAL-BOOKED-AT"
+EARLIEST = -2208988800  # 1900-01-01: "from the first occurrence"
+HIDDEN_CLASSES = ("PRIVATE", "CONFIDENTIAL")
+
+
+@dataclasses.dataclass(frozen=True)
+class Conflict:
+    href: str
+    uid: str
+    start: int
+    end: int
+    title: Optional[str]  # None when the requester may not see it
+
+    def to_json(self, room: Room) -> dict:
+        body = {"href": room.path + self.href, "uid": self.uid,
+                "start": _iso(room, self.start), "end": _iso(room, self.end)}
+        if self.title is not None:
+            body["title"] = self.title
+        return body
+
+
+@dataclasses.dataclass
+class Decision:
+    room: Room
+    violations: List[rules.Violation]
+    conflicts: List[Conflict]
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations and not self.conflicts
+
+    def message(self) -> str:
+        sentences = [v.message[0].upper() + v.message[1:] + "." for v in self.violations]
+        if self.conflicts:
+            shown = []
+            for c in self.conflicts[:3]:
+                what = f"“{c.title}”" if c.title else "another booking"
+                shown.append(f"{what} from {_human(self.room, c.start)} to {_human(self.room, c.end)}")
+            more = f" and {len(self.conflicts) - 3} more" if len(self.conflicts) > 3 else ""
+            limit = self.room.rules.quantity
+            capacity = "" if limit == 1 else f" (it can be booked {limit} times at once)"
+            sentences.append(f"{self.room.name} is already booked{capacity}: {'; '.join(shown)}{more}. "
+                             "Choose another time or another room.")
+        return " ".join(sentences) or "The booking is allowed."
+
+    def details(self) -> dict:
+        return {"violations": [v.to_json() for v in self.violations],
+                "conflicts": [c.to_json(self.room) for c in self.conflicts]}
+
+
+class Existing(Protocol):
+    """The bookings already in a room, as the index and the store see them."""
+
+    def overlapping(self, start: int, end: int) -> List[Row]: ...
+
+    def booking(self, href: str) -> Optional[Booking]: ...
+
+
+class BookingCore:
+    def __init__(self, accounts, horizon: Duration, max_occurrences: int = 5000):
+        self.accounts = accounts
+        self.horizon = horizon
+        self.max_occurrences = max_occurrences
+
+    # -- who may do what ---------------------------------------------------------
+    def is_manager(self, room: Room, actor: Actor) -> bool:
+        return actor.admin or _listed(room.managers, actor)
+
+    def may_book(self, room: Room, actor: Actor) -> bool:
+        return (self.is_manager(room, actor) or not room.bookers
+                or _listed(room.bookers, actor))
+
+    def may_change(self, room: Room, actor: Actor, previous: Optional[Booking]) -> bool:
+        if previous is None or self.is_manager(room, actor):
+            return True
+        owner = previous.get(OWNER)
+        return bool(owner) and owner == actor.user
+
+    def check_change(self, room: Room, actor: Actor, previous: Optional[Booking], verb: str) -> None:
+        if not self.may_change(room, actor, previous):
+            owner = previous.get(OWNER) if previous else None
+            whose = f"{owner}'s booking" if owner else "this booking"
+            raise AccessDenied(f"You may not {verb} {whose}: only the person who booked it, "
+                               f"a manager of {room.name} or an admin may.")
+
+    # -- the decision --------------------------------------------------------------
+    def parse(self, room: Room, text: str) -> Booking:
+        try:
+            return Booking(text, room.tz)
+        except BadBooking as e:
+            raise InvalidBooking(f"This booking cannot be read: {e}.") from None
+
+    def decide(self, room: Room, candidate: Booking, existing: Existing, *,
+               previous: Optional[Booking] = None, now: Optional[int] = None) -> Decision:
+        now = int(time.time()) if now is None else now
+        horizon = int((room.max_advance or self.horizon).after(utc(now)).timestamp())
+        violations: List[rules.Violation] = []
+        try:
+            occurrences, count, capped, last_start = self._expand(room, candidate, horizon)
+        except TooManyOccurrences as e:
+            violations.append(rules.Violation(
+                "too-many-occurrences", f"the series has more than {e.limit} occurrences before "
+                f"{_human(room, horizon)}; this server checks at most {e.limit}"))
+            return Decision(room, violations, [])
+        before = set()
+        if previous is not None:
+            try:
+                before = {(o.start, o.end, o.blocking) for o in previous.occurrences(EARLIEST, horizon, self.max_occurrences)
+                          if o.status != "CANCELLED"}
+            except (BadBooking, TooManyOccurrences):
+                before = set()
+        new = [o for o in occurrences
+               if o.status != "CANCELLED" and (o.start, o.end, o.blocking) not in before]
+        facts = rules.Facts(room=room, new=new, instance_count=count, count_capped=capped,
+                            recurring=candidate.recurring, infinite=candidate.infinite,
+                            last_start=last_start, now=now)
+        violations.extend(rules.check(facts))
+        conflicts = self._conflicts(room, candidate.uid, [o for o in new if o.blocking], existing)
+        return Decision(room, violations, conflicts)
+
+    def admit(self, room: Room, text: str, existing: Existing, actor: Actor, *,
+              previous: Optional[Booking] = None, check: bool = True) -> tuple:
+        """Refuse, or return (booking to store, whether it differs from what was sent).
+
+        ``check=False`` is the admin import's --allow-conflicts: stored as it is.
+        """
+        candidate = self.parse(room, text)
+        if previous is None and not self.may_book(room, actor):
+            raise AccessDenied(f"You may not book {room.name}: it is reserved for "
+                               f"{', '.join(room.bookers)}.")
+        self.check_change(room, actor, previous, "change")
+        if check:
+            decision = self.decide(room, candidate, existing, previous=previous)
+            if not decision.ok:
+                raise BookingRefused(decision)
+        return candidate, self._stamp(room, candidate, previous, actor)
+
+    def _stamp(self, room: Room, candidate: Booking, previous: Optional[Booking],
+               actor: Actor) -> bool:
+        """Server-owned facts: who booked and when, and approval status."""
+        changed = False
+        owner = previous.get(OWNER) if previous else (actor.user or None)
+        booked_at = (previous.get(BOOKED_AT) if previous else None) or \
+            utc(int(time.time())).strftime("%Y%m%dT%H%M%SZ")
+        for name, value in ((OWNER, owner), (BOOKED_AT, booked_at)):
+            if any((str(e[name]) if name in e else None) != value for e in candidate.events):
+                candidate.stamp(name, value)
+                changed = True
+        if room.rules.approval:
+            status = (candidate.get("STATUS") or "").upper()
+            wanted = status
+            if previous is None:
+                wanted = "TENTATIVE" if status != "CANCELLED" else status
+            elif not self.is_manager(room, actor) and status != "CANCELLED":
+                wanted = (previous.get("STATUS") or "TENTATIVE").upper()
+                if wanted == "CANCELLED":
+                    wanted = "TENTATIVE"
+            if wanted != status:
+                candidate.set_status(wanted)
+                changed = True
+        return changed
+
+    # -- internals ---------------------------------------------------------------------
+    def _expand(self, room: Room, candidate: Booking, horizon: int):
+        """(occurrences before the horizon, count, count capped?, last start)."""
+        cap = self.max_occurrences
+        if candidate.infinite:
+            occurrences = candidate.occurrences(EARLIEST, horizon, cap)
+            return occurrences, len(occurrences), True, INFINITY
+        limit = max(cap, (room.rules.max_instances or 0) + 1)
+        everything = candidate.occurrences(EARLIEST, INFINITY, limit)
+        within = [o for o in everything if o.start < horizon]
+        if len(within) > cap:
+            raise TooManyOccurrences(cap)
+        last_start = max((o.start for o in everything), default=EARLIEST)
+        return within, len(everything), len(everything) > limit - 1, last_start
+
+    def _conflicts(self, room: Room, uid: str, new: List[Occurrence], existing: Existing) -> List[Conflict]:
+        if not new:
+            return []
+        buffer = room.buffer_seconds()
+        quantity = room.rules.quantity
+        lo = min(o.start for o in new) - 2 * buffer
+        hi = max(o.end for o in new) + 2 * buffer
+        # Each series in range is expanded once for the whole window.
+        series: Dict[str, List[Occurrence]] = {}
+        titles: Dict[str, Optional[str]] = {}
+        for row in existing.overlapping(lo, hi):
+            if row.uid == uid or not row.recurring:
+                continue
+            booking = existing.booking(row.href)
+            if booking is None:
+                continue
+            try:
+                series[row.href] = [o for o in booking.occurrences(lo, hi, self.max_occurrences) if o.blocking]
+            except (BadBooking, TooManyOccurrences):
+                # An unreadable stored series blocks its whole span.
+                series[row.href] = [Occurrence(max(row.start, lo), min(row.end, hi), "", False)]
+            titles[row.href] = _title(booking)
+        found: Dict[tuple, Conflict] = {}
+        for o in new:
+            a, b = o.start - buffer, max(o.end, o.start + 1) + buffer
+            others = []  # (href, uid, start, end, title)
+            for row in existing.overlapping(a - buffer, b + buffer):
+                if row.uid == uid:
+                    continue
+                if row.recurring:
+                    for occ in series.get(row.href, ()):
+                        if occ.start - buffer < b and a < max(occ.end, occ.start + 1) + buffer:
+                            others.append((row.href, row.uid, occ.start, occ.end, titles.get(row.href)))
+                elif row.blocking and row.start - buffer < b and a < max(row.end, row.start + 1) + buffer:
+                    others.append((row.href, row.uid, row.start, row.end, row.summary or None))
+            if len(others) < quantity:
+                continue
+            if _peak(a, b, [(s - buffer, max(e, s + 1) + buffer) for _, _, s, e, _ in others]) + 1 > quantity:
+                for href, other_uid, s, e, title in others:
+                    found.setdefault((href, s), Conflict(href, other_uid, s, e, title))
+        return sorted(found.values(), key=lambda c: (c.start, c.href))
+
+
+def _peak(start: int, end: int, spans: Iterable[tuple]) -> int:
+    """Most spans covering one instant of [start, end)."""
+    points = []
+    for s, e in spans:
+        s, e = max(s, start), min(e, end)
+        if s < e:
+            points.append((s, 1))
+            points.append((e, -1))
+    points.sort()  # ends (-1) sort before starts at the same instant: half-open
+    depth = peak = 0
+    for _, step in points:
+        depth += step
+        peak = max(peak, depth)
+    return peak
+
+
+def _title(booking: Optional[Booking]) -> Optional[str]:
+    if booking is None:
+        return None
+    if (booking.get("CLASS") or "").upper() in HIDDEN_CLASSES:
+        return None
+    return booking.summary or None
+
+
+def _listed(entries: List[str], actor: Actor) -> bool:
+    if not actor.user:
+        return False
+    for entry in entries:
+        if entry.startswith("@"):
+            if entry[1:] in actor.groups:
+                return True
+        elif entry == actor.user:
+            return True
+    return False
+
+
+def _iso(room: Room, seconds: int) -> str:
+    if seconds >= INFINITY:
+        return None
+    return utc(seconds).astimezone(room.tz).isoformat()
+
+
+def _human(room: Room, seconds: int) -> str:
+    return utc(seconds).astimezone(room.tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def row_for(href: str, booking: Booking, max_occurrences: int) -> Row:
+    """The index row of a stored booking."""
+    start, end = booking.envelope(max_occurrences)
+    if booking.recurring:
+        blocking = True  # an override may block even when the master does not
+    else:
+        occurrence = booking.occurrences(EARLIEST, INFINITY, 1)
+        blocking = bool(occurrence) and occurrence[0].blocking
+    return Row(href, booking.uid, start, end, booking.recurring, blocking,
+               (booking.get("STATUS") or "").upper(), _title(booking) or "")

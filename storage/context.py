@@ -1,0 +1,59 @@
+"""What the storage knows about the request it serves.
+
+Radicale never tells storage who is writing, except through the arguments of
+``acquire_lock`` (user, actor, path, request).  The WSGI front opens a
+``RequestState`` per request; the storage records the actor there and leaves
+its refusal, so the front can turn Radicale's generic 400/403/500 into our
+409/403 with a ``DAV:error`` body.
+"""
+
+import contextlib
+import contextvars
+import dataclasses
+from typing import Optional
+
+
+@dataclasses.dataclass
+class Actor:
+    user: str                 # "" for the command line
+    groups: frozenset = frozenset()
+    admin: bool = False
+
+    @classmethod
+    def command_line(cls) -> "Actor":
+        return cls(user="", admin=True)
+
+
+@dataclasses.dataclass
+class RequestState:
+    actor: Optional[Actor] = None
+    refusal: Optional[Exception] = None   # a storage.errors.Refusal
+
+
+_state: contextvars.ContextVar = contextvars.ContextVar("roomcal_request", default=None)
+
+
+@contextlib.contextmanager
+def request(actor: Optional[Actor] = None):
+    """Open a request scope (front, CLI, tests)."""
+    state = RequestState(actor=actor)
+    token = _state.set(state)
+    try:
+        yield state
+    finally:
+        _state.reset(token)
+
+
+def current() -> Optional[RequestState]:
+    return _state.get()
+
+
+def current_actor() -> Optional[Actor]:
+    state = _state.get()
+    return state.actor if state else None
+
+
+def record_refusal(refusal: Exception) -> None:
+    state = _state.get()
+    if state is not None:
+        state.refusal = refusal

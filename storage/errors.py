@@ -1,0 +1,65 @@
+"""Refusals of the storage, each carrying what HTTP answers need.
+
+They subclass ValueError because that is what Radicale turns into a 4xx
+without a traceback; the front then rewrites the answer from the refusal.
+"""
+
+from typing import List
+
+
+class Refusal(ValueError):
+    caldav_status = 403
+    json_status = 403
+    precondition = "forbidden"
+    json_type = "forbidden"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def to_json(self) -> dict:
+        return {"error": self.json_status, "type": self.json_type, "message": self.message}
+
+
+class AccessDenied(Refusal):
+    precondition = "not-allowed"
+
+
+class InvalidBooking(Refusal):
+    caldav_status = 400
+    json_status = 422
+    precondition = "valid-booking"
+    json_type = "invalidProperties"
+
+
+class BookingRefused(Refusal):
+    """Conflicts (409) and/or broken rules (403 CalDAV, 422 JSON)."""
+
+    def __init__(self, decision):
+        self.decision = decision
+        super().__init__(decision.message())
+        if decision.violations:
+            self.caldav_status, self.json_status = 403, 422
+            self.precondition, self.json_type = "booking-rule-violated", "ruleViolation"
+        else:
+            self.caldav_status, self.json_status = 409, 409
+            self.precondition, self.json_type = "no-booking-conflict", "conflict"
+
+    def to_json(self) -> dict:
+        body = super().to_json()
+        body.update(self.decision.details())
+        return body
+
+
+class NotFound(Refusal):
+    caldav_status = json_status = 404
+    precondition = json_type = "notFound"
+
+
+class RoomInUse(Refusal):
+    caldav_status = json_status = 409
+    precondition = json_type = "roomInUse"
+
+
+def messages(items: List) -> str:
+    return " ".join(str(i) for i in items)

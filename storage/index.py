@@ -1,0 +1,149 @@
+"""The booking index: one SQLite file beside the collections.
+
+One row per stored item of a room: its UID, whether it can block, and its
+span in UTC seconds — exact for a single booking, the envelope for a series
+(expanded on demand, in the window asked).  Overlap queries on single
+bookings use ``start`` bounded below by the room's longest single booking, so
+they are O(log n + k).  A room's rows carry the fingerprint of the room folder
+(its mtime); any write that did not come through us changes it, and the room
+is rebuilt from its items on next use.
+"""
+
+import dataclasses
+import os
+import sqlite3
+import threading
+from typing import Iterable, List, Optional
+
+from storage.instances import INFINITY
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    href: str
+    uid: str
+    start: int
+    end: int
+    recurring: bool
+    blocking: bool
+    status: str = ""
+    summary: str = ""
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS rooms(room TEXT PRIMARY KEY, fingerprint TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS bookings(
+    room TEXT NOT NULL, href TEXT NOT NULL, uid TEXT NOT NULL,
+    start INTEGER NOT NULL, end INTEGER NOT NULL,
+    recurring INTEGER NOT NULL, blocking INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT '', summary TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY(room, href));
+CREATE INDEX IF NOT EXISTS bookings_by_start ON bookings(room, recurring, start);
+CREATE INDEX IF NOT EXISTS bookings_by_uid ON bookings(room, uid);
+CREATE INDEX IF NOT EXISTS bookings_by_length ON bookings(room, recurring, (end - start));
+"""
+
+
+class Index:
+    def __init__(self, path: str):
+        self.path = path
+        self._local = threading.local()
+
+    def _db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():  # new thread, or forked worker
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(SCHEMA)
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    # -- freshness -----------------------------------------------------------
+    def fingerprint(self, room: str) -> Optional[str]:
+        row = self._db().execute("SELECT fingerprint FROM rooms WHERE room = ?", (room,)).fetchone()
+        return row[0] if row else None
+
+    def replace_room(self, room: str, rows: Iterable[Row], fingerprint: str) -> None:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM bookings WHERE room = ?", (room,))
+            db.executemany("INSERT INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           [_values(room, r) for r in rows])
+            db.execute("INSERT OR REPLACE INTO rooms VALUES (?, ?)", (room, fingerprint))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def drop_room(self, room: str) -> None:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("DELETE FROM bookings WHERE room = ?", (room,))
+        db.execute("DELETE FROM rooms WHERE room = ?", (room,))
+        db.execute("COMMIT")
+
+    # -- single rows (callers hold Radicale's write lock) ---------------------
+    def put(self, room: str, row: Row, fingerprint: str) -> None:
+        self.change(room, fingerprint, put=[row])
+
+    def remove(self, room: str, href: str, fingerprint: str) -> None:
+        self.change(room, fingerprint, remove=[href])
+
+    def change(self, room: str, fingerprint: str, put=(), remove=()) -> None:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for href in remove:
+                db.execute("DELETE FROM bookings WHERE room = ? AND href = ?", (room, href))
+            db.executemany("INSERT OR REPLACE INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           [_values(room, r) for r in put])
+            db.execute("INSERT OR REPLACE INTO rooms VALUES (?, ?)", (room, fingerprint))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    # -- queries ---------------------------------------------------------------
+    def overlapping(self, room: str, start: int, end: int, *, blocking_only: bool = True) -> List[Row]:
+        """Rows whose span meets [start, end): exact singles, series envelopes."""
+        db = self._db()
+        longest = db.execute("SELECT max(end - start) FROM bookings WHERE room = ? AND recurring = 0",
+                             (room,)).fetchone()[0] or 0
+        block = " AND blocking = 1" if blocking_only else ""
+        # A zero-length booking at ``start`` still counts as inside the window.
+        singles = db.execute(
+            "SELECT href, uid, start, end, recurring, blocking, status, summary FROM bookings "
+            "WHERE room = ? AND recurring = 0 AND start >= ? AND start < ? "
+            "AND (end > ? OR start = ?)" + block,
+            (room, start - longest, end, start, start)).fetchall()
+        series = db.execute(
+            "SELECT href, uid, start, end, recurring, blocking, status, summary FROM bookings "
+            "WHERE room = ? AND recurring = 1 AND start < ? AND end > ?" + block,
+            (room, end, start)).fetchall()
+        return [_row(r) for r in singles + series]
+
+    def href_of_uid(self, room: str, uid: str) -> Optional[str]:
+        row = self._db().execute("SELECT href FROM bookings WHERE room = ? AND uid = ?",
+                                 (room, uid)).fetchone()
+        return row[0] if row else None
+
+    def count(self, room: str) -> int:
+        return self._db().execute("SELECT count(*) FROM bookings WHERE room = ?", (room,)).fetchone()[0]
+
+    def rows(self, room: str) -> List[Row]:
+        return [_row(r) for r in self._db().execute(
+            "SELECT href, uid, start, end, recurring, blocking, status, summary FROM bookings "
+            "WHERE room = ? ORDER BY start", (room,))]
+
+
+def _values(room: str, r: Row) -> tuple:
+    return (room, r.href, r.uid, r.start, min(r.end, INFINITY), int(r.recurring),
+            int(r.blocking), r.status, r.summary)
+
+
+def _row(values) -> Row:
+    href, uid, start, end, recurring, blocking, status, summary = values
+    return Row(href, uid, start, end, bool(recurring), bool(blocking), status, summary)

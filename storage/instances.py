@@ -1,0 +1,204 @@
+"""A booking's occurrences as UTC instants.
+
+Reads one iCalendar object (all VEVENTs of one UID: the master, RRULE/RDATE/
+EXDATE and RECURRENCE-ID overrides) with ``icalendar`` and expands it with
+``recurring_ical_events``.  Floating times and all-day dates are read in the
+room's time zone; a TZID that is neither a known IANA name nor defined by a
+VTIMEZONE in the object is an error rather than a silent UTC guess.
+Expansion is always bounded by a window and a count.
+"""
+
+import dataclasses
+import datetime
+from typing import Iterator, List, Optional
+
+import icalendar
+import recurring_ical_events
+
+INFINITY = 2 ** 62  # "no end" for an open series in the index
+UTC = datetime.timezone.utc
+BLOCKING_STATUSES = ("CONFIRMED", "TENTATIVE", "")
+
+
+class BadBooking(ValueError):
+    """The iCalendar object cannot be read as a booking."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Occurrence:
+    start: int  # UTC epoch seconds, half-open [start, end)
+    end: int
+    status: str  # CONFIRMED, TENTATIVE, CANCELLED or ""
+    transparent: bool
+    summary: str = ""
+
+    @property
+    def blocking(self) -> bool:
+        return not self.transparent and self.status in BLOCKING_STATUSES
+
+    @property
+    def pending(self) -> bool:
+        return self.status == "TENTATIVE"
+
+
+def instant(value, tz: datetime.tzinfo) -> int:
+    """Epoch seconds of a DATE or DATE-TIME; floating and dates in ``tz``."""
+    if not isinstance(value, datetime.datetime):
+        value = datetime.datetime.combine(value, datetime.time())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return int(value.timestamp())
+
+
+def utc(seconds: int) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(seconds, UTC)
+
+
+class Booking:
+    """One stored or proposed booking (all components of one UID)."""
+
+    def __init__(self, text: str, tz: datetime.tzinfo):
+        self.tz = tz
+        try:
+            self.calendar = icalendar.Calendar.from_ical(text)
+        except Exception as e:  # icalendar raises ValueError and friends
+            raise BadBooking(f"the calendar data cannot be read: {e}") from None
+        self.events = self.calendar.walk("VEVENT")
+        if not self.events:
+            raise BadBooking("a booking needs a VEVENT")
+        uids = {str(e.get("UID", "")) for e in self.events}
+        if len(uids) != 1:
+            raise BadBooking("all VEVENTs of one booking must share one UID")
+        self.uid = uids.pop()
+        masters = [e for e in self.events if "RECURRENCE-ID" not in e]
+        self.master = masters[0] if masters else self.events[0]
+        for event in self.events:
+            self._check_times(event)
+        self.recurring = any(("RRULE" in e or "RDATE" in e) for e in self.events) or len(self.events) > 1
+        self.infinite = any(_open_rule(rule) for e in masters for rule in _rules(e))
+        self.summary = str(self.master.get("SUMMARY", ""))
+
+    def _check_times(self, event) -> None:
+        if "DTSTART" not in event:
+            raise BadBooking("a booking needs DTSTART")
+        for name in ("DTSTART", "DTEND", "RECURRENCE-ID"):
+            prop = event.get(name)
+            if prop is None:
+                continue
+            tzid = prop.params.get("TZID")
+            value = getattr(prop, "dt", None)
+            if tzid and isinstance(value, datetime.datetime) and value.tzinfo is None:
+                raise BadBooking(f"unknown time zone {tzid!r} in {name} "
+                                 "(use an IANA name or include its VTIMEZONE)")
+        start = event["DTSTART"].dt
+        end = event.get("DTEND")
+        if end is not None:
+            end = end.dt
+            if isinstance(start, datetime.datetime) != isinstance(end, datetime.datetime):
+                raise BadBooking("DTSTART and DTEND must both be dates or both date-times")
+            if instant(end, self.tz) < instant(start, self.tz):
+                raise BadBooking("DTEND is before DTSTART")
+
+    @property
+    def all_day(self) -> bool:
+        return not isinstance(self.master["DTSTART"].dt, datetime.datetime)
+
+    def occurrences(self, start: int, end: int, limit: int) -> List[Occurrence]:
+        """Occurrences overlapping [start, end), at most ``limit`` (then raise)."""
+        found = []
+        for occurrence in self._iterate(start, end):
+            found.append(occurrence)
+            if len(found) > limit:
+                raise TooManyOccurrences(limit)
+        return found
+
+    def _iterate(self, start: int, end: int) -> Iterator[Occurrence]:
+        if not self.recurring:
+            occurrence = self._occurrence(self.master)
+            if occurrence.start < end and occurrence.end > start or occurrence.start == start:
+                yield occurrence
+            return
+        # Floating values are compared naively by the library: widen the window
+        # by a day on both sides and filter on exact instants below.
+        margin = datetime.timedelta(days=1)
+        query = recurring_ical_events.of(self.calendar)
+        try:
+            events = query.after(utc(start).replace(tzinfo=None) - margin)
+            for event in events:
+                occurrence = self._occurrence(event)
+                if occurrence.start >= end + 86400:
+                    break
+                if occurrence.start < end and (occurrence.end > start or occurrence.start == start):
+                    yield occurrence
+        except TooManyOccurrences:
+            raise
+        except Exception as e:  # the library's errors on broken rules
+            raise BadBooking(f"the recurrence cannot be expanded: {e}") from None
+
+    def _occurrence(self, event) -> Occurrence:
+        start_value = event["DTSTART"].dt
+        begin = instant(start_value, self.tz)
+        if "DTEND" in event:
+            finish = instant(event["DTEND"].dt, self.tz)
+        elif "DURATION" in event:
+            finish = instant(start_value + event["DURATION"].dt, self.tz)
+        elif isinstance(start_value, datetime.datetime):
+            finish = begin
+        else:
+            finish = instant(start_value + datetime.timedelta(days=1), self.tz)
+        return Occurrence(begin, finish, str(event.get("STATUS", "")).upper(),
+                          str(event.get("TRANSP", "")).upper() == "TRANSPARENT",
+                          str(event.get("SUMMARY", "")))
+
+    def envelope(self, limit: int) -> tuple:
+        """(first start, last end) over all occurrences; INFINITY for open series."""
+        if not self.recurring:
+            occurrence = self._occurrence(self.master)
+            return occurrence.start, occurrence.end
+        first = min(instant(e["DTSTART"].dt, self.tz) for e in self.events) - 86400
+        starts, ends = [], []
+        for count, occurrence in enumerate(self._iterate(first, INFINITY)):
+            if count >= limit:
+                return min(starts), INFINITY
+            starts.append(occurrence.start)
+            ends.append(occurrence.end)
+        if not starts:
+            return first, first
+        return min(starts), (INFINITY if self.infinite else max(ends))
+
+    def set_status(self, status: str) -> None:
+        for event in self.events:
+            if str(event.get("STATUS", "")).upper() != "CANCELLED" or event is self.master:
+                event.pop("STATUS", None)
+                event.add("STATUS", status)
+
+    def stamp(self, name: str, value: Optional[str]) -> None:
+        """Set (or, with None, remove) a server-owned property on every VEVENT."""
+        for event in self.events:
+            event.pop(name, None)
+            if value is not None:
+                event.add(name, value)
+
+    def get(self, name: str) -> Optional[str]:
+        value = self.master.get(name)
+        return None if value is None else str(value)
+
+    def to_ical(self) -> str:
+        return self.calendar.to_ical().decode()
+
+
+class TooManyOccurrences(ValueError):
+    def __init__(self, limit: int):
+        super().__init__(f"more than {limit} occurrences")
+        self.limit = limit
+
+
+def _rules(event):
+    rules = event.get("RRULE")
+    if rules is None:
+        return []
+    return rules if isinstance(rules, list) else [rules]
+
+
+def _open_rule(rule) -> bool:
+    return "UNTIL" not in rule and "COUNT" not in rule

@@ -1,0 +1,225 @@
+"""A room: its metadata and rules, as kept in the room collection's properties.
+
+The properties are the only store (``.Radicale.props`` of ``/rooms/<id>/``), so
+CalDAV clients read them with PROPFIND and the CLI, the rights plugin and the
+booking core all parse them with ``Room.from_props``.
+"""
+
+import dataclasses
+import datetime
+import json
+import re
+import zoneinfo
+from typing import Optional
+
+from storage import durations, openinghours
+
+NS = "urn:roomcal:caldav"
+ROOMS = "rooms"  # the collection that holds every room
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Ids a room may not take: they are, or will be, fixed routes under /api/.
+RESERVED_IDS = frozenset({"api", "admin", "rooms", "clear-bookings", "docs",
+                          "openapi.json", "feeds", "me", "users", "tokens"})
+
+
+def prop(name: str) -> str:
+    return "{%s}%s" % (NS, name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Blackout:
+    text: str
+    start: datetime.datetime  # aware
+    end: datetime.datetime
+
+
+@dataclasses.dataclass
+class Rules:
+    """Every rule is optional; unset means "no limit"."""
+    opening_hours: Optional[str] = None
+    min_duration: Optional[str] = None
+    max_duration: Optional[str] = None
+    min_notice: Optional[str] = None
+    max_advance: Optional[str] = None
+    buffer: Optional[str] = None
+    quantity: int = 1
+    no_recurring: bool = False
+    max_instances: Optional[int] = None
+    no_multiday: bool = False
+    blackouts: list = dataclasses.field(default_factory=list)
+    approval: bool = False
+
+    # The public name of each rule (CLI option, JSON key, violation name).
+    NAMES = {"opening_hours": "opening-hours", "min_duration": "min-duration",
+             "max_duration": "max-duration", "min_notice": "min-notice",
+             "max_advance": "max-advance", "buffer": "buffer",
+             "quantity": "quantity", "no_recurring": "no-recurring",
+             "max_instances": "max-instances", "no_multiday": "no-multiday",
+             "blackouts": "blackout", "approval": "approval"}
+
+    def to_json(self) -> dict:
+        return {public: getattr(self, field) for field, public in self.NAMES.items()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Rules":
+        by_public = {public: field for field, public in cls.NAMES.items()}
+        unknown = set(data) - set(by_public)
+        if unknown:
+            raise ValueError(f"unknown rule(s): {', '.join(sorted(unknown))}")
+        return cls(**{by_public[k]: v for k, v in data.items()})
+
+
+@dataclasses.dataclass
+class Room:
+    id: str
+    name: str
+    capacity: Optional[int] = None
+    location: str = ""
+    timezone: str = "UTC"
+    features: list = dataclasses.field(default_factory=list)
+    bookers: list = dataclasses.field(default_factory=list)   # empty: every user
+    managers: list = dataclasses.field(default_factory=list)
+    rules: Rules = dataclasses.field(default_factory=Rules)
+
+    # Parsed forms, filled by validate().
+    def validate(self) -> "Room":
+        """Check every field; ValueError with a sentence that names the field."""
+        check_id(self.id)
+        if not self.name or not self.name.strip():
+            raise ValueError("a room needs a name")
+        if self.capacity is not None and (not isinstance(self.capacity, int) or self.capacity < 0):
+            raise ValueError(f"capacity must be a whole number >= 0, not {self.capacity!r}")
+        self.tz = zone(self.timezone)
+        for entry in self.bookers + self.managers:
+            if not re.match(r"^@?[A-Za-z0-9][A-Za-z0-9_.@-]*$", entry):
+                raise ValueError(f"{entry!r} is not a user name or @group")
+        r = self.rules
+        self.opening = openinghours.parse(r.opening_hours) if r.opening_hours else None
+        self.min_duration = _duration("min-duration", r.min_duration)
+        self.max_duration = _duration("max-duration", r.max_duration)
+        self.min_notice = _duration("min-notice", r.min_notice)
+        self.max_advance = _duration("max-advance", r.max_advance, calendar_ok=True)
+        self.buffer = _duration("buffer", r.buffer)
+        if not isinstance(r.quantity, int) or r.quantity < 1:
+            raise ValueError(f"quantity must be a whole number >= 1, not {r.quantity!r}")
+        if r.max_instances is not None and (not isinstance(r.max_instances, int) or r.max_instances < 1):
+            raise ValueError(f"max-instances must be a whole number >= 1, not {r.max_instances!r}")
+        if (self.min_duration and self.max_duration
+                and self.min_duration.seconds > self.max_duration.seconds):
+            raise ValueError("min-duration is longer than max-duration")
+        self.blackout_spans = [parse_blackout(text, self.tz) for text in r.blackouts]
+        return self
+
+    @property
+    def path(self) -> str:
+        return f"/{ROOMS}/{self.id}/"
+
+    def buffer_seconds(self) -> int:
+        return self.buffer.seconds if self.buffer else 0
+
+    # -- properties of the collection ------------------------------------
+    def to_props(self) -> dict:
+        props = {
+            "tag": "VCALENDAR",
+            "D:displayname": self.name,
+            "C:supported-calendar-component-set": "VEVENT",
+            "C:calendar-description": self.description(),
+            prop("capacity"): "" if self.capacity is None else str(self.capacity),
+            prop("location"): self.location,
+            prop("timezone"): self.timezone,
+            prop("features"): ",".join(self.features),
+            prop("bookers"): ",".join(self.bookers),
+            prop("managers"): ",".join(self.managers),
+            prop("rules"): json.dumps(self.rules.to_json(), sort_keys=True),
+        }
+        return props
+
+    def description(self) -> str:
+        parts = [self.name]
+        if self.location:
+            parts.append(self.location)
+        if self.capacity is not None:
+            parts.append(f"{self.capacity} seats")
+        return " — ".join(parts)
+
+    @classmethod
+    def from_props(cls, room_id: str, props: dict) -> "Room":
+        def text(name):
+            return props.get(prop(name), "") or ""
+
+        def split(name):
+            return [v.strip() for v in text(name).split(",") if v.strip()]
+        capacity = text("capacity")
+        room = cls(
+            id=room_id,
+            name=props.get("D:displayname") or room_id,
+            capacity=int(capacity) if capacity.strip() else None,
+            location=text("location"),
+            timezone=text("timezone") or "UTC",
+            features=split("features"),
+            bookers=split("bookers"),
+            managers=split("managers"),
+            rules=Rules.from_json(json.loads(text("rules") or "{}")),
+        )
+        return room.validate()
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "name": self.name, "capacity": self.capacity,
+                "location": self.location, "timezone": self.timezone,
+                "features": list(self.features), "bookers": list(self.bookers),
+                "managers": list(self.managers), "rules": self.rules.to_json(),
+                "href": self.path}
+
+
+def check_id(room_id: str) -> None:
+    if not isinstance(room_id, str) or not ID_PATTERN.match(room_id):
+        raise ValueError(f"room id {room_id!r} must be letters, digits, '.', '_' or '-' "
+                         "(starting with a letter or digit, at most 64 characters)")
+    if room_id.lower() in RESERVED_IDS:
+        raise ValueError(f"room id {room_id!r} is reserved for the server's own routes")
+
+
+def zone(name: str) -> datetime.tzinfo:
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as Europe/Berlin)") from None
+
+
+def _duration(name, text, calendar_ok=False):
+    if text is None or text == "":
+        return None
+    try:
+        return durations.parse(text, calendar_ok=calendar_ok)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
+
+
+def parse_local(text: str, tz: datetime.tzinfo, *, end_of_day: bool = False) -> datetime.datetime:
+    """An ISO date or date-time; naive values are read in ``tz``."""
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            day = datetime.date.fromisoformat(text)
+            if end_of_day:
+                day += datetime.timedelta(days=1)
+            return datetime.datetime.combine(day, datetime.time(), tz)
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 date or date-time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+def parse_blackout(text: str, tz: datetime.tzinfo) -> Blackout:
+    """"START/END"; a date-only END includes that whole day."""
+    if not isinstance(text, str) or text.count("/") != 1:
+        raise ValueError(f"blackout {text!r} must be START/END, e.g. 2026-12-24/2026-12-26")
+    start_text, end_text = text.split("/")
+    try:
+        start = parse_local(start_text, tz)
+        end = parse_local(end_text, tz, end_of_day=True)
+    except ValueError as e:
+        raise ValueError(f"blackout {text!r}: {e}") from None
+    if end <= start:
+        raise ValueError(f"blackout {text!r} ends before it starts")
+    return Blackout(text, start, end)

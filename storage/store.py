@@ -1,0 +1,418 @@
+"""The Radicale storage plugin: multifilesystem with rooms guarded by the booking core.
+
+Only collections under ``/rooms/<id>/`` are touched; personal calendars behave
+exactly as in Radicale.  Every way an item can enter a room ends in
+``BookingCore.admit`` under Radicale's global write lock:
+``upload`` (item PUT, JSON, /api), ``create_collection`` (whole-collection
+PUT), ``move`` (MOVE into a room) and ``import_bookings`` (CLI).
+"""
+
+import logging
+import os
+import posixpath
+from typing import Iterable, List, Optional
+
+import radicale.item as radicale_item
+from radicale import pathutils, types
+from radicale.item import filter as radicale_filter
+from radicale.storage import multifilesystem
+
+from storage import context, rooms
+from storage.accounts import Accounts
+from storage.booking import EARLIEST, BookingCore, Decision, row_for
+from storage.context import Actor
+from storage.durations import parse as parse_duration
+from storage.errors import BookingRefused, InvalidBooking, NotFound, Refusal
+from storage.index import Index, Row
+from storage.instances import INFINITY, BadBooking, Booking
+from storage.registry import RoomRegistry
+
+logger = logging.getLogger("roomcal.storage")
+MARGIN = 86400  # floating times: Radicale reads them as UTC, we in the room's zone
+
+
+def room_id_of(path: str) -> Optional[str]:
+    parts = path.strip("/").split("/")  # Collection.path is stored without slashes
+    if len(parts) == 2 and parts[0] == rooms.ROOMS and parts[1]:
+        return parts[1]
+    return None
+
+
+def _refusing(function):
+    """Record a refusal for the front before Radicale swallows it."""
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except Refusal as refusal:
+            context.record_refusal(refusal)
+            raise
+    wrapper.__name__ = function.__name__
+    wrapper.__doc__ = function.__doc__
+    return wrapper
+
+
+class RoomView:
+    """What the booking core sees of a room: the index plus the stored items."""
+
+    def __init__(self, collection: "Collection", index: Index, room_key: str):
+        self.collection = collection
+        self.index = index
+        self.room_key = room_key
+        self.extra: List[tuple] = []  # (Row, Booking) admitted earlier in a batch
+        self.replacing = False        # whole-collection PUT: the stored items go away
+
+    def overlapping(self, start: int, end: int) -> List[Row]:
+        rows = [] if self.replacing else self.index.overlapping(self.room_key, start, end)
+        for row, _ in self.extra:
+            if row.start < end and (row.end > start or row.start == start):
+                rows.append(row)
+        return rows
+
+    def booking(self, href: str) -> Optional[Booking]:
+        for row, booking in self.extra:
+            if row.href == href:
+                return booking
+        if self.replacing:
+            return None
+        item = self.collection._get(href)
+        if item is None:
+            return None
+        try:
+            return Booking(item.serialize(), self.collection.room().tz)
+        except BadBooking:
+            return None
+
+
+class Collection(multifilesystem.Collection):
+
+    @property
+    def room_id(self) -> Optional[str]:
+        return room_id_of(self.path)
+
+    def room(self) -> rooms.Room:
+        room = getattr(self, "_room_cache", None)
+        if room is None:
+            try:
+                room = rooms.Room.from_props(self.room_id, self.get_meta())
+            except (ValueError, TypeError) as e:
+                raise InvalidBooking(f"Room {self.room_id!r} is misconfigured ({e}); "
+                                     "ask an admin to fix it with 'roomcal room set'.") from None
+            self._room_cache = room
+        return room
+
+    # -- the index ---------------------------------------------------------------
+    def _fingerprint(self) -> str:
+        return str(os.stat(self._filesystem_path).st_mtime_ns)
+
+    def view(self) -> RoomView:
+        """The room's index, rebuilt first if anything changed behind our back."""
+        index = self._storage.index
+        if index.fingerprint(self.path) != self._fingerprint():
+            self.reindex()
+        return RoomView(self, index, self.path)
+
+    def reindex(self) -> int:
+        fingerprint = self._fingerprint()
+        rows = [self._row(item.href, item) for item in self.get_all()]
+        self._storage.index.replace_room(self.path, rows, fingerprint)
+        logger.info("Rebuilt the booking index of %s (%d bookings)", self.path, len(rows))
+        return len(rows)
+
+    def _row(self, href: str, item) -> Row:
+        try:
+            return row_for(href, Booking(item.serialize(), self.room().tz),
+                           self._storage.core.max_occurrences)
+        except (BadBooking, Refusal, ValueError) as e:
+            # Kept visible to REPORTs; it cannot take part in conflict checks.
+            logger.warning("Booking %s%s cannot be read: %s", self.path, href, e)
+            return Row(href, item.uid or href, EARLIEST, INFINITY, True, False)
+
+    def _index_after_write(self, put=(), remove=()) -> None:
+        self._storage.index.change(self.path, self._fingerprint(), put=put, remove=remove)
+
+    # -- writes --------------------------------------------------------------------
+    @_refusing
+    def upload(self, href: str, item: radicale_item.Item):
+        if self.room_id is None:
+            return super().upload(href, item)
+        room, view = self.room(), self.view()
+        previous = view.booking(href)
+        booking, changed = self._storage.core.admit(
+            room, item.serialize(), view, self._storage.actor(), previous=previous)
+        if changed:
+            item = self._item(booking.to_ical())
+        result = super().upload(href, item)
+        self._index_after_write(put=[row_for(href, booking, self._storage.core.max_occurrences)])
+        return result
+
+    def _item(self, text: str) -> radicale_item.Item:
+        vobject_item, = radicale_item.read_components(text)
+        item = radicale_item.Item(collection_path=self.path.strip("/"), vobject_item=vobject_item)
+        item.prepare()
+        return item
+
+    @_refusing
+    def delete(self, href: Optional[str] = None) -> None:
+        if self.room_id is None:
+            return super().delete(href)
+        if href is None:  # the room itself (admins only, by rights)
+            super().delete(None)
+            self._storage.index.drop_room(self.path)
+            return
+        view = self.view()
+        self._storage.core.check_change(self.room(), self._storage.actor(), view.booking(href), "delete")
+        super().delete(href)
+        self._index_after_write(remove=[href])
+
+    @_refusing
+    def set_meta(self, props) -> None:
+        if self.room_id is not None:
+            try:
+                rooms.Room.from_props(self.room_id, props)
+            except (ValueError, TypeError) as e:
+                raise InvalidBooking(f"These room properties are not valid: {e}.") from None
+            self._room_cache = None
+        super().set_meta(props)
+
+    # -- reads served from the index -------------------------------------------------
+    def has_uid(self, uid: str) -> bool:
+        if self.room_id is None:
+            return super().has_uid(uid)
+        return self._storage.index.href_of_uid(self.view().room_key, uid) is not None
+
+    def get_filtered(self, filters):
+        if self.room_id is None or not self.tag:
+            yield from super().get_filtered(filters)
+            return
+        tag, start, end, _ = radicale_filter.simplify_prefilters(filters, self.tag)
+        if tag not in (None, "VEVENT") or (start <= radicale_filter.TIMESTAMP_MIN
+                                           and end >= radicale_filter.TIMESTAMP_MAX):
+            yield from super().get_filtered(filters)
+            return
+        view = self.view()
+        rows = self._storage.index.overlapping(view.room_key, start - MARGIN, end + MARGIN,
+                                               blocking_only=False)
+        for _, item in self.get_multi(sorted({row.href for row in rows})):
+            if item is not None:
+                yield item, False  # Radicale applies the exact filter
+
+
+class Storage(multifilesystem.Storage):
+    _collection_class = Collection
+
+    def __init__(self, configuration):
+        super().__init__(configuration)
+        folder = configuration.get("storage", "filesystem_folder")
+        self.registry = RoomRegistry(folder)
+        self.accounts = accounts_from(configuration)
+        self.index = Index(_option(configuration, "storage", "roomcal_index",
+                                   os.path.join(folder, "roomcal-index.sqlite")))
+        self.core = BookingCore(
+            self.accounts,
+            parse_duration(_option(configuration, "storage", "roomcal_horizon", "P2Y"), calendar_ok=True),
+            int(_option(configuration, "storage", "roomcal_max_occurrences", "5000")))
+
+    # -- who is writing -----------------------------------------------------------------
+    @types.contextmanager
+    def acquire_lock(self, mode: str, user: str = "", *args, **kwargs):
+        state = context.current()
+        actor_name = kwargs.get("actor", user) or ""
+        if state is not None and state.actor is None and actor_name:
+            state.actor = self.actor_named(actor_name)
+        with super().acquire_lock(mode, user, *args, **kwargs):
+            yield
+
+    def actor_named(self, name: str) -> Actor:
+        return Actor(name, self.accounts.groups_of(name), self.accounts.is_admin(name))
+
+    def actor(self) -> Actor:
+        actor = context.current_actor()
+        if actor is None:
+            raise Refusal("This write has no known author, so it cannot go into a room.")
+        return actor
+
+    # -- discovery: bookable rooms appear in the user's calendar home ---------------------
+    def discover(self, path: str, depth: str = "0", child_context_manager=None,
+                 user_groups=set()):
+        yield from super().discover(path, depth, child_context_manager, user_groups)
+        actor = context.current_actor()
+        parts = path.strip("/").split("/")
+        if depth != "0" and actor and actor.user and parts == [actor.user]:
+            for room in self.registry.all():
+                if self.core.may_book(room, actor):
+                    yield self._collection_class(self, room.path)
+
+    # -- writes of whole collections -------------------------------------------------------
+    @_refusing
+    def create_collection(self, href: str, items=None, props=None):
+        room_id = room_id_of(href)
+        if room_id is None:
+            return super().create_collection(href, items, props)
+        existing = self.registry.get(room_id)
+        if items is None:  # a new room: `roomcal room add`, or MKCALENDAR by an admin
+            props = dict(props or {})
+            defaults = rooms.Room(id=room_id, name=props.get("D:displayname") or room_id)
+            props = {**defaults.to_props(), **props, "tag": "VCALENDAR"}
+            try:
+                rooms.Room.from_props(room_id, props)
+            except (ValueError, TypeError) as e:
+                raise InvalidBooking(f"This is not a valid room: {e}.") from None
+            return super().create_collection(href, None, props)
+        # Whole-collection PUT: the uploaded events replace the room's bookings;
+        # the room's own properties stay.
+        items = list(items)
+        if existing is None:
+            raise NotFound(f"There is no room {room_id!r}; create it with 'roomcal room add' first.")
+        collection = next(iter(self.discover(href)))
+        room_props = collection.get_meta()
+        view = collection.view()
+        view.replacing = True
+        stored = self._admit_batch(collection, existing, view, [(i.href, i) for i in items],
+                                   self.actor(), check=True)
+        result = super().create_collection(href, [item for _, item, _ in stored], room_props)
+        fresh = next(iter(self.discover(href)))
+        self.index.replace_room(fresh.path, [row_for(i.href or h, b, self.core.max_occurrences)
+                                             for h, i, b in stored], fresh._fingerprint())
+        return result
+
+    def _admit_batch(self, collection, room, view, items, actor, check):
+        """Admit items one after another, each against the room and the ones before it."""
+        stored, refusals = [], []
+        for href, item in items:
+            try:
+                booking, changed = self.core.admit(room, item.serialize(), view, actor, check=check)
+            except Refusal as refusal:
+                refusals.append(refusal)
+                continue
+            if changed:
+                item = collection._item(booking.to_ical())
+            href = href or item.href or (item.uid + ".ics")
+            view.extra.append((row_for(href, booking, self.core.max_occurrences), booking))
+            stored.append((href, item, booking))
+        if refusals:
+            raise _combine(room, refusals)
+        return stored
+
+    @_refusing
+    def move(self, item: radicale_item.Item, to_collection, to_href: str) -> None:
+        source = item.collection
+        if room_id_of(source.path) is None and room_id_of(to_collection.path) is None:
+            return super().move(item, to_collection, to_href)
+        actor = self.actor()
+        if room_id_of(source.path) is not None:
+            source_view = source.view()
+            self.core.check_change(source.room(), actor, source_view.booking(item.href), "move")
+        if room_id_of(to_collection.path) is not None and (
+                source.path != to_collection.path or item.href != to_href):
+            # Into a room: the target decides, exactly as for a PUT there.  Within one
+            # room the item is its own previous version, so it never conflicts with itself.
+            target_view = to_collection.view()
+            previous = target_view.booking(to_href) or (
+                source.view().booking(item.href) if source.path == to_collection.path else None)
+            booking, changed = self.core.admit(to_collection.room(), item.serialize(),
+                                               target_view, actor, previous=previous)
+            new_item = to_collection._item(booking.to_ical()) if changed else item
+            multifilesystem.Collection.upload(to_collection, to_href, new_item)
+            to_collection._index_after_write(
+                put=[row_for(to_href, booking, self.core.max_occurrences)])
+            multifilesystem.Collection.delete(source, item.href)
+            if room_id_of(source.path) is not None:
+                source._index_after_write(remove=[item.href])
+            return
+        super().move(item, to_collection, to_href)
+        if room_id_of(source.path) is not None:
+            source._index_after_write(remove=[item.href])
+
+    # -- command line -------------------------------------------------------------------------
+    def room_collection(self, room_id: str) -> Collection:
+        collection = next(iter(self.discover(f"/{rooms.ROOMS}/{room_id}/")), None)
+        if not isinstance(collection, Collection) or self.registry.get(room_id) is None:
+            raise NotFound(f"There is no room {room_id!r}.")
+        return collection
+
+    def import_bookings(self, room_id: str, text: str, actor: Actor, *, allow_conflicts=False,
+                        dry_run=False, progress=None) -> List[str]:
+        """Add every event of an .ics file to a room, all or nothing.  Returns the hrefs."""
+        path = f"/{rooms.ROOMS}/{room_id}/"
+        items = split_calendar(self.configuration, path, text)
+        with self.acquire_lock("w", actor.user, path=path, request="IMPORT"):
+            collection = self.room_collection(room_id)
+            room, view = collection.room(), collection.view()
+            taken = set()
+            batch = []
+            for item in items:
+                if collection.has_uid(item.uid):
+                    raise InvalidBooking(f"A booking with UID {item.uid!r} is already in {room.name}.")
+                href = free_href(item.uid, lambda h: h in taken or collection._get(h) is not None)
+                taken.add(href)
+                batch.append((href, item))
+            stored = self._admit_batch(collection, room, view, batch, actor,
+                                       check=not allow_conflicts)
+            if not dry_run:
+                for number, (href, item, booking) in enumerate(stored, 1):
+                    multifilesystem.Collection.upload(collection, href, item)
+                    if progress:
+                        progress(number, len(stored))
+                collection._index_after_write(
+                    put=[row_for(href, booking, self.core.max_occurrences) for href, _, booking in stored])
+            return [href for href, _, _ in stored]
+
+    def check_booking(self, room_id: str, text: str, actor: Actor) -> Decision:
+        """The dry run of /api/rooms/<id>/check: every violation and conflict, nothing stored."""
+        with self.acquire_lock("r", actor.user):
+            collection = self.room_collection(room_id)
+            room, view = collection.room(), collection.view()
+            candidate = self.core.parse(room, text)
+            href = self.index.href_of_uid(view.room_key, candidate.uid)
+            previous = view.booking(href) if href else None
+            return self.core.decide(room, candidate, view, previous=previous)
+
+
+def split_calendar(configuration, path: str, text: str) -> List[radicale_item.Item]:
+    """One prepared Item per UID, exactly as Radicale splits a whole-collection PUT."""
+    from radicale.app.put import prepare
+    try:
+        vobject_items = radicale_item.read_components(text)
+        items, _, _, _, error = prepare(
+            vobject_items, path, "text/calendar", True, False,
+            configuration.get("server", "max_resource_size"),
+            configuration.get("server", "max_vevent_rrule_occurrence"),
+            "VCALENDAR", True)
+        items = list(items)
+    except Exception as e:
+        raise InvalidBooking(f"The calendar data is not valid iCalendar: {e}") from None
+    if error:
+        raise InvalidBooking(f"The calendar data is not valid iCalendar: {error[1]}")
+    return items
+
+
+def free_href(uid: str, taken) -> str:
+    href = f"{uid}.ics"
+    if pathutils.is_safe_filesystem_path_component(href) and not taken(href):
+        return href
+    return radicale_item.find_available_uid(taken, ".ics")
+
+
+def _combine(room, refusals: List[Refusal]) -> Refusal:
+    refused = [r for r in refusals if isinstance(r, BookingRefused)]
+    if len(refused) != len(refusals):
+        return next(r for r in refusals if not isinstance(r, BookingRefused))
+    decision = Decision(room, [v for r in refused for v in r.decision.violations],
+                        [c for r in refused for c in r.decision.conflicts])
+    return BookingRefused(decision)
+
+
+def _option(configuration, section: str, option: str, default: str) -> str:
+    try:
+        value = configuration.get(section, option)
+    except KeyError:
+        return default
+    return value if value not in (None, "") else default
+
+
+def accounts_from(configuration) -> Accounts:
+    folder = configuration.get("storage", "filesystem_folder")
+    return Accounts(
+        _option(configuration, "auth", "htpasswd_filename", os.path.join(folder, "users")),
+        _option(configuration, "auth", "roomcal_accounts", os.path.join(folder, "accounts.sqlite")),
+        int(_option(configuration, "auth", "roomcal_bcrypt_rounds", "12")))
