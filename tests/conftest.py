@@ -1,0 +1,167 @@
+"""A real roomcal server on a loopback port, set up through the real CLI.
+
+``server`` is module-scoped: each test module gets its own data folder and
+process (``roomcal serve``, gunicorn), so modules cannot disturb each other.
+Tests talk to it over HTTP only (requests, python-caldav).
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+
+import pytest
+import requests
+
+ROOMCAL = [sys.executable, "-m", "server.cli"]
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, directory, workers=1):
+        self.dir = str(directory)
+        self.config = os.path.join(self.dir, "radicale.conf")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workers = workers
+        self.process = None
+        self.passwords = {}
+        subprocess.run(ROOMCAL + ["init", self.dir], check=True, capture_output=True, cwd=REPO)
+        with open(self.config) as f:
+            text = f.read()
+        # Cheap bcrypt keeps the suite fast; the hashes are still bcrypt.
+        text = text.replace("roomcal_bcrypt_rounds = 12", "roomcal_bcrypt_rounds = 4")
+        text = text.replace("127.0.0.1:5232", f"127.0.0.1:{self.port}")
+        with open(self.config, "w") as f:
+            f.write(text)
+
+    # -- process ----------------------------------------------------------------
+    def start(self):
+        self.log = open(os.path.join(self.dir, "serve.log"), "ab")
+        self.process = subprocess.Popen(
+            ROOMCAL + ["--config", self.config, "serve", "--workers", str(self.workers)],
+            stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"roomcal serve exited: {self.read_log()}")
+            try:
+                requests.get(self.url + "/", timeout=1)
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("roomcal serve did not start")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        if self.process:
+            self.log.close()
+
+    def read_log(self) -> str:
+        with open(os.path.join(self.dir, "serve.log"), errors="replace") as f:
+            return f.read()
+
+    # -- CLI --------------------------------------------------------------------
+    def cli(self, *args, input=None, check=True) -> subprocess.CompletedProcess:
+        result = subprocess.run(ROOMCAL + ["--config", self.config, *args], input=input,
+                                capture_output=True, text=True, cwd=REPO)
+        if check and result.returncode != 0:
+            raise AssertionError(f"roomcal {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def add_user(self, name, password=None, admin=False, email=None):
+        password = password or f"pw-{name}"
+        args = ["user", "add", name, "--password", password]
+        if admin:
+            args.append("--admin")
+        if email:
+            args += ["--email", email]
+        self.cli(*args)
+        self.passwords[name] = password
+        return (name, password)
+
+    def token(self, user, *extra) -> str:
+        return self.cli("token", "create", user, *extra).stdout.strip().splitlines()[-1]
+
+    def add_room(self, room_id, *options, name=None):
+        self.cli("room", "add", room_id, "--name", name or f"Room {room_id}", *options)
+
+    def auth(self, user):
+        return (user, self.passwords[user])
+
+    # -- HTTP -------------------------------------------------------------------
+    def request(self, method, path, user=None, token=None, **kwargs):
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        auth = self.auth(user) if user else None
+        return requests.request(method, self.url + path, auth=auth, headers=headers,
+                                timeout=60, **kwargs)
+
+    def put_ics(self, path, ics, user=None, token=None, **headers):
+        return self.request("PUT", path, user=user, token=token, data=ics.encode(),
+                            headers={"Content-Type": "text/calendar; charset=utf-8", **headers})
+
+
+def event(start, end, uid=None, summary="Booking", extra="", tz=None, dates=False) -> str:
+    """One VEVENT in a VCALENDAR; start/end as iCalendar values ("20271206T100000Z")."""
+    uid = uid or str(uuid.uuid4())
+    if dates:
+        start_line, end_line = f"DTSTART;VALUE=DATE:{start}", f"DTEND;VALUE=DATE:{end}"
+    elif tz:
+        start_line, end_line = f"DTSTART;TZID={tz}:{start}", f"DTEND;TZID={tz}:{end}"
+    else:
+        start_line, end_line = f"DTSTART:{start}", f"DTEND:{end}"
+    body = textwrap.dedent(f"""\
+        BEGIN:VCALENDAR
+        VERSION:2.0
+        PRODID:-//roomcal tests//EN
+        BEGIN:VEVENT
+        UID:{uid}
+        DTSTAMP:20260101T000000Z
+        {start_line}
+        {end_line}
+        SUMMARY:{summary}
+        """)
+    for line in extra.strip().splitlines():
+        body += line.strip() + "\n"
+    body += "END:VEVENT\nEND:VCALENDAR\n"
+    return body.replace("\n", "\r\n")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("roomcal"))
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def make_server(tmp_path_factory):
+    """For tests that need their own configuration or several workers."""
+    started = []
+
+    def make(workers=1, start=True):
+        srv = Server(tmp_path_factory.mktemp("roomcal"), workers=workers)
+        if start:
+            srv.start()
+        started.append(srv)
+        return srv
+    yield make
+    for srv in started:
+        srv.stop()
