@@ -127,6 +127,34 @@ def cmd_token_revoke(args):
     print(f"revoked token {args.id}")
 
 
+# -- groups (for @group in --bookers/--managers) ------------------------------------------
+def cmd_group_add(args):
+    accounts = _storage(args).accounts
+    for user in args.users:
+        accounts.require_user(user)
+    accounts.add_group(args.name)
+    for user in args.users:
+        accounts.add_member(args.name, user)
+    print(f"group {args.name}: {', '.join(accounts.list_groups().get(args.name, [])) or 'no members'}")
+
+
+def cmd_group_remove(args):
+    accounts = _storage(args).accounts
+    groups = accounts.list_groups()
+    if args.name not in groups:
+        raise CliError(f"no group {args.name!r}")
+    for user in args.users:
+        if user not in groups[args.name]:
+            raise CliError(f"{user!r} is not in group {args.name!r}")
+        accounts.remove_member(args.name, user)
+    print(f"group {args.name}: {', '.join(accounts.list_groups().get(args.name, [])) or 'no members'}")
+
+
+def cmd_group_list(args):
+    groups = _storage(args).accounts.list_groups()
+    _print_table([(name, ", ".join(members)) for name, members in groups.items()], ("GROUP", "MEMBERS"))
+
+
 # -- rooms -------------------------------------------------------------------------------------
 RULE_OPTIONS = ("opening_hours", "min_duration", "max_duration", "min_notice", "max_advance", "buffer")
 
@@ -169,8 +197,12 @@ def _apply_room_options(room, args):
 
 
 def _check_people(storage, room):
+    groups = storage.accounts.list_groups()
     for entry in room.bookers + room.managers:
         if entry.startswith("@"):
+            if entry[1:] not in groups:
+                raise CliError(f"no group {entry[1:]!r} (in --bookers/--managers); "
+                               "create it with 'roomcal group add'")
             continue
         if storage.accounts.get_user(entry) is None:
             raise CliError(f"no user {entry!r} (in --bookers/--managers)")
@@ -373,6 +405,18 @@ def build_parser():
     p = token.add_parser("revoke")
     p.add_argument("id")
     p.set_defaults(func=cmd_token_revoke)
+
+    group = sub.add_parser("group", help="manage groups (@name in --bookers/--managers)").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    p = group.add_parser("add", help="create a group and/or add members")
+    p.add_argument("name")
+    p.add_argument("users", nargs="*")
+    p.set_defaults(func=cmd_group_add)
+    p = group.add_parser("remove", help="remove members")
+    p.add_argument("name")
+    p.add_argument("users", nargs="+")
+    p.set_defaults(func=cmd_group_remove)
+    group.add_parser("list").set_defaults(func=cmd_group_list)
 
     room = sub.add_parser("room", help="manage rooms").add_subparsers(dest="action", required=True, metavar="ACTION")
     p = room.add_parser("add")

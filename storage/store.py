@@ -234,10 +234,14 @@ class Storage(multifilesystem.Storage):
     # -- discovery: bookable rooms appear in the user's calendar home ---------------------
     def discover(self, path: str, depth: str = "0", child_context_manager=None,
                  user_groups=set()):
-        yield from super().discover(path, depth, child_context_manager, user_groups)
+        found = False
+        for item in super().discover(path, depth, child_context_manager, user_groups):
+            found = True
+            yield item
         actor = context.current_actor()
         parts = path.strip("/").split("/")
-        if depth != "0" and actor and actor.user and parts == [actor.user]:
+        # Only under an existing home: Radicale auto-creates /<user>/ when discover() yields nothing.
+        if found and depth != "0" and actor and actor.user and parts == [actor.user]:
             for room in self.registry.all():
                 if self.core.may_book(room, actor):
                     yield self._collection_class(self, room.path)
@@ -270,9 +274,8 @@ class Storage(multifilesystem.Storage):
         stored = self._admit_batch(collection, existing, view, [(i.href, i) for i in items],
                                    self.actor(), check=True)
         result = super().create_collection(href, [item for _, item, _ in stored], room_props)
-        fresh = next(iter(self.discover(href)))
-        self.index.replace_room(fresh.path, [row_for(i.href or h, b, self.core.max_occurrences)
-                                             for h, i, b in stored], fresh._fingerprint())
+        # Radicale picks the new hrefs and swaps the folder in: index what is there now.
+        next(iter(self.discover(href))).reindex()
         return result
 
     def _admit_batch(self, collection, room, view, items, actor, check):
