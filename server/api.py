@@ -21,6 +21,7 @@ class Api:
             Rule("/api/rooms", endpoint="rooms", methods=["GET"]),
             Rule("/api/rooms/<room_id>", endpoint="room", methods=["GET"]),
             Rule("/api/rooms/<room_id>/check", endpoint="check", methods=["POST"]),
+            Rule("/api/rooms/<room_id>/bookings", endpoint="book", methods=["POST"]),
         ], strict_slashes=False)
 
     def handle(self, environ, identity):
@@ -73,6 +74,20 @@ class Api:
         decision = self.storage.check_booking(room_id, text, identity.actor())
         return errors.json_response(200, {"ok": decision.ok, "message": decision.message(),
                                           **decision.details()})
+
+    def do_book(self, request, identity, room_id):
+        """Create a booking: the same storage upload (and booking core) as a CalDAV PUT."""
+        room = self._room(room_id)
+        if identity.read_only:
+            return errors.json_error(403, "forbidden", "This token is read-only: it cannot book.")
+        if not self.storage.core.may_book(room, identity.actor()):
+            return errors.json_error(403, "forbidden", f"You may not book {room.name}.")
+        text = self._booking_text(request, room)
+        with self.front.run_as(identity):
+            href, uid, etag, _ = self.storage.put_booking(room_id, text, identity.actor())
+        location = room.path + href
+        return errors.json_response(201, {"href": location, "uid": uid, "etag": etag},
+                                    [("Location", location), ("ETag", etag)])
 
     def _booking_text(self, request, room) -> str:
         """The request body as iCalendar: text/calendar as is, JSON converted."""

@@ -63,3 +63,15 @@ class RoomInUse(Refusal):
 
 def messages(items: List) -> str:
     return " ".join(str(i) for i in items)
+
+
+class PreconditionFailed(Refusal):
+    caldav_status = json_status = 412
+    precondition = json_type = "preconditionFailed"
+
+
+class UidConflict(Refusal):
+    caldav_status = 409
+    json_status = 422
+    precondition = "no-uid-conflict"
+    json_type = "invalidProperties"

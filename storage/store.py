@@ -22,7 +22,8 @@ from storage.accounts import Accounts
 from storage.booking import EARLIEST, BookingCore, Decision, row_for
 from storage.context import Actor
 from storage.durations import parse as parse_duration
-from storage.errors import BookingRefused, InvalidBooking, NotFound, Refusal
+from storage.errors import (BookingRefused, InvalidBooking, NotFound, PreconditionFailed,
+                            Refusal, UidConflict)
 from storage.index import Index, Row
 from storage.instances import INFINITY, BadBooking, Booking
 from storage.registry import RoomRegistry
@@ -359,6 +360,35 @@ class Storage(multifilesystem.Storage):
                 collection._index_after_write(
                     put=[row_for(href, booking, self.core.max_occurrences) for href, _, booking in stored])
             return [href for href, _, _ in stored]
+
+    def put_booking(self, room_id: str, text: str, actor: Actor, *, href: Optional[str] = None,
+                    if_match: Optional[str] = None, if_none_match: bool = False) -> tuple:
+        """A write into a room from outside Radicale (JSON, /api): the same ``upload``.
+
+        Returns (href, uid, etag, created).  Preconditions as in CalDAV's PUT.
+        """
+        path = f"/{rooms.ROOMS}/{room_id}/"
+        items = split_calendar(self.configuration, path, text)
+        if len(items) != 1:
+            raise InvalidBooking("Send exactly one booking (one UID) at a time.")
+        item, = items
+        with self.acquire_lock("w", actor.user, path=path, request="PUT", actor=actor.user):
+            collection = self.room_collection(room_id)
+            existing_href = self.index.href_of_uid(collection.view().room_key, item.uid)
+            if href is None:
+                href = existing_href or free_href(item.uid, lambda h: collection._get(h) is not None)
+            elif existing_href not in (None, href):
+                raise UidConflict(f"A booking with UID {item.uid!r} already exists at "
+                                  f"{path}{existing_href}.")
+            current = collection._get(href)
+            if current is not None and current.uid != item.uid:
+                raise UidConflict("The UID of a booking cannot change.")
+            if (if_none_match and current is not None) or (
+                    if_match and if_match != "*" and (current is None or current.etag != if_match)) or (
+                    if_match == "*" and current is None):
+                raise PreconditionFailed("The booking changed since you read it (ETag mismatch).")
+            stored, _ = collection.upload(href, item)
+            return href, item.uid, stored.etag, current is None
 
     def check_booking(self, room_id: str, text: str, actor: Actor) -> Decision:
         """The dry run of /api/rooms/<id>/check: every violation and conflict, nothing stored."""

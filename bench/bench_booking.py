@@ -1,0 +1,443 @@
+#!/usr/bin/env python3
+"""roomcal vs stock Radicale: booking figures over real HTTP, in one run.
+
+For each N (default 100, 1000, 10000) one room gets N non-overlapping
+30-minute bookings (one per hour, starting in two days).  The same events go
+into both servers: stock Radicale gets one .ics file per event written into
+its collection folder (with ``.Radicale.props`` = ``{"tag": "VCALENDAR"}``),
+roomcal gets them through ``roomcal import`` (the booking core, in the storage
+lock).  Then ``.Radicale.cache`` is dropped in both, both servers are started
+(``roomcal serve`` and ``python -m radicale``, loopback ports, temporary
+folders) and measured with identical requests:
+
+* PROPFIND Depth 1 of the room on a cold start (one), then warm (median);
+* the first 1-day REPORT after the cold start (roomcal rebuilds its index here);
+* new booking PUT (median, each in a free half-hour between two bookings);
+* update PUT of those items (same UID, changed SUMMARY);
+* calendar-query REPORT with a 1-day time-range (median, random days).
+
+Then, without HTTP, the SQLite index alone: 100 000 rows via
+``Index.replace_room``, ``overlapping()`` over random 1-hour windows, one ``put``.
+
+This is a script, not a test:  .venv/bin/python bench/bench_booking.py [--quick] [--sizes 100,1000]
+"""
+
+import argparse
+import datetime
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYTHON = sys.executable
+ROOMCAL = [PYTHON, "-m", "server.cli"]
+ROOM = "r1"
+ROOM_PATH = f"/rooms/{ROOM}/"
+USER, PASSWORD = "bench", "bench-pw"
+SLOT = 3600        # one booking per hour ...
+LENGTH = 1800      # ... lasting 30 minutes; new bookings go into the free half-hours
+
+PROPFIND_BODY = """<?xml version="1.0" encoding="utf-8"?>
+<D:propfind xmlns:D="DAV:"><D:prop>
+<D:getetag/><D:resourcetype/><D:getcontenttype/><D:displayname/>
+</D:prop></D:propfind>"""
+
+REPORT_BODY = """<?xml version="1.0" encoding="utf-8"?>
+<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
+<D:prop><D:getetag/><C:calendar-data/></D:prop>
+<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">
+<C:time-range start="{start}" end="{end}"/>
+</C:comp-filter></C:comp-filter></C:filter>
+</C:calendar-query>"""
+
+
+# -- data ------------------------------------------------------------------------------
+def ical_time(seconds: int) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def vevent(uid: str, start: int, end: int, summary: str) -> str:
+    return ("BEGIN:VEVENT\r\n"
+            f"UID:{uid}\r\n"
+            "DTSTAMP:20260101T000000Z\r\n"
+            f"DTSTART:{ical_time(start)}\r\n"
+            f"DTEND:{ical_time(end)}\r\n"
+            f"SUMMARY:{summary}\r\n"
+            "END:VEVENT\r\n")
+
+
+def vcalendar(*events: str) -> str:
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//roomcal bench//EN\r\n"
+            + "".join(events) + "END:VCALENDAR\r\n")
+
+
+def seed_events(n: int, base: int):
+    """[(uid, start, end)] of the N stored bookings."""
+    return [(f"seed-{i:06d}", base + i * SLOT, base + i * SLOT + LENGTH) for i in range(n)]
+
+
+# -- processes --------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(cmd, **kwargs):
+    result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}): {result.stderr.strip()}")
+    return result
+
+
+class ServerProcess:
+    """One server on a loopback port; always stopped by ``stop()``."""
+
+    def __init__(self, name, cmd, cwd, port, log_path):
+        self.name, self.cmd, self.cwd, self.port, self.log_path = name, cmd, cwd, port, log_path
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = None
+        self.session = None
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(self.cmd, cwd=self.cwd, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited early; see {self.log_path}")
+            try:
+                requests.get(self.url + "/", timeout=2)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError(f"{self.name} did not start; see {self.log_path}")
+        self.session = requests.Session()
+        self.session.auth = (USER, PASSWORD)
+        return self
+
+    def stop(self):
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        if self.process is not None:
+            self.log.close()
+        self.process = None
+
+    def request(self, method, path, body=None, headers=None, expect=None):
+        """(seconds, response) of one request; the whole body is read."""
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        t0 = time.perf_counter()
+        response = self.session.request(method, self.url + path, data=data, headers=headers or {},
+                                        timeout=600)
+        _ = response.content
+        elapsed = time.perf_counter() - t0
+        if expect is not None and response.status_code not in expect:
+            raise RuntimeError(f"{self.name}: {method} {path} -> {response.status_code} "
+                               f"(wanted {expect}): {response.text[:500]}")
+        return elapsed, response
+
+
+def drop_caches(folder: str) -> None:
+    for root, dirs, _ in os.walk(folder):
+        if ".Radicale.cache" in dirs:
+            shutil.rmtree(os.path.join(root, ".Radicale.cache"))
+            dirs.remove(".Radicale.cache")
+
+
+# -- the two installations ------------------------------------------------------------------
+def setup_roomcal(directory: str, events, log) -> dict:
+    """roomcal init + users + room + `roomcal import` of the N events."""
+    run(ROOMCAL + ["init", directory], cwd=REPO)
+    config = os.path.join(directory, "radicale.conf")
+    port = free_port()
+    with open(config) as f:
+        text = f.read()
+    text = text.replace("roomcal_bcrypt_rounds = 12", "roomcal_bcrypt_rounds = 4")
+    text = text.replace("127.0.0.1:5232", f"127.0.0.1:{port}")
+    with open(config, "w") as f:
+        f.write(text)
+    cli = ROOMCAL + ["--config", config]
+    run(cli + ["user", "add", "admin", "--password", "admin-pw", "--admin"], cwd=REPO)
+    run(cli + ["user", "add", USER, "--password", PASSWORD], cwd=REPO)
+    run(cli + ["room", "add", ROOM, "--name", "Bench room", "--timezone", "Europe/Berlin"], cwd=REPO)
+    ics = os.path.join(directory, "seed.ics")
+    with open(ics, "w", newline="") as f:
+        f.write(vcalendar(*(vevent(uid, s, e, f"Seed {uid}") for uid, s, e in events)))
+    t0 = time.perf_counter()
+    run(cli + ["import", ROOM, ics], cwd=REPO)
+    seconds = time.perf_counter() - t0
+    log(f"  roomcal import of {len(events)} bookings: {seconds:.1f} s")
+    folder = os.path.join(directory, "data", "collections")
+    server = ServerProcess("roomcal", cli + ["serve", "--workers", "1"], REPO, port,
+                           os.path.join(directory, "serve.log"))
+    return {"server": server, "folder": folder, "seed_seconds": seconds}
+
+
+def setup_stock(directory: str, events, log) -> dict:
+    """Stock Radicale (multifilesystem, no plugins): one .ics file per event."""
+    folder = os.path.join(directory, "collections")
+    room = os.path.join(folder, "collection-root", "rooms", ROOM)
+    os.makedirs(room)
+    port = free_port()
+    config = os.path.join(directory, "radicale.conf")
+    with open(config, "w") as f:
+        f.write(f"[server]\nhosts = 127.0.0.1:{port}\nmax_content_length = 100000000\n"
+                "delay_on_error = 0\n\n"
+                "[auth]\ntype = none\n\n[rights]\ntype = authenticated\n\n"
+                f"[storage]\nfilesystem_folder = {folder}\n\n"
+                "[web]\ntype = none\n\n[logging]\nlevel = warning\n")
+    t0 = time.perf_counter()
+    with open(os.path.join(room, ".Radicale.props"), "w") as f:
+        json.dump({"tag": "VCALENDAR"}, f)
+    for uid, s, e in events:
+        with open(os.path.join(room, f"{uid}.ics"), "w", newline="") as f:
+            f.write(vcalendar(vevent(uid, s, e, f"Seed {uid}")))
+    seconds = time.perf_counter() - t0
+    log(f"  stock: wrote {len(events)} .ics files in {seconds:.1f} s")
+    server = ServerProcess("stock", [PYTHON, "-m", "radicale", "--config", config], directory, port,
+                           os.path.join(directory, "radicale.log"))
+    return {"server": server, "folder": folder, "seed_seconds": seconds}
+
+
+# -- measurements -------------------------------------------------------------------------------
+def median_ms(values):
+    return statistics.median(values) * 1000 if values else float("nan")
+
+
+def report_body(day_start: int) -> str:
+    return REPORT_BODY.format(start=ical_time(day_start), end=ical_time(day_start + 86400))
+
+
+def measure_size(n: int, reps: dict, workdir: str, log, rng: random.Random) -> dict:
+    today = int(time.time()) // 86400 * 86400
+    base = today + 2 * 86400  # within the default 2-year horizon, so every write is checked
+    events = seed_events(n, base)
+    log(f"N = {n}: seeding")
+    rc = setup_roomcal(os.path.join(workdir, f"roomcal-{n}"), events, log)
+    st = setup_stock(os.path.join(workdir, f"stock-{n}"), events, log)
+    servers = {"roomcal": rc["server"], "stock": st["server"]}
+    results = {"roomcal": {}, "stock": {}}
+    for name, setup in (("roomcal", rc), ("stock", st)):
+        results[name]["seed s"] = setup["seed_seconds"]
+    room_url = ROOM_PATH
+    depth1 = {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"}
+    report_headers = {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"}
+    ics_headers = {"Content-Type": "text/calendar; charset=utf-8"}
+    days = max(1, n * SLOT // 86400)
+    try:
+        # Cold start: no .Radicale.cache anywhere, fresh processes.
+        drop_caches(rc["folder"])
+        drop_caches(st["folder"])
+        for server in servers.values():
+            server.start()
+        for name, server in servers.items():
+            seconds, response = server.request("PROPFIND", room_url, PROPFIND_BODY, depth1, expect=(207,))
+            count = response.text.count("<D:response>") or response.text.count(":response>") // 2
+            results[name]["PROPFIND d1 cold"] = [seconds]
+            log(f"  {name}: cold PROPFIND depth 1 {seconds * 1000:.0f} ms ({count} responses)")
+        for name, server in servers.items():
+            results[name]["PROPFIND d1 warm"] = [
+                server.request("PROPFIND", room_url, PROPFIND_BODY, depth1, expect=(207,))[0]
+                for _ in range(reps["propfind"])]
+        # The first REPORT after the cold start (roomcal: the index is stale, it rebuilds here).
+        for name, server in servers.items():
+            seconds, _ = server.request("REPORT", room_url, report_body(base), report_headers, expect=(207,))
+            results[name]["first REPORT after cold start"] = [seconds]
+        # Equal warm-up: every gthread worker thread opens its SQLite connection, caches are hot.
+        for server in servers.values():
+            for i in range(10):
+                server.request("REPORT", room_url, report_body(base + (i % days) * 86400),
+                               report_headers, expect=(207,))
+        # New bookings, in free half-hours between stored ones (back-to-back: allowed).
+        slots = rng.sample(range(n), min(n, reps["put"] + reps["warmup_put"]))
+        new_items = [(f"new-{n}-{i:06d}", base + i * SLOT + LENGTH, base + (i + 1) * SLOT) for i in slots]
+        warm, timed = new_items[:reps["warmup_put"]], new_items[reps["warmup_put"]:]
+        for name, server in servers.items():
+            results[name]["new PUT"] = []
+            results[name]["update PUT"] = []
+        for phase, items in (("warm-up", warm), ("timed", timed)):
+            for uid, s, e in items:
+                body = vcalendar(vevent(uid, s, e, "New booking"))
+                for name, server in servers.items():
+                    seconds, _ = server.request("PUT", f"{room_url}{uid}.ics", body,
+                                                {**ics_headers, "If-None-Match": "*"}, expect=(201,))
+                    if phase == "timed":
+                        results[name]["new PUT"].append(seconds)
+        for uid, s, e in timed:
+            body = vcalendar(vevent(uid, s, e, "Changed title"))
+            for name, server in servers.items():
+                seconds, _ = server.request("PUT", f"{room_url}{uid}.ics", body, ics_headers,
+                                            expect=(204, 201))
+                results[name]["update PUT"].append(seconds)
+        results["roomcal"]["REPORT 1 day"], results["stock"]["REPORT 1 day"] = [], []
+        counts = {}
+        for _ in range(reps["report"]):
+            day = base + rng.randrange(days) * 86400
+            for name, server in servers.items():
+                seconds, response = server.request("REPORT", room_url, report_body(day), report_headers,
+                                                   expect=(207,))
+                counts.setdefault(name, []).append(response.text.count("BEGIN:VEVENT"))
+                results[name]["REPORT 1 day"].append(seconds)
+        if counts["roomcal"] != counts["stock"]:
+            log(f"  WARNING: REPORT results differ: roomcal {counts['roomcal']} vs stock {counts['stock']}")
+        log(f"  REPORT events per day (roomcal/stock): {counts['roomcal'][:5]} / {counts['stock'][:5]}")
+    finally:
+        for server in servers.values():
+            server.stop()
+    return results
+
+
+def measure_index(rows_count: int, windows: int, workdir: str, log, rng: random.Random) -> dict:
+    sys.path.insert(0, REPO)
+    from storage.index import Index, Row
+    index = Index(os.path.join(workdir, "index-bench.sqlite"))
+    room = "rooms/idx"
+    base = 1_800_000_000
+    rows = [Row(f"b{i}.ics", f"uid-{i}", base + i * SLOT, base + i * SLOT + LENGTH, False, True, "", f"B{i}")
+            for i in range(rows_count)]
+    t0 = time.perf_counter()
+    index.replace_room(room, rows, "fp")
+    replace = time.perf_counter() - t0
+    span = rows_count * SLOT
+    times, found = [], 0
+    for _ in range(windows):
+        start = base + rng.randrange(span)
+        t0 = time.perf_counter()
+        hits = index.overlapping(room, start, start + 3600)
+        times.append(time.perf_counter() - t0)
+        found += len(hits)
+    puts = []
+    for i in range(21):
+        start = base + (rows_count + i) * SLOT
+        row = Row(f"p{i}.ics", f"put-{i}", start, start + LENGTH, False, True)
+        t0 = time.perf_counter()
+        index.put(room, row, "fp")
+        puts.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    index.href_of_uid(room, "uid-12345")
+    uid_lookup = time.perf_counter() - t0
+    log(f"index: {rows_count} rows replaced in {replace:.2f} s; {windows} windows, "
+        f"{found / windows:.2f} hits on average")
+    return {"rows": rows_count, "replace_room s": replace,
+            "overlapping median ms": statistics.median(times) * 1000,
+            "overlapping p95 ms": sorted(times)[int(len(times) * 0.95) - 1] * 1000,
+            "put first ms": puts[0] * 1000, "put median ms": statistics.median(puts[1:]) * 1000,
+            "href_of_uid ms": uid_lookup * 1000}
+
+
+# -- output ---------------------------------------------------------------------------------------
+OPERATIONS = ("new PUT", "update PUT", "REPORT 1 day", "PROPFIND d1 cold", "PROPFIND d1 warm",
+              "first REPORT after cold start")
+
+
+def table(all_results: dict) -> str:
+    lines = ["| operation | N | roomcal median (ms) | stock median (ms) | ratio roomcal/stock |",
+             "|---|---:|---:|---:|---:|"]
+    for op in OPERATIONS:
+        for n, results in all_results.items():
+            a, b = median_ms(results["roomcal"][op]), median_ms(results["stock"][op])
+            count = len(results["roomcal"][op])
+            label = op if count == 1 else f"{op} (×{count})"
+            lines.append(f"| {label} | {n} | {a:.1f} | {b:.1f} | {a / b:.2f} |")
+    for n, results in all_results.items():
+        a, b = results["roomcal"]["seed s"], results["stock"]["seed s"]
+        lines.append(f"| seeding: roomcal import vs writing files | {n} | {a * 1000:.0f} | {b * 1000:.0f} | "
+                     f"{a / b:.1f} |")
+    return "\n".join(lines)
+
+
+def verdict(all_results: dict) -> str:
+    sizes = sorted(all_results)
+    out = []
+    lo, hi = sizes[0], sizes[-1]
+    put = {n: median_ms(all_results[n]["roomcal"]["new PUT"]) for n in sizes}
+    stock_put = {n: median_ms(all_results[n]["stock"]["new PUT"]) for n in sizes}
+    if lo != hi:
+        growth = put[hi] / put[lo]
+        out.append(f"roomcal new-PUT median growth N={lo} -> N={hi}: {put[lo]:.1f} -> {put[hi]:.1f} ms "
+                   f"= {growth:.2f}x (target <= 1.5x{'' if hi == 10000 and lo == 100 else ', sizes differ from 100/10000'})"
+                   f": {'MET' if growth <= 1.5 else 'MISSED'}")
+        out.append(f"stock new-PUT median growth N={lo} -> N={hi}: {stock_put[lo]:.1f} -> "
+                   f"{stock_put[hi]:.1f} ms = {stock_put[hi] / stock_put[lo]:.2f}x")
+    ratio = put[hi] / stock_put[hi]
+    out.append(f"new PUT at N={hi}: roomcal/stock = {ratio:.3f} (target <= 0.1 at N=10000): "
+               f"{'MET' if ratio <= 0.1 else 'MISSED'}")
+    report = median_ms(all_results[hi]["roomcal"]["REPORT 1 day"]) / \
+        median_ms(all_results[hi]["stock"]["REPORT 1 day"])
+    out.append(f"REPORT 1 day at N={hi}: roomcal/stock = {report:.3f} (target <= 0.1): "
+               f"{'MET' if report <= 0.1 else 'MISSED'}")
+    return "\n".join(f"- {line}" for line in out)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="100,1000,10000", help="comma-separated N (default 100,1000,10000)")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run, not figures)")
+    parser.add_argument("--index-rows", type=int, default=100_000)
+    parser.add_argument("--no-index", action="store_true", help="skip the index-only measurement")
+    parser.add_argument("--json", metavar="PATH", help="also write the raw timings as JSON")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    reps = ({"put": 10, "warmup_put": 3, "report": 8, "propfind": 2, "windows": 200} if args.quick else
+            {"put": 50, "warmup_put": 5, "report": 20, "propfind": 5, "windows": 1000})
+    rng = random.Random(args.seed)
+
+    def log(message):
+        print(message, file=sys.stderr, flush=True)
+
+    workdir = tempfile.mkdtemp(prefix="roomcal-bench-")
+    started = time.time()
+    all_results = {}
+    try:
+        for n in sizes:
+            all_results[n] = measure_size(n, reps, workdir, log, rng)
+        index = None if args.no_index else measure_index(args.index_rows, reps["windows"], workdir, log, rng)
+    finally:
+        if args.keep:
+            log(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(f"## roomcal vs stock Radicale {'(quick) ' if args.quick else ''}"
+          f"— {datetime.datetime.now():%Y-%m-%d %H:%M}, {os.cpu_count()} CPUs, "
+          f"run took {time.time() - started:.0f} s\n")
+    print(table(all_results))
+    print()
+    print(verdict(all_results))
+    if index:
+        print(f"\n### Index alone ({index['rows']} rows, no HTTP)\n")
+        print("| operation | ms |\n|---|---:|")
+        print(f"| replace_room ({index['rows']} rows) | {index['replace_room s'] * 1000:.0f} |")
+        print(f"| overlapping(), median of {reps['windows']} random 1-hour windows | "
+              f"{index['overlapping median ms']:.3f} |")
+        print(f"| overlapping(), p95 | {index['overlapping p95 ms']:.3f} |")
+        print(f"| put (first, single) | {index['put first ms']:.3f} |")
+        print(f"| put (median of 20 more) | {index['put median ms']:.3f} |")
+        print(f"| href_of_uid | {index['href_of_uid ms']:.3f} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"sizes": {str(n): r for n, r in all_results.items()}, "index": index}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
