@@ -32,7 +32,9 @@ def _storage(args):
     import logging
 
     from storage.store import Storage
-    logging.getLogger("radicale").setLevel(logging.WARNING)
+    # ERROR: Radicale's "Storage location ... creating now" warnings would break the
+    # one-line-on-stderr contract of the first command on a fresh store.
+    logging.getLogger("radicale").setLevel(logging.ERROR)
     return Storage(_configuration(args))
 
 
@@ -359,8 +361,15 @@ def _nonnegative(text):
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes end in one line on stderr too (not usage + error); subparsers inherit this."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="roomcal", description="Room booking on CalDAV and JSON.")
+    parser = _Parser(prog="roomcal", description="Room booking on CalDAV and JSON.")
     parser.add_argument("--config", metavar="PATH",
                         help=f"config file (default: ${roomcal_config.ENV}, then ./radicale.conf)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

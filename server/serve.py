@@ -24,7 +24,21 @@ def make_app(config_path: str):
     radicale_log.setup()
     radicale_log.set_level(configuration.get("logging", "level"),
                            configuration.get("logging", "backtrace_on_debug"))
+    for name in ("radicale", ""):
+        logging.getLogger(name).addFilter(_drop_errors_of_refusals)
     return Front(configuration)
+
+
+def _drop_errors_of_refusals(record: logging.LogRecord) -> bool:
+    """A refusal of our storage is an answer, not a server error.
+
+    Radicale turns a ValueError in DELETE into "Exception", a traceback and a
+    CRITICAL 500 line; the front answers 403/409 instead, and the access log
+    says so.  Other errors of the same request are kept.
+    """
+    from storage import context
+    state = context.current()
+    return not (state is not None and state.refusal is not None and record.levelno >= logging.ERROR)
 
 
 def binds(configuration) -> list:
@@ -47,6 +61,11 @@ class _Gunicorn(BaseApplication):
     def load(self):
         return make_app(self.config_path)
 
+    @staticmethod
+    def settings_known():
+        from gunicorn.config import Config
+        return Config().settings
+
 
 def serve(config_path: str, workers: int = 1, threads: int = 8, bind=None) -> None:
     configuration = roomcal_config.load(config_path)
@@ -64,5 +83,8 @@ def serve(config_path: str, workers: int = 1, threads: int = 8, bind=None) -> No
         "keepalive": 5,
         "proc_name": "roomcal",
     }
+    if "control_socket_disable" in _Gunicorn.settings_known():
+        # gunicorn >= 25 opens ~/.gunicorn/gunicorn.ctl, shared by every instance of a user
+        options["control_socket_disable"] = True
     logging.getLogger("roomcal").info("serving %s on %s", config_path, options["bind"])
     _Gunicorn(config_path, options).run()

@@ -32,6 +32,14 @@ class InvalidBooking(Refusal):
     json_type = "invalidProperties"
 
 
+class InvalidRoom(Refusal):
+    """Room properties that do not make a valid room (MKCALENDAR, PROPPATCH)."""
+    caldav_status = 400
+    json_status = 422
+    precondition = "valid-room"
+    json_type = "invalidProperties"
+
+
 class BookingRefused(Refusal):
     """Conflicts (409) and/or broken rules (403 CalDAV, 422 JSON)."""
 

@@ -7,6 +7,7 @@ exactly as in Radicale.  Every way an item can enter a room ends in
 PUT), ``move`` (MOVE into a room) and ``import_bookings`` (CLI).
 """
 
+import contextlib
 import logging
 import os
 import posixpath
@@ -22,7 +23,7 @@ from storage.accounts import Accounts
 from storage.booking import EARLIEST, BookingCore, Decision, row_for
 from storage.context import Actor
 from storage.durations import parse as parse_duration
-from storage.errors import (BookingRefused, InvalidBooking, NotFound, PreconditionFailed,
+from storage.errors import (BookingRefused, InvalidBooking, InvalidRoom, NotFound, PreconditionFailed,
                             Refusal, UidConflict)
 from storage.index import Index, Row
 from storage.instances import INFINITY, BadBooking, Booking
@@ -171,9 +172,31 @@ class Collection(multifilesystem.Collection):
             try:
                 rooms.Room.from_props(self.room_id, props)
             except (ValueError, TypeError) as e:
-                raise InvalidBooking(f"These room properties are not valid: {e}.") from None
+                raise InvalidRoom(f"These room properties are not valid: {e}.") from None
             self._room_cache = None
         super().set_meta(props)
+
+    # -- Radicale's history housekeeping, cheaper (same results) ----------------------
+    def _get_deleted_history_hrefs(self):
+        """As multifilesystem's, but one listing of the folder instead of a stat per entry.
+
+        Radicale runs it on every upload (``_clean_history``) and every sync: ~10 µs per
+        stored item, ~100 ms per PUT at 10 000 items; this is ~1 µs per item.
+        """
+        history_folder = self._storage._get_collection_cache_subfolder(
+            self._filesystem_path, ".Radicale.cache", "history")
+        with os.scandir(self._filesystem_path) as entries:
+            files = {entry.name for entry in entries if entry.is_file()}
+        with contextlib.suppress(FileNotFoundError), os.scandir(history_folder) as entries:
+            for entry in entries:
+                href = entry.name
+                if href in files or not pathutils.is_safe_filesystem_path_component(href):
+                    continue
+                yield href
+
+    def _clean_history(self):
+        if not getattr(self, "_history_cleaning_deferred", False):
+            super()._clean_history()
 
     # -- reads served from the index -------------------------------------------------
     def has_uid(self, uid: str) -> bool:
@@ -185,7 +208,7 @@ class Collection(multifilesystem.Collection):
         if self.room_id is None or not self.tag:
             yield from super().get_filtered(filters)
             return
-        tag, start, end, _ = radicale_filter.simplify_prefilters(filters, self.tag)
+        tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self.tag)
         if tag not in (None, "VEVENT") or (start <= radicale_filter.TIMESTAMP_MIN
                                            and end >= radicale_filter.TIMESTAMP_MAX):
             yield from super().get_filtered(filters)
@@ -194,8 +217,15 @@ class Collection(multifilesystem.Collection):
         rows = self._storage.index.overlapping(view.room_key, start - MARGIN, end + MARGIN,
                                                blocking_only=False)
         for _, item in self.get_multi(sorted({row.href for row in rows})):
-            if item is not None:
-                yield item, False  # Radicale applies the exact filter
+            # The index only narrows the candidates; then exactly Radicale's own prefilter
+            # (BaseCollection.get_filtered) on the cached time range, so items outside the
+            # window are never parsed and simple time-range filters need no vobject parse.
+            if item is None or (tag is not None and tag != item.component_name):
+                continue
+            istart, iend = item.time_range
+            if istart >= end or iend <= start:
+                continue
+            yield item, simple and (start <= istart or iend <= end)
 
 
 class Storage(multifilesystem.Storage):
@@ -261,7 +291,7 @@ class Storage(multifilesystem.Storage):
             try:
                 rooms.Room.from_props(room_id, props)
             except (ValueError, TypeError) as e:
-                raise InvalidBooking(f"This is not a valid room: {e}.") from None
+                raise InvalidRoom(f"This is not a valid room: {e}.") from None
             return super().create_collection(href, None, props)
         # Whole-collection PUT: the uploaded events replace the room's bookings;
         # the room's own properties stay.
@@ -353,10 +383,16 @@ class Storage(multifilesystem.Storage):
             stored = self._admit_batch(collection, room, view, batch, actor,
                                        check=not allow_conflicts)
             if not dry_run:
-                for number, (href, item, booking) in enumerate(stored, 1):
-                    multifilesystem.Collection.upload(collection, href, item)
-                    if progress:
-                        progress(number, len(stored))
+                # Radicale cleans the history after every upload (O(N) each); once is enough.
+                collection._history_cleaning_deferred = True
+                try:
+                    for number, (href, item, booking) in enumerate(stored, 1):
+                        multifilesystem.Collection.upload(collection, href, item)
+                        if progress:
+                            progress(number, len(stored))
+                finally:
+                    collection._history_cleaning_deferred = False
+                collection._clean_history()
                 collection._index_after_write(
                     put=[row_for(href, booking, self.core.max_occurrences) for href, _, booking in stored])
             return [href for href, _, _ in stored]
