@@ -25,7 +25,7 @@ from storage.durations import Duration
 from storage.errors import AccessDenied, BookingRefused, InvalidBooking
 from storage.index import Row
 from storage.instances import (INFINITY, BadBooking, Booking, Occurrence,
-                               TooManyOccurrences, utc)
+                               TooManyOccurrences, instant, utc)
 from storage.rooms import Room
 
 OWNER = "X-ROOMCAL-BOOKED-BY"
@@ -136,7 +136,8 @@ class BookingCore:
         before = set()
         if previous is not None:
             try:
-                before = {(o.start, o.end, o.blocking) for o in previous.occurrences(EARLIEST, horizon, self.max_occurrences)
+                before = {(o.start, o.end, o.blocking) for o in previous.occurrences(
+                    EARLIEST, _until(previous, horizon), self.max_occurrences)
                           if o.status != "CANCELLED"}
             except (BadBooking, TooManyOccurrences):
                 before = set()
@@ -196,11 +197,13 @@ class BookingCore:
         """(occurrences before the horizon, count, count capped?, last start)."""
         cap = self.max_occurrences
         if candidate.infinite:
-            occurrences = candidate.occurrences(EARLIEST, horizon, cap)
+            occurrences = candidate.occurrences(EARLIEST, _until(candidate, horizon), cap)
             return occurrences, len(occurrences), True, INFINITY
         limit = max(cap, (room.rules.max_instances or 0) + 1)
         everything = candidate.occurrences(EARLIEST, INFINITY, limit)
-        within = [o for o in everything if o.start < horizon]
+        # A finite booking is bounded by its count: all of it is checked, also past the
+        # horizon (else a booking past max-advance would escape every rule and conflict).
+        within = everything
         if len(within) > cap:
             raise TooManyOccurrences(cap)
         last_start = max((o.start for o in everything), default=EARLIEST)
@@ -247,6 +250,15 @@ class BookingCore:
                 for href, other_uid, s, e, title in others:
                     found.setdefault((href, s), Conflict(href, other_uid, s, e, title))
         return sorted(found.values(), key=lambda c: (c.start, c.href))
+
+
+def _until(booking: Booking, horizon: int) -> int:
+    """How far a booking is expanded: a finite one whole; an open series up to the
+    horizon, or through its first occurrence when it starts past the horizon."""
+    if not booking.infinite:
+        return INFINITY
+    first = min(instant(e["DTSTART"].dt, booking.tz) for e in booking.events)
+    return max(horizon, first + 1)
 
 
 def _peak(start: int, end: int, spans: Iterable[tuple]) -> int:

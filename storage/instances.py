@@ -18,6 +18,7 @@ import recurring_ical_events
 INFINITY = 2 ** 62  # "no end" for an open series in the index
 UTC = datetime.timezone.utc
 BLOCKING_STATUSES = ("CONFIRMED", "TENTATIVE", "")
+TIME_PROPERTIES = ("DTSTART", "DTEND", "DURATION", "RRULE", "RDATE", "EXDATE", "RECURRENCE-ID")
 
 
 class BadBooking(ValueError):
@@ -66,6 +67,10 @@ class Booking:
         self.events = self.calendar.walk("VEVENT")
         if not self.events:
             raise BadBooking("a booking needs a VEVENT")
+        for event in self.events:  # icalendar keeps unparsable values and raises on use
+            for name, error in getattr(event, "errors", None) or ():
+                if name in TIME_PROPERTIES:
+                    raise BadBooking(f"{name} cannot be read ({error})")
         uids = {str(e.get("UID", "")) for e in self.events}
         if len(uids) != 1:
             raise BadBooking("all VEVENTs of one booking must share one UID")
@@ -121,8 +126,8 @@ class Booking:
         # Floating values are compared naively by the library: widen the window
         # by a day on both sides and filter on exact instants below.
         margin = datetime.timedelta(days=1)
-        query = recurring_ical_events.of(self.calendar)
         try:
+            query = recurring_ical_events.of(self.calendar)
             events = query.after(utc(start).replace(tzinfo=None) - margin)
             for event in events:
                 occurrence = self._occurrence(event)
