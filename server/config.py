@@ -86,6 +86,8 @@ roomcal_index = {data}/index.sqlite
 roomcal_horizon = P2Y
 # most occurrences of one series that a write may check
 roomcal_max_occurrences = 5000
+# seconds between scans for booking files edited in place outside roomcal
+roomcal_index_verify_interval = 10
 # a stored booking that cannot be read must not vanish from conflict checks
 skip_broken_item = False
 

@@ -31,7 +31,8 @@ class Row:
 
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS rooms(room TEXT PRIMARY KEY, fingerprint TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rooms(room TEXT PRIMARY KEY, fingerprint TEXT NOT NULL,
+    newest INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS bookings(
     room TEXT NOT NULL, href TEXT NOT NULL, uid TEXT NOT NULL,
     start INTEGER NOT NULL, end INTEGER NOT NULL,
@@ -56,23 +57,28 @@ class Index:
             conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            columns = [r[1] for r in conn.execute("PRAGMA table_info(rooms)")]
+            if columns and "newest" not in columns:  # an older layout: the index is a cache
+                conn.executescript("DROP TABLE IF EXISTS rooms; DROP TABLE IF EXISTS bookings;")
             conn.executescript(SCHEMA)
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
     # -- freshness -----------------------------------------------------------
-    def fingerprint(self, room: str) -> Optional[str]:
-        row = self._db().execute("SELECT fingerprint FROM rooms WHERE room = ?", (room,)).fetchone()
-        return row[0] if row else None
+    def state(self, room: str) -> Optional[tuple]:
+        """(folder fingerprint, newest item mtime seen) of the last indexed state."""
+        row = self._db().execute("SELECT fingerprint, newest FROM rooms WHERE room = ?",
+                                 (room,)).fetchone()
+        return tuple(row) if row else None
 
-    def replace_room(self, room: str, rows: Iterable[Row], fingerprint: str) -> None:
+    def replace_room(self, room: str, rows: Iterable[Row], fingerprint: str, newest: int = 0) -> None:
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute("DELETE FROM bookings WHERE room = ?", (room,))
             db.executemany("INSERT INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            [_values(room, r) for r in rows])
-            db.execute("INSERT OR REPLACE INTO rooms VALUES (?, ?)", (room, fingerprint))
+            db.execute("INSERT OR REPLACE INTO rooms VALUES (?, ?, ?)", (room, fingerprint, newest))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -92,7 +98,7 @@ class Index:
     def remove(self, room: str, href: str, fingerprint: str) -> None:
         self.change(room, fingerprint, remove=[href])
 
-    def change(self, room: str, fingerprint: str, put=(), remove=()) -> None:
+    def change(self, room: str, fingerprint: str, put=(), remove=(), newest: int = 0) -> None:
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -100,7 +106,9 @@ class Index:
                 db.execute("DELETE FROM bookings WHERE room = ? AND href = ?", (room, href))
             db.executemany("INSERT OR REPLACE INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            [_values(room, r) for r in put])
-            db.execute("INSERT OR REPLACE INTO rooms VALUES (?, ?)", (room, fingerprint))
+            db.execute("INSERT INTO rooms VALUES (?, ?, ?) ON CONFLICT(room) DO UPDATE SET "
+                       "fingerprint = excluded.fingerprint, newest = max(newest, excluded.newest)",
+                       (room, fingerprint, newest))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -7,10 +7,12 @@ exactly as in Radicale.  Every way an item can enter a room ends in
 PUT), ``move`` (MOVE into a room) and ``import_bookings`` (CLI).
 """
 
+import bisect
 import contextlib
 import logging
 import os
 import posixpath
+import time
 from typing import Iterable, List, Optional
 
 import radicale.item as radicale_item
@@ -62,13 +64,33 @@ class RoomView:
         self.room_key = room_key
         self.extra: List[tuple] = []  # (Row, Booking) admitted earlier in a batch
         self.replacing = False        # whole-collection PUT: the stored items go away
+        # A lookup over ``extra`` (appended to by the batch), so a batch is not O(n²):
+        self._seen = 0                    # entries of ``extra`` taken in so far
+        self._singles: List[tuple] = []   # (start, position in extra), sorted
+        self._longest = 0                 # longest single row
+        self._series: List[int] = []      # positions of recurring rows
 
     def overlapping(self, start: int, end: int) -> List[Row]:
         rows = [] if self.replacing else self.index.overlapping(self.room_key, start, end)
-        for row, _ in self.extra:
+        for position in self._extra_candidates(start, end):
+            row = self.extra[position][0]
             if row.start < end and (row.end > start or row.start == start):
                 rows.append(row)
         return rows
+
+    def _extra_candidates(self, start: int, end: int) -> List[int]:
+        """Positions in ``extra`` (in order) of every row that may meet [start, end)."""
+        while self._seen < len(self.extra):
+            row = self.extra[self._seen][0]
+            if row.recurring:
+                self._series.append(self._seen)
+            else:
+                bisect.insort(self._singles, (row.start, self._seen))
+                self._longest = max(self._longest, row.end - row.start)
+            self._seen += 1
+        lo = bisect.bisect_left(self._singles, (start - self._longest, -1))
+        hi = bisect.bisect_left(self._singles, (end, -1))
+        return sorted([position for _, position in self._singles[lo:hi]] + self._series)
 
     def booking(self, href: str) -> Optional[Booking]:
         for row, booking in self.extra:
@@ -103,20 +125,36 @@ class Collection(multifilesystem.Collection):
         return room
 
     # -- the index ---------------------------------------------------------------
+    # Freshness: a file added, replaced (editors, rsync) or removed behind our back
+    # changes the folder's mtime, checked on every use.  A file rewritten in place
+    # changes only its own mtime; every ``roomcal_index_verify_interval`` seconds a
+    # scan looks for an item newer than the newest the index has seen.
     def _fingerprint(self) -> str:
         return str(os.stat(self._filesystem_path).st_mtime_ns)
+
+    def _newest_item(self) -> int:
+        newest = 0
+        with os.scandir(self._filesystem_path) as entries:
+            for entry in entries:
+                if not entry.name.startswith(".") and entry.is_file():
+                    newest = max(newest, entry.stat().st_mtime_ns)
+        return newest
 
     def view(self) -> RoomView:
         """The room's index, rebuilt first if anything changed behind our back."""
         index = self._storage.index
-        if index.fingerprint(self.path) != self._fingerprint():
+        state = index.state(self.path)
+        if state is None or state[0] != self._fingerprint():
+            self.reindex()
+        elif self._storage.verify_due(self.path) and self._newest_item() > state[1]:
+            logger.warning("A booking in %s was edited outside roomcal; rebuilding its index", self.path)
             self.reindex()
         return RoomView(self, index, self.path)
 
     def reindex(self) -> int:
-        fingerprint = self._fingerprint()
+        fingerprint, newest = self._fingerprint(), self._newest_item()
         rows = [self._row(item.href, item) for item in self.get_all()]
-        self._storage.index.replace_room(self.path, rows, fingerprint)
+        self._storage.index.replace_room(self.path, rows, fingerprint, newest)
         logger.info("Rebuilt the booking index of %s (%d bookings)", self.path, len(rows))
         return len(rows)
 
@@ -130,7 +168,11 @@ class Collection(multifilesystem.Collection):
             return Row(href, item.uid or href, EARLIEST, INFINITY, True, False)
 
     def _index_after_write(self, put=(), remove=()) -> None:
-        self._storage.index.change(self.path, self._fingerprint(), put=put, remove=remove)
+        newest = 0
+        for row in put:
+            with contextlib.suppress(OSError):
+                newest = max(newest, os.stat(os.path.join(self._filesystem_path, row.href)).st_mtime_ns)
+        self._storage.index.change(self.path, self._fingerprint(), put=put, remove=remove, newest=newest)
 
     # -- writes --------------------------------------------------------------------
     @_refusing
@@ -187,12 +229,14 @@ class Collection(multifilesystem.Collection):
             self._filesystem_path, ".Radicale.cache", "history")
         with os.scandir(self._filesystem_path) as entries:
             files = {entry.name for entry in entries if entry.is_file()}
-        with contextlib.suppress(FileNotFoundError), os.scandir(history_folder) as entries:
-            for entry in entries:
-                href = entry.name
-                if href in files or not pathutils.is_safe_filesystem_path_component(href):
-                    continue
-                yield href
+        try:
+            history = os.listdir(history_folder)
+        except FileNotFoundError:
+            return
+        for href in history:
+            if href in files or not pathutils.is_safe_filesystem_path_component(href):
+                continue
+            yield href
 
     def _clean_history(self):
         if not getattr(self, "_history_cleaning_deferred", False):
@@ -238,10 +282,20 @@ class Storage(multifilesystem.Storage):
         self.accounts = accounts_from(configuration)
         self.index = Index(_option(configuration, "storage", "roomcal_index",
                                    os.path.join(folder, "roomcal-index.sqlite")))
+        self.verify_interval = float(_option(configuration, "storage", "roomcal_index_verify_interval", "10"))
+        self._verified = {}
         self.core = BookingCore(
             self.accounts,
             parse_duration(_option(configuration, "storage", "roomcal_horizon", "P2Y"), calendar_ok=True),
             int(_option(configuration, "storage", "roomcal_max_occurrences", "5000")))
+
+    def verify_due(self, room_path: str) -> bool:
+        """Whether this process should scan the room's files for hand edits now."""
+        now = time.monotonic()
+        if now - self._verified.get(room_path, float("-inf")) < self.verify_interval:
+            return False
+        self._verified[room_path] = now
+        return True
 
     # -- who is writing -----------------------------------------------------------------
     @types.contextmanager
