@@ -93,7 +93,10 @@ class Front:
         if state.refusal is not None and status >= 400:
             prefix = environ.get("SCRIPT_NAME", "").rstrip("/")
             return _respond(start_response, *errors.dav_error(state.refusal, prefix))
-        start_response(captured["status"], captured["headers"])
+        headers = captured["headers"]
+        if status == 401:  # one challenge for every 401: ours offers Bearer too
+            headers = [h for h in headers if h[0].lower() != "www-authenticate"] + CHALLENGE
+        start_response(captured["status"], headers)
         return [body]
 
     def run_as(self, identity):

@@ -384,7 +384,8 @@ def test_a_booking_file_edited_by_hand_is_seen(make_server):
     with open(server.config) as f:
         text = f.read()
     with open(server.config, "w") as f:  # scan on every write, so the test need not wait
-        f.write(text.replace("[storage]\n", "[storage]\nroomcal_index_verify_interval = 0\n"))
+        assert "roomcal_index_verify_interval = 10" in text
+        f.write(text.replace("roomcal_index_verify_interval = 10", "roomcal_index_verify_interval = 0"))
     server.start()
     server.add_user("p-admin", admin=True)
     server.add_user("p-alice")
