@@ -227,14 +227,20 @@ class Collection(multifilesystem.Collection):
         """
         history_folder = self._storage._get_collection_cache_subfolder(
             self._filesystem_path, ".Radicale.cache", "history")
-        with os.scandir(self._filesystem_path) as entries:
-            files = {entry.name for entry in entries if entry.is_file()}
         try:
             history = os.listdir(history_folder)
         except FileNotFoundError:
             return
+        files = None  # few entries: a stat each is cheaper than listing the whole folder
+        if len(history) > 64:
+            with os.scandir(self._filesystem_path) as entries:
+                files = {entry.name for entry in entries if entry.is_file()}
         for href in history:
-            if href in files or not pathutils.is_safe_filesystem_path_component(href):
+            if files is not None and href in files:
+                continue
+            if not pathutils.is_safe_filesystem_path_component(href):
+                continue
+            if files is None and os.path.isfile(os.path.join(self._filesystem_path, href)):
                 continue
             yield href
 
