@@ -32,6 +32,7 @@ from storage.instances import INFINITY, BadBooking, Booking
 from storage.registry import RoomRegistry
 
 logger = logging.getLogger("roomcal.storage")
+HISTORY_CLEAN_INTERVAL = 300  # seconds; see Collection._clean_history
 MARGIN = 86400  # floating times: Radicale reads them as UTC, we in the room's zone
 
 
@@ -53,6 +54,21 @@ def _refusing(function):
     wrapper.__name__ = function.__name__
     wrapper.__doc__ = function.__doc__
     return wrapper
+
+
+class Throttle:
+    """``due(key)`` is true at most once every ``interval`` seconds per key."""
+
+    def __init__(self, interval: float):
+        self.interval = interval
+        self._last = {}
+
+    def __call__(self, key: str) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(key, float("-inf")) < self.interval:
+            return False
+        self._last[key] = now
+        return True
 
 
 class RoomView:
@@ -245,8 +261,16 @@ class Collection(multifilesystem.Collection):
             yield href
 
     def _clean_history(self):
-        if not getattr(self, "_history_cleaning_deferred", False):
-            super()._clean_history()
+        """Radicale runs this after every upload; it lists every history entry.
+
+        An upload never makes an entry eligible (only a deletion older than
+        max_sync_token_age does), so for rooms it runs at most every
+        HISTORY_CLEAN_INTERVAL seconds per process: expired entries of deleted
+        bookings linger a few minutes longer, nothing else changes.
+        """
+        if self.room_id is not None and not self._storage.history_clean_due(self.path):
+            return
+        super()._clean_history()
 
     # -- reads served from the index -------------------------------------------------
     def has_uid(self, uid: str) -> bool:
@@ -288,20 +312,14 @@ class Storage(multifilesystem.Storage):
         self.accounts = accounts_from(configuration)
         self.index = Index(_option(configuration, "storage", "roomcal_index",
                                    os.path.join(folder, "roomcal-index.sqlite")))
-        self.verify_interval = float(_option(configuration, "storage", "roomcal_index_verify_interval", "10"))
-        self._verified = {}
+        # Per process and room: scans for hand-edited files, Radicale's history cleaning.
+        self.verify_due = Throttle(float(_option(configuration, "storage",
+                                                 "roomcal_index_verify_interval", "10")))
+        self.history_clean_due = Throttle(HISTORY_CLEAN_INTERVAL)
         self.core = BookingCore(
             self.accounts,
             parse_duration(_option(configuration, "storage", "roomcal_horizon", "P2Y"), calendar_ok=True),
             int(_option(configuration, "storage", "roomcal_max_occurrences", "5000")))
-
-    def verify_due(self, room_path: str) -> bool:
-        """Whether this process should scan the room's files for hand edits now."""
-        now = time.monotonic()
-        if now - self._verified.get(room_path, float("-inf")) < self.verify_interval:
-            return False
-        self._verified[room_path] = now
-        return True
 
     # -- who is writing -----------------------------------------------------------------
     @types.contextmanager
@@ -443,16 +461,10 @@ class Storage(multifilesystem.Storage):
             stored = self._admit_batch(collection, room, view, batch, actor,
                                        check=not allow_conflicts)
             if not dry_run:
-                # Radicale cleans the history after every upload (O(N) each); once is enough.
-                collection._history_cleaning_deferred = True
-                try:
-                    for number, (href, item, booking) in enumerate(stored, 1):
-                        multifilesystem.Collection.upload(collection, href, item)
-                        if progress:
-                            progress(number, len(stored))
-                finally:
-                    collection._history_cleaning_deferred = False
-                collection._clean_history()
+                for number, (href, item, booking) in enumerate(stored, 1):
+                    multifilesystem.Collection.upload(collection, href, item)
+                    if progress:
+                        progress(number, len(stored))
                 collection._index_after_write(
                     put=[row_for(href, booking, self.core.max_occurrences) for href, _, booking in stored])
             return [href for href, _, _ in stored]
