@@ -9,6 +9,7 @@ has to describe a slot.
 
 import datetime
 import uuid
+import zoneinfo
 
 import icalendar
 
@@ -67,6 +68,10 @@ def _moment(event: dict, name: str, tz) -> datetime.datetime:
     if not isinstance(value, str):
         raise InvalidBooking(f"'{name}' must be an ISO 8601 date-time string.")
     try:
-        return parse_local(value, tz)
+        moment = parse_local(value, tz)
     except ValueError as e:
         raise InvalidBooking(f"'{name}': {e}.") from None
+    # A fixed offset ("+02:00") names no time zone: store the instant in UTC.
+    if not isinstance(moment.tzinfo, zoneinfo.ZoneInfo):
+        moment = moment.astimezone(datetime.timezone.utc)
+    return moment
