@@ -365,6 +365,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+def _password_options(parser):
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--password", metavar="PW")
+    group.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+
+
 def build_parser():
     parser = _Parser(prog="roomcal", description="Room booking on CalDAV and JSON.")
     parser.add_argument("--config", metavar="PATH",
@@ -384,9 +390,7 @@ def build_parser():
     user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True, metavar="ACTION")
     p = user.add_parser("add")
     p.add_argument("name")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--password", metavar="PW")
-    group.add_argument("--password-stdin", action="store_true")
+    _password_options(p)
     p.add_argument("--admin", action="store_true")
     p.add_argument("--email", metavar="ADDR")
     p.set_defaults(func=cmd_user_add)
@@ -396,9 +400,7 @@ def build_parser():
     p.set_defaults(func=cmd_user_remove)
     p = user.add_parser("passwd")
     p.add_argument("name")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--password", metavar="PW")
-    group.add_argument("--password-stdin", action="store_true")
+    _password_options(p)
     p.set_defaults(func=cmd_user_passwd)
 
     token = sub.add_parser("token", help="manage API tokens").add_subparsers(dest="action", required=True, metavar="ACTION")

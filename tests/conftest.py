@@ -143,6 +143,27 @@ def event(start, end, uid=None, summary="Booking", extra="", tz=None, dates=Fals
     return body.replace("\n", "\r\n")
 
 
+def new_room(server, prefix, *options, tz=None) -> str:
+    """A room with a fresh id; ``tz`` is a shortcut for --timezone."""
+    room_id = f"{prefix}{uuid.uuid4().hex[:8]}"
+    if tz:
+        options = ("--timezone", tz, *options)
+    server.add_room(room_id, *options)
+    return room_id
+
+
+def book(server, room_id, start, end, user, name=None, **event_options):
+    """PUT one event into a room by CalDAV."""
+    name = name or f"{uuid.uuid4().hex}.ics"
+    return server.put_ics(f"/rooms/{room_id}/{name}", event(start, end, **event_options), user=user)
+
+
+def assert_no_500(server):
+    """Nothing a module sent was answered 500 (the access log: what clients got)."""
+    answered_500 = [line for line in server.read_log().splitlines() if '" 500 ' in line]
+    assert not answered_500, answered_500
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     srv = Server(tmp_path_factory.mktemp("roomcal"))

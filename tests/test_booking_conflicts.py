@@ -12,7 +12,7 @@ import uuid
 import pytest
 from lxml import etree
 
-from conftest import event
+from conftest import assert_no_500, event, new_room
 
 D = "DAV:"
 R = "urn:roomcal:caldav"
@@ -24,17 +24,11 @@ def users(server):
     server.add_user("c-alice")
     server.add_user("c-bob")
     yield
-    # never a 500 for anything this module sent (the access log: what clients got)
-    answered_500 = [line for line in server.read_log().splitlines() if '" 500 ' in line]
-    assert not answered_500, answered_500
+    assert_no_500(server)
 
 
 def room(server, *options, tz=None):
-    room_id = f"c{uuid.uuid4().hex[:8]}"
-    if tz:
-        options = ("--timezone", tz, *options)
-    server.add_room(room_id, *options)
-    return room_id
+    return new_room(server, "c", *options, tz=tz)
 
 
 def put(server, room_id, ics, name=None, user="c-alice"):

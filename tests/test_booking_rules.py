@@ -9,7 +9,8 @@ import uuid
 import pytest
 from lxml import etree
 
-from conftest import event
+from conftest import assert_no_500, event, new_room
+from conftest import book as book_event
 
 D = "DAV:"
 R = "urn:roomcal:caldav"
@@ -23,22 +24,15 @@ def users(server):
     server.add_user("r-bob")
     server.add_user("r-manager")
     yield
-    # never a 500 for anything this module sent (the access log: what clients got)
-    answered_500 = [line for line in server.read_log().splitlines() if '" 500 ' in line]
-    assert not answered_500, answered_500
+    assert_no_500(server)
 
 
 def room(server, *options, tz=None):
-    room_id = f"r{uuid.uuid4().hex[:8]}"
-    if tz:
-        options = ("--timezone", tz, *options)
-    server.add_room(room_id, *options)
-    return room_id
+    return new_room(server, "r", *options, tz=tz)
 
 
 def book(server, room_id, start, end, name=None, user="r-alice", **kw):
-    name = name or f"{uuid.uuid4().hex}.ics"
-    return server.put_ics(f"/rooms/{room_id}/{name}", event(start, end, **kw), user=user)
+    return book_event(server, room_id, start, end, user, name=name, **kw)
 
 
 def snapshot(server, room_id):
