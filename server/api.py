@@ -2,13 +2,14 @@
 
 import json
 
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import NotFound as NoRoute
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request
 
 from server import errors
 from server.simple_event import to_ical
-from storage.errors import Refusal
+from storage.errors import NotFound, Refusal
 
 MAX_BODY = 1_000_000
 
@@ -35,7 +36,7 @@ class Api:
         except MethodNotAllowed as e:
             return errors.json_error(405, "methodNotAllowed", f"{request.method} is not allowed here.",
                                      [("Allow", ", ".join(e.valid_methods or []))])
-        except NotFound:
+        except NoRoute:
             return errors.json_error(404, "notFound", f"There is no route {request.path}.")
         except HTTPException as e:
             return errors.json_error(e.code or 400, "badRequest", e.description or "Bad request.")
@@ -58,7 +59,7 @@ class Api:
     def _room(self, room_id):
         room = self.storage.registry.get(room_id)
         if room is None:
-            raise NotFoundRefusal(f"There is no room {room_id!r}.")
+            raise NotFound(f"There is no room {room_id!r}.")
         return room
 
     def do_rooms(self, request, identity):
@@ -107,11 +108,6 @@ class Api:
                 raise BadRequest(f"The body is not valid JSON: {e}.") from None
             return to_ical(event, room)
         raise BadRequest(f"Send text/calendar or application/json, not {mimetype}.", 415)
-
-
-class NotFoundRefusal(Refusal):
-    json_status = caldav_status = 404
-    json_type = precondition = "notFound"
 
 
 class BadRequest(Refusal):

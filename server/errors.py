@@ -9,12 +9,6 @@ from storage.rooms import NS
 DAV = "DAV:"
 
 
-def json_body(status: int, error_type: str, message: str, **extra) -> bytes:
-    body = {"error": status, "type": error_type, "message": message}
-    body.update(extra)
-    return json.dumps(body, ensure_ascii=False).encode()
-
-
 def json_response(status: int, body: dict, headers=()):
     return status, [("Content-Type", "application/json; charset=utf-8"), *headers], \
         json.dumps(body, ensure_ascii=False).encode()

@@ -4,8 +4,6 @@ They subclass ValueError because that is what Radicale turns into a 4xx
 without a traceback; the front then rewrites the answer from the refusal.
 """
 
-from typing import List
-
 
 class Refusal(ValueError):
     caldav_status = 403
@@ -67,10 +65,6 @@ class NotFound(Refusal):
 class RoomInUse(Refusal):
     caldav_status = json_status = 409
     precondition = json_type = "roomInUse"
-
-
-def messages(items: List) -> str:
-    return " ".join(str(i) for i in items)
 
 
 class PreconditionFailed(Refusal):

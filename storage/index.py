@@ -95,9 +95,6 @@ class Index:
     def put(self, room: str, row: Row, fingerprint: str) -> None:
         self.change(room, fingerprint, put=[row])
 
-    def remove(self, room: str, href: str, fingerprint: str) -> None:
-        self.change(room, fingerprint, remove=[href])
-
     def change(self, room: str, fingerprint: str, put=(), remove=(), newest: int = 0) -> None:
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
@@ -140,11 +137,6 @@ class Index:
 
     def count(self, room: str) -> int:
         return self._db().execute("SELECT count(*) FROM bookings WHERE room = ?", (room,)).fetchone()[0]
-
-    def rows(self, room: str) -> List[Row]:
-        return [_row(r) for r in self._db().execute(
-            "SELECT href, uid, start, end, recurring, blocking, status, summary FROM bookings "
-            "WHERE room = ? ORDER BY start", (room,))]
 
 
 def _values(room: str, r: Row) -> tuple:
