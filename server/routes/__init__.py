@@ -1,0 +1,1 @@
+"""/api route areas; see server/api.py."""
