@@ -15,6 +15,7 @@ from werkzeug.routing import Map
 from werkzeug.wrappers import Request
 
 from server import errors
+from server.errors import BadRequest
 from server.simple_event import to_ical
 from storage.errors import NotFound, Refusal
 
@@ -92,11 +93,3 @@ class Api:
         if mimetype.endswith("json"):
             return to_ical(self.json_body(request), room)
         raise BadRequest(f"Send text/calendar or application/json, not {mimetype}.", 415)
-
-
-class BadRequest(Refusal):
-    json_type = precondition = "badRequest"
-
-    def __init__(self, message, status=400):
-        super().__init__(message)
-        self.json_status = self.caldav_status = status

@@ -50,3 +50,17 @@ def dav_forbidden(message: str, precondition: str = "not-allowed"):
     refusal = Refusal(message)
     refusal.precondition = precondition
     return dav_error(refusal)
+
+
+class BadRequest(Refusal):
+    """A request the server cannot read (bad JSON, bad parameter)."""
+    json_type = precondition = "badRequest"
+
+    def __init__(self, message, status=400):
+        super().__init__(message)
+        self.json_status = self.caldav_status = status
+
+
+class Forbidden(Refusal):
+    json_status = caldav_status = 403
+    json_type = precondition = "forbidden"

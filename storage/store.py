@@ -28,6 +28,7 @@ from storage.durations import parse as parse_duration
 from storage.errors import (BookingRefused, InvalidBooking, InvalidRoom, NotFound, PreconditionFailed,
                             Refusal, UidConflict)
 from storage.index import Index, Row
+from storage.journal import Journal
 from storage.instances import INFINITY, BadBooking, Booking
 from storage.registry import RoomRegistry
 
@@ -191,17 +192,27 @@ class Collection(multifilesystem.Collection):
         self._storage.index.change(self.path, self._fingerprint(), put=put, remove=remove, newest=newest)
 
     # -- writes --------------------------------------------------------------------
+    # Every file written or removed by this storage goes through _store/_remove,
+    # which journal the change first (storage/journal.py).
+    def _store(self, href: str, item: radicale_item.Item):
+        self._storage.journal.record(self.path, [href])
+        return multifilesystem.Collection.upload(self, href, item)
+
+    def _remove(self, href: str) -> None:
+        self._storage.journal.record(self.path, [href])
+        multifilesystem.Collection.delete(self, href)
+
     @_refusing
     def upload(self, href: str, item: radicale_item.Item):
         if self.room_id is None:
-            return super().upload(href, item)
+            return self._store(href, item)
         room, view = self.room(), self.view()
         previous = view.booking(href)
         booking, changed = self._storage.core.admit(
             room, item.serialize(), view, self._storage.actor(), previous=previous)
         if changed:
             item = self._item(booking.to_ical())
-        result = super().upload(href, item)
+        result = self._store(href, item)
         self._index_after_write(put=[row_for(href, booking, self._storage.core.max_occurrences)])
         return result
 
@@ -213,15 +224,17 @@ class Collection(multifilesystem.Collection):
 
     @_refusing
     def delete(self, href: Optional[str] = None) -> None:
-        if self.room_id is None:
-            return super().delete(href)
-        if href is None:  # the room itself (admins only, by rights)
+        if href is None:  # the collection itself
             super().delete(None)
-            self._storage.index.drop_room(self.path)
+            self._storage.journal.reset(self.path)
+            if self.room_id is not None:
+                self._storage.index.drop_room(self.path)
             return
+        if self.room_id is None:
+            return self._remove(href)
         view = self.view()
         self._storage.core.check_change(self.room(), self._storage.actor(), view.booking(href), "delete")
-        super().delete(href)
+        self._remove(href)
         self._index_after_write(remove=[href])
 
     @_refusing
@@ -271,6 +284,7 @@ class Collection(multifilesystem.Collection):
         if self.room_id is not None and not self._storage.history_clean_due(self.path):
             return
         super()._clean_history()
+        self._storage.journal.prune(self.path)
 
     # -- reads served from the index -------------------------------------------------
     def has_uid(self, uid: str) -> bool:
@@ -310,8 +324,10 @@ class Storage(multifilesystem.Storage):
         folder = configuration.get("storage", "filesystem_folder")
         self.registry = RoomRegistry(folder)
         self.accounts = accounts_from(configuration)
-        self.index = Index(_option(configuration, "storage", "roomcal_index",
-                                   os.path.join(folder, "roomcal-index.sqlite")))
+        index_path = _option(configuration, "storage", "roomcal_index",
+                             os.path.join(folder, "roomcal-index.sqlite"))
+        self.index = Index(index_path)
+        self.journal = Journal(index_path)
         # Per process and room: scans for hand-edited files, Radicale's history cleaning.
         self.verify_due = Throttle(float(_option(configuration, "storage",
                                                  "roomcal_index_verify_interval", "10")))
@@ -360,7 +376,10 @@ class Storage(multifilesystem.Storage):
     def create_collection(self, href: str, items=None, props=None):
         room_id = room_id_of(href)
         if room_id is None:
-            return super().create_collection(href, items, props)
+            result = super().create_collection(href, items, props)
+            if items is not None:
+                self.journal.reset(href)
+            return result
         existing = self.registry.get(room_id)
         if items is None:  # a new room: `roomcal room add`, or MKCALENDAR by an admin
             props = dict(props or {})
@@ -383,6 +402,7 @@ class Storage(multifilesystem.Storage):
         stored = self._admit_batch(collection, existing, view, [(i.href, i) for i in items],
                                    self.actor(), check=True)
         result = super().create_collection(href, [item for _, item, _ in stored], room_props)
+        self.journal.reset(href)
         # Radicale picks the new hrefs and swaps the folder in: index what is there now.
         next(iter(self.discover(href))).reindex()
         return result
@@ -424,13 +444,15 @@ class Storage(multifilesystem.Storage):
             booking, changed = self.core.admit(to_collection.room(), item.serialize(),
                                                target_view, actor, previous=previous)
             new_item = to_collection._item(booking.to_ical()) if changed else item
-            multifilesystem.Collection.upload(to_collection, to_href, new_item)
+            to_collection._store(to_href, new_item)
             to_collection._index_after_write(
                 put=[row_for(to_href, booking, self.core.max_occurrences)])
-            multifilesystem.Collection.delete(source, item.href)
+            source._remove(item.href)
             if room_id_of(source.path) is not None:
                 source._index_after_write(remove=[item.href])
             return
+        self.journal.record(source.path, [item.href])
+        self.journal.record(to_collection.path, [to_href])
         super().move(item, to_collection, to_href)
         if room_id_of(source.path) is not None:
             source._index_after_write(remove=[item.href])
@@ -462,41 +484,81 @@ class Storage(multifilesystem.Storage):
                                        check=not allow_conflicts)
             if not dry_run:
                 for number, (href, item, booking) in enumerate(stored, 1):
-                    multifilesystem.Collection.upload(collection, href, item)
+                    collection._store(href, item)
                     if progress:
                         progress(number, len(stored))
                 collection._index_after_write(
                     put=[row_for(href, booking, self.core.max_occurrences) for href, _, booking in stored])
             return [href for href, _, _ in stored]
 
-    def put_booking(self, room_id: str, text: str, actor: Actor, *, href: Optional[str] = None,
-                    if_match: Optional[str] = None, if_none_match: bool = False) -> tuple:
-        """A write into a room from outside Radicale (JSON, /api): the same ``upload``.
+    def put_booking(self, room_id: str, text: str, actor: Actor, **preconditions) -> tuple:
+        """A booking from /api: ``write_item`` into the room."""
+        self.room_collection_exists(room_id)
+        return self.write_item(f"/{rooms.ROOMS}/{room_id}/", text, actor, **preconditions)
 
-        Returns (href, uid, etag, created).  Preconditions as in CalDAV's PUT.
-        """
-        path = f"/{rooms.ROOMS}/{room_id}/"
-        items = split_calendar(self.configuration, path, text)
-        if len(items) != 1:
-            raise InvalidBooking("Send exactly one booking (one UID) at a time.")
-        item, = items
-        with self.acquire_lock("w", actor.user, path=path, request="PUT", actor=actor.user):
-            collection = self.room_collection(room_id)
-            existing_href = self.index.href_of_uid(collection.view().room_key, item.uid)
+    def room_collection_exists(self, room_id: str) -> None:
+        if self.registry.get(room_id) is None:
+            raise NotFound(f"There is no room {room_id!r}.")
+
+    def calendar(self, path: str) -> "Collection":
+        """The calendar collection at ``path`` (call under a lock)."""
+        collection = next(iter(self.discover(path)), None)
+        if not isinstance(collection, Collection) or collection.tag != "VCALENDAR":
+            raise NotFound(f"There is no calendar at {path}.")
+        return collection
+
+    def write_item(self, collection_path: str, text: Optional[str], actor: Actor, *,
+                   href: Optional[str] = None, if_match: Optional[str] = None,
+                   if_none_match: bool = False, build=None) -> tuple:
+        """A write from outside Radicale (JSON, /api) into any calendar: the same ``upload``
+        as a CalDAV PUT, so rooms go through the booking core.  Preconditions as in
+        CalDAV's PUT.  ``build(current_item or None) -> text`` instead of ``text`` runs
+        inside the write lock (read-modify-write: JSON PUT and PATCH).
+        Returns (href, uid, etag, created)."""
+        with self.acquire_lock("w", actor.user, path=collection_path, request="PUT", actor=actor.user):
+            collection = self.calendar(collection_path)
+            if build is not None:
+                text = build(collection._get(href) if href else None)
+            items = split_calendar(self.configuration, collection_path, text)
+            if len(items) != 1:
+                raise InvalidBooking("Send exactly one event (one UID) at a time.")
+            item, = items
+            existing_href = self._href_of_uid(collection, item.uid)
             if href is None:
                 href = existing_href or free_href(item.uid, lambda h: collection._get(h) is not None)
             elif existing_href not in (None, href):
-                raise UidConflict(f"A booking with UID {item.uid!r} already exists at "
-                                  f"{path}{existing_href}.")
+                raise UidConflict(f"An event with UID {item.uid!r} already exists at "
+                                  f"/{collection.path}/{existing_href}.")
             current = collection._get(href)
             if current is not None and current.uid != item.uid:
-                raise UidConflict("The UID of a booking cannot change.")
+                raise UidConflict("The UID of an event cannot change.")
             if (if_none_match and current is not None) or (
                     if_match and if_match != "*" and (current is None or current.etag != if_match)) or (
                     if_match == "*" and current is None):
-                raise PreconditionFailed("The booking changed since you read it (ETag mismatch).")
+                raise PreconditionFailed("The event changed since you read it (ETag mismatch).")
             stored, _ = collection.upload(href, item)
             return href, item.uid, stored.etag, current is None
+
+    def delete_item(self, collection_path: str, href: str, actor: Actor,
+                    if_match: Optional[str] = None) -> None:
+        with self.acquire_lock("w", actor.user, path=collection_path + href, request="DELETE",
+                               actor=actor.user):
+            collection = self.calendar(collection_path)
+            current = collection._get(href)
+            if current is None:
+                raise NotFound(f"There is no event at {collection_path}{href}.")
+            if if_match and if_match not in ("*", current.etag):
+                raise PreconditionFailed("The event changed since you read it (ETag mismatch).")
+            collection.delete(href)
+
+    @staticmethod
+    def _href_of_uid(collection: "Collection", uid: str) -> Optional[str]:
+        if collection.room_id is not None:
+            return collection._storage.index.href_of_uid(collection.view().room_key, uid)
+        for item in collection.get_all():
+            if item.uid == uid:
+                return item.href
+        return None
 
     def check_booking(self, room_id: str, text: str, actor: Actor) -> Decision:
         """The dry run of /api/rooms/<id>/check: every violation and conflict, nothing stored."""
