@@ -1,7 +1,8 @@
 """Radicale rights plugin: personal calendars as ``owner_only``, rooms by role.
 
 Letters (radicale/rights): R/W non-leaf collections, r/w calendars and items;
-``d`` no collection DELETE, ``o`` no whole-collection PUT, ``l`` no PROPPATCH.
+``d`` no collection DELETE, ``o`` no whole-collection PUT, ``l`` no PROPPATCH,
+``f`` free/busy only (a room's ``viewers`` list leaves everyone else just that).
 Who may change which booking inside a room is decided by the booking core,
 since rights never see items.
 """
@@ -16,6 +17,7 @@ from storage.store import accounts_from
 
 BOOKER = "rwdol"   # read, book; never delete, replace or re-configure the room
 READER = "rdol"
+FREE_BUSY = "fdol"  # free-busy-query only: no GET, calendar-query or Depth-1 listing
 ADMIN = "rw"
 
 
@@ -50,4 +52,6 @@ class Rights(rights.BaseRights):
         if room is None:
             return ""
         actor = Actor(user, frozenset(user_groups), False)
-        return BOOKER if self._roles.may_book(room, actor) else READER
+        if self._roles.may_book(room, actor):
+            return BOOKER
+        return READER if self._roles.may_view(room, actor) else FREE_BUSY

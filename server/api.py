@@ -22,6 +22,9 @@ from storage.errors import NotFound, Refusal
 MAX_BODY = 1_000_000
 ROUTE_MODULES = (
     "server.routes.rooms",
+    "server.routes.seed",
+    "server.routes.admin",
+    "server.routes.feeds",
 )
 
 
@@ -60,7 +63,8 @@ class Api:
         actor = identity.actor()
         manager = core.is_manager(room, actor)
         body = room.to_json()
-        body["may"] = {"read": True, "book": core.may_book(room, actor) and not identity.read_only,
+        body["may"] = {"read": core.may_view(room, actor), "book": core.may_book(room, actor) and not identity.read_only
+                       and room.status != "unavailable",
                        "manage": manager and not identity.read_only,
                        "administer": identity.admin and not identity.read_only}
         return body

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 
+from server import admin
 from server import config as roomcal_config
 from storage import context, rooms
 from storage.accounts import AccountError
@@ -88,8 +89,16 @@ def _password(args, confirm=True):
 
 def cmd_user_add(args):
     storage = _storage(args)
-    user = storage.accounts.add_user(args.name, _password(args), admin=args.admin, email=args.email or "")
+    user = admin.add_user(storage.accounts, args.name, _password(args), Actor.command_line(),
+                          admin=args.admin, email=args.email or "")
     print(f"added user {user.name}{' (admin)' if user.admin else ''}")
+
+
+def cmd_user_set(args):
+    accounts = _storage(args).accounts
+    user = admin.change_user(accounts, args.name, Actor.command_line(), admin=args.admin,
+                             email=args.email)
+    print(f"user {user.name}: {'admin' if user.admin else 'not admin'}, e-mail {user.email or '(none)'}")
 
 
 def cmd_user_list(args):
@@ -98,19 +107,20 @@ def cmd_user_list(args):
 
 
 def cmd_user_remove(args):
-    _storage(args).accounts.remove_user(args.name)
+    admin.remove_user(_storage(args).accounts, args.name, Actor.command_line())
     print(f"removed user {args.name}")
 
 
 def cmd_user_passwd(args):
-    storage = _storage(args)
-    storage.accounts.require_user(args.name)
-    storage.accounts.set_password(args.name, _password(args))
+    accounts = _storage(args).accounts
+    admin.require_user(accounts, args.name)
+    admin.change_user(accounts, args.name, Actor.command_line(), password=_password(args))
     print(f"changed the password of {args.name}")
 
 
 def cmd_token_create(args):
-    token, secret = _storage(args).accounts.create_token(args.user, args.label or "", args.read_only)
+    token, secret = admin.create_token(_storage(args).accounts, args.user, Actor.command_line(),
+                                       label=args.label or "", read_only=args.read_only)
     print(f"token {token.id} for {token.user}{' (read-only)' if token.read_only else ''}; "
           "it is shown only once:")
     print(secret)
@@ -125,30 +135,20 @@ def cmd_token_list(args):
 
 
 def cmd_token_revoke(args):
-    _storage(args).accounts.revoke_token(args.id)
+    admin.revoke_token(_storage(args).accounts, args.id, Actor.command_line())
     print(f"revoked token {args.id}")
 
 
 # -- groups (for @group in --bookers/--managers) ------------------------------------------
 def cmd_group_add(args):
     accounts = _storage(args).accounts
-    for user in args.users:
-        accounts.require_user(user)
-    accounts.add_group(args.name)
-    for user in args.users:
-        accounts.add_member(args.name, user)
+    admin.add_to_group(accounts, args.name, args.users, Actor.command_line())
     print(f"group {args.name}: {', '.join(accounts.list_groups().get(args.name, [])) or 'no members'}")
 
 
 def cmd_group_remove(args):
     accounts = _storage(args).accounts
-    groups = accounts.list_groups()
-    if args.name not in groups:
-        raise CliError(f"no group {args.name!r}")
-    for user in args.users:
-        if user not in groups[args.name]:
-            raise CliError(f"{user!r} is not in group {args.name!r}")
-        accounts.remove_member(args.name, user)
+    admin.remove_from_group(accounts, args.name, args.users, Actor.command_line())
     print(f"group {args.name}: {', '.join(accounts.list_groups().get(args.name, [])) or 'no members'}")
 
 
@@ -161,80 +161,49 @@ def cmd_group_list(args):
 RULE_OPTIONS = ("opening_hours", "min_duration", "max_duration", "min_notice", "max_advance", "buffer")
 
 
-def _apply_room_options(room, args):
-    for field in ("name", "location", "timezone"):
-        if getattr(args, field, None) is not None:
-            setattr(room, field, getattr(args, field))
-    if args.capacity is not None:
-        room.capacity = args.capacity
+def _room_changes(args) -> dict:
+    """The room options given on the command line, as a change for server.admin."""
+    changes = {}
+    for option, key in (("name", "name"), ("location", "location"), ("timezone", "timezone"),
+                        ("capacity", "capacity"), ("status", "status"), ("status_reason", "statusReason")):
+        if getattr(args, option, None) is not None:
+            changes[key] = getattr(args, option)
     if args.feature:
-        room.features = list(dict.fromkeys(f.strip() for f in args.feature if f.strip()))
-    if args.bookers is not None:
-        room.bookers = _split_list(args.bookers)
-    if args.managers is not None:
-        room.managers = _split_list(args.managers)
-    r = room.rules
+        changes["features"] = args.feature
+    for option in admin.PEOPLE:
+        if getattr(args, option, None) is not None:
+            changes[option] = _split_list(getattr(args, option))
+    if getattr(args, "busy_title", None) is not None:
+        changes["busyTitle"] = args.busy_title.strip()
+    rules = {}
     for field in RULE_OPTIONS:
         if getattr(args, field) is not None:
-            setattr(r, field, getattr(args, field) or None)
+            rules[rooms.Rules.NAMES[field]] = getattr(args, field) or None
     if args.quantity is not None:
-        r.quantity = args.quantity
+        rules["quantity"] = args.quantity
     if args.max_instances is not None:
-        r.max_instances = args.max_instances
+        rules["max-instances"] = args.max_instances
     if args.blackout:
-        r.blackouts = list(args.blackout)
+        rules["blackout"] = list(args.blackout)
     for flag, field, value in (("no_recurring", "no_recurring", True), ("recurring", "no_recurring", False),
                                ("no_multiday", "no_multiday", True), ("multiday", "no_multiday", False),
                                ("approval", "approval", True), ("no_approval", "approval", False)):
         if getattr(args, flag, False):
-            setattr(r, field, value)
+            rules[rooms.Rules.NAMES[field]] = value
     for name in args.clear or ():
-        fields = {public: field for field, public in r.NAMES.items()}
-        field = fields.get(name) or fields.get(name.replace("_", "-"))
-        if field is None:
-            raise CliError(f"--clear: unknown rule {name!r} (one of {', '.join(fields)})")
-        default = rooms.Rules().__getattribute__(field)
-        setattr(r, field, default)
-    return room.validate()
-
-
-def _check_people(storage, room):
-    groups = storage.accounts.list_groups()
-    for entry in room.bookers + room.managers:
-        if entry.startswith("@"):
-            if entry[1:] not in groups:
-                raise CliError(f"no group {entry[1:]!r} (in --bookers/--managers); "
-                               "create it with 'roomcal group add'")
-            continue
-        if storage.accounts.get_user(entry) is None:
-            raise CliError(f"no user {entry!r} (in --bookers/--managers)")
+        rules[name] = None  # back to the default; unknown names are refused by server.admin
+    if rules:
+        changes["rules"] = rules
+    return changes
 
 
 def cmd_room_add(args):
-    storage = _storage(args)
-    rooms.check_id(args.id)
-    if storage.registry.get(args.id) is not None:
-        raise CliError(f"room {args.id!r} already exists; change it with 'roomcal room set'")
-    room = _apply_room_options(rooms.Room(id=args.id, name=args.name), args)
-    _check_people(storage, room)
-    with _writing(storage, room.path):
-        storage.create_collection(room.path, props=room.to_props())
+    room = admin.add_room(_storage(args), args.id, _room_changes(args), Actor.command_line())
     print(f"added room {room.id} ({room.name})")
 
 
 def cmd_room_set(args):
-    storage = _storage(args)
-    room = storage.registry.get(args.id)
-    if room is None:
-        raise CliError(f"no room {args.id!r}")
-    old_timezone = room.timezone
-    room = _apply_room_options(room, args)
-    _check_people(storage, room)
-    with _writing(storage, room.path):
-        collection = storage.room_collection(room.id)
-        collection.set_meta({**collection.get_meta(), **room.to_props()})
-        if room.timezone != old_timezone:  # floating times and dates move
-            storage.room_collection(room.id).reindex()
+    room = admin.update_room(_storage(args), args.id, _room_changes(args), Actor.command_line())
     print(f"updated room {room.id}")
 
 
@@ -260,19 +229,20 @@ def cmd_room_show(args):
     for key in ("id", "name", "capacity", "location", "timezone", "features", "bookers", "managers"):
         value = data[key]
         print(f"{key}: {', '.join(value) if isinstance(value, list) else ('' if value is None else value)}")
+    if room.viewers:
+        print(f"viewers: {', '.join(room.viewers)}")
+    if room.busy_title:
+        print(f"busy title: {room.busy_title}")
+    if room.status != "available":
+        print(f"status: {room.status}{f' ({room.status_reason})' if room.status_reason else ''}")
     for key, value in data["rules"].items():
         if value not in (None, False, [], 1) or key == "quantity":
             print(f"rule {key}: {', '.join(value) if isinstance(value, list) else value}")
 
 
 def cmd_room_remove(args):
-    storage = _storage(args)
-    with _writing(storage, f"/rooms/{args.id}/"):
-        collection = storage.room_collection(args.id)
-        count = storage.index.count(collection.view().room_key)
-        if count and not args.force:
-            raise CliError(f"room {args.id!r} still has {count} booking(s); use --force to remove it anyway")
-        collection.delete()
+    admin.remove_room(_storage(args), args.id, Actor.command_line(), force=args.force,
+                      hint="use --force to remove it anyway")
     print(f"removed room {args.id}")
 
 
@@ -310,6 +280,49 @@ def cmd_reindex(args):
             print(f"{room_id}: {count} booking(s) indexed")
 
 
+# -- subscription feeds (secret .ics links) -------------------------------------------------
+def _server_url(configuration):
+    """Where clients reach this server: [storage] roomcal_public_url, else [server] hosts."""
+    import socket
+    hosts = configuration.get("server", "hosts")
+    host, port = hosts[0] if hosts else ("127.0.0.1", 5232)
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.getfqdn()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}" + ("" if port == 80 else f":{port}")
+
+
+def cmd_feed_create(args):
+    from storage import feeds
+    storage = _storage(args)
+    room = storage.registry.get(args.room)
+    if room is None:
+        raise CliError(f"no room {args.room!r}")
+    feed, secret = storage.feeds.create(room.id, busy_only=args.busy_only, label=args.label or "")
+    url = storage.feeds.url(secret, _server_url(storage.configuration))
+    print(f"feed {feed.id} of {room.id} ({'busy-only' if feed.busy_only else 'full details'}); "
+          "the link is shown only once:")
+    print(feeds.webcal(url))
+    print(url)
+
+
+def cmd_feed_list(args):
+    import datetime
+    storage = _storage(args)
+    if args.room is not None and storage.registry.get(args.room) is None:
+        raise CliError(f"no room {args.room!r}")
+    _print_table([(f.id, f.room, "busy-only" if f.busy_only else "full", f.label, f.created_by,
+                   datetime.datetime.fromtimestamp(f.created).strftime("%Y-%m-%d %H:%M"))
+                  for f in storage.feeds.list(args.room)],
+                 ("ID", "ROOM", "CONTENT", "LABEL", "BY", "CREATED"))
+
+
+def cmd_feed_revoke(args):
+    _storage(args).feeds.revoke(args.id)
+    print(f"revoked feed {args.id}")
+
+
 # -- parser ------------------------------------------------------------------------------------
 def _room_options(parser, adding):
     if adding:
@@ -322,6 +335,14 @@ def _room_options(parser, adding):
     parser.add_argument("--feature", action="append", metavar="F")
     parser.add_argument("--bookers", metavar="LIST", help="users and @groups who may book (default: everyone)")
     parser.add_argument("--managers", metavar="LIST", help="users and @groups who approve and manage bookings")
+    parser.add_argument("--viewers", metavar="LIST",
+                        help="users and @groups who see bookings; when set, other users who may not "
+                             "book see free/busy only (default: everyone sees them)")
+    parser.add_argument("--busy-title", metavar="TEXT", help='title of busy-only feeds (default "Busy")')
+    parser.add_argument("--status", choices=rooms.STATUSES,
+                        help="unavailable: refuses new bookings (existing ones stay); "
+                             "hidden: listed to admins only")
+    parser.add_argument("--status-reason", metavar="TEXT", help="why, shown to people who try to book")
     rules = parser.add_argument_group("rules (ISO 8601 durations such as PT30M, PT4H, P90D)")
     rules.add_argument("--opening-hours", metavar="SPEC", help='e.g. "Mo-Fr 08:00-18:00; Sa 09:00-12:00"')
     for name in ("min-duration", "max-duration", "min-notice", "max-advance", "buffer"):
@@ -394,6 +415,13 @@ def build_parser():
     p.add_argument("--admin", action="store_true")
     p.add_argument("--email", metavar="ADDR")
     p.set_defaults(func=cmd_user_add)
+    p = user.add_parser("set", help="change the admin flag or e-mail of a user")
+    p.add_argument("name")
+    flag = p.add_mutually_exclusive_group()
+    flag.add_argument("--admin", action="store_true", default=None)
+    flag.add_argument("--no-admin", dest="admin", action="store_false")
+    p.add_argument("--email", metavar="ADDR", help='"" removes it')
+    p.set_defaults(func=cmd_user_set)
     user.add_parser("list").set_defaults(func=cmd_user_list)
     p = user.add_parser("remove")
     p.add_argument("name")
@@ -453,6 +481,20 @@ def build_parser():
     p.add_argument("--allow-conflicts", action="store_true",
                    help="store the events as they are (legacy overlaps; clean up with /api/clear-bookings)")
     p.set_defaults(func=cmd_import)
+
+    feed = sub.add_parser("feed", help="secret subscription links (.ics/webcal) of rooms").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    p = feed.add_parser("create", help="a new link; it is the last line of the output")
+    p.add_argument("room")
+    p.add_argument("--busy-only", action="store_true", help='times only, titled "Busy" (see --busy-title)')
+    p.add_argument("--label", metavar="L")
+    p.set_defaults(func=cmd_feed_create)
+    p = feed.add_parser("list", help="feeds of a room (or of all rooms); never the links")
+    p.add_argument("room", nargs="?")
+    p.set_defaults(func=cmd_feed_list)
+    p = feed.add_parser("revoke", help="the link stops working at once")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_feed_revoke)
 
     p = sub.add_parser("reindex", help="rebuild the booking index from the collections")
     p.add_argument("room", nargs="?")

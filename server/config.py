@@ -90,6 +90,12 @@ roomcal_max_occurrences = 5000
 roomcal_index_verify_interval = 10
 # a stored booking that cannot be read must not vanish from conflict checks
 skip_broken_item = False
+# subscription feeds (roomcal feed create): days of bookings before and after today
+roomcal_feed_past_days = 30
+roomcal_feed_future_days = 365
+# the server's address as clients see it, for feed links (default: http:// + [server] hosts);
+# set it behind a reverse proxy.  ([server] takes no options of its own, so it lives here.)
+# roomcal_public_url = https://rooms.example.org
 
 [web]
 type = none

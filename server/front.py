@@ -37,6 +37,9 @@ class Front:
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "") or "/"
+        if path == "/.feeds" or path.startswith("/.feeds/"):  # secret feed links: no login, no Radicale
+            from server.routes.feeds import serve_public
+            return serve_public(self, environ, start_response)
         is_api = path == "/api" or path.startswith("/api/")
         try:
             identity = self.authenticate(environ)

@@ -9,6 +9,7 @@ Gunicorn writes one access-log line per request and stops cleanly on SIGTERM.
 import logging
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger as GunicornLogger
 
 from server import config as roomcal_config
 
@@ -26,6 +27,11 @@ def make_app(config_path: str):
                            configuration.get("logging", "backtrace_on_debug"))
     for name in ("radicale", ""):
         logging.getLogger(name).addFilter(_drop_errors_of_refusals)
+        logging.getLogger(name).addFilter(_mask_record)
+    # Who changed what (server/admin.py): always logged, whatever [logging] level says.
+    audit = logging.getLogger("roomcal.admin")
+    if audit.level == logging.NOTSET or audit.level > logging.INFO:
+        audit.setLevel(logging.INFO)
     return Front(configuration)
 
 
@@ -39,6 +45,42 @@ def _drop_errors_of_refusals(record: logging.LogRecord) -> bool:
     from storage import context
     state = context.current()
     return not (state is not None and state.refusal is not None and record.levelno >= logging.ERROR)
+
+
+class MaskingLogger(GunicornLogger):
+    """Gunicorn's logger, minus the secrets of feed links (issue 6).
+
+    The access line's request (``%(r)s``) and path carry ``/.feeds/<secret>.ics``;
+    every atom is logged as ``/.feeds/rcf_<id>_…`` instead (the id names the feed
+    and grants nothing).  The error log ("Error handling request /.feeds/…") too.
+    """
+
+    def atoms(self, resp, req, environ, request_time):
+        from storage.feeds import mask
+        atoms = super().atoms(resp, req, environ, request_time)
+        path = environ.get("PATH_INFO") or ""
+        if path.startswith("/.feeds"):  # decoded: /%2Efeeds/ and %-escapes in the secret too
+            atoms["U"] = mask(path)
+            atoms["r"] = f"{environ.get('REQUEST_METHOD')} {atoms['U']} {environ.get('SERVER_PROTOCOL')}"
+        for key, value in atoms.items():
+            if isinstance(value, str) and ("feeds" in value or "rcf_" in value):
+                atoms[key] = mask(value)
+        return atoms
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        self.error_log.addFilter(_mask_record)
+
+
+def _mask_record(record: logging.LogRecord) -> bool:
+    from storage.feeds import mask
+    try:
+        message = record.getMessage()
+    except Exception:
+        return True
+    if "feeds" in message or "rcf_" in message:
+        record.msg, record.args = mask(message), None
+    return True
 
 
 def binds(configuration) -> list:
@@ -76,6 +118,7 @@ def serve(config_path: str, workers: int = 1, threads: int = 8, bind=None) -> No
         "threads": threads,
         "accesslog": "-",
         "access_log_format": ACCESS_LOG_FORMAT,
+        "logger_class": MaskingLogger,
         "errorlog": "-",
         "loglevel": "info",
         "timeout": 120,

@@ -101,6 +101,11 @@ class BookingCore:
         return (self.is_manager(room, actor) or not room.bookers
                 or _listed(room.bookers, actor))
 
+    def may_view(self, room: Room, actor: Actor) -> bool:
+        """May see bookings (titles, details); everyone else gets free/busy only."""
+        return (not room.viewers or self.may_book(room, actor)
+                or _listed(room.viewers, actor))
+
     def may_change(self, room: Room, actor: Actor, previous: Optional[Booking]) -> bool:
         if previous is None or self.is_manager(room, actor):
             return True
@@ -147,6 +152,8 @@ class BookingCore:
                             recurring=candidate.recurring, infinite=candidate.infinite,
                             last_start=last_start, now=now)
         violations.extend(rules.check(facts))
+        if previous is None:
+            violations.extend(unavailable(room))
         conflicts = self._conflicts(room, candidate.uid, [o for o in new if o.blocking], existing)
         return Decision(room, violations, conflicts)
 
@@ -161,6 +168,8 @@ class BookingCore:
             raise AccessDenied(f"You may not book {room.name}: it is reserved for "
                                f"{', '.join(room.bookers)}.")
         self.check_change(room, actor, previous, "change")
+        if previous is None and unavailable(room):  # every path, --allow-conflicts too
+            raise BookingRefused(Decision(room, unavailable(room), []))
         if check:
             decision = self.decide(room, candidate, existing, previous=previous)
             if not decision.ok:
@@ -250,6 +259,15 @@ class BookingCore:
                 for href, other_uid, s, e, title in others:
                     found.setdefault((href, s), Conflict(href, other_uid, s, e, title))
         return sorted(found.values(), key=lambda c: (c.start, c.href))
+
+
+def unavailable(room: Room) -> List[rules.Violation]:
+    """An unavailable room refuses new bookings; the ones it has stay."""
+    if room.status != "unavailable":
+        return []
+    reason = f" ({room.status_reason})" if room.status_reason else ""
+    return [rules.Violation("unavailable", f"{room.name} is unavailable{reason} and takes no new "
+                                           "bookings; choose another room")]
 
 
 def _until(booking: Booking, horizon: int) -> int:

@@ -20,6 +20,9 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # Ids a room may not take: they are, or will be, fixed routes under /api/.
 RESERVED_IDS = frozenset({"api", "admin", "rooms", "clear-bookings", "docs",
                           "openapi.json", "feeds", "me", "users", "tokens"})
+# A room's status: bookable; refusing new bookings (existing ones stay); or left out of
+# listings for everyone but admins.
+STATUSES = ("available", "unavailable", "hidden")
 
 
 def prop(name: str) -> str:
@@ -80,6 +83,11 @@ class Room:
     bookers: list = dataclasses.field(default_factory=list)   # empty: every user
     managers: list = dataclasses.field(default_factory=list)
     rules: Rules = dataclasses.field(default_factory=Rules)
+    # Issue 6: when set, only these (and bookers, managers, admins) see bookings; others free/busy.
+    viewers: list = dataclasses.field(default_factory=list)
+    busy_title: str = ""  # SUMMARY of busy-only feeds; empty: "Busy"
+    status: str = "available"  # one of STATUSES
+    status_reason: str = ""    # why it is unavailable or hidden; shown to bookers
 
     # Parsed forms, filled by validate().
     def validate(self) -> "Room":
@@ -90,7 +98,7 @@ class Room:
         if self.capacity is not None and (not isinstance(self.capacity, int) or self.capacity < 0):
             raise ValueError(f"capacity must be a whole number >= 0, not {self.capacity!r}")
         self.tz = zone(self.timezone)
-        for entry in self.bookers + self.managers:
+        for entry in self.bookers + self.managers + self.viewers:
             if not re.match(r"^@?[A-Za-z0-9][A-Za-z0-9_.@-]*$", entry):
                 raise ValueError(f"{entry!r} is not a user name or @group")
         r = self.rules
@@ -108,6 +116,13 @@ class Room:
                 and self.min_duration.seconds > self.max_duration.seconds):
             raise ValueError("min-duration is longer than max-duration")
         self.blackout_spans = [parse_blackout(text, self.tz) for text in r.blackouts]
+        if not isinstance(self.busy_title, str) or len(self.busy_title) > 200 or \
+                any(c in self.busy_title for c in "\r\n"):
+            raise ValueError("busy-title must be one line of at most 200 characters")
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {self.status!r}")
+        if not isinstance(self.status_reason, str) or any(c in self.status_reason for c in "\r\n"):
+            raise ValueError("status-reason must be one line of text")
         return self
 
     @property
@@ -132,6 +147,10 @@ class Room:
             prop("managers"): ",".join(self.managers),
             prop("rules"): json.dumps(self.rules.to_json(), sort_keys=True),
         }
+        props[prop("viewers")] = ",".join(self.viewers)
+        props[prop("busy-title")] = self.busy_title
+        props[prop("status")] = self.status
+        props[prop("status-reason")] = self.status_reason
         return props
 
     def description(self) -> str:
@@ -161,6 +180,10 @@ class Room:
             managers=split("managers"),
             rules=Rules.from_json(json.loads(text("rules") or "{}")),
         )
+        room.viewers = split("viewers")
+        room.busy_title = text("busy-title").strip()
+        room.status = text("status") or "available"
+        room.status_reason = text("status-reason")
         return room.validate()
 
     def to_json(self) -> dict:
@@ -168,7 +191,9 @@ class Room:
                 "location": self.location, "timezone": self.timezone,
                 "features": list(self.features), "bookers": list(self.bookers),
                 "managers": list(self.managers), "rules": self.rules.to_json(),
-                "href": self.path}
+                "href": self.path,
+                "status": self.status, "statusReason": self.status_reason,
+                "viewers": list(self.viewers), "busyTitle": self.busy_title}
 
 
 def check_id(room_id: str) -> None:

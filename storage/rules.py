@@ -117,13 +117,13 @@ def no_multiday(f: Facts):
 
 
 def no_recurring(f: Facts):
-    if f.room.rules.no_recurring and f.recurring:
+    if f.room.rules.no_recurring and f.recurring and f.new:  # removing occurrences is fine
         yield Violation("no-recurring", "this room does not take recurring bookings; book each date on its own")
 
 
 def max_instances(f: Facts):
     limit = f.room.rules.max_instances
-    if limit is None or not f.recurring:
+    if limit is None or not f.recurring or not f.new:  # removing occurrences is fine
         return
     if f.infinite:
         yield Violation("max-instances", f"a series without an end has more than this room's "

@@ -27,6 +27,7 @@ from storage.context import Actor
 from storage.durations import parse as parse_duration
 from storage.errors import (BookingRefused, InvalidBooking, InvalidRoom, NotFound, PreconditionFailed,
                             Refusal, UidConflict)
+from storage.feeds import feeds_from
 from storage.index import Index, Row
 from storage.journal import Journal
 from storage.instances import INFINITY, BadBooking, Booking
@@ -229,6 +230,7 @@ class Collection(multifilesystem.Collection):
             self._storage.journal.reset(self.path)
             if self.room_id is not None:
                 self._storage.index.drop_room(self.path)
+                self._storage.feeds.drop_room(self.room_id)
             return
         if self.room_id is None:
             return self._remove(href)
@@ -324,6 +326,7 @@ class Storage(multifilesystem.Storage):
         folder = configuration.get("storage", "filesystem_folder")
         self.registry = RoomRegistry(folder)
         self.accounts = accounts_from(configuration)
+        self.feeds = feeds_from(configuration, self.accounts.db_path)
         index_path = _option(configuration, "storage", "roomcal_index",
                              os.path.join(folder, "roomcal-index.sqlite"))
         self.index = Index(index_path)
@@ -360,16 +363,26 @@ class Storage(multifilesystem.Storage):
     def discover(self, path: str, depth: str = "0", child_context_manager=None,
                  user_groups=set()):
         found = False
-        for item in super().discover(path, depth, child_context_manager, user_groups):
-            found = True
-            yield item
         actor = context.current_actor()
         parts = path.strip("/").split("/")
+        for item in super().discover(path, depth, child_context_manager, user_groups):
+            found = True
+            if depth != "0" and parts == [rooms.ROOMS] and self._hidden_from(item, actor):
+                continue
+            yield item
         # Only under an existing home: Radicale auto-creates /<user>/ when discover() yields nothing.
         if found and depth != "0" and actor and actor.user and parts == [actor.user]:
             for room in self.registry.all():
-                if self.core.may_book(room, actor):
+                if self.core.may_book(room, actor) and (room.status != "hidden" or actor.admin):
                     yield self._collection_class(self, room.path)
+
+    def _hidden_from(self, item, actor) -> bool:
+        """A hidden room in a listing of /rooms/, for anyone but an admin."""
+        room_id = room_id_of(getattr(item, "path", "") or "")
+        if room_id is None or actor is None or actor.admin:
+            return False
+        room = self.registry.get(room_id)
+        return room is not None and room.status == "hidden"
 
     # -- writes of whole collections -------------------------------------------------------
     @_refusing

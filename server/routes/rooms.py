@@ -7,7 +7,8 @@ from server import errors
 
 def rooms(api, request, identity):
     return errors.json_response(200, {"rooms": [api.room_json(room, identity)
-                                                for room in api.storage.registry.all()]})
+                                                for room in api.storage.registry.all()
+                                                if room.status != "hidden" or identity.admin]})
 
 
 def room(api, request, identity, room_id):
@@ -18,6 +19,9 @@ def check(api, request, identity, room_id):
     """Dry run: every violation and conflict, nothing stored."""
     text = api.booking_text(request, api.room(room_id))
     decision = api.storage.check_booking(room_id, text, identity.actor())
+    if not api.storage.core.may_view(decision.room, identity.actor()):  # free/busy only: no titles
+        from dataclasses import replace
+        decision.conflicts = [replace(c, title=None) for c in decision.conflicts]
     return errors.json_response(200, {"ok": decision.ok, "message": decision.message(),
                                       **decision.details()})
 

@@ -1,0 +1,415 @@
+"""What an admin can change — rooms, users, groups, tokens — for `roomcal` and /api/admin.
+
+One implementation for both front ends: the same validation, the same writes
+(rooms under Radicale's write lock, through the storage plugin) and one line per
+change on the ``roomcal.admin`` logger naming who made it.  Secrets (passwords,
+token values) are never logged.  Every check runs before anything is written, so
+a refused change changes nothing.  Refusals are storage ``Refusal``s: the CLI
+prints their message; /api answers JSON (422 ``invalidProperties`` listing the
+offending ``properties``, 404, 409).
+
+Room changes are a dict keyed like ``Room.to_json()`` (``name``, ``capacity``,
+``features``, ``status``, ``statusReason``, ...; ``rules`` is a dict keyed by the
+rules' public names).  ``None`` resets a field or rule to its default.
+"""
+
+import contextlib
+import dataclasses
+import json
+import logging
+import re
+import typing
+from typing import Dict, Iterable, List, Optional
+
+from storage import context, rooms
+from storage.accounts import RESERVED_USERS, AccountError, check_name
+from storage.context import Actor
+from storage.errors import NotFound, Refusal, RoomInUse
+
+logger = logging.getLogger("roomcal.admin")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+PEOPLE = ("bookers", "managers", "viewers")   # lists of users and @groups
+READ_ONLY_KEYS = ("id", "href", "may")        # in a room's JSON, but not settable
+
+
+class InvalidChange(Refusal):
+    """Input that does not make a valid room, user, group or token."""
+    caldav_status = 400
+    json_status = 422
+    precondition = "valid-room"
+    json_type = "invalidProperties"
+
+    def __init__(self, message: str, properties: Iterable[str]):
+        super().__init__(message)
+        self.properties = list(properties)
+
+    def to_json(self) -> dict:
+        return {**super().to_json(), "properties": self.properties}
+
+
+class AlreadyExists(Refusal):
+    caldav_status = json_status = 409
+    precondition = json_type = "alreadyExists"
+
+
+def who(actor: Actor) -> str:
+    return actor.user or "the command line"
+
+
+def _log(actor: Actor, message: str, *args) -> None:
+    logger.info("%s " + message, who(actor), *args)
+
+
+def _sentence(messages: Iterable[str]) -> str:
+    text = "; ".join(m.rstrip(".") for m in messages)
+    return text[:1].upper() + text[1:] + "."
+
+
+@contextlib.contextmanager
+def _writing(storage, actor: Actor, path: str, request: str):
+    """Radicale's write lock, with ``actor`` as the author of what the storage writes."""
+    with context.request(actor):
+        with storage.acquire_lock("w", actor.user, path=path, request=request, actor=actor.user):
+            yield
+
+
+# -- rooms ----------------------------------------------------------------------------------
+def json_key(field: str) -> str:
+    """``status_reason`` -> ``statusReason``: the key of a Room field in its JSON."""
+    first, *rest = field.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
+def _room_fields() -> Dict[str, dataclasses.Field]:
+    return {json_key(f.name): f for f in dataclasses.fields(rooms.Room) if f.name not in ("id", "rules")}
+
+
+def _default(field: dataclasses.Field):
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return dataclasses.MISSING
+
+
+def _coerce(key: str, value, annotation, default):
+    """``value`` as the field's type; InvalidChange naming ``key`` otherwise."""
+    optional = False
+    if typing.get_origin(annotation) is typing.Union:
+        kinds = [a for a in typing.get_args(annotation) if a is not type(None)]
+        optional, annotation = type(None) in typing.get_args(annotation), kinds[0]
+    if value is None:
+        if optional:
+            return None
+        if default is dataclasses.MISSING:
+            raise InvalidChange(f"{key} cannot be empty.", [key])
+        return default
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise InvalidChange(f"{key} must be true or false, not {value!r}.", [key])
+    elif annotation is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidChange(f"{key} must be a whole number, not {value!r}.", [key])
+    elif annotation is str:
+        if not isinstance(value, str):
+            raise InvalidChange(f"{key} must be text, not {value!r}.", [key])
+    elif annotation is list:
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InvalidChange(f"{key} must be a list of text, not {value!r}.", [key])
+        value = list(dict.fromkeys(v.strip() for v in value if v.strip()))
+    return value
+
+
+def _room_setters(changes: dict) -> tuple:
+    """([(property, setter(room))], {property: type error}) for every change."""
+    if not isinstance(changes, dict):
+        raise InvalidChange("Send the room's settings as a JSON object.", [])
+    fields, setters, problems = _room_fields(), [], {}
+
+    def setter(target, name, value):
+        return lambda room: setattr(target(room), name, value)
+    for key, value in changes.items():
+        try:
+            if key == "rules":
+                if not isinstance(value, dict):
+                    raise InvalidChange("rules must be an object of rule names and values.", [key])
+                by_public = {public: name for name, public in rooms.Rules.NAMES.items()}
+                rule_fields = {f.name: f for f in dataclasses.fields(rooms.Rules)}
+                for public, rule_value in value.items():
+                    prop = f"rules.{public}"
+                    try:
+                        name = by_public.get(public) or by_public.get(str(public).replace("_", "-"))
+                        if name is None:
+                            raise InvalidChange(f"there is no rule {public!r} (rules are "
+                                                f"{', '.join(by_public)})", [prop])
+                        field = rule_fields[name]
+                        coerced = _coerce(public, rule_value, field.type, _default(field))
+                        setters.append((prop, setter(lambda room: room.rules, name, coerced)))
+                    except InvalidChange as e:
+                        problems[prop] = e.message
+                continue
+            field = fields.get(key)
+            if field is None:
+                raise InvalidChange(f"there is no room setting {key!r}", [key])
+            setters.append((key, setter(lambda room: room, field.name,
+                                        _coerce(key, value, field.type, _default(field)))))
+        except InvalidChange as e:
+            problems[key] = e.message
+    if changes.get("status") == "available" and "statusReason" not in changes:
+        setters.append(("statusReason", setter(lambda room: room, "status_reason", "")))
+    return setters, problems
+
+
+def _copy(room: rooms.Room) -> rooms.Room:
+    """A fresh, unvalidated copy (dataclass fields only)."""
+    import copy
+    return type(room)(**{f.name: copy.deepcopy(getattr(room, f.name)) for f in dataclasses.fields(room)})
+
+
+def build_room(base: rooms.Room, changes: dict) -> rooms.Room:
+    """``base`` with ``changes``, validated.  Each change is first tried on its own, so
+    the error names exactly the settings that are wrong."""
+    setters, problems = _room_setters(changes)
+    for prop, set_value in setters:
+        trial = _copy(base)
+        set_value(trial)
+        try:
+            trial.validate()
+        except (ValueError, TypeError) as e:
+            problems[prop] = str(e)
+    if problems:
+        raise InvalidChange(_sentence(problems.values()), problems)
+    def applied(skip=None):
+        room = _copy(base)
+        for prop, set_value in setters:
+            if prop != skip:
+                set_value(room)
+        return room.validate()
+    try:
+        return applied()
+    except (ValueError, TypeError) as e:  # settings that are only wrong together:
+        involved = []                     # those without which the rest would do
+        for prop, _ in setters:
+            try:
+                applied(skip=prop)
+                involved.append(prop)
+            except (ValueError, TypeError):
+                pass
+        raise InvalidChange(_sentence([str(e)]), involved or [p for p, _ in setters]) from None
+
+
+def check_people(accounts, room: rooms.Room, base: Optional[rooms.Room] = None) -> None:
+    """Every user and @group newly named in the room's lists exists."""
+    groups, problems = None, {}
+    for field in PEOPLE:
+        before = set(getattr(base, field, None) or ()) if base else set()
+        for entry in getattr(room, field, None) or ():
+            if entry in before:
+                continue
+            if entry.startswith("@"):
+                groups = accounts.list_groups() if groups is None else groups
+                if entry[1:] not in groups:
+                    problems.setdefault(json_key(field), f"there is no group {entry[1:]!r} "
+                                                         f"(in {field}); create it first")
+            elif accounts.get_user(entry) is None:
+                problems.setdefault(json_key(field), f"there is no user {entry!r} (in {field})")
+    if problems:
+        raise InvalidChange(_sentence(problems.values()), problems)
+
+
+def add_room(storage, room_id: str, changes: dict, actor: Actor) -> rooms.Room:
+    changes = dict(changes)
+    try:
+        rooms.check_id(room_id)
+    except ValueError as e:
+        raise InvalidChange(_sentence([str(e)]), ["id"]) from None
+    name = changes.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidChange("A room needs a name.", ["name"])
+    room = build_room(rooms.Room(id=room_id, name=name).validate(), changes)
+    check_people(storage.accounts, room)
+    with _writing(storage, actor, room.path, "MKCALENDAR"):
+        if room_id in storage.registry.ids():
+            raise AlreadyExists(f"Room {room_id!r} already exists.")
+        storage.create_collection(room.path, props=room.to_props())
+    defaults = rooms.Room(id=room.id, name=room.name).to_json()
+    _log(actor, "added room %s: %s", room.id,
+         _settings({k: v for k, v in room.to_json().items() if k == "name" or defaults.get(k) != v}))
+    return room
+
+
+def update_room(storage, room_id: str, changes: dict, actor: Actor) -> rooms.Room:
+    changes = {k: v for k, v in dict(changes).items()
+               if not (k in READ_ONLY_KEYS and (k != "id" or v == room_id))}
+    if "id" in changes:
+        raise InvalidChange("A room's id cannot change; add a new room instead.", ["id"])
+    with _writing(storage, actor, f"/{rooms.ROOMS}/{room_id}/", "PROPPATCH"):
+        collection = storage.room_collection(room_id)
+        base = collection.room()
+        room = build_room(base, changes)
+        check_people(storage.accounts, room, base)
+        collection.set_meta({**collection.get_meta(), **room.to_props()})
+        if room.timezone != base.timezone:  # floating times and dates move
+            storage.room_collection(room_id).reindex()
+    before, after = base.to_json(), room.to_json()
+    changed = {k: v for k, v in after.items() if before.get(k) != v}
+    _log(actor, "changed room %s: %s", room_id, _settings(changed) or "nothing")
+    return room
+
+
+def remove_room(storage, room_id: str, actor: Actor, *, force: bool = False,
+                hint: str = "remove it with force to delete them too") -> int:
+    """Remove a room; refused while it has bookings unless ``force``.  Returns their count."""
+    with _writing(storage, actor, f"/{rooms.ROOMS}/{room_id}/", "DELETE"):
+        collection = storage.room_collection(room_id)
+        count = storage.index.count(collection.view().room_key)
+        if count and not force:
+            raise RoomInUse(f"Room {room_id!r} still has {count} booking(s); {hint}.")
+        collection.delete()
+    _log(actor, "removed room %s%s", room_id, f" and its {count} booking(s)" if count else "")
+    return count
+
+
+def _settings(data: dict) -> str:
+    return ", ".join(f"{k}={json.dumps(v, ensure_ascii=False, sort_keys=True)}"
+                     for k, v in data.items() if k not in ("href", "id"))
+
+
+# -- users ----------------------------------------------------------------------------------
+def _user_problems(name=None, password=None, admin=None, email=None, *, new=False) -> dict:
+    problems = {}
+    if new:
+        try:
+            check_name(name)
+            if name.lower() in RESERVED_USERS:
+                raise AccountError(f"user name {name!r} is reserved (it is a URL of the server)")
+        except AccountError as e:
+            problems["name"] = str(e)
+    if password is not None and (not isinstance(password, str) or not password):
+        problems["password"] = "the password must be non-empty text"
+    if admin is not None and not isinstance(admin, bool):
+        problems["admin"] = f"admin must be true or false, not {admin!r}"
+    if email is not None and (not isinstance(email, str) or (email and not EMAIL.match(email))):
+        problems["email"] = f"{email!r} is not an e-mail address"
+    return problems
+
+
+def _refuse(problems: dict) -> None:
+    if problems:
+        raise InvalidChange(_sentence(problems.values()), problems)
+
+
+def require_user(accounts, name: str):
+    user = accounts.get_user(name) if isinstance(name, str) else None
+    if user is None:
+        raise NotFound(f"There is no user {name!r}.")
+    return user
+
+
+def add_user(accounts, name: str, password: str, actor: Actor, *, admin: bool = False,
+             email: str = ""):
+    _refuse(_user_problems(name, password if password is not None else "", admin, email, new=True))
+    if accounts.get_user(name) is not None:
+        raise AlreadyExists(f"User {name!r} already exists.")
+    user = accounts.add_user(name, password, admin=admin, email=email or "")
+    _log(actor, "added user %s%s%s", name, " (admin)" if admin else "",
+         f" <{email}>" if email else "")
+    return user
+
+
+def change_user(accounts, name: str, actor: Actor, *, password: Optional[str] = None,
+                admin: Optional[bool] = None, email: Optional[str] = None):
+    """Password, admin flag and/or e-mail; all checked before any is changed."""
+    require_user(accounts, name)
+    _refuse(_user_problems(password=password, admin=admin, email=email))
+    if password is not None:
+        accounts.set_password(name, password)
+        _log(actor, "changed the password of %s", name)
+    if admin is not None or email is not None:
+        user = accounts.update_user(name, admin=admin, email=email)
+        if admin is not None:
+            _log(actor, "%s admin rights of %s", "granted" if admin else "revoked", name)
+        if email is not None:
+            _log(actor, "set the e-mail of %s to %s", name, email or "(none)")
+    return accounts.get_user(name)
+
+
+def remove_user(accounts, name: str, actor: Actor) -> None:
+    require_user(accounts, name)
+    accounts.remove_user(name)
+    _log(actor, "removed user %s (and their tokens and group memberships)", name)
+
+
+# -- groups -----------------------------------------------------------------------------------
+def _members(members, key="members") -> List[str]:
+    if members is None:
+        return []
+    if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+        raise InvalidChange(f"{key} must be a list of user names.", [key])
+    return list(dict.fromkeys(members))
+
+
+def add_to_group(accounts, group: str, members, actor: Actor) -> bool:
+    """Create ``group`` if needed and add ``members``; True when it was created."""
+    problems = {}
+    try:
+        check_name(group, "group name")
+    except AccountError as e:
+        problems["name"] = str(e)
+    try:
+        members = _members(members)
+        missing = [m for m in members if accounts.get_user(m) is None]
+        if missing:
+            problems["members"] = f"there is no user {', '.join(map(repr, missing))}"
+    except InvalidChange as e:
+        problems["members"] = e.message
+    _refuse(problems)
+    created = group not in accounts.list_groups()
+    accounts.add_group(group)
+    for member in members:
+        accounts.add_member(group, member)
+    if created:
+        _log(actor, "added group %s", group)
+    if members:
+        _log(actor, "added %s to group %s", ", ".join(members), group)
+    return created
+
+
+def remove_from_group(accounts, group: str, members, actor: Actor) -> None:
+    groups = accounts.list_groups()
+    if group not in groups:
+        raise NotFound(f"There is no group {group!r}.")
+    members = _members(members)
+    outside = [m for m in members if m not in groups[group]]
+    if outside:
+        raise NotFound(f"{', '.join(map(repr, outside))} {'is' if len(outside) == 1 else 'are'} "
+                       f"not in group {group!r}.")
+    for member in members:
+        accounts.remove_member(group, member)
+    _log(actor, "removed %s from group %s", ", ".join(members), group)
+
+
+# -- tokens ----------------------------------------------------------------------------------
+def create_token(accounts, user: str, actor: Actor, *, label: str = "", read_only: bool = False):
+    """Returns (Token, secret); the secret is shown once and never logged."""
+    problems = {}
+    if not isinstance(user, str) or accounts.get_user(user) is None:
+        problems["user"] = f"there is no user {user!r}"
+    if not isinstance(label, str):
+        problems["label"] = "label must be text"
+    if not isinstance(read_only, bool):
+        problems["readOnly"] = f"readOnly must be true or false, not {read_only!r}"
+    _refuse(problems)
+    token, secret = accounts.create_token(user, label, read_only)
+    _log(actor, "created %stoken %s for %s%s", "read-only " if read_only else "", token.id, user,
+         f" (label {label!r})" if label else "")
+    return token, secret
+
+
+def revoke_token(accounts, token_id: str, actor: Actor) -> None:
+    if not any(t.id == token_id for t in accounts.list_tokens()):
+        raise NotFound(f"There is no token {token_id!r}.")
+    accounts.revoke_token(token_id)
+    _log(actor, "revoked token %s", token_id)

@@ -1,0 +1,226 @@
+"""/api/admin: rooms, users, groups and tokens for admins who script (LibreBooking-style).
+
+Admins only (403 for everyone else; read-only tokens may only read).  Every change is
+``server.admin``'s — the code behind ``roomcal room/user/group/token`` — so the
+validation, the writes and the log line ("roomcal.admin", naming who) are the CLI's.
+Bad input answers 422 ``invalidProperties`` with the offending ``properties`` and
+changes nothing.
+"""
+
+import datetime
+
+from werkzeug.routing import Rule
+
+from server import admin, errors
+from server.admin import InvalidChange
+from server.errors import Forbidden
+from storage.errors import NotFound
+
+YES = frozenset({"1", "true", "yes", "on"})
+
+
+def _admin(identity, write=True):
+    if not identity.admin:
+        raise Forbidden("Only admins may use /api/admin.")
+    if write and identity.read_only:
+        raise Forbidden("This token is read-only: it cannot change anything.")
+
+
+def _object(api, request, allowed=None) -> dict:
+    body = api.json_body(request)
+    if not isinstance(body, dict):
+        raise InvalidChange("Send a JSON object.", [])
+    if allowed is not None:
+        unknown = [key for key in body if key not in allowed]
+        if unknown:
+            raise InvalidChange(f"Unknown field(s) {', '.join(map(repr, unknown))}; this route takes "
+                                f"{', '.join(allowed)}.", unknown)
+    return body
+
+
+def _created(body, location):
+    return errors.json_response(201, body, [("Location", location)])
+
+
+def _no_content():
+    return 204, [], b""
+
+
+# -- rooms -----------------------------------------------------------------------------------
+def list_rooms(api, request, identity):
+    _admin(identity, write=False)
+    return errors.json_response(200, {"rooms": [api.room_json(room, identity)
+                                                for room in api.storage.registry.all()]})
+
+
+def add_room(api, request, identity):
+    _admin(identity)
+    body = _object(api, request)
+    room_id = body.pop("id", None)
+    if not isinstance(room_id, str):
+        raise InvalidChange("A room needs an id (text).", ["id"])
+    room = admin.add_room(api.storage, room_id, body, identity.actor())
+    return _created(api.room_json(room, identity), f"/api/rooms/{room.id}")
+
+
+def get_room(api, request, identity, room_id):
+    _admin(identity, write=False)
+    return errors.json_response(200, api.room_json(api.room(room_id), identity))
+
+
+def change_room(api, request, identity, room_id):
+    _admin(identity)
+    room = admin.update_room(api.storage, room_id, _object(api, request), identity.actor())
+    return errors.json_response(200, api.room_json(room, identity))
+
+
+def remove_room(api, request, identity, room_id):
+    _admin(identity)
+    admin.remove_room(api.storage, room_id, identity.actor(),
+                      force=(request.args.get("force") or "").lower() in YES,
+                      hint="add ?force=1 to remove it with its bookings")
+    return _no_content()
+
+
+# -- users -----------------------------------------------------------------------------------
+def _user_json(api, user) -> dict:
+    return {"name": user.name, "admin": user.admin, "email": user.email,
+            "groups": sorted(api.storage.accounts.groups_of(user.name))}
+
+
+def list_users(api, request, identity):
+    _admin(identity, write=False)
+    return errors.json_response(200, {"users": [_user_json(api, u)
+                                                for u in api.storage.accounts.list_users()]})
+
+
+def add_user(api, request, identity):
+    _admin(identity)
+    body = _object(api, request, ("name", "password", "admin", "email"))
+    user = admin.add_user(api.storage.accounts, body.get("name"), body.get("password"), identity.actor(),
+                          admin=body.get("admin", False), email=body.get("email", ""))
+    return _created(_user_json(api, user), f"/api/admin/users/{user.name}")
+
+
+def get_user(api, request, identity, name):
+    _admin(identity, write=False)
+    return errors.json_response(200, _user_json(api, admin.require_user(api.storage.accounts, name)))
+
+
+def change_user(api, request, identity, name):
+    _admin(identity)
+    body = _object(api, request, ("password", "admin", "email"))
+    if name == identity.user and body.get("admin") is False:
+        raise InvalidChange("You cannot take away your own admin rights; another admin can.", ["admin"])
+    user = admin.change_user(api.storage.accounts, name, identity.actor(), password=body.get("password"),
+                             admin=body.get("admin"), email=body.get("email"))
+    return errors.json_response(200, _user_json(api, user))
+
+
+def remove_user(api, request, identity, name):
+    _admin(identity)
+    admin.require_user(api.storage.accounts, name)
+    if name == identity.user:
+        raise Forbidden("You cannot remove your own account; another admin can.")
+    admin.remove_user(api.storage.accounts, name, identity.actor())
+    return _no_content()
+
+
+# -- groups ----------------------------------------------------------------------------------
+def _group(api, name) -> dict:
+    groups = api.storage.accounts.list_groups()
+    if name not in groups:
+        raise NotFound(f"There is no group {name!r}.")
+    return {"name": name, "members": groups[name]}
+
+
+def list_groups(api, request, identity):
+    _admin(identity, write=False)
+    return errors.json_response(200, {"groups": [{"name": name, "members": members} for name, members
+                                                 in api.storage.accounts.list_groups().items()]})
+
+
+def add_group(api, request, identity):
+    _admin(identity)
+    body = _object(api, request, ("name", "members"))
+    name = body.get("name")
+    if not isinstance(name, str):
+        raise InvalidChange("A group needs a name (text).", ["name"])
+    created = admin.add_to_group(api.storage.accounts, name, body.get("members"), identity.actor())
+    if created:
+        return _created(_group(api, name), f"/api/admin/groups/{name}")
+    return errors.json_response(200, _group(api, name))
+
+
+def get_group(api, request, identity, name):
+    _admin(identity, write=False)
+    return errors.json_response(200, _group(api, name))
+
+
+def add_members(api, request, identity, name):
+    _admin(identity)
+    _group(api, name)
+    body = _object(api, request, ("members",))
+    if not body.get("members"):
+        raise InvalidChange("Name the users to add: {\"members\": [...]}.", ["members"])
+    admin.add_to_group(api.storage.accounts, name, body["members"], identity.actor())
+    return errors.json_response(200, _group(api, name))
+
+
+def remove_member(api, request, identity, name, user):
+    _admin(identity)
+    admin.remove_from_group(api.storage.accounts, name, [user], identity.actor())
+    return _no_content()
+
+
+# -- tokens ----------------------------------------------------------------------------------
+def _token_json(token) -> dict:
+    created = datetime.datetime.fromtimestamp(token.created, datetime.timezone.utc)
+    return {"id": token.id, "user": token.user, "label": token.label, "readOnly": token.read_only,
+            "created": created.isoformat(timespec="seconds")}
+
+
+def list_tokens(api, request, identity):
+    _admin(identity, write=False)
+    user = request.args.get("user") or None
+    if user is not None:
+        admin.require_user(api.storage.accounts, user)
+    return errors.json_response(200, {"tokens": [_token_json(t)
+                                                 for t in api.storage.accounts.list_tokens(user)]})
+
+
+def create_token(api, request, identity):
+    _admin(identity)
+    body = _object(api, request, ("user", "label", "readOnly"))
+    token, secret = admin.create_token(api.storage.accounts, body.get("user"), identity.actor(),
+                                       label=body.get("label", ""), read_only=body.get("readOnly", False))
+    # The only time the secret is shown.
+    return _created({**_token_json(token), "token": secret}, f"/api/admin/tokens/{token.id}")
+
+
+def revoke_token(api, request, identity, token_id):
+    _admin(identity)
+    admin.revoke_token(api.storage.accounts, token_id, identity.actor())
+    return _no_content()
+
+
+ROUTES = [
+    Rule("/api/admin/rooms", endpoint=list_rooms, methods=["GET"]),
+    Rule("/api/admin/rooms", endpoint=add_room, methods=["POST"]),
+    Rule("/api/admin/rooms/<room_id>", endpoint=get_room, methods=["GET"]),
+    Rule("/api/admin/rooms/<room_id>", endpoint=change_room, methods=["PATCH"]),
+    Rule("/api/admin/rooms/<room_id>", endpoint=remove_room, methods=["DELETE"]),
+    Rule("/api/admin/users", endpoint=list_users, methods=["GET"]),
+    Rule("/api/admin/users", endpoint=add_user, methods=["POST"]),
+    Rule("/api/admin/users/<name>", endpoint=get_user, methods=["GET"]),
+    Rule("/api/admin/users/<name>", endpoint=change_user, methods=["PATCH"]),
+    Rule("/api/admin/users/<name>", endpoint=remove_user, methods=["DELETE"]),
+    Rule("/api/admin/groups", endpoint=list_groups, methods=["GET"]),
+    Rule("/api/admin/groups", endpoint=add_group, methods=["POST"]),
+    Rule("/api/admin/groups/<name>", endpoint=get_group, methods=["GET"]),
+    Rule("/api/admin/groups/<name>/members", endpoint=add_members, methods=["POST"]),
+    Rule("/api/admin/groups/<name>/members/<user>", endpoint=remove_member, methods=["DELETE"]),
+    Rule("/api/admin/tokens", endpoint=list_tokens, methods=["GET"]),
+    Rule("/api/admin/tokens", endpoint=create_token, methods=["POST"]),
+    Rule("/api/admin/tokens/<token_id>", endpoint=revoke_token, methods=["DELETE"]),
+]

@@ -1,0 +1,153 @@
+"""The Django Room Booking app's routes, so its users' scripts keep working.
+
+- ``POST /api/<calendar>/events/`` (also ``/events``, ``/event``, ``/event/``) with
+  ``{"name", "start", "end"}`` -> 201 ``{"id": ...}``;
+- ``DELETE /api/<calendar>/events/<id>`` (also ``/event/<id>``) -> 204;
+- ``DELETE /api/clear-bookings?calendar=<ID>&test=1|ok|on``.
+
+``<calendar>`` is a room id.  An event's ``id`` is its UID, and a booking made here
+is stored at ``/rooms/<calendar>/<id>.ics``, so the same booking is reachable by
+CalDAV and JSON.  Every write goes through the booking core.  Fixed /api routes win
+over ``<calendar>`` (werkzeug prefers static segments, and ``room add`` refuses
+room ids that are fixed first segments: ``storage.rooms.RESERVED_IDS``).
+"""
+
+import logging
+import uuid
+
+from werkzeug.routing import Rule
+
+from server import errors
+from server.errors import BadRequest, Forbidden
+from server.simple_event import to_ical
+from storage import clearing
+from storage.errors import InvalidBooking, NotFound
+from storage.instances import INFINITY, utc
+
+logger = logging.getLogger("roomcal.admin")
+ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"  # as the seed's ids
+TEST_ON = frozenset({"1", "ok", "on", "true", "yes"})
+TEST_OFF = frozenset({"", "0", "off", "false", "no"})
+
+
+def new_id() -> str:
+    """22 characters of base 57, like the seed's ids (4zx3QAFzoxV3vaZSKGaH2S)."""
+    number, digits = uuid.uuid4().int, []
+    while number:
+        number, digit = divmod(number, len(ALPHABET))
+        digits.append(ALPHABET[digit])
+    return "".join(reversed(digits)).rjust(22, ALPHABET[0])
+
+
+def create_event(api, request, identity, calendar, kind):
+    room = api.room(calendar)
+    if identity.read_only:
+        raise Forbidden("This token is read-only: it cannot book.")
+    body = api.json_body(request)
+    if not isinstance(body, dict):
+        raise InvalidBooking("An event must be a JSON object with name, start and end.")
+    event_id = new_id()
+    text = to_ical({**body, "uid": event_id}, room)
+    with api.front.run_as(identity):
+        href, uid, etag, _ = api.storage.put_booking(room.id, text, identity.actor(),
+                                                     href=f"{event_id}.ics", if_none_match=True)
+    return errors.json_response(201, {"id": uid}, [("Location", room.path + href), ("ETag", etag)])
+
+
+def delete_event(api, request, identity, calendar, kind, event_id):
+    room = api.room(calendar)
+    if identity.read_only:
+        raise Forbidden("This token is read-only: it cannot delete bookings.")
+    storage = api.storage
+    with api.front.run_as(identity):
+        with storage.acquire_lock("w", identity.user, path=room.path, request="DELETE",
+                                  actor=identity.user):
+            collection = storage.room_collection(room.id)
+            href = storage.index.href_of_uid(collection.view().room_key, event_id)
+            if href is None or collection._get(href) is None:
+                raise NotFound(f"There is no event {event_id!r} in {room.name}.")
+            collection.delete(href)  # the booking core: yours, or you manage the room
+    return 204, [], b""
+
+
+def clear_bookings(api, request, identity):
+    test = _test_mode(request.args.get("test"))
+    core, actor = api.storage.core, identity.actor()
+    calendar = (request.args.get("calendar") or "").strip()
+    if calendar:
+        room = api.room(calendar)
+        if not core.is_manager(room, actor):
+            raise Forbidden(f"Only admins and managers of {room.name} may clear its bookings.")
+        room_ids = [room.id]
+    else:
+        room_ids = [r.id for r in api.storage.registry.all() if core.is_manager(r, actor)]
+        if not room_ids:
+            raise Forbidden("Only admins and room managers may clear bookings, and you manage no room.")
+    if identity.read_only and not test:
+        raise Forbidden("This token is read-only: it can only look (add test=1).")
+    with api.front.run_as(identity):
+        results = clearing.clear(api.storage, room_ids, actor, test=test)
+    body = {"deleted_cancelled_events": [], "deleted_overlapping_events": [],
+            "cancelled_overlapping_recurring_events": [], "ignored_overlapping_events": [],
+            "test_mode": test}
+    emails = {}
+
+    def organizer(event):
+        if event.organizer:
+            return event.organizer
+        if not event.booked_by:
+            return None
+        if event.booked_by not in emails:
+            user = api.storage.accounts.get_user(event.booked_by)
+            emails[event.booked_by] = (user.email if user else "") or event.booked_by
+        return emails[event.booked_by]
+
+    def event_json(room, event):
+        return {"uid": event.uid, "name": event.name, "start": _iso(room, event.start),
+                "end": _iso(room, event.end),
+                "created": None if event.created is None else _iso(room, event.created),
+                "organizer": organizer(event)}
+
+    def overlap_json(room, overlap):
+        entry = {"event": event_json(room, overlap.event),
+                 "overlaps_with": event_json(room, overlap.overlaps_with), "calendar": room.id}
+        if overlap.reason:
+            entry["reason"] = overlap.reason
+        return entry
+    for result in results:
+        room, plan = result.room, result.plan
+        body["deleted_cancelled_events"] += [{"event": event_json(room, e), "calendar": room.id}
+                                             for e in plan.cancelled]
+        body["deleted_overlapping_events"] += [overlap_json(room, o) for o in plan.deleted]
+        body["cancelled_overlapping_recurring_events"] += [overlap_json(room, o) for o in plan.excluded]
+        body["ignored_overlapping_events"] += [overlap_json(room, o) for o in plan.ignored]
+        if not test and (plan.deletes or plan.rewrites):
+            logger.info("%s cleared room %s: deleted %d cancelled and %d overlapping booking(s), "
+                        "excluded %d occurrence(s) from %d series", identity.user, room.id,
+                        len(plan.cancelled), len(plan.deleted), len(plan.excluded), len(plan.rewrites))
+    return errors.json_response(200, body)
+
+
+def _test_mode(value) -> bool:
+    if value is None:
+        return False
+    value = value.strip().lower()
+    if value in TEST_ON:
+        return True
+    if value in TEST_OFF:
+        return False
+    raise BadRequest(f"test={value!r} is not understood: use test=1, ok or on for a dry run, "
+                     "or leave it out.")
+
+
+def _iso(room, seconds):
+    if seconds is None or seconds >= INFINITY:
+        return None
+    return utc(seconds).astimezone(room.tz).isoformat()
+
+
+ROUTES = [
+    Rule("/api/<calendar>/<any(event, events):kind>/", endpoint=create_event, methods=["POST"]),
+    Rule("/api/<calendar>/<any(event, events):kind>/<event_id>", endpoint=delete_event, methods=["DELETE"]),
+    Rule("/api/clear-bookings", endpoint=clear_bookings, methods=["DELETE"]),
+]
