@@ -14,6 +14,7 @@ import radicale.app
 
 from plugins.auth import hand_over
 from server import errors
+from server.rest import wants_json
 from storage import context
 
 logger = logging.getLogger("roomcal")
@@ -33,7 +34,9 @@ class Front:
         self.storage = self.radicale._storage  # shares the lock, caches and index
         self.accounts = self.storage.accounts
         from server.api import Api
+        from server.rest import Rest
         self.api = Api(self)
+        self.rest = Rest(self)
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "") or "/"
@@ -53,6 +56,8 @@ class Front:
         if is_api:
             status, headers, body = self.api.handle(environ, identity)
             return _respond(start_response, status, headers, body)
+        if wants_json(environ):  # JSCalendar on the CalDAV URLs
+            return _respond(start_response, *self.rest.handle(environ, identity))
         return self.caldav(environ, start_response, identity)
 
     # -- authentication -----------------------------------------------------------------

@@ -1,0 +1,279 @@
+"""JSCalendar JSON on the CalDAV URLs: negotiation, verbs, errors, sync, rooms.
+
+Everything through a real server; the same items are read and written over
+CalDAV and JSON.
+"""
+
+import concurrent.futures
+import json
+import uuid
+
+import pytest
+
+from conftest import event
+
+JSON = {"Accept": "application/json"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def setup(server):
+    server.add_user("rs-admin", admin=True)
+    server.add_user("rs-alice")
+    server.add_user("rs-bob")
+    server.add_room("rsroom", "--timezone", "Europe/Berlin", "--max-duration", "PT4H")
+    assert server.request("MKCALENDAR", "/rs-alice/cal/", user="rs-alice").status_code == 201
+
+
+def get_json(server, path, user="rs-alice", **kw):
+    return server.request("GET", path, user=user, headers={**JSON, **kw.pop("headers", {})}, **kw)
+
+
+def send(server, method, path, body, user="rs-alice", headers=None, content_type="application/json"):
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return server.request(method, path, user=user, data=data,
+                          headers={"Content-Type": content_type, **(headers or {})})
+
+
+def simple(title="Meeting", start="2027-06-01T10:00:00", duration="PT1H", **extra):
+    return {"@type": "Event", "title": title, "start": start, "timeZone": "Europe/Berlin",
+            "duration": duration, **extra}
+
+
+# -- negotiation -------------------------------------------------------------------------
+def test_same_url_two_representations(server):
+    ics = event("20270601T080000Z", "20270601T090000Z", uid="neg-1", summary="Negotiated",
+                extra="X-CLIENT-THING;X-P=1:keep me")
+    assert server.put_ics("/rs-alice/cal/neg-1.ics", ics, user="rs-alice").status_code == 201
+    as_ical = server.request("GET", "/rs-alice/cal/neg-1.ics", user="rs-alice")
+    assert as_ical.headers["Content-Type"].startswith("text/calendar")
+    both = server.request("GET", "/rs-alice/cal/neg-1.ics", user="rs-alice", headers={"Accept": "*/*"})
+    assert both.headers["Content-Type"].startswith("text/calendar")
+    as_json = get_json(server, "/rs-alice/cal/neg-1.ics")
+    assert as_json.status_code == 200
+    assert as_json.headers["Content-Type"].startswith("application/jscalendar+json")
+    assert as_json.headers["ETag"] == as_ical.headers["ETag"]
+    assert as_json.json()["title"] == "Negotiated" and as_json.json()["uid"] == "neg-1"
+    assert get_json(server, "/rs-alice/cal/neg-1.ics",
+                    headers={"If-None-Match": as_ical.headers["ETag"]}).status_code == 304
+
+
+def test_collection_listing_props_and_pretty(server):
+    send(server, "PUT", "/rs-alice/cal/list-1.ics", simple("Listed", uid="list-1"))
+    listing = get_json(server, "/rs-alice/cal/")
+    assert listing.status_code == 200
+    responses = listing.json()["responses"]
+    assert responses["/rs-alice/cal/list-1.ics"]["title"] == "Listed"
+    etags = get_json(server, "/rs-alice/cal/", params={"props[]": "getetag"}).json()["responses"]
+    item = server.request("GET", "/rs-alice/cal/list-1.ics", user="rs-alice")
+    assert etags["/rs-alice/cal/list-1.ics"] == item.headers["ETag"]
+    pretty = server.request("GET", "/rs-alice/cal/", user="rs-alice",
+                            headers={"Accept": "application/pretty+json"})
+    assert pretty.status_code == 200 and "\n  " in pretty.text
+
+
+def test_listing_filters_by_time_range_and_text(server):
+    send(server, "PUT", "/rs-alice/cal/f-june.ics", simple("Budget review", "2027-06-10T10:00:00", uid="f-june"))
+    send(server, "PUT", "/rs-alice/cal/f-july.ics", simple("Garden party", "2027-07-10T10:00:00", uid="f-july"))
+    june = get_json(server, "/rs-alice/cal/", params={"start": "2027-06-09", "end": "2027-06-11"})
+    hrefs = set(june.json()["responses"])
+    assert "/rs-alice/cal/f-june.ics" in hrefs and "/rs-alice/cal/f-july.ics" not in hrefs
+    text = get_json(server, "/rs-alice/cal/", params={"text": "garden"})
+    assert set(text.json()["responses"]) == {"/rs-alice/cal/f-july.ics"}
+
+
+# -- writes ----------------------------------------------------------------------------------
+def test_post_fills_server_fields_and_returns_location(server):
+    created = send(server, "POST", "/rs-alice/cal/", simple("Posted"))
+    assert created.status_code == 201
+    location, etag = created.headers["Location"], created.headers["ETag"]
+    assert location.startswith("/rs-alice/cal/")
+    stored = get_json(server, location).json()
+    assert stored["uid"] and stored["created"] and stored["updated"] and stored["prodId"]
+    assert get_json(server, location).headers["ETag"] == etag
+    caldav = server.request("GET", location, user="rs-alice").text
+    assert "SUMMARY:Posted" in caldav
+    shown = send(server, "POST", "/rs-alice/cal/", simple("Shown"), headers={"Prefer": "return=representation"})
+    assert shown.status_code == 201 and shown.json()["title"] == "Shown"
+
+
+def test_put_replaces_creates_and_checks_preconditions(server):
+    path = "/rs-alice/cal/put-1.ics"
+    new = send(server, "PUT", path, simple("First", uid="put-1", description="goes away"))
+    assert new.status_code == 201 and new.headers["Location"] == path
+    etag = new.headers["ETag"]
+    replaced = send(server, "PUT", path, simple("Second", uid="put-1"), headers={"If-Match": etag})
+    assert replaced.status_code == 204
+    after = get_json(server, path).json()
+    assert after["title"] == "Second" and "description" not in after
+    assert send(server, "PUT", path, simple("Third", uid="put-1"),
+                headers={"If-Match": etag}).status_code == 412
+    assert send(server, "PUT", path, simple("Third", uid="put-1"),
+                headers={"If-None-Match": "*"}).status_code == 412
+    changed_uid = send(server, "PUT", path, simple("Third", uid="another"))
+    assert changed_uid.status_code == 422 and changed_uid.json()["properties"] == ["/uid"]
+    shown = send(server, "PUT", path, simple("Fourth", uid="put-1"), headers={"Prefer": "return=representation"})
+    assert shown.status_code == 200 and shown.json()["title"] == "Fourth"
+
+
+def test_patch_is_atomic_and_keeps_what_a_caldav_client_stored(server):
+    ics = event("20270602T080000Z", "20270602T090000Z", uid="patch-1", summary="Before",
+                extra="DESCRIPTION:remove me\nX-THUNDERBIRD-THING;X-PARAM=yes:kept\nCATEGORIES:Work")
+    path = "/rs-alice/cal/patch-1.ics"
+    assert server.put_ics(path, ics, user="rs-alice").status_code == 201
+    patched = send(server, "PATCH", path, {"title": "After", "description": None})
+    assert patched.status_code == 204
+    after = get_json(server, path).json()
+    assert after["title"] == "After" and "description" not in after
+    caldav = server.request("GET", path, user="rs-alice").text
+    assert "X-THUNDERBIRD-THING;X-PARAM=yes:kept" in caldav.replace("\r\n ", "")
+    assert "SUMMARY:After" in caldav and "DESCRIPTION" not in caldav
+    before_bad = server.request("GET", path, user="rs-alice").text
+    for bad in ({"title": "x", "nothere/deeper": 1}, {"keywords": {}, "keywords/Work": True},
+                {"title": 5}):
+        answer = send(server, "PATCH", path, bad)
+        assert answer.status_code == 422, bad
+        assert answer.json()["type"] in ("invalidPatch", "invalidProperties")
+    assert server.request("GET", path, user="rs-alice").text == before_bad  # nothing applied
+    assert send(server, "PATCH", "/rs-alice/cal/missing.ics", {"title": "x"}).status_code == 404
+    assert send(server, "PATCH", path, {"title": "y"}, headers={"If-Match": '"stale"'}).status_code == 412
+
+
+def test_delete_and_errors_are_json(server):
+    path = "/rs-alice/cal/del-1.ics"
+    send(server, "PUT", path, simple("Doomed", uid="del-1"))
+    assert server.request("DELETE", path, user="rs-alice", headers=JSON).status_code == 204
+    missing = server.request("DELETE", path, user="rs-alice", headers=JSON)
+    assert missing.status_code == 404 and missing.json()["type"] == "notFound"
+    broken = send(server, "POST", "/rs-alice/cal/", "{not json")
+    assert broken.status_code == 400 and broken.json()["error"] == 400
+    wrong_type = send(server, "POST", "/rs-alice/cal/", simple(**{"@type": "Task"}))
+    assert wrong_type.status_code == 422 and "/@type" in wrong_type.json()["properties"]
+    bad_values = send(server, "POST", "/rs-alice/cal/", simple(priority=12, status="maybe"))
+    assert bad_values.status_code == 422
+    assert {"/priority", "/status"} <= set(bad_values.json()["properties"])
+
+
+def test_rights_apply_to_json(server):
+    assert get_json(server, "/rs-alice/cal/", user="rs-bob").status_code in (403, 404)
+    assert send(server, "POST", "/rs-alice/cal/", simple("Intruder"), user="rs-bob").status_code in (403, 404)
+    token = server.token("rs-alice", "--read-only")
+    read_only = server.request("POST", "/rs-alice/cal/", token=token, data=json.dumps(simple("RO")),
+                               headers={"Content-Type": "application/json"})
+    assert read_only.status_code == 403
+
+
+# -- rooms -----------------------------------------------------------------------------------
+def test_json_writes_into_rooms_go_through_the_booking_core(server):
+    first = send(server, "POST", "/rooms/rsroom/", simple("Board", "2027-06-03T10:00:00"))
+    assert first.status_code == 201
+    clash = send(server, "POST", "/rooms/rsroom/", simple("Clash", "2027-06-03T10:30:00"), user="rs-bob")
+    assert clash.status_code == 409 and clash.json()["type"] == "conflict"
+    assert clash.json()["conflicts"][0]["href"] == first.headers["Location"]
+    long = send(server, "POST", "/rooms/rsroom/", simple("Long", "2027-06-04T08:00:00", duration="PT5H"))
+    assert long.status_code == 422 and long.json()["violations"][0]["rule"] == "max-duration"
+    # bob may not change alice's booking by JSON either
+    assert send(server, "PATCH", first.headers["Location"], {"title": "Mine now"}, user="rs-bob").status_code == 403
+    # a participant of kind location naming the room is kept
+    located = simple("With room", "2027-06-05T10:00:00", participants={
+        "room": {"@type": "Participant", "name": "Room rsroom", "kind": "location",
+                 "sendTo": {"imip": "mailto:rsroom@rooms.example"}}})
+    made = send(server, "POST", "/rooms/rsroom/", located)
+    assert made.status_code == 201
+    kinds = [p.get("kind") for p in get_json(server, made.headers["Location"]).json()["participants"].values()]
+    assert "location" in kinds
+    # CalDAV sees the JSON booking: a conflicting CalDAV PUT is refused
+    caldav = server.put_ics("/rooms/rsroom/c.ics", event("20270605T083000Z", "20270605T090000Z"), user="rs-bob")
+    assert caldav.status_code == 409
+
+
+# -- sync ------------------------------------------------------------------------------------
+def sync(server, path, token, nresults=None, user="rs-alice"):
+    params = {"sync-token": token}
+    if nresults:
+        params["nresults"] = nresults
+    return get_json(server, path, user=user, params=params)
+
+
+def test_sync_full_delta_deletions_and_invalid_tokens(server):
+    assert server.request("MKCALENDAR", "/rs-alice/sync/", user="rs-alice").status_code == 201
+    for n in range(3):
+        send(server, "PUT", f"/rs-alice/sync/s{n}.ics", simple(f"S{n}", uid=f"s{n}"))
+    full = sync(server, "/rs-alice/sync/", "").json()
+    assert len(full["responses"]) == 3 and full["sync-token"]
+    token = full["sync-token"]
+    nothing = sync(server, "/rs-alice/sync/", token).json()
+    assert nothing["responses"] == {} and nothing["sync-token"]
+    send(server, "PATCH", "/rs-alice/sync/s1.ics", {"title": "S1 changed"})
+    server.put_ics("/rs-alice/sync/s3.ics", event("20270601T080000Z", "20270601T090000Z", uid="s3"),
+                   user="rs-alice")  # a CalDAV write shows up in JSON sync
+    assert server.request("DELETE", "/rs-alice/sync/s0.ics", user="rs-alice").status_code in (200, 204)
+    delta = sync(server, "/rs-alice/sync/", token).json()
+    assert list(delta["responses"]) == ["/rs-alice/sync/s1.ics", "/rs-alice/sync/s3.ics", "/rs-alice/sync/s0.ics"]
+    assert delta["responses"]["/rs-alice/sync/s1.ics"]["title"] == "S1 changed"
+    assert delta["responses"]["/rs-alice/sync/s0.ics"] is None
+    for bad in ("garbage", "urn:roomcal:sync:999999999"):
+        refused = sync(server, "/rs-alice/sync/", bad)
+        assert refused.status_code == 403 and refused.json()["type"] == "cannotCalculateChanges"
+    # CalDAV sync-collection keeps working
+    report = server.request("REPORT", "/rs-alice/sync/", user="rs-alice", headers={"Depth": "1"},
+                            data='<sync-collection xmlns="DAV:"><sync-token/><sync-level>1</sync-level>'
+                                 '<prop><getetag/></prop></sync-collection>')
+    assert report.status_code == 207 and "s3.ics" in report.text
+
+
+def test_paged_sync_has_no_gaps_or_repeats_while_others_write(server):
+    assert server.request("MKCALENDAR", "/rs-alice/paged/", user="rs-alice").status_code == 201
+    token = sync(server, "/rs-alice/paged/", "").json()["sync-token"]
+    written = [f"p{n}.ics" for n in range(30)]
+
+    def write(name):
+        return send(server, "PUT", f"/rs-alice/paged/{name}", simple(name, uid=name[:-4])).status_code
+    seen = []
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(write, name) for name in written]
+        while True:  # page while the writers are still going
+            page = sync(server, "/rs-alice/paged/", token, nresults=4).json()
+            seen.extend(page["responses"])
+            token = page["sync-token"]
+            if not page.get("more-results") and all(f.done() for f in futures):
+                break
+        assert all(f.result() == 201 for f in futures)
+    final = sync(server, "/rs-alice/paged/", token).json()  # whatever landed after the last page
+    seen.extend(final["responses"])
+    names = [href.rsplit("/", 1)[1] for href in seen]
+    assert sorted(set(names)) == sorted(written)  # no gaps
+    assert len(names) == len(set(names))          # no repeats (each item written once)
+
+
+def test_patch_paths_stay_valid_across_reads(server):
+    ics = event("20270607T080000Z", "20270607T090000Z", uid="ids-1",
+                extra="ORGANIZER;CN=Alice:mailto:alice@example.org\n"
+                      "ATTENDEE;CN=Bob;PARTSTAT=NEEDS-ACTION:mailto:bob@example.org")
+    path = "/rs-alice/cal/ids-1.ics"
+    server.put_ics(path, ics, user="rs-alice")
+    first = get_json(server, path).json()["participants"]
+    again = get_json(server, path).json()["participants"]
+    assert first == again
+    bob = next(pid for pid, p in first.items() if "bob" in json.dumps(p))
+    assert send(server, "PATCH", path, {f"participants/{bob}/participationStatus": "accepted"}).status_code == 204
+    assert "PARTSTAT=ACCEPTED" in server.request("GET", path, user="rs-alice").text
+    assert get_json(server, path).json()["participants"][bob]["participationStatus"] == "accepted"
+
+
+def test_unique_ids_are_not_reused(server):
+    uid = str(uuid.uuid4())
+    assert send(server, "PUT", "/rs-alice/cal/a-dup.ics", simple("A", uid=uid)).status_code == 201
+    duplicate = send(server, "PUT", "/rs-alice/cal/b-dup.ics", simple("B", uid=uid))
+    assert duplicate.status_code in (409, 422)
+
+
+def test_tasks_in_a_personal_calendar_are_not_events(server):
+    todo = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:t\r\nBEGIN:VTODO\r\nUID:todo-1\r\n"
+            "DTSTAMP:20270101T000000Z\r\nSUMMARY:Buy milk\r\nEND:VTODO\r\nEND:VCALENDAR\r\n")
+    assert server.request("MKCALENDAR", "/rs-alice/mixed/", user="rs-alice").status_code == 201
+    assert server.put_ics("/rs-alice/mixed/todo-1.ics", todo, user="rs-alice").status_code == 201
+    send(server, "PUT", "/rs-alice/mixed/ev-1.ics", simple("An event", uid="ev-1"))
+    listing = get_json(server, "/rs-alice/mixed/")
+    assert listing.status_code == 200
+    assert set(listing.json()["responses"]) == {"/rs-alice/mixed/ev-1.ics"}
+    assert get_json(server, "/rs-alice/mixed/todo-1.ics").status_code == 406
