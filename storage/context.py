@@ -28,6 +28,7 @@ class Actor:
 class RequestState:
     actor: Optional[Actor] = None
     refusal: Optional[Exception] = None   # a storage.errors.Refusal
+    reason: Optional[str] = None          # why (decline, cancel, clear): told to the booker
 
 
 _state: contextvars.ContextVar = contextvars.ContextVar("roomcal_request", default=None)
@@ -57,3 +58,15 @@ def record_refusal(refusal: Exception) -> None:
     state = _state.get()
     if state is not None:
         state.refusal = refusal
+
+
+def set_reason(reason: Optional[str]) -> None:
+    """Why the current request changes a booking (for the mail to its organizer)."""
+    state = _state.get()
+    if state is not None:
+        state.reason = reason
+
+
+def current_reason() -> Optional[str]:
+    state = _state.get()
+    return state.reason if state else None
