@@ -22,9 +22,13 @@ from storage.errors import NotFound, Refusal
 MAX_BODY = 1_000_000
 ROUTE_MODULES = (
     "server.routes.rooms",
+    "server.routes.bookings",
+    "server.routes.availability",
     "server.routes.seed",
     "server.routes.admin",
     "server.routes.feeds",
+    "server.routes.replace",
+    "server.routes.docs",
 )
 
 

@@ -323,6 +323,72 @@ def cmd_feed_revoke(args):
     print(f"revoked feed {args.id}")
 
 
+# -- mail to organizers: templates and the outbox ---------------------------------------------
+def _template_target(args, storage):
+    """The room of a template command, or None for --default."""
+    if args.default == (args.room is not None):
+        raise CliError("name a room, or give --default for the template of rooms without one")
+    if args.room is not None and storage.registry.get(args.room) is None:
+        raise CliError(f"no room {args.room!r}")
+    return args.room
+
+
+def cmd_template_set(args):
+    import logging
+
+    from storage.notify import TemplateError
+    storage = _storage(args)
+    room_id = _template_target(args, storage)
+    try:
+        if args.file == "-":
+            text = sys.stdin.read()
+        else:
+            with open(args.file, encoding="utf-8") as f:
+                text = f.read()
+    except OSError as e:
+        raise CliError(f"cannot read {args.file}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise CliError(f"{args.file} is not UTF-8 text") from None
+    try:
+        storage.notifier.templates.set(room_id, text)
+    except TemplateError as e:
+        raise CliError(f"template refused: {e}") from None
+    what = f"room {room_id}" if room_id else "rooms without their own"
+    logging.getLogger("roomcal.admin").info("the command line set the mail template of %s", what)
+    print(f"set the mail template of {what}")
+
+
+def cmd_template_show(args):
+    from storage.notify import format_template
+    storage = _storage(args)
+    room_id = _template_target(args, storage)
+    subject, body, whose = storage.notifier.templates.get(room_id)
+    if room_id and whose != "room":
+        print(f"roomcal: room {room_id} has no mail template of its own; this is the {whose} one",
+              file=sys.stderr)
+    sys.stdout.write(format_template(subject, body))
+
+
+def cmd_template_remove(args):
+    storage = _storage(args)
+    room_id = _template_target(args, storage)
+    if not storage.notifier.templates.remove(room_id):
+        raise CliError(f"{'room ' + room_id if room_id else 'the default'} has no template of its own")
+    print(f"removed the mail template of {'room ' + room_id if room_id else 'rooms without their own'}")
+
+
+def cmd_outbox_list(args):
+    import datetime
+    storage = _storage(args)
+
+    def when(seconds):
+        return datetime.datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S") if seconds else ""
+    mails = storage.notifier.outbox.list(args.state)
+    _print_table([(m["id"], m["state"], m["kind"], m["room"], m["recipient"], m["attempts"],
+                   when(m["sent"] or m["next_try"]), m["last_error"][:60]) for m in mails],
+                 ("ID", "STATE", "KIND", "ROOM", "TO", "TRIES", "SENT/NEXT", "LAST ERROR"))
+
+
 # -- parser ------------------------------------------------------------------------------------
 def _room_options(parser, adding):
     if adding:
@@ -495,6 +561,26 @@ def build_parser():
     p = feed.add_parser("revoke", help="the link stops working at once")
     p.add_argument("id")
     p.set_defaults(func=cmd_feed_revoke)
+
+    template = sub.add_parser("template", help="mail templates (Jinja2) of rooms").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    for action, func, helptext in (
+            ("set", cmd_template_set, "check a template file and use it: the subject on the first line, "
+                                      "then the body"),
+            ("show", cmd_template_show, "the template a room's mails use"),
+            ("remove", cmd_template_remove, "back to the default template")):
+        p = template.add_parser(action, help=helptext)
+        p.add_argument("room", nargs="?", help="a room id")
+        p.add_argument("--default", action="store_true",
+                       help="the template of rooms without one of their own")
+        if action == "set":
+            p.add_argument("file", help="path, or - for standard input")
+        p.set_defaults(func=func)
+    outbox = sub.add_parser("outbox", help="mails to organizers, sent and waiting").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    p = outbox.add_parser("list")
+    p.add_argument("--state", choices=("pending", "sent", "failed"))
+    p.set_defaults(func=cmd_outbox_list)
 
     p = sub.add_parser("reindex", help="rebuild the booking index from the collections")
     p.add_argument("room", nargs="?")

@@ -5,10 +5,13 @@ the plugin sections, prefixed ``roomcal_``.  Relative paths are read relative
 to the config file, so a checkout's ``radicale.conf`` works from anywhere.
 """
 
+import configparser
 import os
 from typing import Optional
 
 from radicale import config as radicale_config
+
+from storage import notify
 
 ENV = "ROOMCAL_CONFIG"
 # Options that hold paths: (section, option, default relative to the config dir).
@@ -17,6 +20,8 @@ PATHS = (
     ("storage", "roomcal_index", "data/index.sqlite"),
     ("auth", "htpasswd_filename", "data/users"),
     ("auth", "roomcal_accounts", "data/accounts.sqlite"),
+    ("storage", "roomcal_outbox", "data/outbox.sqlite"),
+    ("storage", "roomcal_templates", "data/templates"),
 )
 
 
@@ -34,9 +39,34 @@ def locate(explicit: Optional[str] = None) -> str:
     return os.path.abspath(path)
 
 
-def load(path: str) -> radicale_config.Configuration:
+def _read(path: str) -> tuple:
+    """(Radicale's sections, roomcal's [notify]) of a config file, as Radicale reads it."""
+    parser = configparser.RawConfigParser()
     try:
-        configuration = radicale_config.load([(path, False)])
+        with open(path) as f:
+            parser.read_file(f)
+    except Exception as e:
+        raise RuntimeError(f"Failed to load config file {path!r}: {e}") from e
+    sections = {s: {o: parser[s][o] for o in parser.options(s)} for s in parser.sections()}
+    return sections, sections.pop(notify.SECTION, {})
+
+
+def load(path: str) -> radicale_config.Configuration:
+    # Radicale refuses unknown sections: [notify] (e-mail to organizers) is taken out here and
+    # handed to roomcal's storage as [storage] roomcal_notify_<option>.
+    try:
+        sections, notify_options = _read(path)
+        unknown = sorted(set(notify_options) - set(notify.OPTIONS))
+        if unknown:
+            raise ConfigError(f"{path}: unknown option(s) in [notify]: {', '.join(unknown)} "
+                              f"(known: {', '.join(notify.OPTIONS)})")
+        configuration = radicale_config.load()
+        configuration.update(sections, f"config file {path!r}")
+        if notify_options:
+            configuration.update({"storage": {notify.CARRIED + k: v for k, v in notify_options.items()}},
+                                 f"[notify] of {path}")
+    except ConfigError:
+        raise
     except Exception as e:
         raise ConfigError(f"cannot load {path}: {e}") from None
     base = os.path.dirname(os.path.abspath(path))
@@ -50,6 +80,7 @@ def load(path: str) -> radicale_config.Configuration:
         resolved.setdefault(section, {})[option] = os.path.normpath(os.path.join(base, value))
     try:
         configuration.update(resolved, f"paths of {path}", privileged=True)
+        notify.check_configuration(configuration)
     except (ValueError, RuntimeError) as e:
         raise ConfigError(f"{path}: {e}") from None
     return configuration
@@ -96,6 +127,32 @@ roomcal_feed_future_days = 365
 # the server's address as clients see it, for feed links (default: http:// + [server] hosts);
 # set it behind a reverse proxy.  ([server] takes no options of its own, so it lives here.)
 # roomcal_public_url = https://rooms.example.org
+# mail to organizers (see [notify]): mails waiting to be sent, and the Jinja2 templates
+# of `roomcal template set`
+roomcal_outbox = {data}/outbox.sqlite
+roomcal_templates = {data}/templates
+# seconds before a failed mail is tried again, doubling per attempt up to the maximum
+roomcal_outbox_retry_min = 30
+roomcal_outbox_retry_max = 3600
+# seconds after which a mail claimed by a server process that died is sent by another
+roomcal_outbox_claim_timeout = 300
+
+# E-mail to a booking's organizer when someone else approves, declines, cancels or
+# deletes it, or clear-bookings removes it.  No smtp_server: no mail.  The environment
+# variables SMTP_SERVER, SMTP_PORT, SMTP_EMAIL, SMTP_PASSWORD, SMTP_USER_NAME,
+# SMTP_SENDER_NAME, SMTP_BCC and SMTP_STARTTLS override these options.
+[notify]
+# smtp_server = smtp.example.org
+# # none, starttls or ssl; the port defaults to 25, 587 or 465
+# smtp_security = ssl
+# smtp_port = 465
+# # smtp_username defaults to from_email when a password is set
+# smtp_username = rooms@example.org
+# smtp_password = secret
+# from_email = rooms@example.org
+# sender_name = Room booking
+# # comma-separated addresses that get a blind copy of every mail
+# bcc =
 
 [web]
 type = none

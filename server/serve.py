@@ -29,10 +29,15 @@ def make_app(config_path: str):
         logging.getLogger(name).addFilter(_drop_errors_of_refusals)
         logging.getLogger(name).addFilter(_mask_record)
     # Who changed what (server/admin.py): always logged, whatever [logging] level says.
-    audit = logging.getLogger("roomcal.admin")
-    if audit.level == logging.NOTSET or audit.level > logging.INFO:
-        audit.setLevel(logging.INFO)
-    return Front(configuration)
+    for name in ("roomcal.admin", "roomcal.notify"):  # and which mails were queued and sent
+        audit = logging.getLogger(name)
+        if audit.level == logging.NOTSET or audit.level > logging.INFO:
+            audit.setLevel(logging.INFO)
+    front = Front(configuration)
+    # This process's mail sender (the outbox; no thread without [notify] smtp_server).
+    from server import mailer
+    mailer.start(configuration, front.storage)
+    return front
 
 
 def _drop_errors_of_refusals(record: logging.LogRecord) -> bool:

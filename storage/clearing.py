@@ -266,6 +266,8 @@ def clear(storage, room_ids: List[str], actor, *, test: bool, now: Optional[int]
     (a read lock in test mode: nothing changes).  Call inside a request scope
     whose actor is ``actor`` (``Front.run_as``)."""
     import time
+
+    from storage import notify
     now = int(time.time()) if now is None else now
     results = []
     with storage.acquire_lock("r" if test else "w", actor.user, path="/rooms/", request="DELETE",
@@ -284,10 +286,11 @@ def clear(storage, room_ids: List[str], actor, *, test: bool, now: Optional[int]
                 except Refusal as refusal:
                     result.drop_rewrite(href, refusal.message)
             if not test:
-                for href in result.deletes:
-                    collection.delete(href)
-                for href, text in result.rewrites.items():
-                    collection.upload(href, collection._item(text))
+                with notify.clearing(room.id, result):  # the overlaps, for the organizers' mails
+                    for href in result.deletes:
+                        collection.delete(href)
+                    for href, text in result.rewrites.items():
+                        collection.upload(href, collection._item(text))
             results.append(RoomResult(room, result))
     return results
 

@@ -31,6 +31,7 @@ from storage.feeds import feeds_from
 from storage.index import Index, Row
 from storage.journal import Journal
 from storage.instances import INFINITY, BadBooking, Booking
+from storage.notify import Notifier
 from storage.registry import RoomRegistry
 
 logger = logging.getLogger("roomcal.storage")
@@ -207,14 +208,16 @@ class Collection(multifilesystem.Collection):
     def upload(self, href: str, item: radicale_item.Item):
         if self.room_id is None:
             return self._store(href, item)
-        room, view = self.room(), self.view()
+        room, view, actor = self.room(), self.view(), self._storage.actor()
         previous = view.booking(href)
         booking, changed = self._storage.core.admit(
-            room, item.serialize(), view, self._storage.actor(), previous=previous)
+            room, item.serialize(), view, actor, previous=previous)
         if changed:
             item = self._item(booking.to_ical())
         result = self._store(href, item)
         self._index_after_write(put=[row_for(href, booking, self._storage.core.max_occurrences)])
+        # Mail to the organizer (approved, declined, cancelled, cleared): never raises.
+        self._storage.notifier.after_write(room, href, previous, booking, actor)
         return result
 
     def _item(self, text: str) -> radicale_item.Item:
@@ -231,13 +234,16 @@ class Collection(multifilesystem.Collection):
             if self.room_id is not None:
                 self._storage.index.drop_room(self.path)
                 self._storage.feeds.drop_room(self.room_id)
+                self._storage.notifier.templates.remove(self.room_id)
             return
         if self.room_id is None:
             return self._remove(href)
-        view = self.view()
-        self._storage.core.check_change(self.room(), self._storage.actor(), view.booking(href), "delete")
+        view, actor = self.view(), self._storage.actor()
+        previous = view.booking(href)
+        self._storage.core.check_change(self.room(), actor, previous, "delete")
         self._remove(href)
         self._index_after_write(remove=[href])
+        self._storage.notifier.after_write(self.room(), href, previous, None, actor)
 
     @_refusing
     def set_meta(self, props) -> None:
@@ -327,6 +333,7 @@ class Storage(multifilesystem.Storage):
         self.registry = RoomRegistry(folder)
         self.accounts = accounts_from(configuration)
         self.feeds = feeds_from(configuration, self.accounts.db_path)
+        self.notifier = Notifier(configuration, self.accounts)  # mail to organizers
         index_path = _option(configuration, "storage", "roomcal_index",
                              os.path.join(folder, "roomcal-index.sqlite"))
         self.index = Index(index_path)
@@ -503,6 +510,13 @@ class Storage(multifilesystem.Storage):
                 collection._index_after_write(
                     put=[row_for(href, booking, self.core.max_occurrences) for href, _, booking in stored])
             return [href for href, _, _ in stored]
+
+    def replace_period(self, room_id: str, start: int, end: int, texts: List[str], actor: Actor):
+        """Replace every booking of a room starting in [start, end) (UTC seconds) with
+        ``texts`` (one iCalendar object each), all or nothing under one write lock:
+        storage/replace.py (``ReplaceRefused`` lists every problem, nothing changed)."""
+        from storage.replace import replace_period
+        return replace_period(self, room_id, start, end, texts, actor)
 
     def put_booking(self, room_id: str, text: str, actor: Actor, **preconditions) -> tuple:
         """A booking from /api: ``write_item`` into the room."""

@@ -1,14 +1,19 @@
-"""/api/rooms: the directory, one room, the dry run, and creating a booking."""
+"""/api/rooms: the directory (with the room finder), one room, the dry run.
+
+Bookings are in ``bookings.py``, availability and the finder in ``availability.py``.
+"""
 
 from werkzeug.routing import Rule
 
 from server import errors
+from server.routes import availability
 
 
 def rooms(api, request, identity):
-    return errors.json_response(200, {"rooms": [api.room_json(room, identity)
-                                                for room in api.storage.registry.all()
-                                                if room.status != "hidden" or identity.admin]})
+    """The directory; the finder filters (free-from/free-until, capacity, feature) narrow it."""
+    listed = [room for room in api.storage.registry.all() if room.status != "hidden" or identity.admin]
+    listed = availability.find(api, identity, request.args, listed)
+    return errors.json_response(200, {"rooms": [api.room_json(room, identity) for room in listed]})
 
 
 def room(api, request, identity, room_id):
@@ -26,24 +31,8 @@ def check(api, request, identity, room_id):
                                       **decision.details()})
 
 
-def book(api, request, identity, room_id):
-    """Create a booking: the same storage upload (and booking core) as a CalDAV PUT."""
-    room_ = api.room(room_id)
-    if identity.read_only:
-        return errors.json_error(403, "forbidden", "This token is read-only: it cannot book.")
-    if not api.storage.core.may_book(room_, identity.actor()):
-        return errors.json_error(403, "forbidden", f"You may not book {room_.name}.")
-    text = api.booking_text(request, room_)
-    with api.front.run_as(identity):
-        href, uid, etag, _ = api.storage.put_booking(room_id, text, identity.actor())
-    location = room_.path + href
-    return errors.json_response(201, {"href": location, "uid": uid, "etag": etag},
-                                [("Location", location), ("ETag", etag)])
-
-
 ROUTES = [
     Rule("/api/rooms", endpoint=rooms, methods=["GET"]),
     Rule("/api/rooms/<room_id>", endpoint=room, methods=["GET"]),
     Rule("/api/rooms/<room_id>/check", endpoint=check, methods=["POST"]),
-    Rule("/api/rooms/<room_id>/bookings", endpoint=book, methods=["POST"]),
 ]

@@ -1,0 +1,175 @@
+"""Sending the outbox: one thread per server process (each gunicorn worker).
+
+The thread claims one due mail at a time from the outbox (storage/outbox.py;
+atomic across processes, so two workers never send one mail), sends it over
+SMTP and marks it sent.  A failure hands the mail back with exponential
+backoff — ``roomcal_outbox_retry_min`` seconds, doubling per attempt, at most
+``roomcal_outbox_retry_max`` — so an SMTP outage only delays mail.  A
+permanent refusal (5xx for the recipient or the message) marks it failed.
+The thread never touches Radicale's lock or the collections: writes only
+append rows, and a write never waits for SMTP.
+"""
+
+import email.message
+import email.utils
+import logging
+import os
+import smtplib
+import ssl
+import threading
+import time
+import uuid
+from typing import Optional
+
+from storage import notify
+from storage.outbox import Mail, Outbox
+
+logger = logging.getLogger("roomcal.notify")
+SMTP_TIMEOUT = 30  # seconds per SMTP operation; the claim lease must be longer
+
+
+class PermanentFailure(Exception):
+    pass
+
+
+def message(settings: notify.Settings, mail: Mail) -> email.message.EmailMessage:
+    msg = email.message.EmailMessage()
+    sender = settings.sender
+    msg["From"] = email.utils.formataddr((settings.sender_name, sender)) if settings.sender_name else sender
+    msg["To"] = mail.recipient
+    msg["Subject"] = mail.subject
+    msg["Date"] = email.utils.formatdate(localtime=True)
+    domain = sender.rpartition("@")[2] or "roomcal.invalid"
+    # One Message-ID per outbox row: a mail sent twice (crash after "250 OK") is recognizable.
+    tag = uuid.uuid5(uuid.NAMESPACE_URL, f"{mail.id}/{mail.uid}").hex[:12]
+    msg["Message-ID"] = f"<roomcal-{mail.id}-{tag}@{domain}>"
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
+    if mail.kind:
+        msg["X-Roomcal-Event"] = mail.kind
+    msg.set_content(mail.body)
+    return msg
+
+
+def send(settings: notify.Settings, mail: Mail) -> None:
+    """One mail over SMTP; PermanentFailure when the server refuses it for good."""
+    msg = message(settings, mail)
+    recipients = [mail.recipient, *settings.bcc]
+    context = ssl.create_default_context()
+    if settings.security == "ssl":
+        connection = smtplib.SMTP_SSL(settings.server, settings.smtp_port, timeout=SMTP_TIMEOUT,
+                                      context=context)
+    else:
+        connection = smtplib.SMTP(settings.server, settings.smtp_port, timeout=SMTP_TIMEOUT)
+    with connection as smtp:
+        smtp.ehlo_or_helo_if_needed()
+        if settings.security == "starttls":
+            smtp.starttls(context=context)
+            smtp.ehlo()
+        if settings.login:
+            smtp.login(settings.login, settings.password)
+        try:
+            smtp.send_message(msg, from_addr=settings.sender, to_addrs=recipients)
+        except smtplib.SMTPRecipientsRefused as e:
+            codes = [code for code, _ in e.recipients.values()]
+            if codes and all(code >= 500 for code in codes):
+                raise PermanentFailure(f"recipients refused: {e.recipients}") from None
+            raise
+        except smtplib.SMTPDataError as e:
+            if e.smtp_code >= 500:
+                raise PermanentFailure(f"message refused: {e.smtp_code} {e.smtp_error!r}") from None
+            raise
+
+
+class Sender(threading.Thread):
+    def __init__(self, settings: notify.Settings, outbox: Outbox, *, retry_min: float = 30,
+                 retry_max: float = 3600, lease: float = 300):
+        super().__init__(name="roomcal-mailer", daemon=True)
+        self.settings = settings
+        self.outbox = outbox
+        self.retry_min = max(retry_min, 0.05)
+        self.retry_max = max(retry_max, self.retry_min)
+        self.lease = max(lease, SMTP_TIMEOUT * 4)
+        self.poll = min(2.0, max(0.1, self.retry_min))  # mails queued by other processes
+        self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+        notify.WAKE.set()
+
+    def run(self) -> None:
+        logger.info("Mail sender %s started (SMTP %s:%s, %s)", self.owner, self.settings.server,
+                    self.settings.smtp_port, self.settings.security)
+        pruned = 0.0
+        while not self._stop.is_set():
+            notify.WAKE.clear()  # before looking: a mail queued from now on wakes the wait below
+            try:
+                if time.time() - pruned > 3600:
+                    self.outbox.prune()
+                    pruned = time.time()
+                mail = self.outbox.claim(self.owner, self.lease)
+            except Exception:
+                logger.exception("The outbox %s cannot be read; trying again", self.outbox.path)
+                self._stop.wait(max(self.poll, 1))
+                continue
+            if mail is None:
+                self._sleep()
+                continue
+            self.deliver(mail)
+        try:
+            self.outbox.release(self.owner)
+        except Exception:
+            pass
+
+    def _sleep(self) -> None:
+        timeout = self.poll
+        try:
+            due = self.outbox.next_due()
+        except Exception:
+            due = None
+        if due is not None:
+            timeout = min(timeout, max(0.02, due - time.time()))
+        notify.WAKE.wait(timeout)
+
+    def backoff(self, attempts: int) -> float:
+        return min(self.retry_max, self.retry_min * (2 ** min(attempts, 30)))
+
+    def deliver(self, mail: Mail) -> None:
+        try:
+            send(self.settings, mail)
+        except PermanentFailure as e:
+            logger.error("Mail %d to %s refused for good: %s", mail.id, mail.recipient, e)
+            self.outbox.fail(mail.id, self.owner, str(e))
+        except Exception as e:
+            delay = self.backoff(mail.attempts)
+            logger.warning("Mail %d to %s not sent (attempt %d: %s); next try in %.1f s",
+                           mail.id, mail.recipient, mail.attempts + 1, _describe(e), delay)
+            self.outbox.retry(mail.id, self.owner, _describe(e), delay)
+        else:
+            logger.info("Mail %d (%s) sent to %s", mail.id, mail.kind, mail.recipient)
+            self.outbox.done(mail.id, self.owner)
+
+
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+_started = {}
+_lock = threading.Lock()
+
+
+def start(configuration, storage) -> Optional[Sender]:
+    """The sender of this process (started once per process and outbox); None without SMTP."""
+    notifier = storage.notifier
+    if not notifier.settings.enabled:
+        return None
+    key = (os.getpid(), notifier.outbox_path)
+    with _lock:
+        sender = _started.get(key)
+        if sender is None or not sender.is_alive():
+            retry_min, retry_max, lease = notify.outbox_timing(configuration)
+            sender = Sender(notifier.settings, Outbox(notifier.outbox_path),
+                            retry_min=retry_min, retry_max=retry_max, lease=lease)
+            sender.start()
+            _started[key] = sender
+    return sender

@@ -1,0 +1,497 @@
+"""/api/rooms/<ID>/bookings: create, list, read, and the verbs of a booking's life.
+
+- ``POST /api/rooms/<ID>/bookings``: ``{title, start, end, description}``, a JSCalendar
+  Event (a body with ``@type``) or text/calendar -> 201 ``{href, uid, etag}``.
+- ``GET /api/rooms/<ID>/bookings?status=&from=&to=&mine=1`` -> ``{"bookings": [...]}``.
+- ``GET /api/rooms/<ID>/bookings/<UID>`` -> the JSCalendar Event plus ``roomcal``.
+- ``POST .../bookings/<UID>/cancel {reason}``, ``.../reschedule {start[, end]}``,
+  ``.../approve`` and ``.../decline {reason}``.
+
+Every verb is one ``storage.write_item`` of the changed booking whose ``build``
+callback runs inside the write lock, so the booking core decides as for any other
+write (who may change it, rules and conflicts of the moved occurrences only, the
+booking never conflicting with itself): a refused reschedule leaves the booking as
+it was.  The reason goes into the request context (``storage.context.set_reason``)
+for the mail to the organizer.
+"""
+
+import datetime
+import functools
+import json
+import uuid
+
+from werkzeug.routing import Rule
+
+from server import errors, jscalendar
+from server.errors import BadRequest, Forbidden
+from server.rest import EVENT_TYPE, _server_fields
+from server.routes.availability import iso
+from server.routes.availability import moment as _moment
+from server.simple_event import to_ical
+from storage import context
+from storage.booking import EARLIEST, HIDDEN_CLASSES, OWNER
+from storage.errors import InvalidBooking, NotFound, PreconditionFailed, Refusal
+from storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, instant
+from storage.rooms import parse_local
+
+STATUSES = ("confirmed", "pending", "cancelled")
+MAX_REASON = 2000
+TRUE = frozenset({"1", "true", "yes", "on"})
+FALSE = frozenset({"", "0", "false", "no", "off"})
+# RRULE parts that pin a series to days or to times of day: moving the series start
+# across them would not move the occurrences (see _shift_series).
+DAY_PARTS = ("BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYMONTH", "BYSETPOS")
+TIME_PARTS = ("BYHOUR", "BYMINUTE", "BYSECOND")
+
+
+class StateConflict(Refusal):
+    """The verb does not apply to the booking as it is (e.g. approving a confirmed one)."""
+    caldav_status = json_status = 409
+    precondition = json_type = "invalidState"
+
+
+class UidTaken(Refusal):
+    caldav_status = json_status = 409
+    precondition = json_type = "uidTaken"
+
+
+def json_events(endpoint):
+    """JSCalendar input errors as 422 with pointers, as on the CalDAV URLs."""
+    @functools.wraps(endpoint)
+    def wrapper(*args, **kwargs):
+        try:
+            return endpoint(*args, **kwargs)
+        except jscalendar.InvalidEvent as e:
+            return errors.json_error(422, getattr(e, "type", "invalidProperties"), str(e),
+                                     properties=list(getattr(e, "properties", []) or []))
+    return wrapper
+
+
+# -- create ------------------------------------------------------------------------------------
+@json_events
+def book(api, request, identity, room_id):
+    """Create a booking: the same storage upload (and booking core) as a CalDAV PUT."""
+    room = api.room(room_id)
+    if identity.read_only:
+        return errors.json_error(403, "forbidden", "This token is read-only: it cannot book.")
+    if not api.storage.core.may_book(room, identity.actor()):
+        return errors.json_error(403, "forbidden", f"You may not book {room.name}.")
+    text = _booking_text(api, request, room)
+    with api.front.run_as(identity):
+        try:
+            href, uid, etag, _ = api.storage.put_booking(room_id, text, identity.actor(),
+                                                         if_none_match=True)
+        except PreconditionFailed:
+            raise UidTaken(f"{room.name} already has a booking with this UID; change it with "
+                           "PUT or PATCH on its href, or leave the uid out.") from None
+    location = room.path + href
+    return errors.json_response(201, {"href": location, "uid": uid, "etag": etag},
+                                [("Location", location), ("ETag", etag)])
+
+
+def _booking_text(api, request, room) -> str:
+    if not request.mimetype.endswith("json"):
+        return api.booking_text(request, room)  # text/calendar as is; 415 for the rest
+    body = api.json_body(request)
+    if isinstance(body, dict) and "@type" in body:  # a JSCalendar Event
+        if body["@type"] != "Event":
+            raise jscalendar.InvalidEvent(f"Only an Event can be booked, not {body['@type']!r}.",
+                                          ["/@type"])
+        event = dict(body)
+        event.setdefault("uid", str(uuid.uuid4()))
+        _server_fields(event, None)
+        return jscalendar.from_jscalendar(event)
+    return to_ical(body, room)
+
+
+# -- read --------------------------------------------------------------------------------------
+def list_bookings(api, request, identity, room_id):
+    room = api.room(room_id)
+    args = request.args
+    statuses = set()
+    for value in args.getlist("status"):
+        for status in value.split(","):
+            status = status.strip().lower()
+            if status not in STATUSES:
+                raise BadRequest(f"status={status!r} is not one of {', '.join(STATUSES)}.")
+            statuses.add(status)
+    lo = _moment(args.get("from"), room, "from") if args.get("from") else None
+    hi = _moment(args.get("to"), room, "to", end_of_day=True) if args.get("to") else None
+    if lo is not None and hi is not None and hi <= lo:
+        raise BadRequest("'to' must be after 'from'.")
+    mine = (args.get("mine") or "").strip().lower()
+    if mine not in TRUE | FALSE:
+        raise BadRequest(f"mine={mine!r} is not understood: use mine=1 or leave it out.")
+    mine = mine in TRUE
+    storage, actor = api.storage, identity.actor()
+    window = (EARLIEST if lo is None else lo, INFINITY if hi is None else hi)
+    with storage.acquire_lock("r", identity.user):
+        collection = storage.room_collection(room_id)
+        room = collection.room()
+        view = collection.view()
+        rows = storage.index.overlapping(view.room_key, *window, blocking_only=False)
+        texts = [(href, item.serialize()) for href, item in
+                 collection.get_multi(sorted({row.href for row in rows})) if item is not None]
+    found = []
+    for href, text in texts:
+        try:
+            booking = Booking(text, room.tz)
+        except BadBooking:
+            continue
+        if mine and booking.get(OWNER) != identity.user:
+            continue
+        if statuses and status_of(booking) not in statuses:
+            continue
+        first = _first(booking, window, api.storage.core.max_occurrences)
+        if first is None:  # a series with no occurrence in the window
+            continue
+        found.append((first, href, booking))
+    found.sort(key=lambda f: (f[0][0], f[2].uid))
+    viewer = api.storage.core.may_view(room, actor)
+    body = [summary(api, room, identity, href, booking, viewer, first)
+            for first, href, booking in found]
+    return errors.json_response(200, {"bookings": body})
+
+
+def status_of(booking: Booking) -> str:
+    status = (booking.get("STATUS") or "").upper()
+    return {"CANCELLED": "cancelled", "TENTATIVE": "pending"}.get(status, "confirmed")
+
+
+def _first(booking: Booking, window, limit: int):
+    """(start, end) of the booking's first occurrence meeting the window (the booking's
+    own times for a single one); None when a series has none there.  A series is
+    expanded in growing steps from the window's start, so an open-ended one costs a
+    few occurrences, not the whole horizon."""
+    lo, hi = window
+    try:
+        if not booking.recurring:
+            occurrence = booking.occurrences(EARLIEST, INFINITY, 1)[0]
+            return occurrence.start, occurrence.end
+        begin = max(lo, min(instant(e["DTSTART"].dt, booking.tz) for e in booking.events) - 86400)
+        for days in (8, 93, 733, None):
+            end = hi if days is None else min(hi, begin + days * 86400)
+            found = booking.occurrences(begin, end, limit)
+            if found:
+                first = min(found, key=lambda o: (o.start, o.end))
+                return first.start, first.end
+            if end >= hi:
+                return None
+        return None
+    except TooManyOccurrences:  # thousands in a few days: say when it starts
+        return max(lo, booking.envelope(1)[0]), None
+    except (BadBooking, IndexError, KeyError):
+        return None
+
+
+def summary(api, room, identity, href, booking: Booking, viewer: bool, first=None) -> dict:
+    """A booking in lists and verb answers.  Free/busy-only callers see times only."""
+    if first is None:
+        first = _first(booking, (EARLIEST, INFINITY), api.storage.core.max_occurrences) or (None, None)
+    entry = {"start": iso(room, first[0]), "end": iso(room, first[1]),
+             "status": status_of(booking), "recurring": booking.recurring}
+    if not viewer:
+        return entry
+    owner = booking.get(OWNER)
+    actor = identity.actor()
+    hidden = (booking.get("CLASS") or "").upper() in HIDDEN_CLASSES
+    may_read_title = not hidden or (owner and owner == identity.user) or \
+        api.storage.core.is_manager(room, actor)
+    organizer = booking.get("ORGANIZER")
+    if organizer and organizer.lower().startswith("mailto:"):
+        organizer = organizer[7:]
+    return {"uid": booking.uid, "href": room.path + href,
+            "title": booking.summary if may_read_title else None,
+            **entry, "organizer": organizer or None, "bookedBy": owner or None}
+
+
+def get_booking(api, request, identity, room_id, uid):
+    room = api.room(room_id)
+    actor = identity.actor()
+    if not api.storage.core.may_view(room, actor):
+        raise Forbidden(f"You see only free/busy times of {room.name}, not its bookings.")
+    with api.storage.acquire_lock("r", identity.user):
+        collection = api.storage.room_collection(room_id)
+        href = api.storage.index.href_of_uid(collection.view().room_key, uid)
+        item = collection._get(href) if href else None
+        if item is None:
+            raise NotFound(f"There is no booking {uid!r} in {room.name}.")
+        text, etag = item.serialize(), item.etag
+    try:
+        event = jscalendar.to_jscalendar(text)
+        booking = Booking(text, room.tz)
+    except (ValueError, BadBooking) as e:
+        raise InvalidBooking(f"The booking {uid!r} cannot be read: {e}.") from None
+    event = dict(event)
+    event["roomcal"] = {k: v for k, v in summary(api, room, identity, href, booking, True).items()
+                        if k not in ("uid", "title")}
+    event["roomcal"].update({"room": room.id, "etag": etag})
+    return 200, [("Content-Type", EVENT_TYPE + "; charset=utf-8"), ("ETag", etag)], \
+        json.dumps(event, ensure_ascii=False).encode()
+
+
+# -- the verbs ---------------------------------------------------------------------------------
+def _verb(api, request, identity, room_id, uid, verb: str, change, *, managers_only=False):
+    """One atomic write of ``change(booking, body)`` applied to the stored booking."""
+    room = api.room(room_id)
+    core, actor = api.storage.core, identity.actor()
+    if identity.read_only:
+        raise Forbidden(f"This token is read-only: it cannot {verb} bookings.")
+    if managers_only and not core.is_manager(room, actor):
+        raise Forbidden(f"Only managers of {room.name} and admins may {verb} its bookings.")
+    body = _body(api, request)
+    reason = body.get("reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
+        raise BadRequest(f"'reason' must be text of at most {MAX_REASON} characters.")
+    with api.storage.acquire_lock("r", identity.user):
+        collection = api.storage.room_collection(room_id)
+        href = api.storage.index.href_of_uid(collection.view().room_key, uid)
+    if href is None:
+        raise NotFound(f"There is no booking {uid!r} in {room.name}.")
+    built = {}
+
+    def build(current):
+        if current is None or current.uid != uid:  # gone (or replaced) since the lookup
+            raise NotFound(f"There is no booking {uid!r} in {room.name}.")
+        stored = api.storage.registry.get(room_id) or room
+        try:
+            booking = Booking(current.serialize(), stored.tz)
+        except BadBooking as e:
+            raise InvalidBooking(f"The booking {uid!r} cannot be read: {e}.") from None
+        core.check_change(stored, actor, booking, verb)  # yours, or you manage the room
+        change(booking, body, stored)
+        _touch(booking)
+        built["booking"] = booking
+        return booking.to_ical()
+
+    with api.front.run_as(identity):
+        context.set_reason(reason.strip() if isinstance(reason, str) and reason.strip() else None)
+        href, _, etag, _ = api.storage.write_item(room.path, None, actor, href=href, build=build,
+                                                  if_match=request.headers.get("If-Match"))
+    entry = summary(api, room, identity, href, built["booking"], True)
+    return errors.json_response(200, {**entry, "etag": etag}, [("ETag", etag)])
+
+
+def _body(api, request) -> dict:
+    if not request.get_data(cache=True).strip():
+        return {}
+    body = api.json_body(request)
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object.")
+    return body
+
+
+def _touch(booking: Booking) -> None:
+    """A significant change: SEQUENCE + 1 and LAST-MODIFIED (DTSTAMP stays: clear-bookings
+    falls back to it for when a booking was created)."""
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    for event in booking.events:
+        try:
+            sequence = int(str(event.get("SEQUENCE", 0))) + 1
+        except ValueError:
+            sequence = 1
+        event.pop("SEQUENCE", None)
+        event.add("SEQUENCE", sequence)
+        event.pop("LAST-MODIFIED", None)
+        event.add("LAST-MODIFIED", now)
+
+
+def cancel(api, request, identity, room_id, uid):
+    def change(booking, body, room):
+        if status_of(booking) == "cancelled":
+            raise StateConflict(f"The booking {uid!r} is already cancelled.")
+        booking.set_status("CANCELLED")
+    return _verb(api, request, identity, room_id, uid, "cancel", change)
+
+
+def approve(api, request, identity, room_id, uid):
+    def change(booking, body, room):
+        _pending(booking, uid, "approved")
+        booking.set_status("CONFIRMED")
+    return _verb(api, request, identity, room_id, uid, "approve", change, managers_only=True)
+
+
+def decline(api, request, identity, room_id, uid):
+    def change(booking, body, room):
+        _pending(booking, uid, "declined")
+        booking.set_status("CANCELLED")
+    return _verb(api, request, identity, room_id, uid, "decline", change, managers_only=True)
+
+
+def _pending(booking: Booking, uid: str, done: str) -> None:
+    status = status_of(booking)
+    if status != "pending":
+        raise StateConflict(f"Only a pending booking can be {done}; {uid!r} is {status}.")
+
+
+def reschedule(api, request, identity, room_id, uid):
+    body = _body(api, request)
+    for name in ("start", "end"):
+        if name in body and not isinstance(body[name], str):
+            raise BadRequest(f"'{name}' must be an ISO 8601 date or date-time string.")
+    if not body.get("start"):
+        raise BadRequest("'start' is required: the new start (ISO 8601).")
+
+    def change(booking, body, room):
+        if status_of(booking) == "cancelled":
+            raise StateConflict(f"The booking {uid!r} is cancelled; book the new time instead.")
+        _move(booking, room, body["start"], body.get("end"))
+    return _verb(api, request, identity, room_id, uid, "reschedule", change)
+
+
+# -- moving a booking --------------------------------------------------------------------------
+def _move(booking: Booking, room, start_text: str, end_text):
+    """Move the booking to start at ``start_text`` (and end at ``end_text``, else keep its
+    length).  Naive times are the room's; values keep their stored form (TZID, UTC or
+    floating; date for all-day bookings).  A series moves as a whole: its start, and with
+    it every occurrence, EXDATE, RDATE, RECURRENCE-ID, override and UNTIL, by the same
+    wall-clock shift."""
+    master = booking.master
+    old_start = master["DTSTART"].dt
+    all_day = not isinstance(old_start, datetime.datetime)
+    new_start = _value(start_text, room, old_start, "start")
+    new_end = _value(end_text, room, old_start, "end") if end_text else None
+    if all_day:
+        shift = datetime.timedelta(days=(new_start - old_start).days)
+    else:
+        shift = new_start.replace(tzinfo=None) - old_start.replace(tzinfo=None)
+    zone = old_start.tzinfo if not all_day and old_start.tzinfo is not None else room.tz
+
+    def moved(value):
+        if not isinstance(value, datetime.datetime):
+            return value + datetime.timedelta(days=shift.days) if all_day else value + shift
+        if value.tzinfo is None:
+            return value + shift
+        local = value.astimezone(zone).replace(tzinfo=None) + shift
+        return local.replace(tzinfo=zone).astimezone(value.tzinfo)
+
+    _check_rules_allow(booking, old_start, new_start, all_day)
+    if new_end is not None and _instant(new_end, room) <= _instant(new_start, room):
+        raise BadRequest("'end' must be after 'start'.")
+    for event in booking.events:
+        if event is master:
+            _move_master(event, room, old_start, new_start, new_end, moved)
+        else:
+            _set(event, "DTSTART", moved(event["DTSTART"].dt))
+            if "DTEND" in event:
+                _set(event, "DTEND", moved(event["DTEND"].dt))
+        if "RECURRENCE-ID" in event:
+            _set(event, "RECURRENCE-ID", moved(event["RECURRENCE-ID"].dt))
+        for name in ("EXDATE", "RDATE"):
+            _move_list(event, name, moved)
+        rules = event.get("RRULE")
+        for rule in (rules if isinstance(rules, list) else [rules] if rules is not None else []):
+            if "UNTIL" in rule:
+                rule["UNTIL"] = [moved(u) for u in rule["UNTIL"]]
+
+
+def _move_master(event, room, old_start, new_start, new_end, moved):
+    old_end = event["DTEND"].dt if "DTEND" in event else None
+    _set(event, "DTSTART", new_start)
+    if new_end is None:
+        if old_end is not None:  # keep the length (exactly: wall clock for all-day, else seconds)
+            if isinstance(old_start, datetime.datetime):
+                length = _instant(old_end, room) - _instant(old_start, room)
+                end = datetime.datetime.fromtimestamp(_instant(new_start, room) + length,
+                                                      datetime.timezone.utc)
+                _set(event, "DTEND", _like(end, old_end, room))
+            else:
+                _set(event, "DTEND", new_start + (old_end - old_start))
+        return  # DURATION (or none) stays as it is
+    if "DURATION" in event and old_end is None:
+        event.pop("DURATION")
+        if isinstance(new_start, datetime.datetime):
+            event.add("DURATION", datetime.timedelta(
+                seconds=_instant(new_end, room) - _instant(new_start, room)))
+        else:
+            event.add("DURATION", new_end - new_start)
+        return
+    _set(event, "DTEND", _like(new_end, old_end, room) if old_end is not None else new_end)
+
+
+def _value(text: str, room, like, name: str):
+    """The new value of a time property, in the form of ``like`` (the stored DTSTART)."""
+    text = text.strip()
+    date_only = len(text) == 10
+    if not isinstance(like, datetime.datetime):
+        if not date_only:
+            raise BadRequest(f"This is an all-day booking: '{name}' must be a date (YYYY-MM-DD).")
+        try:
+            return datetime.date.fromisoformat(text)
+        except ValueError:
+            raise BadRequest(f"'{name}': {text!r} is not an ISO 8601 date.") from None
+    if date_only:
+        raise BadRequest(f"This booking has times: '{name}' must be a date-time.")
+    try:
+        moment = parse_local(text, room.tz)
+    except ValueError as e:
+        raise BadRequest(f"'{name}': {e}.") from None
+    return _like(moment, like, room)
+
+
+def _like(moment: datetime.datetime, like, room):
+    """``moment`` (aware) written as ``like`` is: in its zone, in UTC, or floating."""
+    if not isinstance(moment, datetime.datetime):  # a date (all-day): as it is
+        return moment
+    if moment.tzinfo is None:  # floating: read in the room's zone
+        moment = moment.replace(tzinfo=room.tz)
+    if isinstance(like, datetime.datetime) and like.tzinfo is not None:
+        return moment.astimezone(like.tzinfo)
+    return moment.astimezone(room.tz).replace(tzinfo=None)
+
+
+def _instant(value, room) -> int:
+    if not isinstance(value, datetime.datetime):
+        value = datetime.datetime.combine(value, datetime.time())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=room.tz)
+    return int(value.timestamp())
+
+
+def _check_rules_allow(booking, old_start, new_start, all_day):
+    """Refuse to move a series whose RRULE pins the days or times the move changes."""
+    if not booking.recurring:
+        return
+    if all_day:
+        old_day, new_day, same_time = old_start, new_start, True
+    else:
+        old_day, new_day = old_start.date(), new_start.date()
+        same_time = old_start.time() == new_start.time()
+    for event in booking.events:
+        rules = event.get("RRULE")
+        for rule in (rules if isinstance(rules, list) else [rules] if rules is not None else []):
+            pinned = [p for p in DAY_PARTS if p in rule and old_day != new_day]
+            if "BYDAY" in rule and old_day.weekday() != new_day.weekday():
+                pinned.append("BYDAY")
+            pinned += [p for p in TIME_PARTS if p in rule and not same_time]
+            if pinned:
+                raise InvalidBooking(
+                    f"This series repeats by {', '.join(pinned)}, which a new start does not "
+                    "move; change its recurrence over CalDAV or JSCalendar instead.")
+
+
+def _set(event, name: str, value) -> None:
+    params = {k: v for k, v in event[name].params.items() if k.upper() not in ("TZID", "VALUE")} \
+        if name in event else {}
+    event.pop(name, None)
+    event.add(name, value, parameters=params or None)
+
+
+def _move_list(event, name: str, moved) -> None:
+    values = event.get(name)
+    if values is None:
+        return
+    event.pop(name)
+    for prop in (values if isinstance(values, list) else [values]):
+        event.add(name, [moved(v.dt) for v in prop.dts])
+
+
+ROUTES = [
+    Rule("/api/rooms/<room_id>/bookings", endpoint=book, methods=["POST"]),
+    Rule("/api/rooms/<room_id>/bookings", endpoint=list_bookings, methods=["GET"]),
+    Rule("/api/rooms/<room_id>/bookings/<uid>", endpoint=get_booking, methods=["GET"]),
+    Rule("/api/rooms/<room_id>/bookings/<uid>/cancel", endpoint=cancel, methods=["POST"]),
+    Rule("/api/rooms/<room_id>/bookings/<uid>/reschedule", endpoint=reschedule, methods=["POST"]),
+    Rule("/api/rooms/<room_id>/bookings/<uid>/approve", endpoint=approve, methods=["POST"]),
+    Rule("/api/rooms/<room_id>/bookings/<uid>/decline", endpoint=decline, methods=["POST"]),
+]

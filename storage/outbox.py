@@ -1,0 +1,139 @@
+"""The outbox: mails waiting to be sent, one SQLite file beside the store.
+
+Writes only ``add`` a row (inside the write lock, no network); the sender
+threads of ``roomcal serve`` (server/mailer.py, one per worker process) take
+rows with ``claim``, which is atomic across processes (``BEGIN IMMEDIATE`` +
+``UPDATE ... RETURNING``): a row is handed to one sender at a time, for a
+lease of ``claim_timeout`` seconds.  ``done`` marks it sent; ``retry`` hands it
+back with a later ``next_try`` (exponential backoff); ``fail`` keeps it as
+failed (a permanent SMTP refusal).  A sender that dies while holding a row
+(crash, kill -9) loses its lease when it expires: another sender takes the row
+then.  So nothing is lost across restarts; a crash between the SMTP server's
+"250 OK" and ``done`` sends that one mail again (at least once).
+"""
+
+import dataclasses
+import os
+import sqlite3
+import threading
+import time
+from typing import List, Optional
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created REAL NOT NULL,
+    recipient TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT '',
+    room TEXT NOT NULL DEFAULT '',
+    uid TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL DEFAULT 'pending',      -- pending, sent, failed
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_try REAL NOT NULL DEFAULT 0,
+    claimed_by TEXT,
+    claimed_until REAL NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    sent REAL);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_try);
+"""
+KEEP_SENT = 30 * 86400  # sent rows are kept this long (what went out, for admins)
+
+
+@dataclasses.dataclass(frozen=True)
+class Mail:
+    id: int
+    recipient: str
+    subject: str
+    body: str
+    kind: str = ""
+    room: str = ""
+    uid: str = ""
+    attempts: int = 0
+
+
+class Outbox:
+    def __init__(self, path: str):
+        self.path = path
+        self._local = threading.local()
+
+    def _db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():  # new thread, or forked worker
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            # A short busy timeout: writers append under Radicale's lock and must not stall;
+            # every transaction here is a few rows.
+            conn = sqlite3.connect(self.path, timeout=5, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(SCHEMA)
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def add(self, recipient: str, subject: str, body: str, *, kind: str = "", room: str = "",
+            uid: str = "") -> int:
+        now = time.time()
+        cursor = self._db().execute(
+            "INSERT INTO outbox(created, recipient, subject, body, kind, room, uid, next_try) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (now, recipient, subject, body, kind, room, uid, now))
+        return cursor.lastrowid
+
+    def claim(self, owner: str, lease: float, now: Optional[float] = None) -> Optional[Mail]:
+        """The oldest due mail, leased to ``owner`` for ``lease`` seconds; None if none is due."""
+        now = time.time() if now is None else now
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute(
+                "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ("
+                "  SELECT id FROM outbox WHERE state = 'pending' AND next_try <= ? AND claimed_until <= ?"
+                "  ORDER BY next_try, id LIMIT 1) "
+                "RETURNING id, recipient, subject, body, kind, room, uid, attempts",
+                (owner, now + lease, now, now)).fetchone()
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return Mail(*row) if row else None
+
+    def done(self, mail_id: int, owner: str) -> None:
+        self._db().execute("UPDATE outbox SET state = 'sent', sent = ?, attempts = attempts + 1, "
+                           "claimed_by = NULL, claimed_until = 0, last_error = '' "
+                           "WHERE id = ? AND claimed_by = ?", (time.time(), mail_id, owner))
+
+    def retry(self, mail_id: int, owner: str, error: str, delay: float) -> None:
+        self._db().execute("UPDATE outbox SET attempts = attempts + 1, next_try = ?, last_error = ?, "
+                           "claimed_by = NULL, claimed_until = 0 WHERE id = ? AND claimed_by = ?",
+                           (time.time() + delay, error[:1000], mail_id, owner))
+
+    def fail(self, mail_id: int, owner: str, error: str) -> None:
+        self._db().execute("UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?, "
+                           "claimed_by = NULL, claimed_until = 0 WHERE id = ? AND claimed_by = ?",
+                           (error[:1000], mail_id, owner))
+
+    def release(self, owner: str) -> None:
+        """Hand back every lease of ``owner`` (a sender stopping cleanly)."""
+        self._db().execute("UPDATE outbox SET claimed_by = NULL, claimed_until = 0 "
+                           "WHERE claimed_by = ? AND state = 'pending'", (owner,))
+
+    def next_due(self) -> Optional[float]:
+        """When the next pending mail is due (its lease counted), or None."""
+        row = self._db().execute("SELECT MIN(MAX(next_try, claimed_until)) FROM outbox "
+                                 "WHERE state = 'pending'").fetchone()
+        return row[0] if row else None
+
+    def prune(self, now: Optional[float] = None) -> None:
+        now = time.time() if now is None else now
+        self._db().execute("DELETE FROM outbox WHERE state = 'sent' AND sent < ?", (now - KEEP_SENT,))
+
+    def list(self, state: Optional[str] = None) -> List[dict]:
+        query = ("SELECT id, created, recipient, subject, kind, room, uid, state, attempts, next_try, "
+                 "last_error, sent FROM outbox")
+        args = ()
+        if state:
+            query += " WHERE state = ?"
+            args = (state,)
+        columns = ("id", "created", "recipient", "subject", "kind", "room", "uid", "state", "attempts",
+                   "next_try", "last_error", "sent")
+        return [dict(zip(columns, row)) for row in self._db().execute(query + " ORDER BY id", args)]

@@ -1,0 +1,189 @@
+"""GET /api/openapi.json and GET /api/docs (issue 5): a valid OpenAPI 3.1 document that
+covers every /api route the server dispatches on and the JSON verbs on the CalDAV tree,
+and a self-contained HTML page of it — real server, real HTTP."""
+
+import fnmatch
+import html
+import importlib
+import os
+import re
+import tomllib
+
+import pytest
+from openapi_spec_validator import validate
+from werkzeug.routing import Map, Rule
+
+from conftest import REPO, assert_no_500
+from server import openapi
+from server.api import ROUTE_MODULES
+
+USER, ADMIN = "oa-user", "oa-admin"
+
+
+@pytest.fixture(scope="module")
+def world(server):
+    server.add_user(USER)
+    server.add_user(ADMIN, admin=True)
+    yield server
+    assert_no_500(server)
+
+
+@pytest.fixture(scope="module")
+def spec(world):
+    r = world.request("GET", "/api/openapi.json", user=USER)
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("application/json")
+    return r.json()
+
+
+def api_rules():
+    """The rules the server dispatches /api on (the same modules the Api loads)."""
+    rules = []
+    for name in ROUTE_MODULES:
+        rules.extend(importlib.import_module(name).ROUTES)
+    return list(Map(rules, strict_slashes=False).iter_rules())
+
+
+def operations(spec):
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method != "parameters":
+                yield path, method, operation
+
+
+def test_login_required(world):
+    for path in ("/api/openapi.json", "/api/docs"):
+        r = world.request("GET", path)
+        assert r.status_code == 401 and "Basic" in r.headers["WWW-Authenticate"]
+    # Read-only tokens may read them.
+    token = world.token(USER, "--read-only")
+    assert world.request("GET", "/api/openapi.json", token=token).status_code == 200
+    assert world.request("GET", "/api/docs", token=token).status_code == 200
+
+
+def test_valid_openapi_31(spec):
+    assert spec["openapi"] == "3.1.0"
+    validate(spec)  # openapi-spec-validator: the 3.1 schema, $refs, path parameters
+    assert spec["info"]["title"] == "roomcal" and spec["info"]["version"]
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["basicAuth"] == {**schemes["basicAuth"], "type": "http", "scheme": "basic"}
+    assert schemes["bearerAuth"] == {**schemes["bearerAuth"], "type": "http", "scheme": "bearer"}
+    assert {"basicAuth": []} in spec["security"] and {"bearerAuth": []} in spec["security"]
+    ids = [op["operationId"] for _, _, op in operations(spec)]
+    assert len(ids) == len(set(ids))
+    # Every $ref points at something.
+    text = str(spec)
+    for kind, name in re.findall(r"#/components/(\w+)/([\w.-]+)", text):
+        assert name in spec["components"][kind], (kind, name)
+
+
+def test_every_api_rule_has_a_path_item(spec):
+    rules = api_rules()
+    assert len(rules) > 30
+    for rule in rules:
+        path = openapi.path_of(rule)
+        assert path in spec["paths"], f"{rule.rule} is missing from the OpenAPI document"
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            operation = spec["paths"][path].get(method.lower())
+            assert operation, f"{method} {rule.rule} is missing"
+            assert operation["summary"] and operation["responses"]
+        for name in rule.arguments:
+            declared = spec["paths"][path].get("parameters", [])
+            assert any(p["name"] == name and p["in"] == "path" for p in declared), (path, name)
+    documented = {(path, method) for path, method, _ in operations(spec) if path.startswith("/api")}
+    routed = {(openapi.path_of(r), m.lower()) for r in rules for m in r.methods - {"HEAD", "OPTIONS"}}
+    assert documented == routed  # nothing documented that does not exist
+
+
+def test_documented_routes_are_routed(world, spec):
+    """Each /api operation reaches a route on the real server (not the router's 404/405).
+    A plain user's read-only token: nothing can change."""
+    token = world.token(USER, "--read-only")
+    for path, method, _ in operations(spec):
+        if not path.startswith("/api"):
+            continue
+        url = re.sub(r"\{kind\}", "events", path)
+        url = re.sub(r"\{[^}]+\}", "oa-nothing", url)
+        r = world.request(method.upper(), url, token=token, json={})
+        assert r.status_code != 405, (method, path, r.text)
+        if r.status_code == 404:
+            assert "There is no route" not in r.json()["message"], (method, path)
+
+
+def test_main_bodies_have_schemas(spec):
+    schemas = spec["components"]["schemas"]
+    event = schemas["Event"]
+    assert event["type"] == "object"
+    assert {"@type", "uid", "title", "start", "timeZone", "duration", "recurrenceRules",
+            "participants", "locations", "alerts", "status", "privacy"} <= set(event["properties"])
+    error = schemas["Error"]
+    assert {"error", "type", "message", "properties", "conflicts", "violations"} <= set(error["properties"])
+    assert error["required"] == ["error", "type", "message"]
+    replace = spec["paths"]["/api/rooms/{room_id}/bookings/replace"]["post"]
+    assert replace["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ReplaceRequest"}
+    assert set(replace["responses"]) >= {"200", "400", "401", "403", "404"}
+    assert replace["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ReplaceErrors")
+    booking = spec["paths"]["/api/rooms/{room_id}/bookings"]["post"]
+    assert "requestBody" in booking and "201" in booking["responses"]
+
+
+def test_caldav_json_verbs(spec):
+    paths = spec["paths"]
+    collection, item = paths["/rooms/{room_id}/"], paths["/rooms/{room_id}/{item}"]
+    assert {"get", "post"} <= set(collection) and {"get", "put", "patch", "delete"} <= set(item)
+    sync = {p["name"] for p in collection["get"]["parameters"]}
+    assert {"sync-token", "nresults", "start", "end", "text", "props[]"} <= sync
+    assert collection["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/Event")
+    assert "/{user}/{calendar}/" in paths and "/{user}/{calendar}/{item}" in paths
+
+
+def test_docs_page(world, spec):
+    r = world.request("GET", "/api/docs", user=USER)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("text/html")
+    assert "default-src 'none'" in r.headers["Content-Security-Policy"]
+    page = r.text
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    for path, method, operation in operations(spec):
+        assert html.escape(path) in page, path
+        assert f"id='{operation['operationId']}'" in page
+    for name in spec["components"]["schemas"]:
+        assert f"id='schema-{name}'" in page
+    # Self-contained: no scripts, no external resources, the stylesheet inline.
+    assert "<script" not in page and "<link" not in page and " src=" not in page
+    assert not re.search(r"(href|src)=['\"]?(https?:)?//", page)
+    assert ".method.post" in page  # docs.css, from the package
+    assert "/api/openapi.json" in page
+
+
+def test_routes_can_describe_themselves():
+    """An ``openapi`` attribute on an endpoint is merged over the generated operation."""
+    def hello(api, request, identity, thing):
+        """Say hello.
+
+        To a thing."""
+    hello.openapi = {"responses": {"200": {"description": "Hello."}}}
+    spec = openapi.build(Map([Rule("/api/hello/<any(a, b):thing>", endpoint=hello, methods=["GET"])]))
+    operation = spec["paths"]["/api/hello/{thing}"]["get"]
+    assert operation["summary"] == "Say hello" and operation["description"] == "To a thing."
+    assert operation["responses"]["200"] == {"description": "Hello."}
+    assert spec["paths"]["/api/hello/{thing}"]["parameters"][0]["schema"]["enum"] == ["a", "b"]
+    validate(spec)
+
+
+def test_stylesheet_is_package_data():
+    """What /api/docs reads from the package is declared as package data (so a wheel,
+    a non-editable install, has it)."""
+    with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
+        setuptools = tomllib.load(f)["tool"]["setuptools"]
+    assert "server.static" in setuptools["packages"]
+    patterns = setuptools["package-data"]["server.static"]
+    static = os.path.join(REPO, "server", "static")
+    files = os.listdir(static)
+    assert files
+    for name in files:
+        assert any(fnmatch.fnmatch(name, p) for p in patterns), name
+    assert openapi.stylesheet().strip()
