@@ -43,9 +43,7 @@ class Api:
 
     def handle(self, environ, identity):
         if identity is None:
-            return errors.json_error(401, "unauthorized", "Log in with Basic auth or a Bearer token.",
-                                     [("WWW-Authenticate", 'Basic realm="roomcal"'),
-                                      ("WWW-Authenticate", 'Bearer realm="roomcal"')])
+            return errors.unauthorized("Log in with Basic auth or a Bearer token.")
         request = Request(environ)
         try:
             endpoint, args = self.url_map.bind_to_environ(environ).match()

@@ -9,6 +9,15 @@ from storage.rooms import NS
 DAV = "DAV:"
 
 
+# Every 401 offers both ways in (Radicale's own 401s are rewritten to this too).
+CHALLENGE = [("WWW-Authenticate", 'Basic realm="roomcal", charset="UTF-8"'),
+             ("WWW-Authenticate", 'Bearer realm="roomcal"')]
+
+
+def unauthorized(message: str):
+    return json_error(401, "unauthorized", message, CHALLENGE)
+
+
 def json_response(status: int, body: dict, headers=()):
     return status, [("Content-Type", "application/json; charset=utf-8"), *headers], \
         json.dumps(body, ensure_ascii=False).encode()

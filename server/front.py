@@ -14,13 +14,12 @@ import radicale.app
 
 from plugins.auth import hand_over
 from server import errors
+from server.errors import CHALLENGE
 from server.rest import wants_json
 from storage import context
 
 logger = logging.getLogger("roomcal")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT"})
-CHALLENGE = [("WWW-Authenticate", 'Basic realm="roomcal", charset="UTF-8"'),
-             ("WWW-Authenticate", 'Bearer realm="roomcal"')]
 
 
 class Unauthorized(Exception):
@@ -48,7 +47,7 @@ class Front:
             identity = self.authenticate(environ)
         except Unauthorized as e:
             if is_api:
-                status, headers, body = errors.json_error(401, "unauthorized", str(e), CHALLENGE)
+                status, headers, body = errors.unauthorized(str(e))
             else:
                 status, headers, body = 401, [("Content-Type", "text/plain; charset=utf-8"),
                                               *CHALLENGE], f"{e}\n".encode()

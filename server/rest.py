@@ -85,9 +85,7 @@ class Rest:
 
     def handle(self, environ, identity):
         if identity is None:
-            return errors.json_error(401, "unauthorized", "Log in with Basic auth or a Bearer token.",
-                                     [("WWW-Authenticate", 'Basic realm="roomcal"'),
-                                      ("WWW-Authenticate", 'Bearer realm="roomcal"')])
+            return errors.unauthorized("Log in with Basic auth or a Bearer token.")
         request = Request(environ)
         path = pathutils.sanitize_path(unquote(environ.get("PATH_INFO", "/")))
         pretty = "application/pretty+json" in environ.get("HTTP_ACCEPT", "")

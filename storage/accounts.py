@@ -13,19 +13,30 @@ import hmac
 import os
 import re
 import secrets
-import sqlite3
-import threading
 import time
 from typing import List, Optional
 
 import bcrypt
 
 from storage.context import Actor
+from storage.sqlite import Connections
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 # Top-level URL segments that are not principals.
 RESERVED_USERS = frozenset({"rooms", "api"})
 TOKEN_PREFIX = "rc_"
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users(name TEXT PRIMARY KEY,
+    admin INTEGER NOT NULL DEFAULT 0, email TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS members(grp TEXT NOT NULL, user TEXT NOT NULL,
+    PRIMARY KEY(grp, user));
+CREATE TABLE IF NOT EXISTS groups(name TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS tokens(id TEXT PRIMARY KEY, user TEXT NOT NULL,
+    label TEXT NOT NULL DEFAULT '', hash TEXT NOT NULL,
+    read_only INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL);
+"""
 
 
 class AccountError(ValueError):
@@ -72,30 +83,11 @@ class Accounts:
         self.htpasswd_path = htpasswd_path
         self.db_path = db_path
         self.bcrypt_rounds = bcrypt_rounds
-        self._local = threading.local()
+        self._db = Connections(db_path, lambda conn: conn.executescript(SCHEMA))
         self._verified = {}   # (user, digest) -> expiry; avoids bcrypt per request
         self._cache_key = secrets.token_bytes(32)
 
     # -- storage ---------------------------------------------------------
-    def _db(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or self._local.pid != os.getpid():
-            os.makedirs(os.path.dirname(os.path.abspath(self.db_path)), exist_ok=True)
-            conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript("""
-                CREATE TABLE IF NOT EXISTS users(name TEXT PRIMARY KEY,
-                    admin INTEGER NOT NULL DEFAULT 0, email TEXT NOT NULL DEFAULT '');
-                CREATE TABLE IF NOT EXISTS members(grp TEXT NOT NULL, user TEXT NOT NULL,
-                    PRIMARY KEY(grp, user));
-                CREATE TABLE IF NOT EXISTS groups(name TEXT PRIMARY KEY);
-                CREATE TABLE IF NOT EXISTS tokens(id TEXT PRIMARY KEY, user TEXT NOT NULL,
-                    label TEXT NOT NULL DEFAULT '', hash TEXT NOT NULL,
-                    read_only INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL);
-            """)
-            self._local.conn, self._local.pid = conn, os.getpid()
-        return conn
-
     def _read_htpasswd(self) -> dict:
         entries = {}
         try:

@@ -26,8 +26,6 @@ import hmac
 import os
 import re
 import secrets
-import sqlite3
-import threading
 import time
 from typing import Iterable, List, Optional, Tuple
 from urllib.parse import urlsplit
@@ -35,6 +33,7 @@ from urllib.parse import urlsplit
 import icalendar
 
 from storage.instances import BadBooking, Booking, TooManyOccurrences
+from storage.sqlite import Connections
 
 PREFIX = "/.feeds/"            # public URLs: /.feeds/<secret>.ics (never a Radicale path)
 SECRET_PREFIX = "rcf_"
@@ -70,6 +69,13 @@ class Feed:
                 "href": f"/api/rooms/{self.room}/feeds/{self.id}"}
 
 
+def _setup(conn) -> None:
+    conn.execute("""CREATE TABLE IF NOT EXISTS feeds(id TEXT PRIMARY KEY, room TEXT NOT NULL,
+        label TEXT NOT NULL DEFAULT '', busy_only INTEGER NOT NULL, hash TEXT NOT NULL,
+        salt TEXT NOT NULL, created REAL NOT NULL, created_by TEXT NOT NULL DEFAULT '')""")
+    conn.execute("CREATE INDEX IF NOT EXISTS feeds_by_room ON feeds(room)")
+
+
 class Feeds:
     """The feed table, the window and the public base URL ([storage] roomcal_feed_*)."""
 
@@ -78,20 +84,7 @@ class Feeds:
         self.past_days = past_days
         self.future_days = future_days
         self.public_url = public_url
-        self._local = threading.local()
-
-    def _db(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or self._local.pid != os.getpid():
-            os.makedirs(os.path.dirname(os.path.abspath(self.db_path)), exist_ok=True)
-            conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("""CREATE TABLE IF NOT EXISTS feeds(id TEXT PRIMARY KEY, room TEXT NOT NULL,
-                label TEXT NOT NULL DEFAULT '', busy_only INTEGER NOT NULL, hash TEXT NOT NULL,
-                salt TEXT NOT NULL, created REAL NOT NULL, created_by TEXT NOT NULL DEFAULT '')""")
-            conn.execute("CREATE INDEX IF NOT EXISTS feeds_by_room ON feeds(room)")
-            self._local.conn, self._local.pid = conn, os.getpid()
-        return conn
+        self._db = Connections(db_path, _setup)
 
     # -- the table ------------------------------------------------------------------
     def create(self, room_id: str, *, busy_only: bool, label: str = "", created_by: str = "") -> tuple:

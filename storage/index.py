@@ -10,12 +10,11 @@ is rebuilt from its items on next use.
 """
 
 import dataclasses
-import os
 import sqlite3
-import threading
 from typing import Iterable, List, Optional
 
 from storage.instances import INFINITY
+from storage.sqlite import Connections
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,24 +44,18 @@ CREATE INDEX IF NOT EXISTS bookings_by_length ON bookings(room, recurring, (end 
 """
 
 
+def _setup(conn: sqlite3.Connection) -> None:
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(rooms)")]
+    if columns and "newest" not in columns:  # an older layout: the index is a cache
+        conn.executescript("DROP TABLE IF EXISTS rooms; DROP TABLE IF EXISTS bookings;")
+    conn.executescript(SCHEMA)
+
+
 class Index:
     def __init__(self, path: str):
         self.path = path
-        self._local = threading.local()
-
-    def _db(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or self._local.pid != os.getpid():  # new thread, or forked worker
-            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            columns = [r[1] for r in conn.execute("PRAGMA table_info(rooms)")]
-            if columns and "newest" not in columns:  # an older layout: the index is a cache
-                conn.executescript("DROP TABLE IF EXISTS rooms; DROP TABLE IF EXISTS bookings;")
-            conn.executescript(SCHEMA)
-            self._local.conn, self._local.pid = conn, os.getpid()
-        return conn
+        # A cache of the collections (rebuilt when stale), so NORMAL durability is enough.
+        self._db = Connections(path, _setup, timeout=60, synchronous="NORMAL")
 
     # -- freshness -----------------------------------------------------------
     def state(self, room: str) -> Optional[tuple]:

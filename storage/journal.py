@@ -13,11 +13,10 @@ A whole-collection replace or journal pruning raises the collection's floor:
 older tokens are refused (the client starts again with an empty token).
 """
 
-import os
-import sqlite3
-import threading
 import time
 from typing import List, Optional, Tuple
+
+from storage.sqlite import Connections
 
 PREFIX = "urn:roomcal:sync:"
 KEEP_SECONDS = 30 * 86400  # like Radicale's max_sync_token_age
@@ -37,17 +36,8 @@ class InvalidToken(ValueError):
 class Journal:
     def __init__(self, path: str):
         self.path = path
-        self._local = threading.local()
-
-    def _db(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or self._local.pid != os.getpid():
-            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(SCHEMA)
-            self._local.conn, self._local.pid = conn, os.getpid()
-        return conn
+        # FULL durability: a lost journal entry would hide a change from sync clients.
+        self._db = Connections(path, lambda conn: conn.executescript(SCHEMA), timeout=60)
 
     # -- writes (callers hold Radicale's write lock) -----------------------------------
     def record(self, collection: str, hrefs) -> None:

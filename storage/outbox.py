@@ -13,11 +13,10 @@ then.  So nothing is lost across restarts; a crash between the SMTP server's
 """
 
 import dataclasses
-import os
-import sqlite3
-import threading
 import time
 from typing import List, Optional
+
+from storage.sqlite import Connections
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox(
@@ -56,20 +55,10 @@ class Mail:
 class Outbox:
     def __init__(self, path: str):
         self.path = path
-        self._local = threading.local()
-
-    def _db(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or self._local.pid != os.getpid():  # new thread, or forked worker
-            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-            # A short busy timeout: writers append under Radicale's lock and must not stall;
-            # every transaction here is a few rows.
-            conn = sqlite3.connect(self.path, timeout=5, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(SCHEMA)
-            self._local.conn, self._local.pid = conn, os.getpid()
-        return conn
+        # A short busy timeout: writers append under Radicale's lock and must not stall;
+        # every transaction here is a few rows.
+        self._db = Connections(path, lambda conn: conn.executescript(SCHEMA), timeout=5,
+                               synchronous="NORMAL")
 
     def add(self, recipient: str, subject: str, body: str, *, kind: str = "", room: str = "",
             uid: str = "") -> int:

@@ -1,0 +1,33 @@
+"""SQLite connections for the stores beside the collections (index, journal, accounts, feeds, outbox).
+
+One connection per thread and per process: sqlite3 connections must not be
+shared between threads, and a gunicorn worker must not reuse a connection
+its parent opened before the fork.  Autocommit mode (transactions are
+explicit), WAL so readers never wait for the one writer.
+"""
+
+import os
+import sqlite3
+import threading
+from typing import Callable
+
+
+class Connections:
+    def __init__(self, path: str, setup: Callable[[sqlite3.Connection], None], *,
+                 timeout: float = 30, synchronous: str = "FULL"):
+        self.path = path
+        self._setup = setup
+        self._timeout = timeout
+        self._synchronous = synchronous
+        self._local = threading.local()
+
+    def __call__(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            self._setup(conn)
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
