@@ -82,8 +82,8 @@ class Api:
         if (request.content_length or 0) > MAX_BODY:
             raise BadRequest("The body is too large.", 413)
         try:
-            return json.loads(request.get_data(cache=False))
-        except (ValueError, UnicodeDecodeError) as e:
+            return errors.check_json_depth(json.loads(request.get_data(cache=False)))
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
             raise BadRequest(f"The body is not valid JSON: {e}.") from None
 
     def booking_text(self, request, room) -> str:

@@ -280,6 +280,32 @@ def cmd_reindex(args):
             print(f"{room_id}: {count} booking(s) indexed")
 
 
+def cmd_check(args):
+    from storage import check as store_check
+    storage = _storage(args)
+    if args.room and storage.registry.get(args.room) is None:
+        raise CliError(f"no room {args.room!r}")
+    ids = [args.room] if args.room else None
+    with context.request(Actor.command_line()):
+        with storage.acquire_lock("w" if args.repair else "r", "", path="/", request="CLI"):
+            problems = store_check.check(storage, ids)
+            if args.repair and problems:
+                store_check.repair(storage, problems)
+                remaining = store_check.check(storage, ids)
+                left = {(p.kind, p.room, p.subject) for p in remaining}
+                for problem in problems:
+                    problem.repaired = problem.repaired and (problem.kind, problem.room, problem.subject) not in left
+            else:
+                remaining = problems
+    for problem in problems:
+        print(problem.line())
+    checked = len(ids) if ids is not None else len(storage.registry.ids())
+    repaired = sum(p.repaired for p in problems)
+    print(f"checked {checked} room(s): {len(problems)} problem(s) found, {repaired} repaired, "
+          f"{len(remaining)} remaining")
+    return 1 if remaining else 0
+
+
 # -- subscription feeds (secret .ics links) -------------------------------------------------
 def _server_url(configuration):
     """Where clients reach this server: [storage] roomcal_public_url, else [server] hosts."""
@@ -582,6 +608,12 @@ def build_parser():
     p.add_argument("--state", choices=("pending", "sent", "failed"))
     p.set_defaults(func=cmd_outbox_list)
 
+    p = sub.add_parser("check", help="verify items, index, journal and temporary files; --repair fixes")
+    p.add_argument("room", nargs="?")
+    p.add_argument("--repair", action="store_true",
+                   help="rebuild wrong indexes, remove stray temporary files (never deletes bookings)")
+    p.set_defaults(func=cmd_check)
+
     p = sub.add_parser("reindex", help="rebuild the booking index from the collections")
     p.add_argument("room", nargs="?")
     p.set_defaults(func=cmd_reindex)
@@ -591,7 +623,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)
     except BookingRefused as e:
         print(f"roomcal: error: {e.message}", file=sys.stderr)
         for v in e.decision.violations:
@@ -607,7 +639,7 @@ def main(argv=None):
         return 1
     except KeyboardInterrupt:
         return 130
-    return 0
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":

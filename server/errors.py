@@ -73,3 +73,20 @@ class BadRequest(Refusal):
 class Forbidden(Refusal):
     json_status = caldav_status = 403
     json_type = precondition = "forbidden"
+
+
+MAX_JSON_DEPTH = 64
+
+
+def check_json_depth(value, limit: int = MAX_JSON_DEPTH):
+    """Raise ValueError for JSON nested deeper than ``limit`` (the converters recurse)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise ValueError(f"nested deeper than {limit} levels")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return value

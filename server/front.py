@@ -20,6 +20,7 @@ from storage import context
 
 logger = logging.getLogger("roomcal")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT"})
+XML_METHODS = frozenset({"PROPFIND", "REPORT", "PROPPATCH", "MKCALENDAR", "MKCOL"})
 
 
 class Unauthorized(Exception):
@@ -36,6 +37,7 @@ class Front:
         from server.rest import Rest
         self.api = Api(self)
         self.rest = Rest(self)
+        self.max_content_length = configuration.get("server", "max_content_length")
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "") or "/"
@@ -43,6 +45,12 @@ class Front:
             from server.routes.feeds import serve_public
             return serve_public(self, environ, start_response)
         is_api = path == "/api" or path.startswith("/api/")
+        too_large = self.refuse_large_body(environ, is_api)
+        if too_large is not None:
+            return _respond(start_response, *too_large)
+        unknown_charset = _refuse_unknown_charset(environ, is_api)
+        if unknown_charset is not None:
+            return _respond(start_response, *unknown_charset)
         try:
             identity = self.authenticate(environ)
         except Unauthorized as e:
@@ -58,6 +66,21 @@ class Front:
         if wants_json(environ):  # JSCalendar on the CalDAV URLs
             return _respond(start_response, *self.rest.handle(environ, identity))
         return self.caldav(environ, start_response, identity)
+
+    def refuse_large_body(self, environ, is_api):
+        """413 for a declared body above ``[server] max_content_length``, on every path, before
+        anything reads it (Radicale checks it only under its own server, not under gunicorn)."""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if not (self.max_content_length > 0 and length > self.max_content_length):
+            return None
+        message = f"The body is too large ({length} bytes; at most {self.max_content_length})."
+        if is_api or wants_json(environ):
+            return errors.json_error(413, "tooLarge", message, [("Connection", "close")])
+        return 413, [("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")], \
+            f"{message}\n".encode()
 
     # -- authentication -----------------------------------------------------------------
     def authenticate(self, environ):
@@ -90,6 +113,9 @@ class Front:
                 "This token is read-only: it cannot change anything.", "read-only-token"))
         if identity is not None:
             hand_over(environ, identity)
+        if method in XML_METHODS and not _no_dtd(environ):
+            return _respond(start_response, 400, [("Content-Type", "text/plain; charset=utf-8")],
+                            b"This XML body is refused: a DOCTYPE or entity declaration, or a PROPFIND body without a child element.\n")
         captured = {}
 
         def capture(status, headers, exc_info=None):
@@ -111,10 +137,70 @@ class Front:
         return context.request(identity.actor() if identity else None)
 
 
+def _no_dtd(environ) -> bool:
+    """False for an XML body declaring a DOCTYPE or entities: Radicale parses with defusedxml,
+    which raises EntitiesForbidden, and Radicale answers that with 500.  The body (at most
+    max_content_length) is read here and handed on unchanged."""
+    import io
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return True
+    if length <= 0:
+        return True
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
+        return False
+    if environ.get("REQUEST_METHOD", "").upper() == "PROPFIND":
+        # Radicale's PROPFIND indexes the first child of <propfind> (IndexError, 500, when empty)
+        import xml.etree.ElementTree as ET
+        try:
+            root = ET.fromstring(body)
+        except ET.ParseError:
+            return True  # Radicale answers 400
+        if len(root) == 0:  # any root element: Radicale reads its first child
+            return False
+    return True
+
+
+def _refuse_unknown_charset(environ, is_api):
+    """415 for a Content-Type whose charset Python does not know (Radicale decodes the body
+    with it and would answer 500 with a LookupError)."""
+    import codecs
+    from email.message import Message
+    content_type = environ.get("CONTENT_TYPE") or ""
+    if "charset" not in content_type.lower():
+        return None
+    message = Message()
+    message["Content-Type"] = content_type
+    charset = message.get_content_charset()
+    try:
+        codecs.lookup(charset or "")
+        return None
+    except (LookupError, ValueError):
+        pass
+    text = f"Unknown charset {charset!r} in Content-Type; send UTF-8."
+    if is_api or wants_json(environ):
+        return errors.json_error(415, "unsupportedMediaType", text)
+    return 415, [("Content-Type", "text/plain; charset=utf-8")], f"{text}\n".encode()
+
+
 def _respond(start_response, status, headers, body):
     from http import HTTPStatus
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
-    headers = [h for h in headers if h[0].lower() != "content-length"]
+    headers = [(name, _header_value(value)) for name, value in headers if name.lower() != "content-length"]
     headers.append(("Content-Length", str(len(body))))
     start_response(f"{status} {phrase}", headers)
     return [body]
+
+
+def _header_value(value: str) -> str:
+    """A header value gunicorn accepts: a Location with a UID of any characters is
+    percent-encoded (UTF-8) instead of failing the whole response with a 500."""
+    value = str(value)
+    if value.isascii() and value.isprintable():
+        return value
+    from urllib.parse import quote
+    return quote(value, safe="".join(chr(c) for c in range(0x21, 0x7f)) + " ")

@@ -1146,9 +1146,9 @@ def _normalize_body(ev: dict) -> dict:
         address = ev.pop("organizerCalendarAddress")
         if isinstance(address, str):
             ev["replyTo"] = {"imip" if address[:7].lower() == "mailto:" else "other": address}
-    if ev.get("timeZone") in _UTC_ALIASES:
+    if isinstance(ev.get("timeZone"), str) and ev["timeZone"] in _UTC_ALIASES:
         ev["timeZone"] = "Etc/UTC"
-    if ev.get("recurrenceIdTimeZone") in _UTC_ALIASES:
+    if isinstance(ev.get("recurrenceIdTimeZone"), str) and ev["recurrenceIdTimeZone"] in _UTC_ALIASES:
         ev["recurrenceIdTimeZone"] = "Etc/UTC"
     if isinstance(ev.get("keywords"), list):
         ev["keywords"] = {w: True for w in ev["keywords"] if isinstance(w, str)}

@@ -87,7 +87,13 @@ class Rest:
         if identity is None:
             return errors.unauthorized("Log in with Basic auth or a Bearer token.")
         request = Request(environ)
-        path = pathutils.sanitize_path(unquote(environ.get("PATH_INFO", "/")))
+        raw = unquote(environ.get("PATH_INFO", "/"))
+        segments = raw.split("/")
+        if ("\x00" in raw or any(seg in (".", "..") for seg in segments)
+                or any(len(seg.encode("utf-8", "surrogatepass")) > 255 for seg in segments)):
+            # what Radicale's storage cannot take (an assertion, a null byte, ENAMETOOLONG)
+            return errors.json_error(404, "notFound", "There is nothing at this path.")
+        path = pathutils.sanitize_path(raw)
         pretty = "application/pretty+json" in environ.get("HTTP_ACCEPT", "")
         try:
             with self.front.run_as(identity):
@@ -217,8 +223,8 @@ class Rest:
         if (request.content_length or 0) > MAX_BODY:
             raise BadRequest("The body is too large.", 413)
         try:
-            event = json.loads(request.get_data(cache=False) or b"null")
-        except (ValueError, UnicodeDecodeError) as e:
+            event = errors.check_json_depth(json.loads(request.get_data(cache=False) or b"null"))
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
             raise BadRequest(f"The body is not valid JSON: {e}.") from None
         if not isinstance(event, dict):
             raise jscalendar.InvalidEvent("The body must be a JSON object (a JSCalendar Event).", [""])

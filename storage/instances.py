@@ -127,6 +127,14 @@ class Booking:
         # by a day on both sides and filter on exact instants below.
         margin = datetime.timedelta(days=1)
         try:
+            # No occurrence starts before the earliest DTSTART of the master and its
+            # overrides (unless an RDATE says so): start the library's search there, not at
+            # EARLIEST — it widens its empty windows by doubling, and the window that finally
+            # reaches a MINUTELY series from 1900 on spans decades (a hang, not
+            # TooManyOccurrences).
+            if not any("RDATE" in e for e in self.events):
+                first = min(instant(e["DTSTART"].dt, self.tz) for e in self.events)
+                start = max(start, first - 86400)
             query = recurring_ical_events.of(self.calendar)
             events = query.after(utc(start).replace(tzinfo=None) - margin)
             for event in events:

@@ -1,0 +1,267 @@
+"""``roomcal check``: does the store still hold together (after a crash, a hand edit)?
+
+``check(storage, room_ids)`` returns a list of ``Problem``s; ``repair(storage,
+problems)`` fixes what can be fixed without losing anything: it rebuilds the index
+of rooms whose index is wrong (``Collection.reindex``) and removes stray temporary
+files of interrupted writes.  Unparseable items are reported, never deleted or moved.
+The caller holds Radicale's storage lock ("r" to check, "w" to repair).
+
+What is verified, per room:
+- every item file parses (Radicale's reader and ``storage.instances.Booking``);
+- the booking index has the same hrefs as the items, with the rows ``row_for`` gives;
+- no ``.Radicale.tmp-*`` folder (an interrupted atomic write or collection replace);
+and once: the index/journal database passes SQLite's ``quick_check``, the journal's
+floors are not ahead of its sequence and no change is dated in the future; no stray
+temporary file of ours (htpasswd ``*.<pid>.tmp`` of a dead process, template ``.tmp-*``).
+"""
+
+import dataclasses
+import os
+import shutil
+import sqlite3
+import time
+from typing import Iterable, List, Optional
+
+import radicale.item as radicale_item
+
+from storage import rooms
+from storage.errors import Refusal
+from storage.index import Row, _row
+from storage.instances import BadBooking, Booking
+
+RADICALE_TMP = ".Radicale.tmp-"
+FUTURE_SLACK = 300  # seconds of clock skew tolerated for journal entries
+
+# kinds of problems; the repairable ones first
+INDEX, TEMP, UNPARSEABLE, JOURNAL, DATABASE = "index", "temp", "unparseable", "journal", "database"
+
+
+@dataclasses.dataclass
+class Problem:
+    kind: str
+    room: Optional[str]  # None for store-wide problems
+    subject: str  # an href, a path, a table
+    message: str
+    repaired: bool = False
+
+    def line(self) -> str:
+        where = f"{self.room}: " if self.room else ""
+        state = " (repaired)" if self.repaired else ""
+        return f"{self.kind}: {where}{self.subject}: {self.message}{state}"
+
+
+# -- checks -----------------------------------------------------------------------------------
+def check(storage, room_ids: Optional[Iterable[str]] = None) -> List[Problem]:
+    """Every problem found, store-wide checks included when ``room_ids`` is None."""
+    problems: List[Problem] = []
+    whole_store = room_ids is None
+    ids = list(storage.registry.ids() if room_ids is None else room_ids)
+    database = check_database(storage)
+    if any(p.kind == DATABASE for p in database):
+        # a damaged index/journal file: comparing rooms against it would only fail
+        return database + (check_stray_files(storage) if whole_store else [])
+    for room_id in ids:
+        problems += check_room(storage, room_id)
+    if whole_store:
+        problems += database
+        problems += check_stray_files(storage)
+    return problems
+
+
+def check_room(storage, room_id: str) -> List[Problem]:
+    collection = storage.room_collection(room_id)  # NotFound for an unknown room
+    folder = collection._filesystem_path
+    problems: List[Problem] = []
+    try:
+        tz = collection.room().tz
+    except Refusal as e:
+        return [Problem(DATABASE, room_id, "room properties", getattr(e, "message", str(e)))]
+    # 1. every item file parses (read from disk, not from Radicale's item cache)
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if name.startswith(RADICALE_TMP):
+            problems.append(Problem(TEMP, room_id, name, "temporary folder of an interrupted write"))
+            continue
+        if name.startswith(".") or not os.path.isfile(path):
+            continue
+        error = parse_error(path, tz, getattr(storage, "_max_vevent_rrule_occurrence", 0))
+        if error:
+            problems.append(Problem(UNPARSEABLE, room_id, name, error))
+    # 2. the index matches what a rebuild would write (Radicale skips items it cannot read)
+    expected = {href: collection._row(href, item) for href, item in readable_items(collection)}
+    stored = index_rows(storage.index, collection.path)
+    state = storage.index.state(collection.path)
+    stale = state is None or state[0] != collection._fingerprint()
+    note = " (stale: the server would rebuild it on next use)" if stale else ""
+    for href in sorted(set(expected) - set(stored)):
+        problems.append(Problem(INDEX, room_id, href, "stored item missing from the booking index" + note))
+    for href in sorted(set(stored) - set(expected)):
+        problems.append(Problem(INDEX, room_id, href, "booking index row without a stored item" + note))
+    for href in sorted(set(stored) & set(expected)):
+        if stored[href] != expected[href]:
+            fields = [f.name for f in dataclasses.fields(Row)
+                      if getattr(stored[href], f.name) != getattr(expected[href], f.name)]
+            problems.append(Problem(INDEX, room_id, href,
+                                    f"booking index row differs from the item ({', '.join(fields)})" + note))
+    return problems
+
+
+def readable_items(collection):
+    """(href, item) of every item Radicale can read; unreadable ones are skipped here
+    (they are reported as unparseable), whatever ``skip_broken_item`` says."""
+    for href in sorted(collection._list()):
+        try:
+            item = collection._get(href, verify_href=False)
+        except RuntimeError:
+            continue
+        if item is not None:
+            yield href, item
+
+
+def rebuild_index(collection) -> int:
+    """``Collection.reindex``; when Radicale cannot read an item (and ``skip_broken_item`` is
+    off, so reindex fails), the same rows without the unreadable items."""
+    try:
+        return collection.reindex()
+    except RuntimeError:
+        fingerprint, newest = collection._fingerprint(), collection._newest_item()
+        rows = [collection._row(href, item) for href, item in readable_items(collection)]
+        collection._storage.index.replace_room(collection.path, rows, fingerprint, newest)
+        return len(rows)
+
+
+def parse_error(path: str, tz, max_rrule: int = 0) -> Optional[str]:
+    """Why the item file at ``path`` cannot be read, or None."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8")
+    except UnicodeDecodeError:
+        return "not UTF-8"
+    except OSError as e:
+        return f"cannot be read ({e.strerror})"
+    try:
+        components = radicale_item.read_components(text)
+        radicale_item.check_and_sanitize_items(components, tag="VCALENDAR",
+                                               max_vevent_rrule_occurrence=max_rrule)
+        if len(components) != 1:
+            return f"{len(components)} calendars in one item"
+    except Exception as e:  # vobject raises anything
+        return f"Radicale cannot read it: {_one_line(e)}"
+    try:
+        Booking(text, tz)
+    except (BadBooking, ValueError) as e:
+        return f"not a readable booking: {_one_line(e)}"
+    return None
+
+
+def index_rows(index, room_key: str) -> dict:
+    rows = index._db().execute(
+        "SELECT href, uid, start, end, recurring, blocking, status, summary FROM bookings "
+        "WHERE room = ?", (room_key,)).fetchall()
+    return {r[0]: _row(r) for r in rows}
+
+
+def check_database(storage) -> List[Problem]:
+    """SQLite integrity of the index/journal file(s) and the journal's sanity."""
+    problems: List[Problem] = []
+    for path in sorted({storage.index.path, storage.journal.path}):
+        try:
+            conn = sqlite3.connect(path, timeout=60)
+            try:
+                result = [r[0] for r in conn.execute("PRAGMA quick_check")]
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as e:
+            result = [str(e)]
+        if result != ["ok"]:
+            problems.append(Problem(DATABASE, None, path, "; ".join(result[:3])))
+            return problems  # the journal checks below would fail the same way
+    db = storage.journal._db()
+    row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+    current = row[0] if row else 0
+    top = db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+    if top > current:
+        problems.append(Problem(JOURNAL, None, "changes", f"change {top} is beyond the sequence {current}"))
+    for collection, seq in db.execute("SELECT collection, seq FROM floors WHERE seq > ?", (current,)):
+        problems.append(Problem(JOURNAL, None, collection, f"floor {seq} is beyond the sequence {current}"))
+    future = db.execute("SELECT count(*) FROM changes WHERE at > ?", (time.time() + FUTURE_SLACK,)).fetchone()[0]
+    if future:
+        problems.append(Problem(JOURNAL, None, "changes", f"{future} change(s) dated in the future"))
+    return problems
+
+
+def check_stray_files(storage) -> List[Problem]:
+    """Temporary files of interrupted writes outside the rooms' folders."""
+    problems: List[Problem] = []
+    root = storage._get_collection_root_folder()
+    room_folders = {os.path.join(root, rooms.ROOMS, room_id) for room_id in storage.registry.ids()}
+    for dirpath, dirnames, _ in os.walk(root):
+        for name in list(dirnames):
+            if name.startswith(RADICALE_TMP):
+                dirnames.remove(name)
+                if dirpath not in room_folders:  # rooms' own folders: check_room reports them
+                    problems.append(Problem(TEMP, None, os.path.join(dirpath, name),
+                                            "temporary folder of an interrupted write"))
+            elif name == ".Radicale.cache":
+                dirnames.remove(name)
+    htpasswd = storage.accounts.htpasswd_path
+    folder, base = os.path.split(os.path.abspath(htpasswd))
+    for name in _listdir(folder):
+        if name.startswith(base + ".") and name.endswith(".tmp"):
+            pid = name[len(base) + 1:-len(".tmp")]
+            if pid.isdigit() and not _alive(int(pid)):
+                problems.append(Problem(TEMP, None, os.path.join(folder, name),
+                                        "temporary password file of an interrupted write"))
+    templates = storage.notifier.templates.folder
+    for folder in (templates, os.path.join(templates, "rooms")):
+        for name in _listdir(folder):
+            if name.startswith(".tmp-"):
+                problems.append(Problem(TEMP, None, os.path.join(folder, name),
+                                        "temporary template file of an interrupted write"))
+    return problems
+
+
+# -- repair -------------------------------------------------------------------------------------
+def repair(storage, problems: List[Problem]) -> List[Problem]:
+    """Fix what can be fixed (caller holds the write lock); returns ``problems``, marked."""
+    reindexed = set()
+    for problem in problems:
+        if problem.kind == TEMP:
+            path = problem.subject
+            if problem.room is not None:
+                path = os.path.join(storage.room_collection(problem.room)._filesystem_path, path)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            elif os.path.lexists(path):
+                os.unlink(path)
+            problem.repaired = True
+    for problem in problems:
+        if problem.kind == INDEX and problem.room not in reindexed:
+            rebuild_index(storage.room_collection(problem.room))
+            reindexed.add(problem.room)
+    for problem in problems:
+        if problem.kind == INDEX:
+            problem.repaired = True
+    return problems
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _listdir(folder: str) -> List[str]:
+    try:
+        return sorted(os.listdir(folder))
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())[:200] or type(error).__name__

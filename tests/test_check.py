@@ -1,0 +1,138 @@
+"""`roomcal check [ROOM] [--repair]` (issue 7): items parse, the index matches, no stray temp files."""
+
+import os
+import sqlite3
+
+import pytest
+
+from conftest import book, new_room
+
+SLOT_1 = ("20271206T100000Z", "20271206T110000Z")
+SLOT_2 = ("20271206T120000Z", "20271206T130000Z")
+
+
+@pytest.fixture(scope="module")
+def srv(make_server):
+    s = make_server()
+    s.add_user("alice")
+    return s
+
+
+def room_folder(srv, room_id):
+    return os.path.join(srv.dir, "data", "collections", "collection-root", "rooms", room_id)
+
+
+def booked_room(srv, prefix):
+    room_id = new_room(srv, prefix)
+    for n, (start, end) in enumerate((SLOT_1, SLOT_2)):
+        assert book(srv, room_id, start, end, "alice", name=f"b{n}.ics",
+                    uid=f"{room_id}-{n}", summary=f"Meeting {n}").status_code == 201
+    return room_id
+
+
+def test_clean_store_exits_0(srv):
+    booked_room(srv, "clean")
+    result = srv.cli("check", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("checked ")
+    assert "0 problem(s) found" in result.stdout
+
+
+def test_unknown_room_is_one_line_error(srv):
+    result = srv.cli("check", "no-such-room", check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and "no-such-room" in result.stderr
+
+
+def test_deleted_index_rows_reported_and_repaired(srv):
+    room_id = booked_room(srv, "rows")
+    with sqlite3.connect(os.path.join(srv.dir, "data", "index.sqlite")) as db:
+        deleted = db.execute("DELETE FROM bookings WHERE room = ? AND href = ?",
+                             (f"rooms/{room_id}", "b0.ics")).rowcount
+    assert deleted == 1
+    result = srv.cli("check", room_id, check=False)
+    assert result.returncode == 1
+    assert f"index: {room_id}: b0.ics: stored item missing from the booking index" in result.stdout
+    # The server does not notice (the folder did not change): b0's slot looks free to it.
+    repaired = srv.cli("check", room_id, "--repair", check=False)
+    assert repaired.returncode == 0, repaired.stdout
+    assert "(repaired)" in repaired.stdout and "0 remaining" in repaired.stdout
+    assert srv.cli("check", room_id, check=False).returncode == 0
+    # The index is whole again: the booking core sees b0 and refuses an overlap.
+    assert book(srv, room_id, *SLOT_1, "alice").status_code == 409
+
+
+def test_booking_edited_in_place_reported_and_repaired(srv):
+    room_id = booked_room(srv, "edit")
+    path = os.path.join(room_folder(srv, room_id), "b1.ics")
+    with open(path, "r+b") as f:  # in place: the folder's mtime stays
+        text = f.read()
+        assert b"SUMMARY:Meeting 1" in text
+        f.seek(0)
+        f.write(text.replace(b"SUMMARY:Meeting 1", b"SUMMARY:Meeting X"))
+    result = srv.cli("check", room_id, check=False)
+    assert result.returncode == 1
+    assert f"index: {room_id}: b1.ics: booking index row differs from the item (summary)" in result.stdout
+    assert srv.cli("check", room_id, "--repair", check=False).returncode == 0
+    assert srv.cli("check", room_id, check=False).returncode == 0
+
+
+def test_unparseable_item_reported_never_deleted(srv):
+    room_id = booked_room(srv, "broken")
+    folder = room_folder(srv, room_id)
+    broken = os.path.join(folder, "broken.ics")
+    half = os.path.join(folder, "half.ics")
+    with open(broken, "w") as f:
+        f.write("this is not iCalendar\n")
+    with open(half, "w") as f:  # Radicale reads it; roomcal's Booking does not (no DTSTART)
+        f.write("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:half\r\n"
+                "DTSTAMP:20260101T000000Z\r\nSUMMARY:no start\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    try:
+        result = srv.cli("check", room_id, check=False)
+        assert result.returncode == 1
+        assert f"unparseable: {room_id}: broken.ics: Radicale cannot read it" in result.stdout
+        assert any(line.startswith(f"unparseable: {room_id}: half.ics: ")
+                   for line in result.stdout.splitlines()), result.stdout
+        repaired = srv.cli("check", room_id, "--repair", check=False)
+        assert repaired.returncode == 1  # nothing to repair there: still reported
+        assert "unparseable: " in repaired.stdout and "2 remaining" in repaired.stdout
+        assert os.path.exists(broken) and os.path.exists(half)
+        assert sorted(n for n in os.listdir(folder) if not n.startswith(".")) == [
+            "b0.ics", "b1.ics", "broken.ics", "half.ics"]
+    finally:
+        os.unlink(broken)
+        os.unlink(half)
+    assert srv.cli("check", room_id, "--repair", check=False).returncode == 0
+
+
+def test_stray_temp_folders_reported_and_removed(srv):
+    room_id = booked_room(srv, "temp")
+    in_room = os.path.join(room_folder(srv, room_id), ".Radicale.tmp-abc123")
+    os.makedirs(in_room)
+    with open(os.path.join(in_room, "x.ics"), "w") as f:
+        f.write("half written")
+    in_root = os.path.join(srv.dir, "data", "collections", "collection-root", "rooms", ".Radicale.tmp-def456")
+    os.makedirs(os.path.join(in_root, "collection"))
+    result = srv.cli("check", check=False)
+    assert result.returncode == 1
+    assert f"temp: {room_id}: .Radicale.tmp-abc123: temporary folder of an interrupted write" in result.stdout
+    assert f"temp: {in_root}: temporary folder" in result.stdout
+    repaired = srv.cli("check", "--repair", check=False)
+    assert repaired.returncode == 0, repaired.stdout
+    assert not os.path.exists(in_room) and not os.path.exists(in_root)
+    assert srv.cli("check", check=False).returncode == 0
+    # the bookings are untouched
+    assert srv.request("GET", f"/rooms/{room_id}/b0.ics", user="alice").status_code == 200
+
+
+def test_journal_floor_beyond_sequence_reported(srv):
+    with sqlite3.connect(os.path.join(srv.dir, "data", "index.sqlite")) as db:
+        db.execute("INSERT OR REPLACE INTO floors VALUES ('rooms/ghost', 999999999)")
+    try:
+        result = srv.cli("check", check=False)
+        assert result.returncode == 1
+        assert "journal: rooms/ghost: floor 999999999 is beyond the sequence" in result.stdout
+    finally:
+        with sqlite3.connect(os.path.join(srv.dir, "data", "index.sqlite")) as db:
+            db.execute("DELETE FROM floors WHERE collection = 'rooms/ghost'")
+    assert srv.cli("check", check=False).returncode == 0
