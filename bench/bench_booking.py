@@ -138,8 +138,9 @@ class ServerProcess:
     (other programs on this machine pick free ports too).
     """
 
-    def __init__(self, name, cmd, cwd, log_path):
+    def __init__(self, name, cmd, cwd, log_path, new_session=False):
         self.name, self.cmd, self.cwd, self.log_path = name, cmd, cwd, log_path
+        self.new_session = new_session  # its own process group, so kill() takes the workers too
         self.process = None
         self.session = None
 
@@ -157,7 +158,8 @@ class ServerProcess:
     def _start_once(self) -> bool:
         self.log = open(self.log_path, "ab")
         cmd = [part.replace("{port}", str(self.port)) for part in self.cmd]
-        self.process = subprocess.Popen(cmd, cwd=self.cwd, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(cmd, cwd=self.cwd, stdout=self.log, stderr=subprocess.STDOUT,
+                                        start_new_session=self.new_session)
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.process.poll() is not None:
@@ -173,6 +175,18 @@ class ServerProcess:
                     pass
             time.sleep(0.05)
         return False
+
+    def kill(self):
+        """kill -9 of the server's process group (master and workers; needs new_session)."""
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(30)
+        self.log.close()
+        self.process = None
 
     def stop(self):
         if self.session is not None:
@@ -211,15 +225,20 @@ def drop_caches(folder: str) -> None:
 
 
 # -- the two installations ------------------------------------------------------------------
-def setup_roomcal(directory: str, events, log) -> dict:
-    """roomcal init + users + room + `roomcal import` of the N events."""
+def init_roomcal(directory: str) -> str:
+    """`roomcal init DIR` with cheap bcrypt (the scripts create users, not guard them)."""
     run(ROOMCAL + ["init", directory], cwd=REPO)
     config = os.path.join(directory, "radicale.conf")
     with open(config) as f:
         text = f.read()
-    text = text.replace("roomcal_bcrypt_rounds = 12", "roomcal_bcrypt_rounds = 4")
     with open(config, "w") as f:
-        f.write(text)
+        f.write(text.replace("roomcal_bcrypt_rounds = 12", "roomcal_bcrypt_rounds = 4"))
+    return config
+
+
+def setup_roomcal(directory: str, events, log) -> dict:
+    """roomcal init + users + room + `roomcal import` of the N events."""
+    config = init_roomcal(directory)
     cli = ROOMCAL + ["--config", config]
     run(cli + ["user", "add", "admin", "--password", "admin-pw", "--admin"], cwd=REPO)
     run(cli + ["user", "add", USER, "--password", PASSWORD], cwd=REPO)

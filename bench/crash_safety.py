@@ -27,7 +27,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -42,7 +41,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "bench"))
 
-from bench_booking import free_port, listening_inode, owns_socket  # noqa: E402
+from bench_booking import ServerProcess, init_roomcal  # noqa: E402
 
 from storage.check import parse_error  # noqa: E402
 
@@ -64,72 +63,11 @@ def run(config, *args, check=False):
     return result
 
 
-class Server:
-    """``roomcal serve --workers 2`` in its own session, so the whole group can be SIGKILLed."""
-
-    def __init__(self, config, log_path, workers=2):
-        self.config, self.log_path, self.workers = config, log_path, workers
-        self.process = None
-
-    def start(self, attempts=5):
-        for _ in range(attempts):
-            self.port = free_port()
-            self.url = f"http://127.0.0.1:{self.port}"
-            if self._start_once():
-                return self
-            self.kill()
-        raise RuntimeError(f"roomcal serve did not start; see {self.log_path}")
-
-    def _start_once(self) -> bool:
-        self.log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            ROOMCAL + ["--config", self.config, "serve", "--workers", str(self.workers),
-                       "--bind", f"127.0.0.1:{self.port}"],
-            cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                return False
-            inode = listening_inode(self.port)
-            if inode is not None:
-                if not owns_socket(self.process.pid, inode):
-                    return False  # somebody else took the port
-                try:
-                    requests.get(self.url + "/", timeout=2)
-                    return True
-                except requests.ConnectionError:
-                    pass
-            time.sleep(0.05)
-        return False
-
-    def kill(self):
-        """kill -9 of the whole process group (master and workers)."""
-        if self.process is None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait(30)
-        self.log.close()
-        self.process = None
-
-    def stop(self):
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-        # workers of a terminated master go with it; make sure of it
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.log.close()
-        self.process = None
+def server_for(config, log_path, workers=2):
+    """``roomcal serve`` in its own session, so kill() takes the whole group (kill -9)."""
+    return ServerProcess("roomcal", ROOMCAL + ["--config", config, "serve", "--workers", str(workers),
+                                               "--bind", "127.0.0.1:{port}"],
+                         REPO, log_path, new_session=True)
 
 
 class Storm:
@@ -248,11 +186,7 @@ def main():
 
     folder = tempfile.mkdtemp(prefix="roomcal-crash-")
     config = os.path.join(folder, "radicale.conf")
-    run(config, "init", folder, check=True)
-    with open(config) as f:
-        text = f.read()
-    with open(config, "w") as f:
-        f.write(text.replace("roomcal_bcrypt_rounds = 12", "roomcal_bcrypt_rounds = 4"))
+    init_roomcal(folder)
     run(config, "user", "add", USER, "--password", PASSWORD, check=True)
     rooms = [f"crash{i}" for i in range(args.rooms)]
     for room in rooms:
@@ -261,7 +195,7 @@ def main():
     slots = {room: itertools.count() for room in rooms}
     all_acked = {}
     table = []
-    server = Server(config, os.path.join(folder, "serve.log")).start()
+    server = server_for(config, os.path.join(folder, "serve.log")).start()
     try:
         for round_number in range(1, args.rounds + 1):
             storm = Storm(server.url, rooms, args.threads, slots)
@@ -285,7 +219,7 @@ def main():
                 repaired = "clean after --repair" if result.returncode == 0 else "NOT clean after --repair"
 
             # restart and look for every acknowledged write
-            server = Server(config, os.path.join(folder, "serve.log")).start()
+            server = server_for(config, os.path.join(folder, "serve.log")).start()
             missing, wrong = verify_acked(all_acked, items)
             session = requests.Session()
             session.auth = (USER, PASSWORD)

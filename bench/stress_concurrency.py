@@ -25,7 +25,7 @@ import uuid
 import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_booking import REPO, ROOMCAL, ServerProcess, run  # noqa: E402
+from bench_booking import REPO, ROOMCAL, ServerProcess, init_roomcal, run  # noqa: E402
 
 ROOMS = 20
 USERS = 8
@@ -77,12 +77,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     workdir = tempfile.mkdtemp(prefix="roomcal-stress-")
-    run(ROOMCAL + ["init", workdir], cwd=REPO)
-    config = os.path.join(workdir, "radicale.conf")
-    with open(config) as f:
-        text = f.read()
-    with open(config, "w") as f:
-        f.write(text.replace("roomcal_bcrypt_rounds = 12", "roomcal_bcrypt_rounds = 4"))
+    config = init_roomcal(workdir)
     cli = ROOMCAL + ["--config", config]
     run(cli + ["user", "add", "admin", "--password", "admin-pw", "--admin"], cwd=REPO)
     users = [(f"u{n}", f"pw-u{n}") for n in range(USERS)]

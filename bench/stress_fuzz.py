@@ -355,19 +355,14 @@ def seed_server(cli, run, repo):
 
 
 def main(argv=None):
-    from bench_booking import REPO, ROOMCAL, ServerProcess, run
+    from bench_booking import REPO, ROOMCAL, ServerProcess, init_roomcal, run
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inputs", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     workdir = tempfile.mkdtemp(prefix="roomcal-fuzz-")
-    run(ROOMCAL + ["init", workdir], cwd=REPO)
-    config = os.path.join(workdir, "radicale.conf")
-    with open(config) as f:
-        text = f.read()
-    with open(config, "w") as f:
-        f.write(text.replace("roomcal_bcrypt_rounds = 12", "roomcal_bcrypt_rounds = 4"))
+    config = init_roomcal(workdir)
     cli = ROOMCAL + ["--config", config]
     seed_server(cli, run, REPO)
     server = ServerProcess("roomcal", cli + ["serve", "--workers", str(args.workers), "--bind", "127.0.0.1:{port}"],
