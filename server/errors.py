@@ -70,6 +70,14 @@ class BadRequest(Refusal):
         self.json_status = self.caldav_status = status
 
 
+class UnreadableData(Refusal):
+    """What Radicale refused with a bare 400 (a body it cannot parse, a recurrence over its
+    limits), with the reason it wrote only to its log (server/serve.py)."""
+    caldav_status = json_status = 400
+    precondition = "valid-calendar-data"
+    json_type = "badRequest"
+
+
 class Forbidden(Refusal):
     json_status = caldav_status = 403
     json_type = precondition = "forbidden"

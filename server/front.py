@@ -8,6 +8,7 @@ and replace Radicale's generic status with ours and a ``DAV:error`` body.
 
 import base64
 import binascii
+import io
 import logging
 
 import radicale.app
@@ -69,14 +70,26 @@ class Front:
 
     def refuse_large_body(self, environ, is_api):
         """413 for a declared body above ``[server] max_content_length``, on every path, before
-        anything reads it (Radicale checks it only under its own server, not under gunicorn)."""
+        anything reads it (Radicale checks it only under its own server, not under gunicorn).
+
+        A chunked body (no Content-Length, as ``curl -T -`` sends) is read here, up to the
+        limit, and handed on with its length: Radicale and the JSON layer read
+        CONTENT_LENGTH bytes and would see an empty body."""
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        if not (self.max_content_length > 0 and length > self.max_content_length):
+        limit = self.max_content_length if self.max_content_length > 0 else None
+        chunked = not environ.get("CONTENT_LENGTH") and \
+            "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if chunked:
+            body = environ["wsgi.input"].read(limit + 1 if limit else -1)
+            length = len(body)
+            environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(length)
+        if not (limit and length > limit):
             return None
-        message = f"The body is too large ({length} bytes; at most {self.max_content_length})."
+        message = (f"The body is too large (more than {limit} bytes)." if chunked else
+                   f"The body is too large ({length} bytes; at most {limit}).")
         if is_api or wants_json(environ):
             return errors.json_error(413, "tooLarge", message, [("Connection", "close")])
         return 413, [("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")], \
@@ -141,7 +154,6 @@ def _no_dtd(environ) -> bool:
     """False for an XML body declaring a DOCTYPE or entities: Radicale parses with defusedxml,
     which raises EntitiesForbidden, and Radicale answers that with 500.  The body (at most
     max_content_length) is read here and handed on unchanged."""
-    import io
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:

@@ -12,6 +12,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger as GunicornLogger
 
 from server import config as roomcal_config
+from server import worker
 
 ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 
@@ -26,6 +27,7 @@ def make_app(config_path: str):
     radicale_log.set_level(configuration.get("logging", "level"),
                            configuration.get("logging", "backtrace_on_debug"))
     for name in ("radicale", ""):
+        logging.getLogger(name).addFilter(_keep_reasons_of_bad_requests)
         logging.getLogger(name).addFilter(_drop_errors_of_refusals)
         logging.getLogger(name).addFilter(_mask_record)
     # Who changed what (server/admin.py): always logged, whatever [logging] level says.
@@ -50,6 +52,24 @@ def _drop_errors_of_refusals(record: logging.LogRecord) -> bool:
     from storage import context
     state = context.current()
     return not (state is not None and state.refusal is not None and record.levelno >= logging.ERROR)
+
+
+def _keep_reasons_of_bad_requests(record: logging.LogRecord) -> bool:
+    """Radicale answers a body it cannot take with a bare "400 Bad Request" and tells
+    why only in its log ("Bad PUT request on '/…' (prepare): Too many recurrence rule
+    entries …").  The reason is kept for the request, and the front answers it in a
+    DAV:error body (server/errors.py UnreadableData).  Only seen while [logging] level
+    lets warnings through (the default); otherwise the bare 400 stays.
+    """
+    from server.errors import UnreadableData
+    from storage import context
+    state = context.current()
+    if state is not None and state.refusal is None and record.levelno == logging.WARNING \
+            and isinstance(record.msg, str) and record.msg.startswith("Bad ") and record.args:
+        reason = record.args[-1] if isinstance(record.args, tuple) else None
+        if isinstance(reason, Exception):
+            state.refusal = UnreadableData(f"The server cannot take this request: {reason}")
+    return True
 
 
 class MaskingLogger(GunicornLogger):
@@ -116,10 +136,15 @@ class _Gunicorn(BaseApplication):
 
 def serve(config_path: str, workers: int = 1, threads: int = 8, bind=None) -> None:
     configuration = roomcal_config.load(config_path)
+    # Requests are read in full by the worker's event loop before a thread takes
+    # them (server/worker.py): slow clients cost a socket, not a thread.
+    worker_class = worker.configured(
+        request_timeout=configuration.get("server", "timeout"),
+        max_body=configuration.get("server", "max_content_length"))
     options = {
         "bind": bind or binds(configuration),
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": worker_class,
         "threads": threads,
         "accesslog": "-",
         "access_log_format": ACCESS_LOG_FORMAT,

@@ -1,0 +1,246 @@
+"""Gunicorn's threaded worker, made deaf to slow clients.
+
+gthread gives a connection to a pool thread as soon as its first byte arrives,
+and the thread then blocks until the whole request is in: a client that sends
+one byte a second holds a thread for minutes, and as many such clients as there
+are threads stall the worker.  This worker reads every request in its event
+loop, without blocking, and gives it to a thread only once it is complete
+(head and body), so threads are spent on work only.  A request must be
+complete within ``[server] timeout`` seconds of its first byte, plus one second
+for every MIN_RATE bytes it brought (a large upload on a slow line is not cut
+off); else it gets a 408 and the connection is closed.
+
+Only the framing is done here (where does this request end?); parsing stays
+gunicorn's: the bytes are handed to its parser as read-ahead.  Anything this
+module cannot frame (bad lengths, bare LFs, oversized heads or bodies) is
+handed over at once, and gunicorn's parser or the front answers it.
+"""
+
+import errno
+import selectors
+import time
+from functools import partial
+
+from gunicorn.workers.gthread import ThreadWorker
+
+RECV_SIZE = 256 * 1024
+MIN_RATE = 1024   # bytes a second that earn a slow upload more time (like Apache's mod_reqtimeout)
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class RequestFrame:
+    """Bytes of one HTTP/1.1 request as they arrive, and whether they are all here.
+
+    ``ready`` becomes true when the request is complete, or when it can never be
+    framed here (then the parser's error is the answer, without waiting).
+    """
+
+    def __init__(self, max_head: int, max_body: int):
+        self.data = bytearray()
+        self.max_head = max_head
+        self.max_body = max_body
+        self.ready = False
+        self.head_end = None      # offset just after the head's blank line
+        self.body_end = None      # offset just after the body, when the length is known
+        self.chunk_at = None      # chunked: offset of the next chunk-size line
+        self.expects_continue = False
+        self._searched = 0
+
+    def feed(self, data: bytes) -> bool:
+        self.data += data
+        if not self.ready:
+            self._advance()
+        return self.ready
+
+    def _give_up(self):
+        self.ready = True
+
+    def _advance(self):
+        if self.head_end is None and not self._read_head():
+            return
+        if self.chunk_at is not None:
+            self._read_chunks()
+        elif self.body_end is not None and len(self.data) >= self.body_end:
+            self.ready = True
+
+    def _read_head(self) -> bool:
+        start = 2 if self.data[:2] == b"\r\n" else 0   # one stray CRLF is allowed (RFC 9112 2.2)
+        end = self.data.find(b"\r\n\r\n", max(start, self._searched - 3))
+        if end < 0:
+            self._searched = len(self.data)
+            head = self.data[start:]
+            if len(head) > self.max_head or head.count(b"\n") != head.count(b"\r\n"):
+                self._give_up()   # the parser answers 431/400
+            return False
+        head = bytes(self.data[start:end])
+        if b"\n" in head.replace(b"\r\n", b""):
+            self._give_up()
+            return False
+        self.head_end = end + 4
+        lines = head.split(b"\r\n")
+        kept, lengths, chunked = [lines[0]], set(), False
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            name, value = name.strip().lower(), value.strip().lower()
+            if name == b"content-length":
+                lengths.add(value)
+            elif name == b"transfer-encoding":
+                chunked = chunked or b"chunked" in value
+            elif name == b"expect" and value == b"100-continue":
+                # Answered here, while the body is still to come; dropped from
+                # the head so that gunicorn does not send a second one later.
+                self.expects_continue = True
+                continue
+            kept.append(line)
+        if self.expects_continue:
+            rebuilt = b"\r\n".join(kept) + b"\r\n\r\n"
+            self.data[start:self.head_end] = rebuilt
+            self.head_end = start + len(rebuilt)
+        if chunked:
+            self.chunk_at = self.head_end
+            return True
+        if len(lengths) > 1:
+            self._give_up()
+            return False
+        try:
+            length = int(lengths.pop()) if lengths else 0
+        except ValueError:
+            length = -1
+        if length < 0 or length > self.max_body:
+            self._give_up()   # the parser answers 400, the front 413 (without reading the body)
+            return False
+        self.body_end = self.head_end + length
+        return True
+
+    def _read_chunks(self):
+        while True:
+            line_end = self.data.find(b"\r\n", self.chunk_at)
+            if line_end < 0:
+                if len(self.data) - self.chunk_at > 1024:
+                    self._give_up()
+                return
+            size_text = bytes(self.data[self.chunk_at:line_end]).split(b";")[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                self._give_up()
+                return
+            if size == 0:   # the last chunk, then trailers up to a blank line
+                if self.data[line_end + 2:line_end + 4] == b"\r\n" or \
+                        self.data.find(b"\r\n\r\n", line_end) >= 0:
+                    self.ready = True
+                return
+            if len(self.data) - self.head_end > self.max_body:
+                self._give_up()
+                return
+            next_at = line_end + 2 + size + 2
+            if len(self.data) < next_at:
+                return
+            self.chunk_at = next_at
+
+
+class BufferingThreadWorker(ThreadWorker):
+    """gthread, with every request read in full by the event loop first.
+
+    ``request_timeout`` and ``max_body`` are set by `configured`.
+    """
+
+    request_timeout = 30.0
+    max_body = 100_000_000
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reading = set()   # connections whose request is still arriving
+        # TLS needs a handshake and h2c a preface: leave those to gthread as it is.
+        self.buffering = not self.cfg.is_ssl and getattr(self.cfg, "http2_cleartext", "off") == "off"
+        cfg = self.cfg
+        if cfg.limit_request_fields and cfg.limit_request_field_size and cfg.limit_request_line:
+            self.max_head = cfg.limit_request_line + cfg.limit_request_fields * (cfg.limit_request_field_size + 2)
+        else:
+            self.max_head = 1024 * 1024
+
+    def enqueue_req(self, conn):
+        # Every way in (accept, a kept-alive or deferred connection becoming readable,
+        # read-ahead of the next request) passes here, always on the main thread.
+        if not self.buffering:
+            return super().enqueue_req(conn)
+        frame = RequestFrame(self.max_head, self.max_body)
+        if conn.parser is not None:
+            frame.feed(conn.parser.unreader.take_buffered())
+        conn.frame = frame
+        conn.read_started = time.monotonic()
+        conn.continued = False
+        if frame.ready:
+            return self._hand_over(conn)
+        conn.sock.setblocking(False)
+        self.reading.add(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_bytes, conn))
+
+    def _on_bytes(self, conn, _sock):
+        try:
+            data = conn.sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:   # closed by the client before the request was complete
+            return self._drop(conn)
+        frame = conn.frame
+        if frame.feed(data):
+            return self._hand_over(conn)
+        if frame.expects_continue and not conn.continued and frame.head_end is not None:
+            conn.continued = True
+            try:
+                conn.sock.send(CONTINUE)
+            except OSError:
+                pass
+
+    def _hand_over(self, conn):
+        if conn in self.reading:
+            self.reading.discard(conn)
+            self.poller.unregister(conn.sock)
+        data = bytes(conn.frame.data)
+        conn.frame = None
+        conn.init()   # plain HTTP/1: makes the parser, no I/O
+        conn.parser.unreader.unread(data)
+        conn.data_ready = True
+        super().enqueue_req(conn)
+
+    def _drop(self, conn, answer: bytes = b""):
+        self.reading.discard(conn)
+        try:
+            self.poller.unregister(conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+        if answer:
+            try:
+                conn.sock.send(answer)
+            except OSError as e:
+                if e.errno not in (errno.EPIPE, errno.ECONNRESET, errno.EAGAIN):
+                    self.log.debug("408 not sent: %s", e)
+        self.nr_conns -= 1
+        conn.close()
+
+    def _deadline(self, conn) -> float:
+        return conn.read_started + self.request_timeout + len(conn.frame.data) / MIN_RATE
+
+    def murder_pending(self):
+        super().murder_pending()
+        now = time.monotonic()
+        for conn in [c for c in self.reading if self._deadline(c) <= now]:
+            self.log.info("closed a connection from %s: no complete request within %ss",
+                          conn.client[0] if conn.client else "?", self.request_timeout)
+            self._drop(conn, timeout_response(self.request_timeout))
+
+
+def timeout_response(seconds: float) -> bytes:
+    text = f"The request did not arrive in full within {seconds:g} seconds.\n".encode()
+    return (b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\n"
+            + f"Content-Length: {len(text)}\r\n\r\n".encode() + text)
+
+
+def configured(request_timeout: float, max_body: int) -> type:
+    """The worker class with this server's limits (set before gunicorn forks its workers)."""
+    return type("BufferingThreadWorker", (BufferingThreadWorker,),
+                {"request_timeout": float(request_timeout), "max_body": int(max_body)})
