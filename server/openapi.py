@@ -341,7 +341,7 @@ OPERATIONS = {
         parameters=[query("start", "ISO 8601 date or date-time", required=True),
                     query("end", "ISO 8601 (a date: through that day)", required=True),
                     query("duration", "ISO 8601 duration of the wanted booking, e.g. PT1H"),
-                    query("step", "between candidate starts (needs duration; default PT30M)")],
+                    query("step", "between candidate starts (needs duration; default PT30M, or the duration when shorter)")],
         responses={"200": answer("The availability.", "Availability")}, errors=error("400", "BadRequest")),
     ("GET", ROOM + "/bookings"): _op(
         "List a room's bookings",

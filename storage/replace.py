@@ -181,6 +181,7 @@ def replace_period(storage, room_id: str, start: int, end: int, texts: List[str]
 
         reused = {href for _, href, _, _ in stored} & excluded
         removed = [href for href in sorted(excluded) if href not in reused]
+        before = {href: view.booking(href) for href in excluded}
         for href in removed:
             collection._remove(href)
         rows = []
@@ -188,6 +189,11 @@ def replace_period(storage, room_id: str, start: int, end: int, texts: List[str]
             collection._store(href, item)
             rows.append(row_for(href, booking, core.max_occurrences))
         collection._index_after_write(put=rows, remove=removed)
+        # Someone else's booking removed or changed by the replace: its organizer hears of it.
+        for href in removed:
+            storage.notifier.after_write(room, href, before[href], None, actor)
+        for _, href, _, booking in stored:
+            storage.notifier.after_write(room, href, before.get(href), booking, actor)
         return Result(room,
                       [Entry(r.href, r.uid, booking.summary, r.start, r.end, r.status)
                        for r, (_, _, _, booking) in zip(rows, stored)],

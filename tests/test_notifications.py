@@ -15,15 +15,13 @@ import uuid
 import pytest
 from aiosmtpd.controller import Controller
 
-from conftest import REPO, assert_no_500, event, free_port
+from conftest import assert_no_500, event, free_port
 from storage import notify
 from storage.outbox import Outbox
 
 ADMIN, MGR, ALICE, BOB = "nt-admin", "nt-mgr", "nt-alice", "nt-bob"
 ALICE_MAIL, BOB_MAIL = "alice@example.org", "bob@example.org"
 BCC = "audit@example.org"
-VERBS = os.path.exists(os.path.join(REPO, "server", "routes", "bookings.py")) and \
-    "decline" in open(os.path.join(REPO, "server", "routes", "bookings.py")).read()
 
 
 class Smtp:
@@ -144,13 +142,13 @@ def test_approved_by_a_manager_mails_the_booker(srv, smtp):
     assert "has been approved" in body(mail) and f"Room {room_id}" in body(mail)
     recipients = next(r for r, m in smtp.messages if m is mail)
     assert sorted(recipients) == sorted([ALICE_MAIL, BCC]) and "Bcc" not in mail
-    if VERBS:  # the booking verb of the API mails the same way
-        other = f"appr2-{uuid.uuid4().hex[:6]}"
-        put(srv, room_id, other, BOB, 4)
-        response = srv.request("POST", f"/api/rooms/{room_id}/bookings/{other}/approve", user=MGR, json={})
-        assert response.status_code == 200, response.text
-        mail, = smtp.wait_for(lambda m: other in m["Subject"])
-        assert mail["To"] == BOB_MAIL and mail["Subject"].startswith("Approved")
+    # the booking verb of the API mails the same way
+    other = f"appr2-{uuid.uuid4().hex[:6]}"
+    put(srv, room_id, other, BOB, 4)
+    response = srv.request("POST", f"/api/rooms/{room_id}/bookings/{other}/approve", user=MGR, json={})
+    assert response.status_code == 200, response.text
+    mail, = smtp.wait_for(lambda m: other in m["Subject"])
+    assert mail["To"] == BOB_MAIL and mail["Subject"].startswith("Approved")
 
 
 def test_declined_mails_the_organizer_with_the_reason(srv, smtp):
@@ -158,19 +156,21 @@ def test_declined_mails_the_organizer_with_the_reason(srv, smtp):
     uid = f"decl-{uuid.uuid4().hex[:6]}"
     # ORGANIZER comes before the booker's own e-mail.
     put(srv, room_id, uid, ALICE, 5, extra="ORGANIZER;CN=Team lead:mailto:lead@example.org")
-    if VERBS:
-        response = srv.request("POST", f"/api/rooms/{room_id}/bookings/{uid}/decline", user=MGR,
-                               json={"reason": "The board needs the room that day"})
-        assert response.status_code == 200, response.text
-    else:
-        put(srv, room_id, uid, MGR, 5, extra="STATUS:CANCELLED\nORGANIZER:mailto:lead@example.org")
+    response = srv.request("POST", f"/api/rooms/{room_id}/bookings/{uid}/decline", user=MGR,
+                           json={"reason": "The board needs the room that day"})
+    assert response.status_code == 200, response.text
     assert stored_status(srv, room_id, uid) == "CANCELLED"
     mail, = smtp.wait_for(lambda m: uid in m["Subject"])
     assert mail["To"] == "lead@example.org"
     assert mail["Subject"].startswith("Declined: ")
     assert "has been declined" in body(mail)
-    if VERBS:
-        assert "Reason: The board needs the room that day" in body(mail)
+    assert "Reason: The board needs the room that day" in body(mail)
+    # A manager's CalDAV client declines by storing STATUS:CANCELLED: the same mail, no reason.
+    by_caldav = f"decl2-{uuid.uuid4().hex[:6]}"
+    put(srv, room_id, by_caldav, ALICE, 9)
+    put(srv, room_id, by_caldav, MGR, 9, extra="STATUS:CANCELLED")
+    mail, = smtp.wait_for(lambda m: by_caldav in m["Subject"])
+    assert mail["To"] == ALICE_MAIL and mail["Subject"].startswith("Declined: ")
 
 
 def test_cancelled_by_someone_else_but_not_by_yourself(srv, smtp):
@@ -184,16 +184,12 @@ def test_cancelled_by_someone_else_but_not_by_yourself(srv, smtp):
     mail, = smtp.wait_for(lambda m: deleted in m["Subject"])
     assert mail["To"] == ALICE_MAIL and mail["Subject"].startswith("Cancelled: ")
     assert f"has been deleted by {MGR}" in body(mail)
-    if VERBS:
-        response = srv.request("POST", f"/api/rooms/{room_id}/bookings/{cancelled}/cancel", user=MGR,
-                               json={"reason": "Fire drill"})
-        assert response.status_code == 200, response.text
-    else:
-        put(srv, room_id, cancelled, MGR, 8, extra="STATUS:CANCELLED")
+    response = srv.request("POST", f"/api/rooms/{room_id}/bookings/{cancelled}/cancel", user=MGR,
+                           json={"reason": "Fire drill"})
+    assert response.status_code == 200, response.text
     mail, = smtp.wait_for(lambda m: cancelled in m["Subject"])
     assert mail["To"] == BOB_MAIL and "has been cancelled" in body(mail)
-    if VERBS:
-        assert "Reason: Fire drill" in body(mail)
+    assert "Reason: Fire drill" in body(mail)
     # Mails go out in order: the booker's own deletion would have come before these.
     assert smtp.about(own) == []
     # Deleting a booking that was already cancelled mails nobody again.
@@ -246,6 +242,24 @@ def test_cleared_bookings_mail_their_organizers(srv, smtp):
     # Test mode sent nothing: one mail each.
     assert len([m for _, m in smtp.messages if "Fundraising Weekly" in m["Subject"]
                 and room_id in m["Subject"]]) == 1
+
+
+def test_bookings_removed_by_a_period_replace_mail_their_organizers(srv, smtp):
+    room_id = room(srv)
+    gone, own = (f"{name}-{uuid.uuid4().hex[:6]}" for name in ("gone", "own"))
+    put(srv, room_id, gone, ALICE, 11)
+    put(srv, room_id, own, MGR, 12)
+    day = datetime.datetime.strptime(when(11, 0), "%Y%m%dT%H%M%SZ")
+    period = {"start": day.isoformat(), "end": (day + datetime.timedelta(days=2)).isoformat()}
+    answer = srv.request("POST", f"/api/rooms/{room_id}/bookings/replace", user=MGR,
+                         json={"period": period, "bookings": []})
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["removed"]) == 2
+    mail, = smtp.wait_for(lambda m: gone in m["Subject"])
+    assert mail["To"] == ALICE_MAIL and mail["Subject"].startswith("Cancelled: ")
+    assert f"has been deleted by {MGR}" in body(mail)
+    time.sleep(1)   # the manager's own booking: nobody to tell
+    assert smtp.about(own) == []
 
 
 # -- templates ----------------------------------------------------------------------------------
