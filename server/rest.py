@@ -235,9 +235,8 @@ class Rest:
         event.setdefault("uid", str(uuid.uuid4()))
         _server_fields(event, None)
         ical = jscalendar.from_jscalendar(event)
-        href, uid, etag, _ = self.storage.write_item(collection_path, ical, identity.actor(),
-                                                     if_none_match=True)
-        return self._written(request, identity, collection_path, href, etag, 201)
+        written = self.storage.write_item(collection_path, ical, identity.actor(), if_none_match=True)
+        return self._written(request, identity, collection_path, written.href, written.etag, 201)
 
     def put(self, request, identity, collection_path, href):
         event = self._event_body(request)
@@ -252,11 +251,12 @@ class Rest:
                 event.setdefault("uid", href[:-4] if href.endswith(".ics") else str(uuid.uuid4()))
             _server_fields(event, jscalendar.to_jscalendar(previous) if previous else None)
             return jscalendar.from_jscalendar(event, previous)
-        _, _, etag, created = self.storage.write_item(
+        written = self.storage.write_item(
             collection_path, None, identity.actor(), href=href, build=build,
             if_match=request.headers.get("If-Match"),
             if_none_match=request.headers.get("If-None-Match") == "*")
-        return self._written(request, identity, collection_path, href, etag, 201 if created else 204)
+        return self._written(request, identity, collection_path, href, written.etag,
+                             201 if written.created else 204)
 
     def patch(self, request, identity, collection_path, href):
         patch = self._event_body(request)
@@ -272,10 +272,10 @@ class Rest:
             _server_fields(after, before)
             jscalendar.validate(after)
             return jscalendar.from_jscalendar(after, previous)
-        _, _, etag, _ = self.storage.write_item(
+        written = self.storage.write_item(
             collection_path, None, identity.actor(), href=href, build=build,
             if_match=request.headers.get("If-Match"))
-        return self._written(request, identity, collection_path, href, etag, 204)
+        return self._written(request, identity, collection_path, href, written.etag, 204)
 
     def _written(self, request, identity, collection_path, href, etag, status):
         location = "/" + collection_path.strip("/") + "/" + href

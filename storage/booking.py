@@ -55,6 +55,7 @@ class Decision:
     room: Room
     violations: List[rules.Violation]
     conflicts: List[Conflict]
+    moves: bool = False   # the write adds or moves occurrences (new times)
 
     @property
     def ok(self) -> bool:
@@ -155,7 +156,7 @@ class BookingCore:
         if previous is None:
             violations.extend(unavailable(room))
         conflicts = self._conflicts(room, candidate.uid, [o for o in new if o.blocking], existing)
-        return Decision(room, violations, conflicts)
+        return Decision(room, violations, conflicts, moves=bool(new))
 
     def admit(self, room: Room, text: str, existing: Existing, actor: Actor, *,
               previous: Optional[Booking] = None, check: bool = True) -> tuple:
@@ -170,15 +171,22 @@ class BookingCore:
         self.check_change(room, actor, previous, "change")
         if previous is None and unavailable(room):  # every path, --allow-conflicts too
             raise BookingRefused(Decision(room, unavailable(room), []))
+        moves = False   # unknown without a check (imports that allow conflicts): status kept
         if check:
             decision = self.decide(room, candidate, existing, previous=previous)
             if not decision.ok:
                 raise BookingRefused(decision)
-        return candidate, self._stamp(room, candidate, previous, actor)
+            moves = decision.moves
+        return candidate, self._stamp(room, candidate, previous, actor, moves)
 
     def _stamp(self, room: Room, candidate: Booking, previous: Optional[Booking],
-               actor: Actor) -> bool:
-        """Server-owned facts: who booked and when, and approval status."""
+               actor: Actor, moves: bool = False) -> bool:
+        """Server-owned facts: who booked and when, and approval status.
+
+        In approval rooms only managers set the status; a booker who moves an approved
+        booking (new times) asks again: a manager approved the old times, not the new
+        ones, so it is pending until approved again.  Other edits (title, notes) keep
+        the status."""
         changed = False
         owner = previous.get(OWNER) if previous else (actor.user or None)
         booked_at = (previous.get(BOOKED_AT) if previous else None) or \
@@ -194,7 +202,7 @@ class BookingCore:
                 wanted = "TENTATIVE" if status != "CANCELLED" else status
             elif not self.is_manager(room, actor) and status != "CANCELLED":
                 wanted = (previous.get("STATUS") or "TENTATIVE").upper()
-                if wanted == "CANCELLED":
+                if wanted == "CANCELLED" or moves:
                     wanted = "TENTATIVE"
             if wanted != status:
                 candidate.set_status(wanted)

@@ -13,7 +13,7 @@ import logging
 import os
 import posixpath
 import time
-from typing import Iterable, List, Optional
+from typing import Iterable, List, NamedTuple, Optional
 
 import radicale.item as radicale_item
 from radicale import pathutils, types
@@ -57,6 +57,15 @@ def _refusing(function):
     wrapper.__name__ = function.__name__
     wrapper.__doc__ = function.__doc__
     return wrapper
+
+
+class Written(NamedTuple):
+    """One item written by ``Storage.write_item``."""
+    href: str
+    uid: str
+    etag: str
+    created: bool
+    text: str   # as stored: with what the booking core stamped (owner, approval status)
 
 
 class Throttle:
@@ -518,7 +527,7 @@ class Storage(multifilesystem.Storage):
         from storage.replace import replace_period
         return replace_period(self, room_id, start, end, texts, actor)
 
-    def put_booking(self, room_id: str, text: str, actor: Actor, **preconditions) -> tuple:
+    def put_booking(self, room_id: str, text: str, actor: Actor, **preconditions) -> "Written":
         """A booking from /api: ``write_item`` into the room."""
         self.room_collection_exists(room_id)
         return self.write_item(f"/{rooms.ROOMS}/{room_id}/", text, actor, **preconditions)
@@ -536,12 +545,12 @@ class Storage(multifilesystem.Storage):
 
     def write_item(self, collection_path: str, text: Optional[str], actor: Actor, *,
                    href: Optional[str] = None, if_match: Optional[str] = None,
-                   if_none_match: bool = False, build=None) -> tuple:
+                   if_none_match: bool = False, build=None) -> "Written":
         """A write from outside Radicale (JSON, /api) into any calendar: the same ``upload``
         as a CalDAV PUT, so rooms go through the booking core.  Preconditions as in
         CalDAV's PUT.  ``build(current_item or None) -> text`` instead of ``text`` runs
         inside the write lock (read-modify-write: JSON PUT and PATCH).
-        Returns (href, uid, etag, created)."""
+        Returns what was written (`Written`)."""
         with self.acquire_lock("w", actor.user, path=collection_path, request="PUT", actor=actor.user):
             collection = self.calendar(collection_path)
             if build is not None:
@@ -564,7 +573,7 @@ class Storage(multifilesystem.Storage):
                     if_match == "*" and current is None):
                 raise PreconditionFailed("The event changed since you read it (ETag mismatch).")
             stored, _ = collection.upload(href, item)
-            return href, item.uid, stored.etag, current is None
+            return Written(href, item.uid, stored.etag, current is None, stored.serialize())
 
     def delete_item(self, collection_path: str, href: str, actor: Actor,
                     if_match: Optional[str] = None) -> None:

@@ -309,6 +309,23 @@ def test_approve_a_pending_booking(world):
     assert verb(world, APPR, "no-such-uid", "approve", user=MGR).status_code == 404
 
 
+def test_a_booker_who_moves_an_approved_booking_asks_again(world):
+    booking = create(world, APPR, "Review", "2027-07-23T10:00", "2027-07-23T11:00", user=BOB)
+    assert verb(world, APPR, booking["uid"], "approve", user=MGR).json()["status"] == "confirmed"
+    # A new title over CalDAV: still approved.
+    text = ics(world, booking["href"], user=BOB).text.replace("SUMMARY:Review", "SUMMARY:Design review")
+    assert world.put_ics(booking["href"], text, user=BOB).status_code in (201, 204)
+    assert one(world, APPR, booking["uid"]).json()["roomcal"]["status"] == "confirmed"
+    # New times: pending again, until a manager approves them.
+    moved = verb(world, APPR, booking["uid"], "reschedule", {"start": "2027-07-23T14:00"}, user=BOB)
+    assert moved.status_code == 200 and moved.json()["status"] == "pending"
+    assert "STATUS:TENTATIVE" in ics(world, booking["href"], user=BOB).text
+    assert verb(world, APPR, booking["uid"], "approve", user=MGR).json()["status"] == "confirmed"
+    # A manager's move keeps it approved.
+    by_manager = verb(world, APPR, booking["uid"], "reschedule", {"start": "2027-07-23T16:00"}, user=MGR)
+    assert by_manager.status_code == 200 and by_manager.json()["status"] == "confirmed"
+
+
 def test_decline_a_pending_booking_frees_the_slot(world):
     pending = create(world, APPR, "Maybe", "2027-07-22T10:00", "2027-07-22T11:00", user=BOB)
     create(world, APPR, "Same time", "2027-07-22T10:00", "2027-07-22T11:00", user=ALICE, status=409)

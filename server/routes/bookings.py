@@ -79,14 +79,13 @@ def book(api, request, identity, room_id):
     text = _booking_text(api, request, room)
     with api.front.run_as(identity):
         try:
-            href, uid, etag, _ = api.storage.put_booking(room_id, text, identity.actor(),
-                                                         if_none_match=True)
+            written = api.storage.put_booking(room_id, text, identity.actor(), if_none_match=True)
         except PreconditionFailed:
             raise UidTaken(f"{room.name} already has a booking with this UID; change it with "
                            "PUT or PATCH on its href, or leave the uid out.") from None
-    location = room.path + href
-    return errors.json_response(201, {"href": location, "uid": uid, "etag": etag},
-                                [("Location", location), ("ETag", etag)])
+    location = room.path + written.href
+    return errors.json_response(201, {"href": location, "uid": written.uid, "etag": written.etag},
+                                [("Location", location), ("ETag", written.etag)])
 
 
 def _booking_text(api, request, room) -> str:
@@ -248,8 +247,6 @@ def _verb(api, request, identity, room_id, uid, verb: str, change, *, managers_o
         href = api.storage.index.href_of_uid(collection.view().room_key, uid)
     if href is None:
         raise NotFound(f"There is no booking {uid!r} in {room.name}.")
-    built = {}
-
     def build(current):
         if current is None or current.uid != uid:  # gone (or replaced) since the lookup
             raise NotFound(f"There is no booking {uid!r} in {room.name}.")
@@ -261,15 +258,15 @@ def _verb(api, request, identity, room_id, uid, verb: str, change, *, managers_o
         core.check_change(stored, actor, booking, verb)  # yours, or you manage the room
         change(booking, body, stored)
         _touch(booking)
-        built["booking"] = booking
         return booking.to_ical()
 
     with api.front.run_as(identity):
         context.set_reason(reason.strip() if isinstance(reason, str) and reason.strip() else None)
-        href, _, etag, _ = api.storage.write_item(room.path, None, actor, href=href, build=build,
-                                                  if_match=request.headers.get("If-Match"))
-    entry = summary(api, room, identity, href, built["booking"], True)
-    return errors.json_response(200, {**entry, "etag": etag}, [("ETag", etag)])
+        written = api.storage.write_item(room.path, None, actor, href=href, build=build,
+                                         if_match=request.headers.get("If-Match"))
+    # What was stored: the booking core may have changed the status (approval rooms).
+    entry = summary(api, room, identity, written.href, Booking(written.text, room.tz), True)
+    return errors.json_response(200, {**entry, "etag": written.etag}, [("ETag", written.etag)])
 
 
 def _body(api, request) -> dict:

@@ -49,9 +49,10 @@ def create_event(api, request, identity, calendar, kind):
     event_id = new_id()
     text = to_ical({**body, "uid": event_id}, room)
     with api.front.run_as(identity):
-        href, uid, etag, _ = api.storage.put_booking(room.id, text, identity.actor(),
-                                                     href=f"{event_id}.ics", if_none_match=True)
-    return errors.json_response(201, {"id": uid}, [("Location", room.path + href), ("ETag", etag)])
+        written = api.storage.put_booking(room.id, text, identity.actor(),
+                                          href=f"{event_id}.ics", if_none_match=True)
+    return errors.json_response(201, {"id": written.uid},
+                                [("Location", room.path + written.href), ("ETag", written.etag)])
 
 
 def delete_event(api, request, identity, calendar, kind, event_id):
