@@ -413,3 +413,40 @@ def revoke_token(accounts, token_id: str, actor: Actor) -> None:
         raise NotFound(f"There is no token {token_id!r}.")
     accounts.revoke_token(token_id)
     _log(actor, "revoked token %s", token_id)
+
+
+# -- mail templates ----------------------------------------------------------------------------
+# ``room_id`` None is the default template (rooms without their own).
+def _template_owner(storage, room_id: Optional[str]) -> str:
+    if room_id is not None and storage.registry.get(room_id) is None:
+        raise NotFound(f"There is no room {room_id!r}.")
+    return f"room {room_id}" if room_id else "rooms without their own"
+
+
+def template(storage, room_id: Optional[str]) -> dict:
+    """The template a room's mails use: its own, else the default, else the built-in one."""
+    from storage.notify import format_template
+    _template_owner(storage, room_id)
+    subject, body, whose = storage.notifier.templates.get(room_id)
+    return {"room": room_id, "whose": whose, "subject": subject, "body": body,
+            "text": format_template(subject, body)}
+
+
+def set_template(storage, room_id: Optional[str], text, actor: Actor) -> None:
+    """Checked first (compiles, renders on sample data); the old one stays if refused."""
+    from storage.notify import TemplateError
+    owner = _template_owner(storage, room_id)
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidChange("A template is text: the subject on the first line, then the body.", ["text"])
+    try:
+        storage.notifier.templates.set(room_id, text)
+    except TemplateError as e:
+        raise InvalidChange(f"Template refused: {e}", ["text"]) from None
+    _log(actor, "set the mail template of %s", owner)
+
+
+def remove_template(storage, room_id: Optional[str], actor: Actor) -> None:
+    owner = _template_owner(storage, room_id)
+    if not storage.notifier.templates.remove(room_id):
+        raise NotFound(f"{'Room ' + room_id if room_id else 'The default'} has no template of its own.")
+    _log(actor, "removed the mail template of %s", owner)

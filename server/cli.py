@@ -350,21 +350,15 @@ def cmd_feed_revoke(args):
 
 
 # -- mail to organizers: templates and the outbox ---------------------------------------------
-def _template_target(args, storage):
+def _template_target(args):
     """The room of a template command, or None for --default."""
     if args.default == (args.room is not None):
         raise CliError("name a room, or give --default for the template of rooms without one")
-    if args.room is not None and storage.registry.get(args.room) is None:
-        raise CliError(f"no room {args.room!r}")
     return args.room
 
 
 def cmd_template_set(args):
-    import logging
-
-    from storage.notify import TemplateError
-    storage = _storage(args)
-    room_id = _template_target(args, storage)
+    room_id = _template_target(args)
     try:
         if args.file == "-":
             text = sys.stdin.read()
@@ -375,31 +369,22 @@ def cmd_template_set(args):
         raise CliError(f"cannot read {args.file}: {e.strerror}") from None
     except UnicodeDecodeError:
         raise CliError(f"{args.file} is not UTF-8 text") from None
-    try:
-        storage.notifier.templates.set(room_id, text)
-    except TemplateError as e:
-        raise CliError(f"template refused: {e}") from None
-    what = f"room {room_id}" if room_id else "rooms without their own"
-    logging.getLogger("roomcal.admin").info("the command line set the mail template of %s", what)
-    print(f"set the mail template of {what}")
+    admin.set_template(_storage(args), room_id, text, Actor.command_line())
+    print(f"set the mail template of {'room ' + room_id if room_id else 'rooms without their own'}")
 
 
 def cmd_template_show(args):
-    from storage.notify import format_template
-    storage = _storage(args)
-    room_id = _template_target(args, storage)
-    subject, body, whose = storage.notifier.templates.get(room_id)
-    if room_id and whose != "room":
-        print(f"roomcal: room {room_id} has no mail template of its own; this is the {whose} one",
+    room_id = _template_target(args)
+    shown = admin.template(_storage(args), room_id)
+    if room_id and shown["whose"] != "room":
+        print(f"roomcal: room {room_id} has no mail template of its own; this is the {shown['whose']} one",
               file=sys.stderr)
-    sys.stdout.write(format_template(subject, body))
+    sys.stdout.write(shown["text"])
 
 
 def cmd_template_remove(args):
-    storage = _storage(args)
-    room_id = _template_target(args, storage)
-    if not storage.notifier.templates.remove(room_id):
-        raise CliError(f"{'room ' + room_id if room_id else 'the default'} has no template of its own")
+    room_id = _template_target(args)
+    admin.remove_template(_storage(args), room_id, Actor.command_line())
     print(f"removed the mail template of {'room ' + room_id if room_id else 'rooms without their own'}")
 
 

@@ -247,6 +247,12 @@ SCHEMAS = {
                                                             "the secret, shown only now"}})]},
     "TokenChange": obj({"user": STRING, "label": STRING, "readOnly": BOOL}, ["user"]),
     "TokenList": obj({"tokens": array(ref("Token"))}),
+    "Template": obj({"room": {"type": ["string", "null"]},
+                     "whose": {"type": "string", "enum": ["room", "default", "built-in"]},
+                     "subject": STRING, "body": STRING,
+                     "text": {**STRING, "description": "the file of `roomcal template set`"}}),
+    "TemplateChange": obj({"subject": STRING, "body": STRING,
+                           "text": {**STRING, "description": "instead of subject and body"}}),
     "Feed": obj({"id": STRING, "room": STRING, "label": STRING, "busyOnly": BOOL,
                  "created": STRING, "createdBy": STRING, "href": STRING}),
     "FeedCreated": {"allOf": [ref("Feed"), obj({"url": {**STRING, "description": "the secret link, "
@@ -447,6 +453,21 @@ OPERATIONS = {
                                        responses={"201": answer("Created; the secret is shown only "
                                                                 "now.", "TokenCreated")}),
     ("DELETE", "/api/admin/tokens/{token_id}"): _op("Revoke a token", responses=NO_CONTENT),
+    **{(method, path): operation
+       for path, whose in (("/api/admin/templates/default", "rooms without their own"),
+                           ("/api/admin/rooms/{room_id}/template", "one room"))
+       for method, operation in (
+           ("GET", _op(f"The mail template of {whose}", "Its own, else the default, else the "
+                       "built-in one (`whose` says which).",
+                       responses={"200": answer("The template.", "Template")})),
+           ("PUT", _op(f"Set the mail template of {whose}",
+                       "Checked first: it must compile and render on sample data (sandboxed "
+                       "Jinja2), else 422 and the old one stays. text/plain: the subject on the "
+                       "first line, then the body.",
+                       {"required": True, "content": {**content(ref("TemplateChange")),
+                                                      "text/plain": {"schema": STRING}}},
+                       {"200": answer("Set.", "Template")}, errors=error("422", "Unprocessable"))),
+           ("DELETE", _op(f"Remove the mail template of {whose}", responses=NO_CONTENT)))},
     ("GET", ROOM + "/feeds"): _op("List a room's feeds (managers)",
                                   responses={"200": answer("The feeds.", "FeedList")}),
     ("POST", ROOM + "/feeds"): _op("Create a subscription feed",

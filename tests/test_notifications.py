@@ -295,6 +295,46 @@ def test_room_template_set_show_and_used(srv, smtp, tmp_path):
     assert "overlaps" not in text
 
 
+def test_templates_through_the_admin_api(srv, smtp):
+    room_id = room(srv)
+    url = f"/api/admin/rooms/{room_id}/template"
+    shown = srv.request("GET", url, user=ADMIN).json()
+    assert shown["whose"] == "built-in" and shown["room"] == room_id and "{{" in shown["text"]
+    # Admins only; a read-only token reads but does not write.
+    assert srv.request("GET", url, user=MGR).status_code == 403
+    assert srv.request("PUT", url, user=MGR, data="x\n\ny").status_code == 403
+    reader = srv.token(ADMIN, "--read-only")
+    assert srv.request("GET", url, token=reader).status_code == 200
+    assert srv.request("PUT", url, token=reader, data="x\n\ny",
+                       headers={"Content-Type": "text/plain"}).status_code == 403
+    # The file format as text/plain, as `roomcal template set` takes it.
+    answer = srv.request("PUT", url, user=ADMIN, data=TEMPLATE.encode(), headers={"Content-Type": "text/plain"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["whose"] == "room" and answer.json()["text"] == TEMPLATE
+    assert srv.cli("template", "show", room_id).stdout == TEMPLATE
+    # A broken one is refused with the reason, and the old one stays.
+    broken = srv.request("PUT", url, user=ADMIN, json={"subject": "Hi {{ event_name }", "body": "b"})
+    assert broken.status_code == 422 and broken.json()["properties"] == ["text"]
+    assert "not a valid Jinja2 template" in broken.json()["message"]
+    assert srv.request("GET", url, user=ADMIN).json()["text"] == TEMPLATE
+    # It is the one mails use.
+    uid = f"tpa-{uuid.uuid4().hex[:6]}"
+    put(srv, room_id, uid, ALICE, 13)
+    assert srv.request("DELETE", f"/rooms/{room_id}/{uid}.ics", user=MGR).status_code in (200, 204)
+    smtp.wait_for(lambda m: m["Subject"] == f"[cancelled] Meeting {uid} @ Room {room_id}")
+    # JSON with subject and body; the default template; removal.
+    default = srv.request("PUT", "/api/admin/templates/default", user=ADMIN,
+                          json={"subject": "Default {{ event_kind }}", "body": "Hello"})
+    assert default.status_code == 200 and default.json()["whose"] == "default"
+    assert srv.request("DELETE", url, user=ADMIN).status_code == 204
+    assert srv.request("DELETE", url, user=ADMIN).status_code == 404
+    assert srv.request("GET", url, user=ADMIN).json()["subject"] == "Default {{ event_kind }}"
+    assert srv.request("DELETE", "/api/admin/templates/default", user=ADMIN).status_code == 204
+    assert srv.request("GET", url, user=ADMIN).json()["whose"] == "built-in"
+    assert srv.request("GET", "/api/admin/rooms/nt-nowhere/template", user=ADMIN).status_code == 404
+    assert srv.request("PUT", url, user=ADMIN, data=b"x", headers={"Content-Type": "image/png"}).status_code == 415
+
+
 def test_a_template_broken_behind_our_back_falls_back_to_the_built_in_one(srv, smtp):
     room_id = room(srv)
     folder = os.path.join(srv.dir, "data", "templates", "rooms")

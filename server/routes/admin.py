@@ -204,6 +204,44 @@ def revoke_token(api, request, identity, token_id):
     return _no_content()
 
 
+# -- mail templates ----------------------------------------------------------------------------
+# The file format of `roomcal template set`: the subject on the first line, then the body.
+# PUT takes it as text/plain, or as JSON {"subject", "body"} (or {"text"}).
+def get_template(api, request, identity, room_id=None):
+    _admin(identity, write=False)
+    return errors.json_response(200, admin.template(api.storage, room_id))
+
+
+def set_template(api, request, identity, room_id=None):
+    from storage.notify import format_template
+    _admin(identity)
+    if request.mimetype.endswith("json"):
+        body = _object(api, request, ("subject", "body", "text"))
+        if "text" in body:
+            text = body["text"]
+        elif isinstance(body.get("subject"), str) and isinstance(body.get("body"), str):
+            text = format_template(body["subject"], body["body"])
+        else:
+            raise InvalidChange("Send {\"subject\": ..., \"body\": ...} (text), or the template file "
+                                "as text/plain.", [k for k in ("subject", "body") if k not in body])
+    elif request.mimetype in ("text/plain", ""):
+        try:
+            text = request.get_data(cache=False).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidChange("The template is not UTF-8 text.", ["text"]) from None
+    else:
+        return errors.json_error(415, "unsupportedMediaType",
+                                 "Send the template as text/plain or application/json.")
+    admin.set_template(api.storage, room_id, text, identity.actor())
+    return errors.json_response(200, admin.template(api.storage, room_id))
+
+
+def remove_template(api, request, identity, room_id=None):
+    _admin(identity)
+    admin.remove_template(api.storage, room_id, identity.actor())
+    return _no_content()
+
+
 ROUTES = [
     Rule("/api/admin/rooms", endpoint=list_rooms, methods=["GET"]),
     Rule("/api/admin/rooms", endpoint=add_room, methods=["POST"]),
@@ -223,4 +261,10 @@ ROUTES = [
     Rule("/api/admin/tokens", endpoint=list_tokens, methods=["GET"]),
     Rule("/api/admin/tokens", endpoint=create_token, methods=["POST"]),
     Rule("/api/admin/tokens/<token_id>", endpoint=revoke_token, methods=["DELETE"]),
+    Rule("/api/admin/templates/default", endpoint=get_template, methods=["GET"]),
+    Rule("/api/admin/templates/default", endpoint=set_template, methods=["PUT"]),
+    Rule("/api/admin/templates/default", endpoint=remove_template, methods=["DELETE"]),
+    Rule("/api/admin/rooms/<room_id>/template", endpoint=get_template, methods=["GET"]),
+    Rule("/api/admin/rooms/<room_id>/template", endpoint=set_template, methods=["PUT"]),
+    Rule("/api/admin/rooms/<room_id>/template", endpoint=remove_template, methods=["DELETE"]),
 ]
