@@ -51,7 +51,9 @@ class Rights(rights.BaseRights):
             return ADMIN
         if room is None:
             return ""
-        actor = Actor(user, frozenset(user_groups), False)
+        # Radicale passes no groups when it checks a MOVE's destination: look them up.
+        groups = user_groups or self._accounts.groups_of(user)
+        actor = Actor(user, frozenset(groups), False)
         if self._roles.may_book(room, actor):
             return BOOKER
         return READER if self._roles.may_view(room, actor) else FREE_BUSY

@@ -46,7 +46,8 @@ def dav_error(refusal: Refusal, base_prefix: str = ""):
         for conflict in decision.conflicts:
             data = conflict.to_json(decision.room)
             element = ET.SubElement(condition, f"{{{NS}}}conflict")
-            ET.SubElement(element, f"{{{DAV}}}href").text = base_prefix + data["href"]
+            if "href" in data:
+                ET.SubElement(element, f"{{{DAV}}}href").text = base_prefix + data["href"]
             for name in ("uid", "start", "end", "title"):
                 if data.get(name) is not None:
                     ET.SubElement(element, f"{{{NS}}}{name}").text = data[name]

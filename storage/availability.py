@@ -34,7 +34,6 @@ from storage.instances import (BadBooking, Booking, Occurrence, TooManyOccurrenc
                                utc)
 
 Interval = Tuple[int, int]
-HIDDEN_CLASSES = ("PRIVATE", "CONFIDENTIAL")
 KINDS = ("booked", "pending", "buffer", "closed", "blackout")
 
 
@@ -154,12 +153,6 @@ class Taken:
     title: Optional[str]  # None for CLASS:PRIVATE/CONFIDENTIAL or no SUMMARY
 
 
-def title_of(booking: Optional[Booking]) -> Optional[str]:
-    if booking is None or (booking.get("CLASS") or "").upper() in HIDDEN_CLASSES:
-        return None
-    return booking.summary or None
-
-
 def taken(existing, lo: int, hi: int, max_occurrences: int) -> List[Taken]:
     """Every blocking occurrence meeting [lo, hi), as the core sees them."""
     found = []
@@ -172,7 +165,7 @@ def taken(existing, lo: int, hi: int, max_occurrences: int) -> List[Taken]:
         booking = existing.booking(row.href)
         if booking is None:
             continue
-        title = title_of(booking)
+        title = booking.public_title
         try:
             occurrences = booking.occurrences(lo, hi, max_occurrences)
         except (BadBooking, TooManyOccurrences):  # the core blocks its whole span, so do we

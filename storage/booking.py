@@ -15,9 +15,8 @@ never conflicts with itself.  Series are expanded up to the room's horizon
 """
 
 import dataclasses
-import datetime
 import time
-from typing import Callable, Dict, Iterable, List, Optional, Protocol
+from typing import Dict, Iterable, List, Optional, Protocol
 
 from storage import rules
 from storage.context import Actor
@@ -31,23 +30,28 @@ from storage.rooms import Room
 OWNER = "X-ROOMCAL-BOOKED-BY"
 BOOKED_AT = "X-ROOMCAL-BOOKED-AT"
 EARLIEST = -2208988800  # 1900-01-01: "from the first occurrence"
-HIDDEN_CLASSES = ("PRIVATE", "CONFIDENTIAL")
 
 
 @dataclasses.dataclass(frozen=True)
 class Conflict:
-    href: str
-    uid: str
+    href: Optional[str]   # href, uid and title are None for who sees free/busy only
+    uid: Optional[str]
     start: int
     end: int
-    title: Optional[str]  # None when the requester may not see it
+    title: Optional[str]  # also None for a private booking
 
     def to_json(self, room: Room) -> dict:
-        body = {"href": room.path + self.href, "uid": self.uid,
-                "start": _iso(room, self.start), "end": _iso(room, self.end)}
-        if self.title is not None:
-            body["title"] = self.title
+        body = {"start": _iso(room, self.start), "end": _iso(room, self.end)}
+        if self.href is not None:
+            body["href"] = room.path + self.href
+        for name in ("uid", "title"):
+            if getattr(self, name) is not None:
+                body[name] = getattr(self, name)
         return body
+
+    def busy_only(self) -> "Conflict":
+        """Times only: a UID can say as much as a title ("board-layoffs")."""
+        return dataclasses.replace(self, href=None, uid=None, title=None)
 
 
 @dataclasses.dataclass
@@ -107,15 +111,28 @@ class BookingCore:
         return (not room.viewers or self.may_book(room, actor)
                 or _listed(room.viewers, actor))
 
+    def may_see_details(self, room: Room, actor: Actor, booking: Booking) -> bool:
+        """Title, notes, people of a booking: CLASS:PRIVATE/CONFIDENTIAL ones only for
+        their booker and the room's managers (others who may view see when, not what)."""
+        if not booking.private:
+            return self.may_view(room, actor)
+        owner = booking.get(OWNER)
+        return bool(owner and owner == actor.user) or self.is_manager(room, actor)
+
     def may_change(self, room: Room, actor: Actor, previous: Optional[Booking]) -> bool:
+        """Your own booking, while you may still book the room (the rights plugin gives
+        CalDAV writes to bookers only; every other path asks here); any, if you manage it."""
         if previous is None or self.is_manager(room, actor):
             return True
         owner = previous.get(OWNER)
-        return bool(owner) and owner == actor.user
+        return bool(owner) and owner == actor.user and self.may_book(room, actor)
 
     def check_change(self, room: Room, actor: Actor, previous: Optional[Booking], verb: str) -> None:
         if not self.may_change(room, actor, previous):
             owner = previous.get(OWNER) if previous else None
+            if owner and owner == actor.user:
+                raise AccessDenied(f"You may no longer book {room.name}, so you cannot {verb} your "
+                                   f"booking there; a manager of the room or an admin can.")
             whose = f"{owner}'s booking" if owner else "this booking"
             raise AccessDenied(f"You may not {verb} {whose}: only the person who booked it, "
                                f"a manager of {room.name} or an admin may.")
@@ -247,7 +264,7 @@ class BookingCore:
             except (BadBooking, TooManyOccurrences):
                 # An unreadable stored series blocks its whole span.
                 series[row.href] = [Occurrence(max(row.start, lo), min(row.end, hi), "", False)]
-            titles[row.href] = _title(booking)
+            titles[row.href] = booking.public_title
         found: Dict[tuple, Conflict] = {}
         for o in new:
             a, b = o.start - buffer, max(o.end, o.start + 1) + buffer
@@ -303,14 +320,6 @@ def _peak(start: int, end: int, spans: Iterable[tuple]) -> int:
     return peak
 
 
-def _title(booking: Optional[Booking]) -> Optional[str]:
-    if booking is None:
-        return None
-    if (booking.get("CLASS") or "").upper() in HIDDEN_CLASSES:
-        return None
-    return booking.summary or None
-
-
 def _listed(entries: List[str], actor: Actor) -> bool:
     if not actor.user:
         return False
@@ -342,4 +351,4 @@ def row_for(href: str, booking: Booking, max_occurrences: int) -> Row:
         occurrence = booking.occurrences(EARLIEST, INFINITY, 1)
         blocking = bool(occurrence) and occurrence[0].blocking
     return Row(href, booking.uid, start, end, booking.recurring, blocking,
-               (booking.get("STATUS") or "").upper(), _title(booking) or "")
+               (booking.get("STATUS") or "").upper(), booking.public_title or "")

@@ -39,7 +39,6 @@ PREFIX = "/.feeds/"            # public URLs: /.feeds/<secret>.ics (never a Radi
 SECRET_PREFIX = "rcf_"
 SECRET = re.compile(r"^rcf_([0-9a-f]{12})_[A-Za-z0-9_-]{43}$")
 DEFAULT_BUSY_TITLE = "Busy"
-HIDDEN_CLASSES = ("PRIVATE", "CONFIDENTIAL")
 # What a busy-only VEVENT keeps (plus SUMMARY, the room's busy title, and STATUS:TENTATIVE).
 BUSY_TIMES = ("DTSTART", "DTEND", "DURATION", "RRULE", "RDATE", "EXDATE", "RECURRENCE-ID")
 REFRESH = "PT1H"
@@ -216,7 +215,7 @@ def render(room, sources: Iterable[Source], *, busy_only: bool, key: str, window
             continue  # an unreadable stored item; the index logs it
         if not _touches(booking, start, end, busy_only, max_occurrences):
             continue
-        made = _busy_events(booking, room, key, source) if busy_only or _private(booking) \
+        made = _busy_events(booking, room, key, source) if busy_only or booking.private \
             else _full_events(booking, room, source)
         events.extend(made)
         for timezone in booking.calendar.walk("VTIMEZONE"):
@@ -267,10 +266,6 @@ def _status(event) -> str:
 
 def _transparent(event) -> bool:
     return str(event.get("TRANSP", "")).upper() == "TRANSPARENT"
-
-
-def _private(booking: Booking) -> bool:
-    return str(booking.master.get("CLASS", "")).upper() in HIDDEN_CLASSES
 
 
 def _masters_and_overrides(booking: Booking):

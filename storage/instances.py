@@ -18,6 +18,7 @@ import recurring_ical_events
 INFINITY = 2 ** 62  # "no end" for an open series in the index
 UTC = datetime.timezone.utc
 BLOCKING_STATUSES = ("CONFIRMED", "TENTATIVE", "")
+PRIVATE_CLASSES = ("PRIVATE", "CONFIDENTIAL")
 TIME_PROPERTIES = ("DTSTART", "DTEND", "DURATION", "RRULE", "RDATE", "EXDATE", "RECURRENCE-ID")
 
 
@@ -195,6 +196,16 @@ class Booking:
     def get(self, name: str) -> Optional[str]:
         value = self.master.get(name)
         return None if value is None else str(value)
+
+    @property
+    def private(self) -> bool:
+        """CLASS:PRIVATE or CONFIDENTIAL: others are shown when, not what."""
+        return (self.get("CLASS") or "").upper() in PRIVATE_CLASSES
+
+    @property
+    def public_title(self) -> Optional[str]:
+        """The title anyone who may view the room sees (None when private or empty)."""
+        return None if self.private else (self.summary or None)
 
     def to_ical(self) -> str:
         return self.calendar.to_ical().decode()

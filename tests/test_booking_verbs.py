@@ -158,6 +158,18 @@ def test_list_hides_what_the_caller_may_not_read(world, bookings):
         assert set(entry) == {"start", "end", "status", "recurring"}
 
 
+def test_one_private_booking_shows_when_but_not_what_to_others(world, bookings):
+    others = one(world, LIST, "bv-private", user=BOB)
+    assert others.status_code == 200
+    event = others.json()
+    assert event["start"] == "2027-07-09T10:00:00" and event["timeZone"] == "Europe/Berlin"
+    assert event["duration"] == "PT1H" and event["privacy"] == "private"
+    assert "Dentist" not in others.text and "alice@example.org" not in others.text
+    assert "title" not in event and event["roomcal"]["organizer"] is None
+    own = one(world, LIST, "bv-private", user=ALICE).json()
+    assert own["title"] == "Dentist" and own["roomcal"]["organizer"] == "alice@example.org"
+
+
 def test_an_open_ended_series_is_listed_by_its_first_occurrence_in_the_range(world):
     weekly = event("20270906T080000", "20270906T090000", uid="bv-forever", summary="Weekly",
                    tz="Europe/Berlin", extra="RRULE:FREQ=WEEKLY")

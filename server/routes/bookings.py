@@ -29,7 +29,7 @@ from server.routes.availability import iso
 from server.routes.availability import moment as _moment
 from server.simple_event import to_ical
 from storage import context
-from storage.booking import EARLIEST, HIDDEN_CLASSES, OWNER
+from storage.booking import EARLIEST, OWNER
 from storage.errors import InvalidBooking, NotFound, PreconditionFailed, Refusal
 from storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, instant
 from storage.rooms import parse_local
@@ -191,17 +191,14 @@ def summary(api, room, identity, href, booking: Booking, viewer: bool, first=Non
              "status": status_of(booking), "recurring": booking.recurring}
     if not viewer:
         return entry
-    owner = booking.get(OWNER)
-    actor = identity.actor()
-    hidden = (booking.get("CLASS") or "").upper() in HIDDEN_CLASSES
-    may_read_title = not hidden or (owner and owner == identity.user) or \
-        api.storage.core.is_manager(room, actor)
+    if not api.storage.core.may_see_details(room, identity.actor(), booking):  # private: when only
+        return {"uid": booking.uid, "href": room.path + href, "title": None, **entry,
+                "organizer": None, "bookedBy": None}
     organizer = booking.get("ORGANIZER")
     if organizer and organizer.lower().startswith("mailto:"):
         organizer = organizer[7:]
-    return {"uid": booking.uid, "href": room.path + href,
-            "title": booking.summary if may_read_title else None,
-            **entry, "organizer": organizer or None, "bookedBy": owner or None}
+    return {"uid": booking.uid, "href": room.path + href, "title": booking.summary, **entry,
+            "organizer": organizer or None, "bookedBy": booking.get(OWNER) or None}
 
 
 def get_booking(api, request, identity, room_id, uid):
@@ -221,12 +218,28 @@ def get_booking(api, request, identity, room_id, uid):
         booking = Booking(text, room.tz)
     except (ValueError, BadBooking) as e:
         raise InvalidBooking(f"The booking {uid!r} cannot be read: {e}.") from None
-    event = dict(event)
+    event = dict(event) if api.storage.core.may_see_details(room, actor, booking) else _when_only(event)
     event["roomcal"] = {k: v for k, v in summary(api, room, identity, href, booking, True).items()
                         if k not in ("uid", "title")}
     event["roomcal"].update({"room": room.id, "etag": etag})
     return 200, [("Content-Type", EVENT_TYPE + "; charset=utf-8"), ("ETag", etag)], \
         json.dumps(event, ensure_ascii=False).encode()
+
+
+# What a private booking shows to those who may not see its details: when, not what or who.
+WHEN_MEMBERS = frozenset({"@type", "uid", "start", "duration", "timeZone", "showWithoutTime",
+                          "recurrenceRules", "excludedRecurrenceRules", "recurrenceOverrides",
+                          "status", "freeBusyStatus", "privacy", "created", "updated", "sequence"})
+
+
+def _when_only(event: dict) -> dict:
+    kept = {key: value for key, value in event.items() if key in WHEN_MEMBERS}
+    overrides = kept.get("recurrenceOverrides")
+    if isinstance(overrides, dict):  # patches: "title", "locations/…/name" and the like go too
+        kept["recurrenceOverrides"] = {
+            rid: {path: value for path, value in patch.items() if path.split("/")[0] in WHEN_MEMBERS}
+            if isinstance(patch, dict) else patch for rid, patch in overrides.items()}
+    return kept
 
 
 # -- the verbs ---------------------------------------------------------------------------------

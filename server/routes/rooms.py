@@ -24,9 +24,8 @@ def check(api, request, identity, room_id):
     """Dry run: every violation and conflict, nothing stored."""
     text = api.booking_text(request, api.room(room_id))
     decision = api.storage.check_booking(room_id, text, identity.actor())
-    if not api.storage.core.may_view(decision.room, identity.actor()):  # free/busy only: no titles
-        from dataclasses import replace
-        decision.conflicts = [replace(c, title=None) for c in decision.conflicts]
+    if not api.storage.core.may_view(decision.room, identity.actor()):  # free/busy only: times
+        decision.conflicts = [c.busy_only() for c in decision.conflicts]
     return errors.json_response(200, {"ok": decision.ok, "message": decision.message(),
                                       **decision.details()})
 
