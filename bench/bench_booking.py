@@ -448,7 +448,7 @@ def verdict(all_results: dict) -> str:
     sizes = sorted(all_results)
     out = []
     lo, hi = sizes[0], sizes[-1]
-    note = "" if (lo, hi) == (100, 10000) else f"; the target is for N=100 -> 10000"
+    note = "" if (lo, hi) == (100, 10000) else "; the target is for N=100 -> 10000"
     for op in ("new PUT", "new PUT, full history"):
         put = {n: median_ms(all_results[n]["roomcal"][op]) for n in sizes}
         stock_put = {n: median_ms(all_results[n]["stock"][op]) for n in sizes}

@@ -328,7 +328,7 @@ def change_user(accounts, name: str, actor: Actor, *, password: Optional[str] = 
         accounts.set_password(name, password)
         _log(actor, "changed the password of %s", name)
     if admin is not None or email is not None:
-        user = accounts.update_user(name, admin=admin, email=email)
+        accounts.update_user(name, admin=admin, email=email)
         if admin is not None:
             _log(actor, "%s admin rights of %s", "granted" if admin else "revoked", name)
         if email is not None:

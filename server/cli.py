@@ -9,7 +9,6 @@ import argparse
 import contextlib
 import getpass
 import json
-import os
 import sys
 
 from server import admin

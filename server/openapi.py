@@ -738,7 +738,7 @@ def render_html(spec: dict, json_url: str = "openapi.json") -> str:
                        f"<span class='method {method}'>{method.upper()}</span> "
                        f"<code>{e(path)}</code></a> {e(operation.get('summary', ''))}</li>")
         out.append("</ul>")
-    out.append(f"<p><a href='#schemas'>Schemas</a></p></nav>")
+    out.append("<p><a href='#schemas'>Schemas</a></p></nav>")
     for tag in order:
         if tag not in by_tag:
             continue

@@ -11,9 +11,8 @@ import bisect
 import contextlib
 import logging
 import os
-import posixpath
 import time
-from typing import Iterable, List, NamedTuple, Optional
+from typing import List, NamedTuple, Optional
 
 import radicale.item as radicale_item
 from radicale import pathutils, types

@@ -19,7 +19,7 @@ import pytest
 import recurring_ical_events
 import requests
 
-from conftest import assert_no_500, book, event
+from conftest import assert_no_500, event
 
 ADMIN, MGR, BKR, OUT, VIEW = "fd-adm", "fd-mgr", "fd-bkr", "fd-out", "fd-view"
 MAIN, FB, PEND = "fd-main", "fd-fb", "fd-pend"
@@ -113,7 +113,7 @@ def site(server):
     server.add_room(FB, "--bookers", BKR, "--viewers", VIEW, "--managers", MGR, name="Boardroom")
     server.add_room(PEND, "--approval", "--managers", MGR, name="Pending room")
 
-    put(server, MAIN, event(ical(at(3)), ical(at(3, 11)), uid=DETAILED_UID, summary="Layoffs", extra=f"""
+    put(server, MAIN, event(ical(at(3)), ical(at(3, 11)), uid=DETAILED_UID, summary="Layoffs", extra="""
         DESCRIPTION:Severance plan for Q1
         ORGANIZER;CN=Boss:mailto:boss@example.org
         ATTENDEE;CN=Someone:mailto:someone@example.org

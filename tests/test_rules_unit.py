@@ -7,7 +7,7 @@ import pytest
 
 from storage import durations, openinghours, rules
 from storage.booking import _peak
-from storage.instances import BadBooking, Booking, instant
+from storage.instances import BadBooking, Booking
 from storage.rooms import Room, Rules
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
