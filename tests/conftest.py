@@ -75,6 +75,16 @@ class Server:
         with open(os.path.join(self.dir, "serve.log"), errors="replace") as f:
             return f.read()
 
+    def configure(self, *replacements):
+        """Edit radicale.conf before start: (old, new) pairs; each old text must be there."""
+        with open(self.config) as f:
+            text = f.read()
+        for old, new in replacements:
+            assert old in text, f"{old!r} is not in {self.config}"
+            text = text.replace(old, new, 1)
+        with open(self.config, "w") as f:
+            f.write(text)
+
     # -- CLI --------------------------------------------------------------------
     def cli(self, *args, input=None, check=True) -> subprocess.CompletedProcess:
         result = subprocess.run(ROOMCAL + ["--config", self.config, *args], input=input,

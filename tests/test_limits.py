@@ -17,11 +17,7 @@ LIMIT = 20000  # [server] max_content_length of this module's server
 @pytest.fixture(scope="module")
 def srv(make_server):
     server = make_server(start=False)
-    with open(server.config) as f:
-        text = f.read()
-    assert "max_content_length = 10000000" in text
-    with open(server.config, "w") as f:
-        f.write(text.replace("max_content_length = 10000000", f"max_content_length = {LIMIT}"))
+    server.configure(("max_content_length = 10000000", f"max_content_length = {LIMIT}"))
     server.start()
     server.add_user("admin", admin=True)
     server.add_user("alice")

@@ -82,16 +82,12 @@ def srv(make_server, smtp):
     for variable in list(notify.ENVIRONMENT) + ["SMTP_STARTTLS"]:  # the server inherits them
         os.environ.pop(variable, None)
     server = make_server(workers=2, start=False)
-    with open(server.config) as f:
-        text = f.read()
-    text = text.replace("[notify]\n", "[notify]\nsmtp_server = 127.0.0.1\n"
-                        f"smtp_port = {smtp.port}\nsmtp_security = none\n"
-                        "from_email = rooms@example.org\nsender_name = Room booking\n"
-                        f"bcc = {BCC}\n", 1)
-    text = text.replace("roomcal_outbox_retry_min = 30", "roomcal_outbox_retry_min = 0.2")
-    text = text.replace("roomcal_outbox_retry_max = 3600", "roomcal_outbox_retry_max = 1")
-    with open(server.config, "w") as f:
-        f.write(text)
+    server.configure(("[notify]\n", "[notify]\nsmtp_server = 127.0.0.1\n"
+                                    f"smtp_port = {smtp.port}\nsmtp_security = none\n"
+                                    "from_email = rooms@example.org\nsender_name = Room booking\n"
+                                    f"bcc = {BCC}\n"),
+                     ("roomcal_outbox_retry_min = 30", "roomcal_outbox_retry_min = 0.2"),
+                     ("roomcal_outbox_retry_max = 3600", "roomcal_outbox_retry_max = 1"))
     server.start()
     server.add_user(ADMIN, admin=True)
     server.add_user(MGR, email="mgr@example.org")

@@ -76,10 +76,7 @@ def test_what_cannot_be_framed_goes_to_the_parser_at_once(request_bytes):
 @pytest.fixture(scope="module")
 def srv(make_server):
     server = make_server(start=False)
-    with open(server.config) as f:
-        text = f.read()
-    with open(server.config, "w") as f:
-        f.write(text.replace("[server]\n", f"[server]\ntimeout = {TIMEOUT}\n", 1))
+    server.configure(("[server]\n", f"[server]\ntimeout = {TIMEOUT}\n"))
     server.start()
     server.add_user("admin", admin=True)
     server.add_user("alice")
