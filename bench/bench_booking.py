@@ -197,7 +197,10 @@ class ServerProcess:
             try:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                if self.new_session:  # the workers too
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                else:
+                    self.process.kill()
                 self.process.wait(10)
         if self.process is not None:
             self.log.close()

@@ -91,17 +91,18 @@ class Sender(threading.Thread):
         self.lease = max(lease, SMTP_TIMEOUT * 4)
         self.poll = min(2.0, max(0.1, self.retry_min))  # mails queued by other processes
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
         notify.WAKE.set()
 
     def run(self) -> None:
         logger.info("Mail sender %s started (SMTP %s:%s, %s)", self.owner, self.settings.server,
                     self.settings.smtp_port, self.settings.security)
+        self.release_orphans()
         pruned = 0.0
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             notify.WAKE.clear()  # before looking: a mail queued from now on wakes the wait below
             try:
                 if time.time() - pruned > 3600:
@@ -110,7 +111,7 @@ class Sender(threading.Thread):
                 mail = self.outbox.claim(self.owner, self.lease)
             except Exception:
                 logger.exception("The outbox %s cannot be read; trying again", self.outbox.path)
-                self._stop.wait(max(self.poll, 1))
+                self._stopping.wait(max(self.poll, 1))
                 continue
             if mail is None:
                 self._sleep()
@@ -120,6 +121,19 @@ class Sender(threading.Thread):
             self.outbox.release(self.owner)
         except Exception:
             pass
+
+    def release_orphans(self) -> None:
+        """Leases of senders whose process is gone (a worker killed, a server restarted after
+        kill -9): handed back now rather than when the lease runs out.  Owners are
+        ``<pid>-<random>``, and every sender of this outbox runs on this machine."""
+        try:
+            for owner in self.outbox.holders():
+                pid = owner.partition("-")[0]
+                if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                    self.outbox.release(owner)
+                    logger.info("Mail leases of the stopped sender %s handed back", owner)
+        except Exception:
+            logger.exception("The outbox %s cannot be read for stale leases", self.outbox.path)
 
     def _sleep(self) -> None:
         timeout = self.poll
@@ -150,12 +164,39 @@ class Sender(threading.Thread):
             self.outbox.done(mail.id, self.owner)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
 _started = {}
 _lock = threading.Lock()
+
+
+def stop_all(timeout: float = 10.0) -> None:
+    """Stop this process's senders: the mail being sent is finished and marked, and what
+    they still hold is released for the other processes at once.  A stopping worker that
+    left its claim behind delayed that mail by the whole lease, and sent it again if the
+    SMTP server had already taken it."""
+    with _lock:
+        senders = [s for (pid, _), s in _started.items() if pid == os.getpid()]
+    for sender in senders:
+        sender.stop()
+    deadline = time.monotonic() + timeout
+    for sender in senders:
+        sender.join(max(0.0, deadline - time.monotonic()))
+        if sender.is_alive():
+            logger.warning("Mail sender %s still busy at exit; its mail is sent again after the lease",
+                           sender.owner)
 
 
 def start(configuration, storage) -> Optional[Sender]:

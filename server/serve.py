@@ -108,6 +108,12 @@ def _mask_record(record: logging.LogRecord) -> bool:
     return True
 
 
+def _worker_exit(arbiter, worker) -> None:
+    """Gunicorn's hook in a worker that stops (SIGTERM, restart): finish and hand back mail."""
+    from server import mailer
+    mailer.stop_all(timeout=min(10.0, arbiter.cfg.graceful_timeout / 2))
+
+
 def binds(configuration) -> list:
     result = []
     for host, port in configuration.get("server", "hosts"):
@@ -155,6 +161,7 @@ def serve(config_path: str, workers: int = 1, threads: int = 8, bind=None) -> No
         "graceful_timeout": 20,
         "keepalive": 5,
         "proc_name": "roomcal",
+        "worker_exit": _worker_exit,
     }
     if "control_socket_disable" in _Gunicorn.settings_known():
         # gunicorn >= 25 opens ~/.gunicorn/gunicorn.ctl, shared by every instance of a user

@@ -7,7 +7,8 @@ rows with ``claim``, which is atomic across processes (``BEGIN IMMEDIATE`` +
 lease of ``claim_timeout`` seconds.  ``done`` marks it sent; ``retry`` hands it
 back with a later ``next_try`` (exponential backoff); ``fail`` keeps it as
 failed (a permanent SMTP refusal).  A sender that dies while holding a row
-(crash, kill -9) loses its lease when it expires: another sender takes the row
+(crash, kill -9) loses its lease when it expires, or as soon as a sender starting
+on the same machine sees that its process is gone: another sender takes the row
 then.  So nothing is lost across restarts; a crash between the SMTP server's
 "250 OK" and ``done`` sends that one mail again (at least once).
 """
@@ -105,6 +106,12 @@ class Outbox:
         """Hand back every lease of ``owner`` (a sender stopping cleanly)."""
         self._db().execute("UPDATE outbox SET claimed_by = NULL, claimed_until = 0 "
                            "WHERE claimed_by = ? AND state = 'pending'", (owner,))
+
+    def holders(self) -> List[str]:
+        """The owners holding a lease now."""
+        rows = self._db().execute("SELECT DISTINCT claimed_by FROM outbox WHERE state = 'pending' "
+                                  "AND claimed_by IS NOT NULL AND claimed_until > ?", (time.time(),))
+        return [row[0] for row in rows]
 
     def next_due(self) -> Optional[float]:
         """When the next pending mail is due (its lease counted), or None."""

@@ -9,6 +9,7 @@ import datetime
 import email
 import email.policy
 import os
+import subprocess
 import time
 import uuid
 
@@ -399,6 +400,27 @@ def test_a_pending_mail_survives_a_restart_and_goes_once(srv, smtp):
     smtp.wait_for(lambda m: uid in m["Subject"])
     time.sleep(1.5)  # both workers had their chance
     assert len([m for _, m in smtp.messages if uid in m["Subject"]]) == 1
+
+
+def test_a_mail_held_by_a_killed_sender_goes_out_when_a_sender_starts(srv, smtp):
+    """kill -9 leaves the mail being sent claimed; the next sender on this machine sees that its
+    process is gone and takes it, instead of waiting for the lease (300 s here) to run out."""
+    room_id = room(srv)
+    uid = f"orphan-{uuid.uuid4().hex[:6]}"
+    put(srv, room_id, uid, BOB, 14)
+    smtp.stop()
+    try:
+        assert srv.request("DELETE", f"/rooms/{room_id}/{uid}.ics", user=MGR).status_code in (200, 204)
+        srv.stop()
+        dead = subprocess.Popen(["true"])
+        dead.wait()   # a pid that was a process and is gone
+        outbox = Outbox(os.path.join(srv.dir, "data", "outbox.sqlite"))
+        held = outbox.claim(f"{dead.pid}-killed", lease=300, now=time.time() + 3600)   # whenever due
+        assert held is not None and uid in held.subject
+        srv.start()
+    finally:
+        smtp.start()
+    smtp.wait_for(lambda m: uid in m["Subject"], timeout=20)
 
 
 # -- without a server -----------------------------------------------------------------------------
