@@ -181,7 +181,8 @@ def replace_period(storage, room_id: str, start: int, end: int, texts: List[str]
 
         reused = {href for _, href, _, _ in stored} & excluded
         removed = [href for href in sorted(excluded) if href not in reused]
-        before = {href: view.booking(href) for href in excluded}
+        # What the replaced bookings were, for the mails (only read when mail is configured).
+        before = {href: view.booking(href) for href in excluded} if storage.notifier.settings.enabled else {}
         for href in removed:
             collection._remove(href)
         rows = []
@@ -191,7 +192,7 @@ def replace_period(storage, room_id: str, start: int, end: int, texts: List[str]
         collection._index_after_write(put=rows, remove=removed)
         # Someone else's booking removed or changed by the replace: its organizer hears of it.
         for href in removed:
-            storage.notifier.after_write(room, href, before[href], None, actor)
+            storage.notifier.after_write(room, href, before.get(href), None, actor)
         for _, href, _, booking in stored:
             storage.notifier.after_write(room, href, before.get(href), booking, actor)
         return Result(room,

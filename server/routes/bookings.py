@@ -260,6 +260,7 @@ def _verb(api, request, identity, room_id, uid, verb: str, change, *, managers_o
         href = api.storage.index.href_of_uid(collection.view().room_key, uid)
     if href is None:
         raise NotFound(f"There is no booking {uid!r} in {room.name}.")
+
     def build(current):
         if current is None or current.uid != uid:  # gone (or replaced) since the lookup
             raise NotFound(f"There is no booking {uid!r} in {room.name}.")
