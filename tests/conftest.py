@@ -153,6 +153,24 @@ def event(start, end, uid=None, summary="Booking", extra="", tz=None, dates=Fals
     return body.replace("\n", "\r\n")
 
 
+# The body Thunderbird 153 PUTs to create an event (clients/thunderbird-153-traffic.log),
+# with its UID, title and times left to fill in (str.format); lines end in "\n".
+THUNDERBIRD_EVENT = """BEGIN:VCALENDAR
+PRODID:-//Mozilla.org/NONSGML Mozilla Calendar V1.1//EN
+VERSION:2.0
+BEGIN:VEVENT
+CREATED:20261121T053943Z
+LAST-MODIFIED:20261121T053944Z
+DTSTAMP:20261121T053944Z
+UID:{uid}
+SUMMARY:{summary}
+DTSTART:{start}
+DTEND:{end}
+END:VEVENT
+END:VCALENDAR
+"""
+
+
 def new_room(server, prefix, *options, tz=None) -> str:
     """A room with a fresh id; ``tz`` is a shortcut for --timezone."""
     room_id = f"{prefix}{uuid.uuid4().hex[:8]}"

@@ -14,7 +14,7 @@ import caldav
 import pytest
 from caldav.lib import error as caldav_error
 
-from conftest import event
+from conftest import THUNDERBIRD_EVENT, event
 
 DAV, CAL, CS, RC = "{DAV:}", "{urn:ietf:params:xml:ns:caldav}", "{http://calendarserver.org/ns/}", \
     "{urn:roomcal:caldav}"
@@ -186,20 +186,6 @@ def test_discovery_from_server_url_and_login(world):
 
 
 # -- Thunderbird 153, replayed (clients/thunderbird-153-traffic.log) ------------------------------------------
-TB_EVENT = """BEGIN:VCALENDAR
-PRODID:-//Mozilla.org/NONSGML Mozilla Calendar V1.1//EN
-VERSION:2.0
-BEGIN:VEVENT
-CREATED:20261121T053943Z
-LAST-MODIFIED:20261121T053944Z
-DTSTAMP:20261121T053944Z
-UID:{uid}
-SUMMARY:{summary}
-DTSTART:{start}
-DTEND:{end}
-END:VEVENT
-END:VCALENDAR
-"""
 TB_MULTIGET = """<?xml version="1.0" encoding="UTF-8"?>
 <C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/><C:calendar-data/></D:prop><D:href>{href}</D:href></C:calendar-multiget>"""
 TB_PROPFIND = """<?xml version="1.0" encoding="UTF-8"?>
@@ -218,7 +204,7 @@ def tb(server, method, path, body="", depth=None, user=ALICE, **headers):
 
 
 def tb_put(server, path, uid, summary, start, end, user=ALICE, **headers):
-    body = TB_EVENT.format(uid=uid, summary=summary, start=start, end=end).replace("\n", "\r\n")
+    body = THUNDERBIRD_EVENT.format(uid=uid, summary=summary, start=start, end=end).replace("\n", "\r\n")
     return tb(server, "PUT", path, body, user=user, **{"Content-Type": "text/calendar; charset=utf-8", **headers})
 
 

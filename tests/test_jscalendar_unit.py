@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import THUNDERBIRD_EVENT
 from server import jscalendar as J
 from server.jscalendar import InvalidEvent, apply_patch, from_jscalendar, to_jscalendar, validate
 
@@ -23,20 +24,9 @@ EXAMPLES = int(os.environ.get("JSCALENDAR_EXAMPLES", "60"))
 FAST = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Thunderbird 153, PUT /alice/rooms/919fb295-....ics (verbatim from the traffic log)
-THUNDERBIRD = """BEGIN:VCALENDAR
-PRODID:-//Mozilla.org/NONSGML Mozilla Calendar V1.1//EN
-VERSION:2.0
-BEGIN:VEVENT
-CREATED:20261121T053943Z
-LAST-MODIFIED:20261121T053944Z
-DTSTAMP:20261121T053944Z
-UID:919fb295-65a9-4869-b367-91e1c134270e
-SUMMARY:Booked via Thunderbird
-DTSTART:20261206T090000Z
-DTEND:20261206T100000Z
-END:VEVENT
-END:VCALENDAR
-"""
+THUNDERBIRD = THUNDERBIRD_EVENT.format(uid="919fb295-65a9-4869-b367-91e1c134270e",
+                                       summary="Booked via Thunderbird",
+                                       start="20261206T090000Z", end="20261206T100000Z")
 
 # What a CalDAV client typically stores beyond the mapping: X- properties and parameters,
 # VALARM extras, an unknown subcomponent, a Mozilla-style TZID with its VTIMEZONE.
