@@ -119,8 +119,9 @@ roomcal_horizon = P2Y
 roomcal_max_occurrences = 5000
 # seconds between scans for booking files edited in place outside roomcal
 roomcal_index_verify_interval = 10
-# a stored booking that cannot be read must not vanish from conflict checks
-skip_broken_item = False
+# an item that cannot be read (a hand edit, a disk fault) is skipped with a WARNING, and the
+# rest of its calendar is served; `roomcal check --repair` moves it to <data>/quarantine/
+skip_broken_item = True
 # subscription feeds (roomcal feed create): days of bookings before and after today
 roomcal_feed_past_days = 30
 roomcal_feed_future_days = 365

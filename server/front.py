@@ -18,6 +18,8 @@ from server import errors
 from server.errors import CHALLENGE
 from server.rest import wants_json
 from storage import context
+from storage.errors import Refusal
+from storage.store import screened
 
 logger = logging.getLogger("roomcal")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT"})
@@ -129,6 +131,11 @@ class Front:
         if method in XML_METHODS and not _no_dtd(environ):
             return _respond(start_response, 400, [("Content-Type", "text/plain; charset=utf-8")],
                             b"This XML body is refused: a DOCTYPE or entity declaration, or a PROPFIND body without a child element.\n")
+        if method == "PUT":  # before Radicale parses it: storage/screen.py
+            try:
+                screened(_body_text(environ))
+            except Refusal as refusal:
+                return _respond(start_response, *errors.dav_error(refusal))
         captured = {}
 
         def capture(status, headers, exc_info=None):
@@ -175,6 +182,24 @@ def _no_dtd(environ) -> bool:
         if len(root) == 0:  # any root element: Radicale reads its first child
             return False
     return True
+
+
+def _body_text(environ) -> str:
+    """The request body (at most max_content_length, read here and handed on unchanged) as
+    text in its declared charset; "" when it is not text (Radicale answers that)."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return ""
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+    from email.message import Message
+    message = Message()
+    message["Content-Type"] = environ.get("CONTENT_TYPE") or "text/calendar"
+    try:
+        return body.decode(message.get_content_charset() or "utf-8")
+    except (LookupError, UnicodeDecodeError):
+        return ""
 
 
 def _refuse_unknown_charset(environ, is_api):

@@ -156,6 +156,8 @@ class BookingCore:
                 "too-many-occurrences", f"the series has more than {e.limit} occurrences before "
                 f"{_human(room, horizon)}; this server checks at most {e.limit}"))
             return Decision(room, violations, [])
+        except BadBooking as e:   # e.g. a recurrence that takes too much work to expand
+            raise InvalidBooking(f"This booking cannot be checked: {e}.") from None
         before = set()
         if previous is not None:
             try:
@@ -254,8 +256,8 @@ class BookingCore:
         series: Dict[str, List[Occurrence]] = {}
         titles: Dict[str, Optional[str]] = {}
         for row in existing.overlapping(lo, hi):
-            if row.uid == uid or not row.recurring:
-                continue
+            if row.uid == uid or not row.recurring or not row.blocking:
+                continue   # (a series that cannot block is one the index could not read)
             booking = existing.booking(row.href)
             if booking is None:
                 continue

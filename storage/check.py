@@ -2,12 +2,15 @@
 
 ``check(storage, room_ids)`` returns a list of ``Problem``s; ``repair(storage,
 problems)`` fixes what can be fixed without losing anything: it rebuilds the index
-of rooms whose index is wrong (``Collection.reindex``) and removes stray temporary
-files of interrupted writes.  Unparseable items are reported, never deleted or moved.
+of rooms whose index is wrong (``Collection.reindex``), removes stray temporary
+files of interrupted writes, and moves unparseable items out of the room into a
+quarantine folder beside the collections (``<data>/quarantine/<room>/``), where an
+admin can read, fix and re-import them; nothing is deleted.
 The caller holds Radicale's storage lock ("r" to check, "w" to repair).
 
 What is verified, per room:
-- every item file parses (Radicale's reader and ``storage.instances.Booking``);
+- every item file parses (the screen of storage/screen.py, Radicale's reader and
+  ``storage.instances.Booking``);
 - the booking index has the same hrefs as the items, with the rows ``row_for`` gives;
 - no ``.Radicale.tmp-*`` folder (an interrupted atomic write or collection replace);
 and once: the index/journal database passes SQLite's ``quick_check``, the journal's
@@ -28,6 +31,7 @@ from storage import rooms
 from storage.errors import Refusal
 from storage.index import Row, _row
 from storage.instances import BadBooking, Booking
+from storage.screen import UnsafeCalendar, screen
 
 RADICALE_TMP = ".Radicale.tmp-"
 FUTURE_SLACK = 300  # seconds of clock skew tolerated for journal entries
@@ -140,6 +144,10 @@ def parse_error(path: str, tz, max_rrule: int = 0) -> Optional[str]:
     except OSError as e:
         return f"cannot be read ({e.strerror})"
     try:
+        screen(text)
+    except UnsafeCalendar as e:
+        return f"refused by the screen: {_one_line(e)}"
+    try:
         components = radicale_item.read_components(text)
         radicale_item.check_and_sanitize_items(components, tag="VCALENDAR",
                                                max_vevent_rrule_occurrence=max_rrule)
@@ -236,13 +244,37 @@ def repair(storage, problems: List[Problem]) -> List[Problem]:
                 os.unlink(path)
             problem.repaired = True
     for problem in problems:
-        if problem.kind == INDEX and problem.room not in reindexed:
+        if problem.kind == UNPARSEABLE and problem.room is not None:
+            quarantine(storage, problem)
+    for problem in problems:
+        if problem.kind in (INDEX, UNPARSEABLE) and problem.room is not None \
+                and problem.room not in reindexed:
             rebuild_index(storage.room_collection(problem.room))
             reindexed.add(problem.room)
     for problem in problems:
         if problem.kind == INDEX:
             problem.repaired = True
     return problems
+
+
+def quarantine_folder(storage) -> str:
+    """``<data>/quarantine``: beside the collections (inside, Radicale would serve it)."""
+    collections = os.path.abspath(storage.configuration.get("storage", "filesystem_folder"))
+    return os.path.join(os.path.dirname(collections), "quarantine")
+
+
+def quarantine(storage, problem: Problem) -> None:
+    """Move an unreadable item of a room into the quarantine folder; clients syncing the room
+    see it removed (the journal records it)."""
+    collection = storage.room_collection(problem.room)
+    source = os.path.join(collection._filesystem_path, problem.subject)
+    folder = os.path.join(quarantine_folder(storage), problem.room)
+    os.makedirs(folder, exist_ok=True)
+    target = os.path.join(folder, time.strftime("%Y%m%dT%H%M%S-") + problem.subject)
+    storage.journal.record(collection.path, [problem.subject])
+    shutil.move(source, target)
+    problem.message += f"; moved to {target}"
+    problem.repaired = True
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -30,6 +30,15 @@ class InvalidBooking(Refusal):
     json_type = "invalidProperties"
 
 
+class UnsafeCalendarData(Refusal):
+    """iCalendar text refused before any parser read it (storage/screen.py): nested too
+    deep, or recurrence rules that would take too much work to expand."""
+    caldav_status = 403   # RFC 4791 5.3.2.1: PUT's precondition, valid calendar data
+    json_status = 422
+    precondition = "valid-calendar-data"
+    json_type = "invalidProperties"
+
+
 class InvalidRoom(Refusal):
     """Room properties that do not make a valid room (MKCALENDAR, PROPPATCH)."""
     caldav_status = 400

@@ -5,15 +5,22 @@ EXDATE and RECURRENCE-ID overrides) with ``icalendar`` and expands it with
 ``recurring_ical_events``.  Floating times and all-day dates are read in the
 room's time zone; a TZID that is neither a known IANA name nor defined by a
 VTIMEZONE in the object is an error rather than a silent UTC guess.
-Expansion is always bounded by a window and a count.
+Expansion is always bounded by a window and a count, and its work by
+storage/rrule_budget.py; an object whose expansion goes over that budget is
+unreadable (``BadBooking``), and is remembered as such so that reading it
+again costs nothing.
 """
 
 import dataclasses
 import datetime
+import hashlib
 from typing import Iterator, List, Optional
 
 import icalendar
 import recurring_ical_events
+
+from storage.rrule_budget import TooMuchWork
+from storage.unreadable import Unreadable
 
 INFINITY = 2 ** 62  # "no end" for an open series in the index
 UTC = datetime.timezone.utc
@@ -24,6 +31,13 @@ TIME_PROPERTIES = ("DTSTART", "DTEND", "DURATION", "RRULE", "RDATE", "EXDATE", "
 
 class BadBooking(ValueError):
     """The iCalendar object cannot be read as a booking."""
+
+
+TOO_MUCH_WORK = ("its recurrence takes too much work to expand (it repeats too often for too "
+                 "long, or its rules rarely or never match a date)")
+
+
+_unreadable = Unreadable()   # texts (with their zone) found unreadable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +75,20 @@ class Booking:
 
     def __init__(self, text: str, tz: datetime.tzinfo):
         self.tz = tz
+        self._key = key = hashlib.blake2b(f"{tz}\0{text}".encode(), digest_size=16).digest()
+        known = _unreadable.get(key)
+        if known is not None:
+            raise BadBooking(known)
+        try:
+            self._read(text)
+        except BadBooking as e:
+            _unreadable.add(key, str(e))
+            raise
+        except TooMuchWork:   # a VTIMEZONE's rules, converted when a time is first read
+            _unreadable.add(key, TOO_MUCH_WORK)
+            raise BadBooking(TOO_MUCH_WORK) from None
+
+    def _read(self, text: str) -> None:
         try:
             self.calendar = icalendar.Calendar.from_ical(text)
         except Exception as e:  # icalendar raises ValueError and friends
@@ -146,6 +174,10 @@ class Booking:
                     yield occurrence
         except TooManyOccurrences:
             raise
+        except TooMuchWork:
+            # Work is counted from DTSTART: later windows would cost as much again.
+            _unreadable.add(self._key, TOO_MUCH_WORK)
+            raise BadBooking(TOO_MUCH_WORK) from None
         except Exception as e:  # the library's errors on broken rules
             raise BadBooking(f"the recurrence cannot be expanded: {e}") from None
 

@@ -19,22 +19,25 @@ from radicale import pathutils, types
 from radicale.item import filter as radicale_filter
 from radicale.storage import multifilesystem
 
-from storage import context, rooms
+from storage import context, iana_zones, rooms  # noqa: F401 (iana_zones: vobject takes IANA zones)
 from storage.accounts import Accounts
 from storage.booking import EARLIEST, BookingCore, Decision, row_for
 from storage.context import Actor
 from storage.durations import parse as parse_duration
 from storage.errors import (BookingRefused, InvalidBooking, InvalidRoom, NotFound, PreconditionFailed,
-                            Refusal, UidConflict)
+                            Refusal, UidConflict, UnsafeCalendarData)
 from storage.feeds import feeds_from
 from storage.index import Index, Row
 from storage.journal import Journal
 from storage.instances import INFINITY, BadBooking, Booking
 from storage.notify import Notifier
 from storage.registry import RoomRegistry
+from storage.screen import UnsafeCalendar, screen
+from storage.unreadable import Unreadable
 
 logger = logging.getLogger("roomcal.storage")
 HISTORY_CLEAN_INTERVAL = 300  # seconds; see Collection._clean_history
+_unreadable_files = Unreadable()  # (folder, href, mtime, size) of items Radicale skipped
 MARGIN = 86400  # floating times: Radicale reads them as UTC, we in the room's zone
 
 
@@ -227,6 +230,21 @@ class Collection(multifilesystem.Collection):
         # Mail to the organizer (approved, declined, cancelled, cleared): never raises.
         self._storage.notifier.after_write(room, href, previous, booking, actor)
         return result
+
+    def _get(self, href: str, verify_href: bool = True):
+        """Radicale's read of one item, which skips an unreadable one with a WARNING
+        (``skip_broken_item``); remembered, so that it is not parsed again by every request."""
+        try:
+            stat = os.stat(os.path.join(self._filesystem_path, href))
+        except (OSError, ValueError):
+            return super()._get(href, verify_href)
+        key = (self._filesystem_path, href, stat.st_mtime_ns, stat.st_size)
+        if _unreadable_files.get(key) is not None:
+            return None
+        item = super()._get(href, verify_href)
+        if item is None and pathutils.is_safe_filesystem_path_component(href):
+            _unreadable_files.add(key, "skipped")
+        return item
 
     def _item(self, text: str) -> radicale_item.Item:
         vobject_item, = radicale_item.read_components(text)
@@ -600,6 +618,7 @@ class Storage(multifilesystem.Storage):
         with self.acquire_lock("r", actor.user):
             collection = self.room_collection(room_id)
             room, view = collection.room(), collection.view()
+            screened(text)
             candidate = self.core.parse(room, text)
             href = self.index.href_of_uid(view.room_key, candidate.uid)
             previous = view.booking(href) if href else None
@@ -609,6 +628,7 @@ class Storage(multifilesystem.Storage):
 def split_calendar(configuration, path: str, text: str) -> List[radicale_item.Item]:
     """One prepared Item per UID, exactly as Radicale splits a whole-collection PUT."""
     from radicale.app.put import prepare
+    screened(text)
     try:
         vobject_items = radicale_item.read_components(text)
         items, _, _, _, error = prepare(
@@ -622,6 +642,15 @@ def split_calendar(configuration, path: str, text: str) -> List[radicale_item.It
     if error:
         raise InvalidBooking(f"The calendar data is not valid iCalendar: {error[1]}")
     return items
+
+
+def screened(text: str) -> str:
+    """``text``, if storage/screen.py lets it through to the parsers; else the refusal."""
+    try:
+        screen(text)
+    except UnsafeCalendar as e:
+        raise UnsafeCalendarData(str(e)) from None
+    return text
 
 
 def free_href(uid: str, taken) -> str:

@@ -77,7 +77,7 @@ def test_booking_edited_in_place_reported_and_repaired(srv):
     assert srv.cli("check", room_id, check=False).returncode == 0
 
 
-def test_unparseable_item_reported_never_deleted(srv):
+def test_unparseable_item_reported_then_quarantined_never_deleted(srv):
     room_id = booked_room(srv, "broken")
     folder = room_folder(srv, room_id)
     broken = os.path.join(folder, "broken.ics")
@@ -87,22 +87,26 @@ def test_unparseable_item_reported_never_deleted(srv):
     with open(half, "w") as f:  # Radicale reads it; roomcal's Booking does not (no DTSTART)
         f.write("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:half\r\n"
                 "DTSTAMP:20260101T000000Z\r\nSUMMARY:no start\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
-    try:
-        result = srv.cli("check", room_id, check=False)
-        assert result.returncode == 1
-        assert f"unparseable: {room_id}: broken.ics: Radicale cannot read it" in result.stdout
-        assert any(line.startswith(f"unparseable: {room_id}: half.ics: ")
-                   for line in result.stdout.splitlines()), result.stdout
-        repaired = srv.cli("check", room_id, "--repair", check=False)
-        assert repaired.returncode == 1  # nothing to repair there: still reported
-        assert "unparseable: " in repaired.stdout and "2 remaining" in repaired.stdout
-        assert os.path.exists(broken) and os.path.exists(half)
-        assert sorted(n for n in os.listdir(folder) if not n.startswith(".")) == [
-            "b0.ics", "b1.ics", "broken.ics", "half.ics"]
-    finally:
-        os.unlink(broken)
-        os.unlink(half)
-    assert srv.cli("check", room_id, "--repair", check=False).returncode == 0
+    result = srv.cli("check", room_id, check=False)
+    assert result.returncode == 1
+    assert f"unparseable: {room_id}: broken.ics: Radicale cannot read it" in result.stdout
+    assert any(line.startswith(f"unparseable: {room_id}: half.ics: ")
+               for line in result.stdout.splitlines()), result.stdout
+    # the room is still served meanwhile, without the unreadable items
+    listing = srv.request("PROPFIND", f"/rooms/{room_id}/", user="alice", headers={"Depth": "1"})
+    assert listing.status_code == 207 and "b0.ics" in listing.text and "broken.ics" not in listing.text
+    repaired = srv.cli("check", room_id, "--repair", check=False)
+    assert repaired.returncode == 0, repaired.stdout
+    quarantine = os.path.join(srv.dir, "data", "quarantine", room_id)
+    for name in ("broken.ics", "half.ics"):
+        line = next(line for line in repaired.stdout.splitlines() if f": {name}: " in line)
+        moved = line.split("moved to ", 1)[1].split(" (repaired)")[0]
+        assert os.path.dirname(moved) == quarantine and moved.endswith(name)
+        assert os.path.exists(moved)
+    with open(os.path.join(quarantine, next(n for n in os.listdir(quarantine) if n.endswith("broken.ics")))) as f:
+        assert f.read() == "this is not iCalendar\n"   # kept as it was, for a human to fix
+    assert sorted(n for n in os.listdir(folder) if not n.startswith(".")) == ["b0.ics", "b1.ics"]
+    assert srv.cli("check", room_id, check=False).returncode == 0
 
 
 def test_stray_temp_folders_reported_and_removed(srv):

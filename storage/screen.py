@@ -1,0 +1,175 @@
+"""Screening of iCalendar text before any library parses it.
+
+What the parsers do with an object is proportional to its size (bounded by
+``max_content_length``) except in two places: nesting, which they follow by
+recursion, and recurrence, which they expand with dateutil for as long as it
+takes.  ``screen`` runs on every body that enters — a CalDAV PUT before Radicale
+sees it, JSON and /api writes, imports — reads only the lines, and refuses:
+
+- components nested deeper than any calendar needs (MAX_DEPTH);
+- a VTIMEZONE observance (STANDARD/DAYLIGHT) whose rule repeats more often than
+  yearly: no time zone changes its offset more often, and the libraries expand
+  such a rule into every transition since its DTSTART (1601, in the attack);
+- any recurrence rule (RRULE/EXRULE, of any component) whose occurrences cannot be
+  found within the work allowance of storage/rrule_budget.py: the first ones of an
+  open rule, all of a finite one (up to PROBE_OCCURRENCES) — a rule whose filters
+  never match ("30 February") or that repeats every second for years.
+
+A refusal is ``UnsafeCalendar`` (a ValueError) whose message is a sentence for the
+client.  The screen costs a pass over the lines and, for rules only, a bounded
+probe; what passes it can still be invalid in other ways (the parsers say so).
+"""
+
+import datetime
+import re
+from typing import List, Optional
+
+from dateutil import rrule as dateutil_rrule
+
+from storage import rrule_budget
+
+MAX_DEPTH = 8                  # VCALENDAR > VEVENT > VALARM is 3; VTIMEZONE > DAYLIGHT is 3
+PROBE_OCCURRENCES = 5001       # a finite rule is expanded whole (up to this), as Radicale does
+PROBE_OPEN = 2                 # an open rule: its first occurrences (the rest is bounded per use)
+TZ_PROBE_END = datetime.datetime(2100, 1, 1)  # observances: transitions the libraries compute
+ALLOWANCE_PER_BODY = 10_000_000          # work units (~0.1 µs) for the probes of one body…
+ALLOWANCE_PER_RULE = 20_000              # …plus this much per rule it holds
+SUB_YEARLY_OBSERVANCE = re.compile(r"(?:^|;)FREQ=(?!YEARLY(?:;|$))", re.IGNORECASE)
+_DATE_TIME = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})(Z?))?$")
+
+
+class UnsafeCalendar(ValueError):
+    """The text is refused before parsing; the message says why, for the client."""
+
+
+class _Component:
+    __slots__ = ("name", "parent", "dtstart", "rules")
+
+    def __init__(self, name: str, parent: Optional["_Component"]):
+        self.name = name
+        self.parent = parent
+        self.dtstart: Optional[str] = None
+        self.rules: List[str] = []
+
+
+def screen(text: str) -> None:
+    """Refuse (``UnsafeCalendar``) what no parser should be given; return None."""
+    stack: List[_Component] = []
+    observed: List[_Component] = []   # components with rules, probed once all lines are read
+    for line in _content_lines(text):
+        name, value = _name_and_value(line)
+        if name == "BEGIN":
+            stack.append(_Component(value.upper(), stack[-1] if stack else None))
+            if len(stack) > MAX_DEPTH:
+                raise UnsafeCalendar(f"Components are nested {len(stack)} deep; "
+                                     f"at most {MAX_DEPTH} are accepted.")
+        elif name == "END":
+            if stack:
+                component = stack.pop()
+                if component.rules:
+                    observed.append(component)
+        elif stack and name == "DTSTART":
+            stack[-1].dtstart = value
+        elif stack and name in ("RRULE", "EXRULE"):
+            stack[-1].rules.append(value)
+    rules = sum(len(c.rules) for c in observed)
+    with rrule_budget.allowance(ALLOWANCE_PER_BODY + ALLOWANCE_PER_RULE * rules):
+        for component in observed:
+            for rule in component.rules:
+                _probe(component, rule)
+
+
+def _probe(component: _Component, rule: str) -> None:
+    observance = component.name in ("STANDARD", "DAYLIGHT")
+    where = _where(component)
+    if observance and SUB_YEARLY_OBSERVANCE.search(rule.replace(" ", "")):
+        raise UnsafeCalendar(f"The time zone rule RRULE:{_short(rule)} of {where} repeats more often "
+                             "than yearly; time zones change their offset at most a few times "
+                             "a year, and their rules are yearly.")
+    start = _start(component.dtstart, aware="UNTIL=" in rule.upper() and "Z" in
+                   rule.upper().split("UNTIL=", 1)[1].split(";", 1)[0])
+    if start is None:
+        return  # no usable DTSTART: the parsers refuse the object, or ignore the rule
+    try:
+        expansion = dateutil_rrule.rrulestr(rule, dtstart=start, cache=False)
+    except (ValueError, TypeError, OverflowError) as e:
+        raise UnsafeCalendar(f"The recurrence rule {_short(rule)} of {where} cannot be "
+                             f"read: {e}.") from None
+    finite = "COUNT=" in rule.upper() or "UNTIL=" in rule.upper()
+    wanted = PROBE_OCCURRENCES if finite or observance else PROBE_OPEN
+    end = TZ_PROBE_END.replace(tzinfo=start.tzinfo) if observance else None
+    found = 0
+    try:
+        for occurrence in expansion:
+            found += 1
+            if found >= wanted or (end is not None and occurrence >= end):
+                break
+    except rrule_budget.TooMuchWork:
+        raise UnsafeCalendar(f"The recurrence rule {_short(rule)} of {where} takes too much work "
+                             "to expand: it repeats too often, or its parts (BY…) rarely or "
+                             "never match a date.") from None
+    except (ValueError, OverflowError) as e:
+        raise UnsafeCalendar(f"The recurrence rule {_short(rule)} of {where} cannot be "
+                             f"expanded: {e}.") from None
+    if found == 0 and not finite:
+        raise UnsafeCalendar(f"The recurrence rule {_short(rule)} of {where} never matches a date.")
+
+
+def _content_lines(text: str):
+    """Unfolded content lines (RFC 5545 3.1), without building a second copy of the text."""
+    current = None
+    for raw in text.splitlines():
+        if raw[:1] in (" ", "\t") and current is not None:
+            current += raw[1:]
+            continue
+        if current is not None:
+            yield current
+        current = raw
+    if current is not None:
+        yield current
+
+
+def _name_and_value(line: str) -> tuple:
+    """(upper-case name, value) of a content line; the value starts after the first colon
+    outside a quoted parameter value."""
+    head_end = len(line)
+    for index, char in enumerate(line):
+        if char in ":;":
+            head_end = index
+            break
+    name = line[:head_end].strip().upper()
+    if name not in ("BEGIN", "END", "DTSTART", "RRULE", "EXRULE"):
+        return name, ""
+    quoted = False
+    for index in range(head_end, len(line)):
+        char = line[index]
+        if char == '"':
+            quoted = not quoted
+        elif char == ":" and not quoted:
+            return name, line[index + 1:].strip()
+    return name, ""
+
+
+def _start(value: Optional[str], aware: bool) -> Optional[datetime.datetime]:
+    """A DTSTART value as dateutil needs it for counting work: local wall time (its time
+    zone does not change how many periods a rule scans)."""
+    match = _DATE_TIME.match(value or "")
+    if not match:
+        return None
+    year, month, day, hour, minute, second, _ = match.groups()
+    try:
+        start = datetime.datetime(int(year), int(month), int(day), int(hour or 0),
+                                  int(minute or 0), int(second or 0))
+    except ValueError:
+        return None
+    return start.replace(tzinfo=datetime.timezone.utc) if aware else start
+
+
+def _where(component: _Component) -> str:
+    if component.parent is not None and component.parent.name == "VTIMEZONE":
+        return f"a {component.name} observance of a VTIMEZONE"
+    return f"a {component.name}"
+
+
+def _short(rule: str, limit: int = 80) -> str:
+    return rule if len(rule) <= limit else rule[:limit] + "…"

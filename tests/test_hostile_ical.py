@@ -1,0 +1,332 @@
+"""Hostile iCalendar cannot stall or exhaust the server (issue 12).
+
+Two payloads took the landed server down: a VTIMEZONE whose observances repeat
+every second since 1601 (a worker burning a CPU and ~19 MB/s until the host
+died) and recurrence rules whose filters never match (150 s to store, then ~10 s
+for every request touching the room).  The screen (storage/screen.py) refuses
+them before any parser sees them, on every path; the work budget
+(storage/rrule_budget.py) bounds whatever expands a rule anyway; an object
+already stored is skipped, not re-expanded by every request; and a request that
+still runs too long is stopped by the worker's watchdog.
+"""
+
+import datetime
+import json
+import os
+import re
+import time
+import uuid
+
+import pytest
+from dateutil import rrule as dateutil_rrule
+
+from conftest import assert_no_500, event
+from storage import rrule_budget
+from storage.screen import UnsafeCalendar, screen
+
+EVIL_TZ = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//attacker//EN\r
+BEGIN:VTIMEZONE\r
+TZID:Evil/Zone\r
+BEGIN:STANDARD\r
+DTSTART:16010101T000000\r
+RRULE:FREQ=SECONDLY\r
+TZOFFSETFROM:+0100\r
+TZOFFSETTO:+0000\r
+END:STANDARD\r
+BEGIN:DAYLIGHT\r
+DTSTART:16010101T000001\r
+RRULE:FREQ=SECONDLY\r
+TZOFFSETFROM:+0000\r
+TZOFFSETTO:+0100\r
+END:DAYLIGHT\r
+END:VTIMEZONE\r
+BEGIN:VEVENT\r
+UID:{uid}\r
+DTSTAMP:20260101T000000Z\r
+DTSTART;TZID=Evil/Zone:20270301T100000\r
+DTEND;TZID=Evil/Zone:20270301T110000\r
+SUMMARY:evil zone\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+NEVER = ["FREQ=SECONDLY;BYSETPOS=-1;BYMONTH=2;BYMONTHDAY=30",
+         "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30",
+         "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30;COUNT=3",
+         "FREQ=DAILY;BYMONTH=4;BYMONTHDAY=31",
+         "FREQ=SECONDLY;BYHOUR=3;BYMINUTE=1;BYSECOND=1;UNTIL=20290101T000000Z"]
+# A Windows/Outlook VTIMEZONE: yearly rules since 1601, as real clients send them.
+OUTLOOK_BERLIN = """BEGIN:VTIMEZONE\r
+TZID:W. Europe Standard Time\r
+BEGIN:STANDARD\r
+DTSTART:16010101T030000\r
+TZOFFSETFROM:+0200\r
+TZOFFSETTO:+0100\r
+RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10\r
+END:STANDARD\r
+BEGIN:DAYLIGHT\r
+DTSTART:16010101T020000\r
+TZOFFSETFROM:+0100\r
+TZOFFSETTO:+0200\r
+RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3\r
+END:DAYLIGHT\r
+END:VTIMEZONE\r
+"""
+
+
+def with_rule(rule, start="20270301T100000Z", end="20270301T110000Z", uid=None):
+    return event(start, end, uid=uid or str(uuid.uuid4()), summary="series", extra=f"RRULE:{rule}")
+
+
+def outlook_event(uid, start="20270301T100000", end="20270301T110000", rule=None):
+    text = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Microsoft//EN\r\n" + OUTLOOK_BERLIN +
+            f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20260101T000000Z\r\n"
+            f"DTSTART;TZID=W. Europe Standard Time:{start}\r\n"
+            f"DTEND;TZID=W. Europe Standard Time:{end}\r\nSUMMARY:outlook\r\n")
+    if rule:
+        text += f"RRULE:{rule}\r\n"
+    return text + "END:VEVENT\r\nEND:VCALENDAR\r\n"
+
+
+# -- the screen and the budget, without HTTP ---------------------------------------------------
+def test_screen_refuses_sub_yearly_time_zone_rules_at_once():
+    t0 = time.perf_counter()
+    with pytest.raises(UnsafeCalendar, match="more often than yearly"):
+        screen(EVIL_TZ.format(uid="x"))
+    assert time.perf_counter() - t0 < 0.1   # a look at the lines, no expansion
+
+
+@pytest.mark.parametrize("rule", NEVER)
+def test_screen_refuses_rules_that_never_match(rule):
+    t0 = time.perf_counter()
+    with pytest.raises(UnsafeCalendar, match="too much work|never matches"):
+        screen(with_rule(rule))
+    assert time.perf_counter() - t0 < 1.0
+
+
+@pytest.mark.parametrize("rule", [
+    "FREQ=WEEKLY;BYDAY=MO,WE,FR", "FREQ=WEEKLY;COUNT=5000", "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1",
+    "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29", "FREQ=DAILY;INTERVAL=2;UNTIL=20300101T000000Z",
+    "FREQ=MONTHLY;BYMONTHDAY=31;COUNT=12", "FREQ=HOURLY;BYHOUR=9,14;COUNT=100"])
+def test_screen_passes_what_calendars_send(rule):
+    screen(with_rule(rule))
+    screen(outlook_event("o", rule=rule))
+
+
+def test_screen_refuses_deep_nesting():
+    text = "BEGIN:VCALENDAR\r\n" + "BEGIN:X-A\r\n" * 50 + "END:X-A\r\n" * 50 + "END:VCALENDAR\r\n"
+    with pytest.raises(UnsafeCalendar, match="nested"):
+        screen(text)
+
+
+def test_budget_stops_any_iteration_of_a_never_matching_rule():
+    """Whoever iterates (vobject, icalendar, recurring_ical_events), dateutil itself stops."""
+    rule = dateutil_rrule.rrulestr("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30",
+                                   dtstart=datetime.datetime(2026, 1, 1))
+    t0 = time.perf_counter()
+    with pytest.raises(rrule_budget.TooMuchWork):
+        next(iter(rule))
+    assert time.perf_counter() - t0 < 1.0
+    assert rrule_budget.INSTALLED
+
+
+def test_budget_scope_is_shared_by_everything_inside():
+    weekly = "FREQ=WEEKLY;COUNT=500"
+    with rrule_budget.allowance(500_000):
+        for _ in range(10):   # 10 × ~16 000 units
+            list(dateutil_rrule.rrulestr(weekly, dtstart=datetime.datetime(2026, 1, 1)))
+    with pytest.raises(rrule_budget.TooMuchWork):
+        with rrule_budget.allowance(100_000):
+            for _ in range(10):
+                list(dateutil_rrule.rrulestr(weekly, dtstart=datetime.datetime(2026, 1, 1)))
+
+
+# -- through the server ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def srv(make_server):
+    server = make_server()
+    server.add_user("admin", admin=True)
+    server.add_user("alice")
+    server.add_room("hostile", "--timezone", "Europe/Berlin")
+    server.add_room("berlin", "--timezone", "Europe/Berlin")
+    server.request("MKCOL", "/alice/", user="alice")
+    assert server.request("MKCALENDAR", "/alice/cal/", user="alice").status_code in (201, 405)
+    yield server
+    assert_no_500(server)
+
+
+def workers(srv):
+    """Process ids of the workers (the gunicorn children of ``roomcal serve``)."""
+    return open(f"/proc/{srv.process.pid}/task/{srv.process.pid}/children").read().split()
+
+
+def worker_rss_kb(srv):
+    rss = 0
+    for pid in workers(srv):
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                rss = max(rss, int(line.split()[1]))
+    return rss
+
+
+def worker_cpu_seconds(srv):
+    """CPU time the workers have used: what a request costs the server, whatever else the
+    machine is doing meanwhile (wall-clock time would measure the machine's load)."""
+    ticks = 0
+    for pid in workers(srv):
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])   # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class Costs:
+    """CPU and memory a block of requests costs the server."""
+
+    def __init__(self, srv):
+        self.srv = srv
+
+    def __enter__(self):
+        self.cpu, self.rss, self.wall = worker_cpu_seconds(self.srv), worker_rss_kb(self.srv), time.time()
+        return self
+
+    def __exit__(self, *exc):
+        self.cpu = worker_cpu_seconds(self.srv) - self.cpu
+        self.rss = worker_rss_kb(self.srv) - self.rss
+        self.wall = time.time() - self.wall
+
+
+def listing(srv, room="hostile"):
+    r = srv.request("GET", f"/rooms/{room}/", user="admin", headers={"Accept": "application/json"})
+    assert r.status_code == 200
+    return r.json()["responses"]
+
+
+@pytest.mark.parametrize("calendar", ["/rooms/hostile/", "/alice/cal/"])
+def test_evil_time_zone_is_refused_fast_on_caldav_put(srv, calendar):
+    with Costs(srv) as costs:
+        r = srv.put_ics(f"{calendar}{uuid.uuid4().hex}.ics", EVIL_TZ.format(uid=uuid.uuid4()), user="alice")
+    assert r.status_code == 403
+    assert "<R:valid-calendar-data" in r.text and "more often than yearly" in r.text
+    assert costs.cpu < 1.0 and costs.rss < 50 * 1024 and costs.wall < 30
+
+
+@pytest.mark.parametrize("rule", NEVER[:3])
+@pytest.mark.parametrize("calendar", ["/rooms/hostile/", "/alice/cal/"])
+def test_never_matching_rules_are_refused_fast_on_caldav_put(srv, calendar, rule):
+    with Costs(srv) as costs:
+        r = srv.put_ics(f"{calendar}{uuid.uuid4().hex}.ics", with_rule(rule), user="alice")
+    assert r.status_code == 403, r.text
+    assert "too much work" in r.text
+    assert costs.cpu < 1.0 and costs.rss < 50 * 1024 and costs.wall < 30
+
+
+def test_never_matching_rule_by_json_is_422(srv):
+    before = listing(srv)
+    with Costs(srv) as costs:
+        r = srv.request("POST", "/rooms/hostile/", user="alice", headers={"Content-Type": "application/json"},
+                        data=json.dumps({"@type": "Event", "title": "never", "start": "2027-03-01T10:00:00",
+                                         "timeZone": "Europe/Berlin", "duration": "PT1H",
+                                         "recurrenceRules": [{"@type": "RecurrenceRule", "frequency": "yearly",
+                                                              "byMonth": ["2"], "byMonthDay": [30]}]}))
+    assert costs.cpu < 1.0
+    assert r.status_code == 422, r.text
+    assert r.json()["type"] == "invalidProperties" and "too much work" in r.json()["message"]
+    assert listing(srv) == before
+
+
+def test_evil_time_zone_by_api_check_and_import_is_refused(srv, tmp_path):
+    r = srv.request("POST", "/api/rooms/hostile/check", user="alice",
+                    headers={"Content-Type": "text/calendar"}, data=EVIL_TZ.format(uid="c").encode())
+    assert r.status_code == 422 and "more often than yearly" in r.json()["message"], r.text
+    path = tmp_path / "evil.ics"
+    path.write_text(EVIL_TZ.format(uid="imported"))
+    result = srv.cli("import", "hostile", str(path), check=False)
+    assert result.returncode == 1 and "more often than yearly" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_old_open_daily_series_in_a_room_is_refused_with_a_sentence(srv):
+    """It passes the screen (its first days are found at once), but checking it against the
+    room means expanding four centuries: the core says so instead of spending them."""
+    with Costs(srv) as costs:
+        r = srv.put_ics(f"/rooms/hostile/{uuid.uuid4().hex}.ics",
+                        with_rule("FREQ=DAILY", start="16010101T100000Z", end="16010101T110000Z"), user="alice")
+    assert costs.cpu < 1.5
+    assert r.status_code == 400 and "too much work" in r.text, r.text
+
+
+def test_outlook_time_zone_from_1601_books_normally(srv):
+    uid = str(uuid.uuid4())
+    r = srv.put_ics(f"/rooms/berlin/{uid}.ics", outlook_event(uid, rule="FREQ=WEEKLY;COUNT=10"), user="alice")
+    assert r.status_code == 201, r.text
+    clash = srv.put_ics(f"/rooms/berlin/{uuid.uuid4()}.ics",
+                        event("20270308T093000Z", "20270308T094500Z"), user="alice")
+    assert clash.status_code == 409   # 10:30 in Berlin is 09:30 UTC, a week later
+
+
+def test_iana_name_with_made_up_rules_means_the_iana_zone(srv):
+    """A VTIMEZONE named Europe/Berlin that says +05:00: Berlin is Berlin, for the booking
+    core and for Radicale's own reading (its time-range REPORT)."""
+    uid = str(uuid.uuid4())
+    lying = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\n"
+             "BEGIN:STANDARD\r\nDTSTART:19700101T000000\r\nTZOFFSETFROM:+0500\r\nTZOFFSETTO:+0500\r\n"
+             "END:STANDARD\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT\r\n"
+             f"UID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:20270601T100000\r\n"
+             "DTEND;TZID=Europe/Berlin:20270601T110000\r\nSUMMARY:lying zone\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    assert srv.put_ics(f"/rooms/berlin/{uid}.ics", lying, user="alice").status_code == 201
+    # 10:00 Berlin summer time is 08:00 UTC (with +05:00 it would be 05:00 UTC)
+    assert srv.put_ics(f"/rooms/berlin/{uuid.uuid4()}.ics", event("20270601T083000Z", "20270601T084500Z"),
+                       user="alice").status_code == 409
+    report = """<?xml version="1.0" encoding="utf-8"?>
+<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
+  <D:prop><D:getetag/></D:prop>
+  <C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">
+    <C:time-range start="20270601T080000Z" end="20270601T090000Z"/>
+  </C:comp-filter></C:comp-filter></C:filter>
+</C:calendar-query>"""
+    r = srv.request("REPORT", "/rooms/berlin/", user="alice", data=report,
+                    headers={"Depth": "1", "Content-Type": "application/xml"})
+    assert r.status_code == 207 and f"{uid}.ics" in r.text, r.text
+
+
+def room_folder(srv, room_id):
+    return os.path.join(srv.dir, "data", "collections", "collection-root", "rooms", room_id)
+
+
+def test_a_stored_pathological_item_slows_nothing_and_is_quarantined(srv):
+    """Written before this screen existed (or by hand): the room keeps answering fast, the item
+    is skipped with a WARNING, and `roomcal check --repair` moves it out and says where."""
+    srv.add_room("legacy", "--timezone", "UTC")
+    assert srv.put_ics("/rooms/legacy/good.ics", event("20270301T100000Z", "20270301T110000Z", uid="good"),
+                       user="alice").status_code == 201
+    folder = room_folder(srv, "legacy")
+    with open(os.path.join(folder, "evil.ics"), "w", newline="") as f:
+        f.write(with_rule("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", uid="evil"))
+    with open(os.path.join(folder, "zone.ics"), "w", newline="") as f:
+        f.write(EVIL_TZ.format(uid="zone"))
+    requests_made = [
+        ("PROPFIND", "/rooms/legacy/", {"Depth": "1"}),
+        ("GET", "/rooms/legacy/", {"Accept": "application/json"}),
+        ("GET", "/api/rooms/legacy/availability?start=2027-03-01&end=2027-03-08", {}),
+        ("GET", "/api/rooms?free-from=2027-03-01T09:00:00Z&free-until=2027-03-01T12:00:00Z", {}),
+    ]
+    for attempt in range(2):   # the first pass finds out; the second must not pay again
+        for method, path, headers in requests_made:
+            with Costs(srv) as costs:
+                r = srv.request(method, path, user="alice", headers=headers)
+            assert r.status_code in (200, 207), (path, r.status_code, r.text[:300])
+            assert costs.cpu < (2.0 if attempt == 0 else 0.5), (path, costs.cpu)
+    assert srv.put_ics("/rooms/legacy/clash.ics", event("20270301T103000Z", "20270301T104500Z"),
+                       user="alice").status_code == 409   # the good booking still counts
+    assert re.search(r"WARNING.*(evil|zone)\.ics", srv.read_log())
+    result = srv.cli("check", "legacy", "--repair", check=False)
+    assert "unparseable: legacy: evil.ics" in result.stdout and "moved to " in result.stdout, result.stdout
+    quarantine = os.path.join(srv.dir, "data", "quarantine", "legacy")
+    assert sorted(name.split("-", 1)[1] for name in os.listdir(quarantine)) == ["evil.ics", "zone.ics"]
+    assert sorted(n for n in os.listdir(folder) if not n.startswith(".")) == ["good.ics"]
+    assert srv.cli("check", "legacy", check=False).returncode == 0
+
+
+def test_server_still_answers(srv):
+    assert srv.request("GET", "/api/rooms", user="alice").status_code == 200
