@@ -51,6 +51,58 @@ def _read(path: str) -> tuple:
     return sections, sections.pop(notify.SECTION, {})
 
 
+def _positive(kind):
+    def convert(value):
+        number = kind(value)
+        if number <= 0:
+            raise ValueError("must be more than 0")
+        return number
+    convert.__name__ = kind.__name__
+    return convert
+
+
+# roomcal's own [server] options (Radicale's schema, extended: Radicale ignores them).
+SERVER_OPTIONS = {
+    "request_cpu_limit": {"value": "60", "type": _positive(float),
+                          "help": "CPU seconds one request may use before its worker is replaced"},
+    "request_time_limit": {"value": "600", "type": _positive(float),
+                           "help": "seconds one request may take before its worker is replaced"},
+    "worker_memory_limit": {"value": "1024", "type": _positive(int),
+                            "help": "MB of memory above which a worker is replaced"},
+    "max_buffered": {"value": "100000000", "type": _positive(int),
+                     "help": "bytes of request bodies one worker holds while they arrive"},
+    "trusted_proxies": {"value": "", "type": str,
+                        "help": "addresses of reverse proxies whose X-Forwarded-For is believed"},
+}
+
+
+# roomcal's numeric [auth] options (plugin options: Radicale hands them over as text).
+AUTH_NUMBERS = {
+    "max_failures": (int, 10),          # failed sign-ins of one name from one address…
+    "failure_window": (float, 900.0),   # …within this many seconds, before a lock-out
+}
+
+
+def auth_number(configuration, name: str):
+    """[auth] ``name`` as a positive number (its default when unset); ValueError if invalid."""
+    kind, default = AUTH_NUMBERS[name]
+    try:
+        raw = configuration.get("auth", name)
+    except KeyError:
+        return default
+    try:
+        return _positive(kind)(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"[auth] {name} must be a number more than 0, not {raw!r}") from None
+
+
+def _schema():
+    schema = radicale_config.DEFAULT_CONFIG_SCHEMA.copy()
+    schema["server"] = schema["server"].copy()
+    schema["server"].update(SERVER_OPTIONS)
+    return schema
+
+
 def load(path: str) -> radicale_config.Configuration:
     # Radicale refuses unknown sections: [notify] (e-mail to organizers) is taken out here and
     # handed to roomcal's storage as [storage] roomcal_notify_<option>.
@@ -60,7 +112,7 @@ def load(path: str) -> radicale_config.Configuration:
         if unknown:
             raise ConfigError(f"{path}: unknown option(s) in [notify]: {', '.join(unknown)} "
                               f"(known: {', '.join(notify.OPTIONS)})")
-        configuration = radicale_config.load()
+        configuration = radicale_config.Configuration(_schema())
         configuration.update(sections, f"config file {path!r}")
         if notify_options:
             configuration.update({"storage": {notify.CARRIED + k: v for k, v in notify_options.items()}},
@@ -81,6 +133,8 @@ def load(path: str) -> radicale_config.Configuration:
     try:
         configuration.update(resolved, f"paths of {path}", privileged=True)
         notify.check_configuration(configuration)
+        for name in AUTH_NUMBERS:
+            auth_number(configuration, name)
     except (ValueError, RuntimeError) as e:
         raise ConfigError(f"{path}: {e}") from None
     return configuration

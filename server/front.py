@@ -9,16 +9,22 @@ and replace Radicale's generic status with ours and a ``DAV:error`` body.
 import base64
 import binascii
 import io
+import ipaddress
 import logging
+from http import HTTPStatus
+from urllib.parse import unquote
 
 import radicale.app
 
 from plugins.auth import hand_over
+from server import config as roomcal_config
 from server import errors
 from server.errors import CHALLENGE
 from server.rest import wants_json
 from storage import context
+from storage.accounts import SignInsBusy
 from storage.errors import Refusal
+from storage.login_failures import ADDRESS_FACTOR, LockedOut, LoginFailures
 from storage.store import screened
 
 logger = logging.getLogger("roomcal")
@@ -30,12 +36,24 @@ class Unauthorized(Exception):
     pass
 
 
+class TooManyFailures(Exception):
+    def __init__(self, locked: LockedOut):
+        super().__init__(f"Too many failed sign-ins from this address; try again in "
+                         f"{locked.retry_after} seconds.")
+        self.retry_after = locked.retry_after
+
+
 class Front:
     def __init__(self, configuration):
         self.configuration = configuration
         self.radicale = radicale.app.Application(configuration)
         self.storage = self.radicale._storage  # shares the lock, caches and index
         self.accounts = self.storage.accounts
+        self.failures = LoginFailures(self.accounts.db_path,
+                                      roomcal_config.auth_number(configuration, "max_failures"),
+                                      roomcal_config.auth_number(configuration, "failure_window"))
+        self.trusted_proxies = _networks(configuration.get("server", "trusted_proxies"))
+        self.login_required = configuration.get("auth", "type") != "none"
         from server.api import Api
         from server.rest import Rest
         self.api = Api(self)
@@ -44,7 +62,7 @@ class Front:
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "") or "/"
-        if path == "/.feeds" or path.startswith("/.feeds/"):  # secret feed links: no login, no Radicale
+        if _public(path):  # secret feed links: no login, no Radicale
             from server.routes.feeds import serve_public
             return serve_public(self, environ, start_response)
         is_api = path == "/api" or path.startswith("/api/")
@@ -56,13 +74,8 @@ class Front:
             return _respond(start_response, *unknown_charset)
         try:
             identity = self.authenticate(environ)
-        except Unauthorized as e:
-            if is_api:
-                status, headers, body = errors.unauthorized(str(e))
-            else:
-                status, headers, body = 401, [("Content-Type", "text/plain; charset=utf-8"),
-                                              *CHALLENGE], f"{e}\n".encode()
-            return _respond(start_response, status, headers, body)
+        except (Unauthorized, TooManyFailures, SignInsBusy) as refused:
+            return _respond(start_response, *self.sign_in_refused(environ, refused))
         if is_api:
             status, headers, body = self.api.handle(environ, identity)
             return _respond(start_response, status, headers, body)
@@ -99,9 +112,13 @@ class Front:
 
     # -- authentication -----------------------------------------------------------------
     def authenticate(self, environ):
+        """The request's identity (None: anonymous).  Raises Unauthorized for wrong
+        credentials, TooManyFailures while the address (or the name from it) is locked out,
+        SignInsBusy when too many passwords wait for bcrypt."""
         header = environ.get("HTTP_AUTHORIZATION", "")
         if not header:
             return None
+        address = self.client_address(environ)
         scheme, _, credentials = header.partition(" ")
         scheme = scheme.lower()
         if scheme == "basic":
@@ -109,16 +126,93 @@ class Front:
                 decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
                 user, password = decoded.split(":", 1)
             except (binascii.Error, UnicodeDecodeError, ValueError):
+                self._failed(address, None)
                 raise Unauthorized("The Basic credentials are malformed.") from None
+            if self.accounts.verified_recently(user, password):  # no bcrypt, no counting
+                return self.accounts.identity(user)
+            self._refuse_if_locked(address, user)
             if not self.accounts.check_password(user, password):
+                self._failed(address, user)
                 raise Unauthorized("Wrong user name or password.")
+            self.failures.succeeded(address, user)
             return self.accounts.identity(user)
         if scheme == "bearer":
             identity = self.accounts.check_token(credentials.strip())
             if identity is None:
+                self._refuse_if_locked(address, None)
+                self._failed(address, None)
                 raise Unauthorized("This token is not valid (unknown or revoked).")
             return identity
+        self._failed(address, None)
         raise Unauthorized(f"Unsupported authorization scheme {scheme!r}; use Basic or Bearer.")
+
+    def _refuse_if_locked(self, address: str, user) -> None:
+        locked = self.failures.locked(address, user)
+        if locked is not None:
+            raise TooManyFailures(locked)
+
+    def _failed(self, address: str, user) -> None:
+        started = self.failures.failed(address, user)
+        if started is not None:  # one line per lock-out, for fail2ban; never the password
+            logger.warning("login lock-out: address=%s user=%s failures=%d window=%ds",
+                           _printable(address), _printable(user) if started.user else "*",
+                           self.failures.max_failures if started.user else
+                           self.failures.max_failures * ADDRESS_FACTOR, self.failures.window)
+
+    def client_address(self, environ) -> str:
+        """The client's address: REMOTE_ADDR, or behind a trusted reverse proxy the last
+        address of X-Forwarded-For that is not one of those proxies."""
+        address = environ.get("REMOTE_ADDR") or "?"
+        if not self.trusted_proxies or not _in(address, self.trusted_proxies):
+            return address
+        forwarded = [a.strip() for a in environ.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
+        for candidate in reversed(forwarded):
+            if not _in(candidate, self.trusted_proxies):
+                return candidate
+        return forwarded[0] if forwarded else address
+
+    def sign_in_refused(self, environ, refused: Exception) -> tuple:
+        """(status, headers, body) of a refused sign-in: 401, 429 or 503, in the request's language."""
+        path = environ.get("PATH_INFO", "") or "/"
+        as_json = path == "/api" or path.startswith("/api/") or wants_json(environ)
+        if isinstance(refused, Unauthorized):
+            if as_json:
+                return errors.unauthorized(str(refused))
+            return 401, [("Content-Type", "text/plain; charset=utf-8"), *CHALLENGE], f"{refused}\n".encode()
+        if isinstance(refused, TooManyFailures):
+            status, kind, message, retry = 429, "tooManyFailures", str(refused), refused.retry_after
+        else:
+            status, kind, retry = 503, "busy", 2
+            message = "Too many sign-ins are being checked at once; try again in a moment."
+        if as_json:
+            return errors.json_error(status, kind, message, [("Retry-After", str(retry))])
+        refusal = Refusal(message)
+        refusal.precondition = "too-many-failures" if status == 429 else "busy"
+        refusal.caldav_status = status
+        status, headers, body = errors.dav_error(refusal)
+        return status, [*headers, ("Retry-After", str(retry))], body
+
+    def check_head(self, method: str, target: str, headers: list, client: str):
+        """For server/worker.py, when a request's head is in and its body still to come:
+        the bytes of an HTTP response refusing it (bad credentials, lock-out, or none when
+        they are needed), or None to take the body.  A success is remembered by the
+        password check, so the request itself does not run bcrypt again."""
+        path = unquote(target.split("?", 1)[0], "latin-1")
+        if _public(path):
+            return None
+        environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "REMOTE_ADDR": client}
+        for name, value in headers:
+            key = name.upper().replace("-", "_")
+            environ["CONTENT_TYPE" if key == "CONTENT_TYPE" else f"HTTP_{key}"] = value
+        try:
+            identity = self.authenticate(environ)
+        except (Unauthorized, TooManyFailures, SignInsBusy) as refused:
+            return _raw_response(*self.sign_in_refused(environ, refused))
+        if identity is None and self.login_required:
+            return _raw_response(*self.sign_in_refused(
+                environ, Unauthorized("Authentication is required: sign in with a user name and "
+                                      "password (Basic) or an API token (Bearer).")))
+        return None
 
     # -- CalDAV -----------------------------------------------------------------------
     def caldav(self, environ, start_response, identity):
@@ -155,6 +249,41 @@ class Front:
     def run_as(self, identity):
         """A request scope for JSON and /api writes through the same storage."""
         return context.request(identity.actor() if identity else None)
+
+
+def _public(path: str) -> bool:
+    return path == "/.feeds" or path.startswith("/.feeds/")
+
+
+def _networks(text: str) -> tuple:
+    networks = []
+    for entry in (text or "").split(","):
+        if entry.strip():
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+    return tuple(networks)
+
+
+def _in(address: str, networks: tuple) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def _printable(text) -> str:
+    """A client-chosen name, safe on one log line."""
+    text = "".join(c if c.isprintable() and not c.isspace() else "?" for c in str(text))
+    return text[:64] or "?"
+
+
+def _raw_response(status: int, headers, body: bytes) -> bytes:
+    """A whole HTTP/1.1 response that closes the connection (sent by the worker itself)."""
+    phrase = HTTPStatus(status).phrase
+    lines = [f"HTTP/1.1 {status} {phrase}", "Connection: close", f"Content-Length: {len(body)}"]
+    lines += [f"{name}: {_header_value(value)}" for name, value in headers
+              if name.lower() not in ("content-length", "connection")]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 def _no_dtd(environ) -> bool:
@@ -225,7 +354,6 @@ def _refuse_unknown_charset(environ, is_api):
 
 
 def _respond(start_response, status, headers, body):
-    from http import HTTPStatus
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
     headers = [(name, _header_value(value)) for name, value in headers if name.lower() != "content-length"]
     headers.append(("Content-Length", str(len(body))))

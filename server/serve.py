@@ -146,7 +146,11 @@ def serve(config_path: str, workers: int = 1, threads: int = 8, bind=None) -> No
     # them (server/worker.py): slow clients cost a socket, not a thread.
     worker_class = worker.configured(
         request_timeout=configuration.get("server", "timeout"),
-        max_body=configuration.get("server", "max_content_length"))
+        max_body=configuration.get("server", "max_content_length"),
+        max_buffered=configuration.get("server", "max_buffered"),
+        cpu_limit=configuration.get("server", "request_cpu_limit"),
+        time_limit=configuration.get("server", "request_time_limit"),
+        memory_limit=configuration.get("server", "worker_memory_limit"))
     options = {
         "bind": bind or binds(configuration),
         "workers": workers,

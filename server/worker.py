@@ -8,7 +8,18 @@ loop, without blocking, and gives it to a thread only once it is complete
 (head and body), so threads are spent on work only.  A request must be
 complete within ``[server] timeout`` seconds of its first byte, plus one second
 for every MIN_RATE bytes it brought (a large upload on a slow line is not cut
-off); else it gets a 408 and the connection is closed.
+off, up to MAX_EXTENSIONS × the timeout); else it gets a 408 and the
+connection is closed.  Bodies still arriving share ``max_buffered`` bytes per
+worker; past that a request gets a 503.  When a request's head is complete and
+its body is still to come, the application checks its credentials first (its
+``check_head``, in a thread: bcrypt is slow): a refused one is answered at
+once, without taking its body.
+
+A watchdog, also on the event loop, replaces a worker whose request uses more
+than ``cpu_limit`` seconds of CPU or ``time_limit`` seconds, or whose memory
+grows past ``memory_limit`` MB: Python cannot stop a thread, so the worker logs
+why, lets its other requests finish for a few seconds and exits; gunicorn starts
+a new one.  Whatever a request does, it cannot burn a CPU for ever.
 
 Only the framing is done here (where does this request end?); parsing stays
 gunicorn's: the bytes are handed to its parser as read-ahead.  Anything this
@@ -17,14 +28,19 @@ handed over at once, and gunicorn's parser or the front answers it.
 """
 
 import errno
+import os
 import selectors
+import threading
 import time
 from functools import partial
+from typing import NamedTuple
 
 from gunicorn.workers.gthread import ThreadWorker
 
 RECV_SIZE = 256 * 1024
 MIN_RATE = 1024   # bytes a second that earn a slow upload more time (like Apache's mod_reqtimeout)
+MAX_EXTENSIONS = 10   # …but at most 10 × the timeout in all
+RECYCLE_GRACE = 5.0   # seconds the other requests of a worker being replaced get to finish
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
@@ -139,18 +155,34 @@ class RequestFrame:
             self.chunk_at = next_at
 
 
+class Running(NamedTuple):
+    """A request a thread is serving, as the watchdog sees it."""
+    what: str          # method and path, feed secrets masked
+    client: str
+    started: float     # time.monotonic()
+    cpu_clock: int     # the thread's CPU-time clock
+    cpu_started: float
+
+
 class BufferingThreadWorker(ThreadWorker):
     """gthread, with every request read in full by the event loop first.
 
-    ``request_timeout`` and ``max_body`` are set by `configured`.
+    The limits and ``head_check`` are set by `configured`.
     """
 
     request_timeout = 30.0
     max_body = 100_000_000
+    max_buffered = 100_000_000
+    cpu_limit = 60.0
+    time_limit = 600.0
+    memory_limit = 1024       # MB
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.reading = set()   # connections whose request is still arriving
+        self.buffered = 0      # bytes held for them
+        self.running = {}      # thread id -> Running
+        self.leaving_at = None  # when the watchdog decided to replace this worker
         # TLS needs a handshake and h2c a preface: leave those to gthread as it is.
         self.buffering = not self.cfg.is_ssl and getattr(self.cfg, "http2_cleartext", "off") == "off"
         cfg = self.cfg
@@ -170,8 +202,11 @@ class BufferingThreadWorker(ThreadWorker):
         conn.frame = frame
         conn.read_started = time.monotonic()
         conn.continued = False
+        conn.head_state = None   # None, "checking", "passed"
         if frame.ready:
             return self._hand_over(conn)
+        self.buffered += len(frame.data)
+        self._after_head(conn)
         conn.sock.setblocking(False)
         self.reading.add(conn)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_bytes, conn))
@@ -185,10 +220,45 @@ class BufferingThreadWorker(ThreadWorker):
             data = b""
         if not data:   # closed by the client before the request was complete
             return self._drop(conn)
+        if self.buffered + len(data) > self.max_buffered:
+            self.log.warning("refused a request from %s: %d bytes of bodies already arriving",
+                             _address(conn), self.buffered)
+            return self._drop(conn, busy_response())
         frame = conn.frame
+        self.buffered += len(data)
         if frame.feed(data):
             return self._hand_over(conn)
-        if frame.expects_continue and not conn.continued and frame.head_end is not None:
+        self._after_head(conn)
+
+    def _after_head(self, conn):
+        """Once the head is in and a body is still to come: check the credentials first,
+        then (if the client asked) tell it to send the body."""
+        frame = conn.frame
+        if frame.head_end is None or conn.head_state is not None:
+            return
+        # The application's check_head(method, target, headers, client) -> the bytes of a
+        # whole HTTP response that refuses the request, or None (server/front.py).
+        check = getattr(self.wsgi, "check_head", None)
+        if check is None:
+            conn.head_state = "passed"
+            return self._continue(conn)
+        conn.head_state = "checking"
+        head = bytes(frame.data[:frame.head_end])
+        future = self.tpool.submit(_checked_head, check, head, _address(conn))
+        future.add_done_callback(
+            lambda done: self.method_queue.defer(self._head_checked, conn, done))
+
+    def _head_checked(self, conn, done):
+        if conn not in self.reading:   # complete (and handed over) or closed meanwhile
+            return
+        answer = done.result() if not done.cancelled() else None
+        if answer:
+            return self._drop(conn, answer)
+        conn.head_state = "passed"
+        self._continue(conn)
+
+    def _continue(self, conn):
+        if conn.frame.expects_continue and not conn.continued:
             conn.continued = True
             try:
                 conn.sock.send(CONTINUE)
@@ -199,6 +269,7 @@ class BufferingThreadWorker(ThreadWorker):
         if conn in self.reading:
             self.reading.discard(conn)
             self.poller.unregister(conn.sock)
+            self.buffered -= len(conn.frame.data)
         data = bytes(conn.frame.data)
         conn.frame = None
         conn.init()   # plain HTTP/1: makes the parser, no I/O
@@ -207,6 +278,8 @@ class BufferingThreadWorker(ThreadWorker):
         super().enqueue_req(conn)
 
     def _drop(self, conn, answer: bytes = b""):
+        if conn in self.reading:
+            self.buffered -= len(conn.frame.data)
         self.reading.discard(conn)
         try:
             self.poller.unregister(conn.sock)
@@ -222,15 +295,55 @@ class BufferingThreadWorker(ThreadWorker):
         conn.close()
 
     def _deadline(self, conn) -> float:
-        return conn.read_started + self.request_timeout + len(conn.frame.data) / MIN_RATE
+        earned = min(len(conn.frame.data) / MIN_RATE, MAX_EXTENSIONS * self.request_timeout)
+        return conn.read_started + self.request_timeout + earned
 
     def murder_pending(self):
         super().murder_pending()
         now = time.monotonic()
         for conn in [c for c in self.reading if self._deadline(c) <= now]:
             self.log.info("closed a connection from %s: no complete request within %ss",
-                          conn.client[0] if conn.client else "?", self.request_timeout)
+                          _address(conn), self.request_timeout)
             self._drop(conn, timeout_response(self.request_timeout))
+        self._watch(now)
+
+    # -- the watchdog ------------------------------------------------------------------
+    def handle_request(self, req, conn):
+        ident = threading.get_ident()
+        clock = time.pthread_getcpuclockid(ident)
+        self.running[ident] = Running(f"{req.method} {_masked(req.path)}", _address(conn),
+                                      time.monotonic(), clock, time.clock_gettime(clock))
+        try:
+            return super().handle_request(req, conn)
+        finally:
+            self.running.pop(ident, None)
+
+    def _watch(self, now: float) -> None:
+        if self.leaving_at is not None:
+            others = len(self.running) - 1   # the request that made it leave never ends
+            if others <= 0 or now - self.leaving_at > RECYCLE_GRACE:
+                self.log.error("worker %s exits now, to be replaced", os.getpid())
+                os._exit(1)   # threads cannot be stopped: only the process can go
+            return
+        for run in list(self.running.values()):
+            try:
+                cpu = time.clock_gettime(run.cpu_clock) - run.cpu_started
+            except OSError:   # the thread just finished
+                continue
+            wall = now - run.started
+            if cpu > self.cpu_limit or wall > self.time_limit:
+                return self._leave(f"{run.what} from {run.client} has run {wall:.0f} s and used "
+                                   f"{cpu:.0f} s of CPU (limits: {self.time_limit:g} s, "
+                                   f"{self.cpu_limit:g} s of CPU)", now)
+        memory = _resident_mb()
+        if memory > self.memory_limit:
+            self._leave(f"it holds {memory} MB of memory (limit: {self.memory_limit} MB)", now)
+
+    def _leave(self, why: str, now: float) -> None:
+        self.log.error("replacing worker %s: %s", os.getpid(), why)
+        self.leaving_at = now
+        self.alive = False
+        self.set_accept_enabled(False)
 
 
 def timeout_response(seconds: float) -> bytes:
@@ -240,7 +353,51 @@ def timeout_response(seconds: float) -> bytes:
             + f"Content-Length: {len(text)}\r\n\r\n".encode() + text)
 
 
-def configured(request_timeout: float, max_body: int) -> type:
+def busy_response() -> bytes:
+    text = b"The server is receiving too many uploads at once; try again in a few seconds.\n"
+    return (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 5\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\n"
+            + f"Content-Length: {len(text)}\r\n\r\n".encode() + text)
+
+
+def _checked_head(check, head: bytes, client: str):
+    """Run the application's head check on a parsed head (in a pool thread)."""
+    lines = head.decode("latin-1").split("\r\n")
+    method, _, rest = lines[0].partition(" ")
+    target = rest.rpartition(" ")[0] or rest
+    headers = []
+    for line in lines[1:]:
+        if ":" in line:
+            name, _, value = line.partition(":")
+            headers.append((name.strip(), value.strip()))
+    try:
+        return check(method, target, headers, client)
+    except Exception:   # a broken check must not drop good requests: the app decides later
+        return None
+
+
+def _address(conn) -> str:
+    client = conn.client
+    return client[0] if isinstance(client, tuple) and client else str(client or "?")
+
+
+def _masked(path: str) -> str:
+    from storage.feeds import mask
+    return mask(path) if "feeds" in path or "rcf_" in path else path
+
+
+def _resident_mb() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // (1024 * 1024)
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def configured(request_timeout: float, max_body: int, *, max_buffered: int = 100_000_000,
+               cpu_limit: float = 60.0, time_limit: float = 600.0, memory_limit: int = 1024) -> type:
     """The worker class with this server's limits (set before gunicorn forks its workers)."""
-    return type("BufferingThreadWorker", (BufferingThreadWorker,),
-                {"request_timeout": float(request_timeout), "max_body": int(max_body)})
+    return type("BufferingThreadWorker", (BufferingThreadWorker,), {
+        "request_timeout": float(request_timeout), "max_body": int(max_body),
+        "max_buffered": int(max_buffered), "cpu_limit": float(cpu_limit),
+        "time_limit": float(time_limit), "memory_limit": int(memory_limit)})

@@ -13,6 +13,7 @@ import hmac
 import os
 import re
 import secrets
+import threading
 import time
 from typing import List, Optional
 
@@ -41,6 +42,30 @@ CREATE TABLE IF NOT EXISTS tokens(id TEXT PRIMARY KEY, user TEXT NOT NULL,
 
 class AccountError(ValueError):
     pass
+
+
+class SignInsBusy(Exception):
+    """More passwords are waiting to be checked than this process takes at once."""
+
+
+class BcryptGate:
+    """At most ``concurrent`` bcrypt checks at a time in this process, and at most
+    ``waiting`` more queued: bcrypt is deliberately slow (and releases the GIL), so a flood
+    of guesses would otherwise take every CPU and every thread from valid requests.
+    (Requests with the same credentials wait for one check: ``Accounts.check_password``.)"""
+
+    def __init__(self, concurrent: int = 1, waiting: int = 4):
+        self._slots = threading.BoundedSemaphore(concurrent)
+        self._queue = threading.BoundedSemaphore(concurrent + waiting)
+
+    def __enter__(self):
+        if not self._queue.acquire(blocking=False):
+            raise SignInsBusy()
+        self._slots.acquire()
+
+    def __exit__(self, *exc):
+        self._slots.release()
+        self._queue.release()
 
 
 @dataclasses.dataclass
@@ -78,6 +103,13 @@ def check_name(name: str, what: str = "user name") -> None:
                            "(starting with a letter or digit)")
 
 
+class _Check:
+    def __init__(self):
+        self.done = threading.Event()
+        self.ok = False
+        self.busy = False
+
+
 class Accounts:
     def __init__(self, htpasswd_path: str, db_path: str, bcrypt_rounds: int = 12):
         self.htpasswd_path = htpasswd_path
@@ -86,6 +118,10 @@ class Accounts:
         self._db = Connections(db_path, lambda conn: conn.executescript(SCHEMA))
         self._verified = {}   # (user, digest) -> expiry; avoids bcrypt per request
         self._cache_key = secrets.token_bytes(32)
+        self._bcrypt = BcryptGate()
+        self._checking = {}   # digest -> _Check: the same credentials, checked once at a time
+        self._checking_lock = threading.Lock()
+        self._dummy_hash = None   # for unknown users: same cost as the hashes we write
 
     # -- storage ---------------------------------------------------------
     def _read_htpasswd(self) -> dict:
@@ -180,25 +216,59 @@ class Accounts:
         row = self._db().execute("SELECT admin FROM users WHERE name = ?", (name,)).fetchone()
         return bool(row and row[0])
 
-    def check_password(self, name: str, password: str) -> bool:
+    def _digest(self, name: str, password: str, hashed: str) -> bytes:
+        return hmac.new(self._cache_key, f"{name}\0{password}\0{hashed}".encode(),
+                        hashlib.sha256).digest()
+
+    def verified_recently(self, name: str, password: str) -> bool:
+        """True when this password was checked right for ``name`` in the last minutes
+        (no bcrypt: the check every request of a signed-in client takes)."""
         hashed = self._read_htpasswd().get(name)
         if hashed is None:
-            bcrypt.checkpw(b"x", _DUMMY_HASH)  # same cost for unknown users
             return False
-        digest = hmac.new(self._cache_key, f"{name}\0{password}\0{hashed}".encode(),
-                          hashlib.sha256).digest()
-        expiry = self._verified.get(digest)
-        if expiry and expiry > time.monotonic():
+        expiry = self._verified.get(self._digest(name, password, hashed))
+        return bool(expiry and expiry > time.monotonic())
+
+    def check_password(self, name: str, password: str) -> bool:
+        """bcrypt, one at a time per process (SignInsBusy when too many wait); the same
+        cost for unknown users as for known ones."""
+        hashed = self._read_htpasswd().get(name)
+        if hashed is not None and self.verified_recently(name, password):
             return True
+        digest = self._digest(name, password, hashed or "")
+        with self._checking_lock:
+            check = self._checking.get(digest)
+            leader = check is None
+            if leader:
+                check = self._checking[digest] = _Check()
+        if not leader:   # a client opening several connections at once: one bcrypt for all
+            check.done.wait()
+            if check.busy:
+                raise SignInsBusy()
+            return check.ok
         try:
-            ok = bcrypt.checkpw(password.encode(), hashed.encode())
-        except ValueError:  # not a bcrypt hash
-            ok = False
-        if ok:
+            check.busy = True   # until the gate lets this check in
+            with self._bcrypt:
+                check.busy = False
+                try:
+                    check.ok = bcrypt.checkpw(password.encode(), self._dummy() if hashed is None
+                                              else hashed.encode()) and hashed is not None
+                except ValueError:  # not a bcrypt hash, or a password over bcrypt's 72 bytes
+                    check.ok = False
+        finally:
+            with self._checking_lock:
+                del self._checking[digest]
+            check.done.set()
+        if check.ok:
             if len(self._verified) > 10000:
                 self._verified.clear()
             self._verified[digest] = time.monotonic() + 300
-        return ok
+        return check.ok
+
+    def _dummy(self) -> bytes:
+        if self._dummy_hash is None:
+            self._dummy_hash = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(self.bcrypt_rounds))
+        return self._dummy_hash
 
     # -- groups ------------------------------------------------------------
     def groups_of(self, name: str) -> frozenset:
@@ -264,5 +334,3 @@ class Accounts:
 def _token_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
-
-_DUMMY_HASH = bcrypt.hashpw(b"dummy", bcrypt.gensalt(4))

@@ -18,6 +18,7 @@ import time
 import uuid
 
 import pytest
+import requests
 from dateutil import rrule as dateutil_rrule
 
 from conftest import assert_no_500, event
@@ -330,3 +331,33 @@ def test_a_stored_pathological_item_slows_nothing_and_is_quarantined(srv):
 
 def test_server_still_answers(srv):
     assert srv.request("GET", "/api/rooms", user="alice").status_code == 200
+
+
+# -- the safety net ----------------------------------------------------------------------------
+def test_a_request_over_its_cpu_budget_is_stopped_and_the_worker_replaced(make_server):
+    """What screening misses cannot burn a CPU for ever: over ``request_cpu_limit`` the worker
+    says which request it was, exits, and gunicorn starts another that answers."""
+    server = make_server(start=False)
+    server.configure(("[server]", "[server]\nrequest_cpu_limit = 1"))
+    server.start()
+    server.add_user("alice")
+    server.request("MKCOL", "/alice/", user="alice")
+    # Expensive but legitimate: 1 500 weekly series, each probed whole by the screen and then
+    # parsed by Radicale (several CPU seconds in all).
+    events = "".join(
+        f"BEGIN:VEVENT\r\nUID:s{n}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20270301T100000Z\r\n"
+        f"DTEND:20270301T110000Z\r\nRRULE:FREQ=WEEKLY;COUNT=4000\r\nSUMMARY:s{n}\r\nEND:VEVENT\r\n"
+        for n in range(1500))
+    body = f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n{events}END:VCALENDAR\r\n"
+    before = set(workers(server))
+    with pytest.raises(requests.ConnectionError):
+        server.request("PUT", "/alice/heavy/", user="alice", data=body.encode(),
+                       headers={"Content-Type": "text/calendar"})
+    log = server.read_log()
+    assert re.search(r"\[ERROR\] replacing worker \d+: PUT /alice/heavy/ from 127\.0\.0\.1 has run "
+                     r"\d+ s and used \d+ s of CPU \(limits: 600 s, 1 s of CPU\)", log), log[-2000:]
+    deadline = time.time() + 30
+    while time.time() < deadline and (not workers(server) or set(workers(server)) & before):
+        time.sleep(0.2)
+    assert set(workers(server)) and not set(workers(server)) & before
+    assert server.request("GET", "/api/rooms", user="alice").status_code == 200

@@ -187,13 +187,23 @@ def test_pipelined_requests_are_all_answered_in_order(srv):
 
 def test_a_request_that_never_completes_gets_408(srv):
     with connect(srv) as s:
-        s.sendall(b"PUT /rooms/wrk/x.ics HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nBEGIN")
+        s.sendall(f"PUT /rooms/wrk/x.ics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {basic(srv)}\r\n"
+                  "Content-Length: 100\r\n\r\nBEGIN".encode())
         t0 = time.time()
         responses = read_responses(s, 1, timeout=TIMEOUT + 10)
         waited = time.time() - t0
     assert [status for status, _, _ in responses] == [408]
     assert b"did not arrive in full" in responses[0][2]
     assert TIMEOUT - 0.5 <= waited <= TIMEOUT + 3, waited
+
+
+def test_an_unauthenticated_body_is_refused_before_it_arrives(srv):
+    """Without credentials the body is not waited for: 401 at once, not 408 after the timeout."""
+    with connect(srv) as s:
+        s.sendall(b"PUT /rooms/wrk/x.ics HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nBEGIN")
+        responses = read_responses(s, 1, timeout=TIMEOUT)
+    assert [status for status, _, _ in responses] == [401]
+    assert b"Authentication is required" in responses[0][2]
 
 
 def test_an_upload_that_keeps_coming_is_not_cut_off(srv):
