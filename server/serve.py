@@ -12,7 +12,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger as GunicornLogger
 
 from server import config as roomcal_config
-from server import worker
+from server import tls, worker
 
 ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 
@@ -167,8 +167,20 @@ def serve(config_path: str, workers: int = 1, threads: int = 8, bind=None) -> No
         "proc_name": "roomcal",
         "worker_exit": _worker_exit,
     }
+    if configuration.get("server", "ssl"):
+        # Radicale's TLS options (server/tls.py); a problem stops us before we listen.
+        try:
+            context = tls.context(configuration)
+        except tls.TLSError as e:
+            raise roomcal_config.ConfigError(str(e)) from None
+        options.update({
+            "certfile": configuration.get("server", "certificate"),
+            "keyfile": configuration.get("server", "key"),
+            "ssl_context": lambda _config, _default_factory: context,
+        })
     if "control_socket_disable" in _Gunicorn.settings_known():
         # gunicorn >= 25 opens ~/.gunicorn/gunicorn.ctl, shared by every instance of a user
         options["control_socket_disable"] = True
-    logging.getLogger("roomcal").info("serving %s on %s", config_path, options["bind"])
+    logging.getLogger("roomcal").info("serving %s on %s%s", config_path, options["bind"],
+                                      " with TLS" if "certfile" in options else "")
     _Gunicorn(config_path, options).run()

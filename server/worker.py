@@ -30,11 +30,14 @@ handed over at once, and gunicorn's parser or the front answers it.
 import errno
 import os
 import selectors
+import ssl
 import threading
 import time
 from functools import partial
 from typing import NamedTuple
 
+from gunicorn import http
+from gunicorn import sock as gunicorn_sock
 from gunicorn.workers.gthread import ThreadWorker
 
 RECV_SIZE = 256 * 1024
@@ -183,8 +186,10 @@ class BufferingThreadWorker(ThreadWorker):
         self.buffered = 0      # bytes held for them
         self.running = {}      # thread id -> Running
         self.leaving_at = None  # when the watchdog decided to replace this worker
-        # TLS needs a handshake and h2c a preface: leave those to gthread as it is.
-        self.buffering = not self.cfg.is_ssl and getattr(self.cfg, "http2_cleartext", "off") == "off"
+        # h2c needs a preface: left to gthread as it is.  TLS is buffered too: the
+        # handshake is done here, on the event loop, before the request is read.
+        self.buffering = getattr(self.cfg, "http2_cleartext", "off") == "off"
+        self.tls = None   # this worker's SSLContext, made once (gunicorn makes one per connection)
         cfg = self.cfg
         if cfg.limit_request_fields and cfg.limit_request_field_size and cfg.limit_request_line:
             self.max_head = cfg.limit_request_line + cfg.limit_request_fields * (cfg.limit_request_field_size + 2)
@@ -199,6 +204,12 @@ class BufferingThreadWorker(ThreadWorker):
         frame = RequestFrame(self.max_head, self.max_body)
         if conn.parser is not None:
             frame.feed(conn.parser.unreader.take_buffered())
+        elif self.cfg.is_ssl and not isinstance(conn.sock, ssl.SSLSocket):
+            if self.tls is None:
+                self.tls = gunicorn_sock.ssl_context(self.cfg)
+            conn.sock = self.tls.wrap_socket(conn.sock, server_side=True, do_handshake_on_connect=False,
+                                             suppress_ragged_eofs=self.cfg.suppress_ragged_eofs)
+            conn.handshaking = True
         conn.frame = frame
         conn.read_started = time.monotonic()
         conn.continued = False
@@ -212,11 +223,16 @@ class BufferingThreadWorker(ThreadWorker):
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_bytes, conn))
 
     def _on_bytes(self, conn, _sock):
+        if getattr(conn, "handshaking", False) and not self._shake_hands(conn):
+            return
         try:
             data = conn.sock.recv(RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
+            # TLS decrypts whole records: what is left of one does not wake the poller
+            while isinstance(conn.sock, ssl.SSLSocket) and conn.sock.pending():
+                data += conn.sock.recv(conn.sock.pending())
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
-        except OSError:
+        except OSError:   # ssl.SSLError included: a broken or refused TLS connection
             data = b""
         if not data:   # closed by the client before the request was complete
             return self._drop(conn)
@@ -229,6 +245,24 @@ class BufferingThreadWorker(ThreadWorker):
         if frame.feed(data):
             return self._hand_over(conn)
         self._after_head(conn)
+
+    def _shake_hands(self, conn) -> bool:
+        """One step of the TLS handshake, without blocking; True once it is done."""
+        try:
+            conn.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            return False
+        except ssl.SSLWantWriteError:   # rare: the handshake's answer did not fit the buffer
+            self.poller.modify(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE,
+                               partial(self._on_bytes, conn))
+            return False
+        except (OSError, ValueError) as e:   # ssl.SSLError: not TLS, or no common ground
+            self.log.debug("TLS handshake with %s failed: %s", _address(conn), e)
+            self._drop(conn)
+            return False
+        conn.handshaking = False
+        self.poller.modify(conn.sock, selectors.EVENT_READ, partial(self._on_bytes, conn))
+        return True
 
     def _after_head(self, conn):
         """Once the head is in and a body is still to come: check the credentials first,
@@ -272,6 +306,11 @@ class BufferingThreadWorker(ThreadWorker):
             self.buffered -= len(conn.frame.data)
         data = bytes(conn.frame.data)
         conn.frame = None
+        if conn.parser is None and isinstance(conn.sock, ssl.SSLSocket):
+            # Wrapped and shaken hands with here: what conn.init() would do, minus that.
+            conn.initialized = True
+            conn.sock.setblocking(True)
+            conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
         conn.init()   # plain HTTP/1: makes the parser, no I/O
         conn.parser.unreader.unread(data)
         conn.data_ready = True

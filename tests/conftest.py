@@ -35,6 +35,8 @@ class Server:
         self.workers = workers
         self.process = None
         self.passwords = {}
+        self.verify = True   # for HTTPS servers: the CA file to trust (tests/test_tls.py)
+        self.cert = None     # and a client certificate, when the server asks for one
         subprocess.run(ROOMCAL + ["init", self.dir], check=True, capture_output=True, cwd=REPO)
         with open(self.config) as f:
             text = f.read()
@@ -55,7 +57,7 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"roomcal serve exited: {self.read_log()}")
             try:
-                requests.get(self.url + "/", timeout=1)
+                requests.get(self.url + "/", timeout=1, verify=self.verify, cert=self.cert)
                 return self
             except requests.ConnectionError:
                 time.sleep(0.1)
@@ -120,7 +122,7 @@ class Server:
             headers["Authorization"] = f"Bearer {token}"
         auth = self.auth(user) if user else None
         return requests.request(method, self.url + path, auth=auth, headers=headers,
-                                timeout=60, **kwargs)
+                                timeout=60, verify=self.verify, cert=self.cert, **kwargs)
 
     def put_ics(self, path, ics, user=None, token=None, **headers):
         return self.request("PUT", path, user=user, token=token, data=ics.encode(),
