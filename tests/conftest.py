@@ -59,7 +59,7 @@ class Server:
             try:
                 requests.get(self.url + "/", timeout=1, verify=self.verify, cert=self.cert)
                 return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):   # not up yet, or a busy machine
                 time.sleep(0.1)
         raise RuntimeError("roomcal serve did not start")
 
