@@ -41,7 +41,7 @@ class Front:
         self.max_content_length = configuration.get("server", "max_content_length")
 
     def __call__(self, environ, start_response):
-        path = environ.get("PATH_INFO", "") or "/"
+        path = _utf8_path(environ.get("PATH_INFO", "")) or "/"
         if path == "/.feeds" or path.startswith("/.feeds/"):  # secret feed links: no login, no Radicale
             from server.routes.feeds import serve_public
             return serve_public(self, environ, start_response)
@@ -61,12 +61,12 @@ class Front:
                 status, headers, body = 401, [("Content-Type", "text/plain; charset=utf-8"),
                                               *CHALLENGE], f"{e}\n".encode()
             return _respond(start_response, status, headers, body)
-        if is_api:
+        if is_api:  # werkzeug decodes the PEP 3333 path itself, the same way
             status, headers, body = self.api.handle(environ, identity)
             return _respond(start_response, status, headers, body)
         if wants_json(environ):  # JSCalendar on the CalDAV URLs
-            return _respond(start_response, *self.rest.handle(environ, identity))
-        return self.caldav(environ, start_response, identity)
+            return _respond(start_response, *self.rest.handle(environ, identity, path))
+        return self.caldav(environ, start_response, identity, path)
 
     def refuse_large_body(self, environ, is_api):
         """413 for a declared body above ``[server] max_content_length``, on every path, before
@@ -119,7 +119,8 @@ class Front:
         raise Unauthorized(f"Unsupported authorization scheme {scheme!r}; use Basic or Bearer.")
 
     # -- CalDAV -----------------------------------------------------------------------
-    def caldav(self, environ, start_response, identity):
+    def caldav(self, environ, start_response, identity, path):
+        environ = {**environ, "PATH_INFO": path}  # as Radicale's own server hands it over
         method = environ.get("REQUEST_METHOD", "GET").upper()
         if identity is not None and identity.read_only and method not in SAFE_METHODS:
             return _respond(start_response, *errors.dav_forbidden(
@@ -148,6 +149,17 @@ class Front:
     def run_as(self, identity):
         """A request scope for JSON and /api writes through the same storage."""
         return context.request(identity.actor() if identity else None)
+
+
+def _utf8_path(path_info: str) -> str:
+    """The request path as Radicale's own server passes it to its app (radicale/server.py:
+    the URL's path unquoted as UTF-8, errors replaced).  PEP 3333 servers such as gunicorn
+    pass the unquoted bytes as Latin-1 instead; this is the one place they are decoded.
+    A path with characters beyond Latin-1 comes from a server that decoded it already."""
+    try:
+        return path_info.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return path_info
 
 
 def _no_dtd(environ) -> bool:

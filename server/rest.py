@@ -14,7 +14,7 @@ import json
 import posixpath
 import threading
 import uuid
-from urllib.parse import unquote
+from urllib.parse import quote
 
 from radicale import pathutils
 from radicale.app.base import Access
@@ -83,11 +83,11 @@ class Rest:
         self.rights = front.radicale._rights
         self.events = EventCache()
 
-    def handle(self, environ, identity):
+    def handle(self, environ, identity, raw):
+        """``raw``: the request path, decoded once by the front."""
         if identity is None:
             return errors.unauthorized("Log in with Basic auth or a Bearer token.")
         request = Request(environ)
-        raw = unquote(environ.get("PATH_INFO", "/"))
         segments = raw.split("/")
         if ("\x00" in raw or any(seg in (".", "..") for seg in segments)
                 or any(len(seg.encode("utf-8", "surrogatepass")) > 255 for seg in segments)):
@@ -193,11 +193,11 @@ class Rest:
                 pairs = [(item.href, item) for item in collection.get_all()]
             snapshot = [(href, item.etag if item else None, item.serialize() if item else None)
                         for href, item in pairs]
-        responses = {}
+        responses = {}  # keyed by URL path, percent-encoded as CalDAV lists it
         prefix = "/" + collection.path.strip("/") + "/"
         for href, etag, ical in snapshot:
             if ical is None:
-                responses[prefix + href] = None
+                responses[quote(prefix + href)] = None
                 continue
             if window and not _overlaps(ical, window, self._zone(collection_path)):
                 continue
@@ -206,7 +206,7 @@ class Rest:
                 continue
             if text and not _matches(event, text):
                 continue
-            responses[prefix + href] = _props(event, etag, props)
+            responses[quote(prefix + href)] = _props(event, etag, props)
         body = {"responses": responses, **body}
         return 200, [], body
 
@@ -278,7 +278,7 @@ class Rest:
         return self._written(request, identity, collection_path, href, written.etag, 204)
 
     def _written(self, request, identity, collection_path, href, etag, status):
-        location = "/" + collection_path.strip("/") + "/" + href
+        location = quote("/" + collection_path.strip("/") + "/" + href)
         headers = [("ETag", etag)]
         if status == 201:
             headers.append(("Location", location))

@@ -43,7 +43,7 @@ class Conflict:
     def to_json(self, room: Room) -> dict:
         body = {"start": _iso(room, self.start), "end": _iso(room, self.end)}
         if self.href is not None:
-            body["href"] = room.path + self.href
+            body["href"] = room.url(self.href)
         for name in ("uid", "title"):
             if getattr(self, name) is not None:
                 body[name] = getattr(self, name)

@@ -9,6 +9,7 @@ import dataclasses
 import datetime
 import json
 import re
+import urllib.parse
 import zoneinfo
 from typing import Optional
 
@@ -128,6 +129,10 @@ class Room:
     @property
     def path(self) -> str:
         return f"/{ROOMS}/{self.id}/"
+
+    def url(self, href: str) -> str:
+        """A booking's URL path, percent-encoded as CalDAV lists it (and as clients send it)."""
+        return self.path + urllib.parse.quote(href)
 
     def buffer_seconds(self) -> int:
         return self.buffer.seconds if self.buffer else 0

@@ -83,7 +83,7 @@ def book(api, request, identity, room_id):
         except PreconditionFailed:
             raise UidTaken(f"{room.name} already has a booking with this UID; change it with "
                            "PUT or PATCH on its href, or leave the uid out.") from None
-    location = room.path + written.href
+    location = room.url(written.href)
     return errors.json_response(201, {"href": location, "uid": written.uid, "etag": written.etag},
                                 [("Location", location), ("ETag", written.etag)])
 
@@ -192,12 +192,12 @@ def summary(api, room, identity, href, booking: Booking, viewer: bool, first=Non
     if not viewer:
         return entry
     if not api.storage.core.may_see_details(room, identity.actor(), booking):  # private: when only
-        return {"uid": booking.uid, "href": room.path + href, "title": None, **entry,
+        return {"uid": booking.uid, "href": room.url(href), "title": None, **entry,
                 "organizer": None, "bookedBy": None}
     organizer = booking.get("ORGANIZER")
     if organizer and organizer.lower().startswith("mailto:"):
         organizer = organizer[7:]
-    return {"uid": booking.uid, "href": room.path + href, "title": booking.summary, **entry,
+    return {"uid": booking.uid, "href": room.url(href), "title": booking.summary, **entry,
             "organizer": organizer or None, "bookedBy": booking.get(OWNER) or None}
 
 
