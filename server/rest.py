@@ -25,7 +25,7 @@ from werkzeug.wrappers import Request
 from server import errors, jscalendar
 from server.errors import BadRequest, Forbidden
 from storage import rooms
-from storage.errors import NotFound, Refusal
+from storage.errors import NotFound, Refusal, UnsupportedComponent
 from storage.instances import BadBooking, Booking, TooManyOccurrences
 from storage.journal import InvalidToken
 
@@ -210,13 +210,22 @@ class Rest:
         body = {"responses": responses, **body}
         return 200, [], body
 
-    def _zone(self, collection_path):
+    def _room(self, collection_path):
         parts = collection_path.strip("/").split("/")
         if len(parts) == 2 and parts[0] == rooms.ROOMS:
-            room = self.storage.registry.get(parts[1])
-            if room is not None:
-                return room.tz
-        return datetime.timezone.utc
+            return self.storage.registry.get(parts[1])
+        return None
+
+    def _zone(self, collection_path):
+        room = self._room(collection_path)
+        return room.tz if room is not None else datetime.timezone.utc
+
+    def _to_ical(self, collection_path, event, previous=None):
+        """The iCalendar of a JSCalendar object; a room takes Events only, as over CalDAV."""
+        room = self._room(collection_path)
+        if room is not None:
+            UnsupportedComponent.unless_event(room.name, event)
+        return jscalendar.from_jscalendar(event, previous)
 
     # -- writes ------------------------------------------------------------------------
     def _event_body(self, request):
@@ -234,7 +243,7 @@ class Rest:
         event = self._event_body(request)
         event.setdefault("uid", str(uuid.uuid4()))
         _server_fields(event, None)
-        ical = jscalendar.from_jscalendar(event)
+        ical = self._to_ical(collection_path, event)
         written = self.storage.write_item(collection_path, ical, identity.actor(), if_none_match=True)
         return self._written(request, identity, collection_path, written.href, written.etag, 201)
 
@@ -250,7 +259,7 @@ class Rest:
             else:
                 event.setdefault("uid", href[:-4] if href.endswith(".ics") else str(uuid.uuid4()))
             _server_fields(event, jscalendar.to_jscalendar(previous) if previous else None)
-            return jscalendar.from_jscalendar(event, previous)
+            return self._to_ical(collection_path, event, previous)
         written = self.storage.write_item(
             collection_path, None, identity.actor(), href=href, build=build,
             if_match=request.headers.get("If-Match"),
@@ -270,8 +279,7 @@ class Rest:
             if after.get("uid", current.uid) != current.uid:
                 raise jscalendar.InvalidEvent("The uid of an event cannot change.", ["/uid"])
             _server_fields(after, before)
-            jscalendar.validate(after)
-            return jscalendar.from_jscalendar(after, previous)
+            return self._to_ical(collection_path, after, previous)
         written = self.storage.write_item(
             collection_path, None, identity.actor(), href=href, build=build,
             if_match=request.headers.get("If-Match"))

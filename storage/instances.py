@@ -26,6 +26,14 @@ class BadBooking(ValueError):
     """The iCalendar object cannot be read as a booking."""
 
 
+class NotAnEvent(BadBooking):
+    """A calendar object of another kind: a task, a journal entry…"""
+
+    def __init__(self, component: str):
+        super().__init__(f"a booking is a VEVENT, not a {component}")
+        self.component = component
+
+
 @dataclasses.dataclass(frozen=True)
 class Occurrence:
     start: int  # UTC epoch seconds, half-open [start, end)
@@ -65,6 +73,10 @@ class Booking:
             self.calendar = icalendar.Calendar.from_ical(text)
         except Exception as e:  # icalendar raises ValueError and friends
             raise BadBooking(f"the calendar data cannot be read: {e}") from None
+        others = sorted(c.name for c in self.calendar.subcomponents
+                        if c.name not in ("VEVENT", "VTIMEZONE") and not c.name.startswith("X-"))
+        if others:
+            raise NotAnEvent(others[0])
         self.events = self.calendar.walk("VEVENT")
         if not self.events:
             raise BadBooking("a booking needs a VEVENT")

@@ -17,6 +17,7 @@ from storage import durations, openinghours
 
 NS = "urn:roomcal:caldav"
 ROOMS = "rooms"  # the collection that holds every room
+COMPONENTS = "C:supported-calendar-component-set"  # a room takes VEVENTs only
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # Ids a room may not take: they are, or will be, fixed routes under /api/.
 RESERVED_IDS = frozenset({"api", "admin", "rooms", "clear-bookings", "docs",
@@ -142,7 +143,7 @@ class Room:
         props = {
             "tag": "VCALENDAR",
             "D:displayname": self.name,
-            "C:supported-calendar-component-set": "VEVENT",
+            COMPONENTS: "VEVENT",
             "C:calendar-description": self.description(),
             prop("capacity"): "" if self.capacity is None else str(self.capacity),
             prop("location"): self.location,

@@ -253,6 +253,14 @@ class Collection(multifilesystem.Collection):
         self._index_after_write(remove=[href])
         self._storage.notifier.after_write(self.room(), href, previous, None, actor)
 
+    def get_meta(self, key=None):
+        """A room advertises events only, whatever its stored properties say (rooms made
+        before, an admin's PROPPATCH): the booking core refuses anything else."""
+        meta = super().get_meta()
+        if self.room_id is not None:
+            meta = {**meta, rooms.COMPONENTS: "VEVENT"}
+        return meta if key is None else meta.get(key)
+
     @_refusing
     def set_meta(self, props) -> None:
         if self.room_id is not None:

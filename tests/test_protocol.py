@@ -1,5 +1,4 @@
-"""Protocol correctness found by external suites (issue 12): names in URLs, components,
-ETags of writes.  Through a real server, with raw HTTP and python-caldav."""
+"""Protocol correctness found by external suites (issue 12): names in URLs, components.  Through a real server, with raw HTTP and python-caldav."""
 
 import json
 import uuid
@@ -11,7 +10,7 @@ import pytest
 
 from conftest import assert_no_500, event, new_room
 
-ALICE, BOB = "pr-alice", "pr-bob"
+ALICE, BOB, ADMIN = "pr-alice", "pr-bob", "pr-admin"
 CALENDAR = f"/{ALICE}/cal/"
 SLOT = ("20271206T100000Z", "20271206T110000Z")
 JSON = {"Accept": "application/json"}
@@ -26,6 +25,7 @@ NAMES = ["ä.ics", "lolätvdirsynceröü град сатану.ics", "test @ foo
 def setup(server):
     server.add_user(ALICE)
     server.add_user(BOB)
+    server.add_user(ADMIN, admin=True)
     assert server.request("MKCALENDAR", CALENDAR, user=ALICE).status_code == 201
     yield
     assert_no_500(server)
@@ -108,3 +108,100 @@ def test_python_caldav_with_a_unicode_uid(server):
     assert "python-caldav" in again.data
     again.delete()
     assert not [e for e in calendar.events() if uid in e.data]
+
+
+# -- 2. components ---------------------------------------------------------------------------
+CALDAV_NS = "urn:ietf:params:xml:ns:caldav"
+TODO = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//roomcal tests//EN\r\nBEGIN:VTODO\r\n"
+        "UID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDUE:20271206T100000Z\r\nSUMMARY:Task\r\n"
+        "END:VTODO\r\nEND:VCALENDAR\r\n")
+COMPONENTS_PROPFIND = (f'<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:C="{CALDAV_NS}"><D:prop>'
+                       '<C:supported-calendar-component-set/></D:prop></D:propfind>')
+
+
+def components_of(server, path, user=ALICE) -> list:
+    answer = server.request("PROPFIND", path, user=user, data=COMPONENTS_PROPFIND, headers={"Depth": "0"})
+    assert answer.status_code == 207
+    return [c.get("name") for c in ET.fromstring(answer.content).iter(f"{{{CALDAV_NS}}}comp")]
+
+
+def assert_unsupported_component(answer, room_name, what):
+    assert answer.status_code == 403, answer.text
+    root = ET.fromstring(answer.content)
+    assert root.tag == "{DAV:}error"
+    assert root.find(f"{{{CALDAV_NS}}}supported-calendar-component") is not None
+    assert root.findtext("{DAV:}responsedescription") == (
+        f"{room_name} takes events (VEVENT) only, not {what}: a room is booked with an event.")
+
+
+@pytest.mark.parametrize("kind, what", [("VTODO", "a task (VTODO)"),
+                                        ("VJOURNAL", "a journal entry (VJOURNAL)")])
+def test_a_task_or_journal_entry_put_into_a_room_is_403_supported_calendar_component(server, kind, what):
+    room_id = new_room(server, "prcomp")
+    body = TODO.replace("VTODO", kind).replace("DUE:", "DTSTART:").format(uid=uuid.uuid4())
+    assert_unsupported_component(server.put_ics(f"/rooms/{room_id}/t.ics", body, user=ALICE),
+                                 f"Room {room_id}", what)
+    # A personal calendar takes it, as in Radicale.
+    assert server.put_ics(CALENDAR + f"{uuid.uuid4()}.ics", body, user=ALICE).status_code == 201
+
+
+def test_every_way_into_a_room_refuses_a_task(server):
+    room_id = new_room(server, "prways")
+    name = f"Room {room_id}"
+    sentence = f"{name} takes events (VEVENT) only, not a task (VTODO): a room is booked with an event."
+    todo = TODO.format(uid=uuid.uuid4())
+    # MOVE from a personal calendar
+    source = CALENDAR + f"{uuid.uuid4()}.ics"
+    assert server.put_ics(source, todo, user=ALICE).status_code == 201
+    moved = server.request("MOVE", source, user=ALICE,
+                           headers={"Destination": f"{server.url}/rooms/{room_id}/moved.ics"})
+    assert_unsupported_component(moved, name, "a task (VTODO)")
+    # JSON on the CalDAV URL: a JSCalendar Task, by POST and by PUT
+    task = {"@type": "Task", "title": "Task", "due": "2027-12-06T10:00:00"}
+    for method, path in (("POST", f"/rooms/{room_id}/"), ("PUT", f"/rooms/{room_id}/task.ics")):
+        answer = server.request(method, path, user=ALICE, data=json.dumps(task),
+                                headers={"Content-Type": "application/json"})
+        assert answer.status_code == 422 and answer.json() == {
+            "error": 422, "type": "unsupportedComponent", "message": sentence}
+    # /api: iCalendar and JSON
+    api = server.request("POST", f"/api/rooms/{room_id}/bookings", user=ALICE, data=todo,
+                         headers={"Content-Type": "text/calendar"})
+    assert api.status_code == 422 and api.json()["message"] == sentence
+    api = server.request("POST", f"/api/rooms/{room_id}/bookings", user=ALICE, json={
+        **task, "start": "2027-12-06T10:00:00", "end": "2027-12-06T11:00:00"})
+    assert api.status_code == 422 and api.json()["type"] == "unsupportedComponent"
+    # JSON PATCH turning a booking into a task
+    booked = server.put_ics(f"/rooms/{room_id}/e.ics", event(*SLOT), user=ALICE)
+    assert booked.status_code == 201
+    patched = server.request("PATCH", f"/rooms/{room_id}/e.ics", user=ALICE,
+                             data=json.dumps({"@type": "Task"}), headers={"Content-Type": "application/json"})
+    assert patched.status_code == 422 and patched.json()["message"] == sentence
+    assert [h for h in hrefs_of(server.request("PROPFIND", f"/rooms/{room_id}/", user=ALICE,
+                                               headers={"Depth": "1"})) if h.endswith(".ics")] == [
+        f"/rooms/{room_id}/e.ics"]
+
+
+def test_rooms_advertise_events_only(server, tmp_path):
+    room_id = new_room(server, "pradv")
+    assert components_of(server, f"/rooms/{room_id}/") == ["VEVENT"]
+    assert sorted(components_of(server, CALENDAR)) == ["VEVENT", "VJOURNAL", "VTODO"]
+    client = caldav.DAVClient(url=server.url, username=ALICE, password=server.passwords[ALICE])
+    assert client.calendar(url=f"{server.url}/rooms/{room_id}/").get_supported_components() == ["VEVENT"]
+    # A room whose stored properties say otherwise (made by an older roomcal, or an admin's
+    # PROPPATCH) still advertises, and takes, events only: no migration.
+    proppatch = server.request("PROPPATCH", f"/rooms/{room_id}/", user=ADMIN, data=(
+        f'<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:C="{CALDAV_NS}"><D:set><D:prop>'
+        '<C:supported-calendar-component-set><C:comp name="VTODO"/></C:supported-calendar-component-set>'
+        '</D:prop></D:set></D:propertyupdate>'))
+    assert proppatch.status_code == 207
+    props_file = f"{server.dir}/data/collections/collection-root/rooms/{room_id}/.Radicale.props"
+    with open(props_file) as f:
+        props = json.load(f)
+    assert props["C:supported-calendar-component-set"] == "VTODO"
+    del props["C:supported-calendar-component-set"]
+    with open(props_file, "w") as f:
+        json.dump(props, f)
+    assert components_of(server, f"/rooms/{room_id}/") == ["VEVENT"]
+    assert server.put_ics(f"/rooms/{room_id}/t.ics", TODO.format(uid=uuid.uuid4()),
+                          user=ALICE).status_code == 403
+

@@ -30,7 +30,7 @@ from server.routes.availability import moment as _moment
 from server.simple_event import to_ical
 from storage import context
 from storage.booking import EARLIEST, OWNER
-from storage.errors import InvalidBooking, NotFound, PreconditionFailed, Refusal
+from storage.errors import InvalidBooking, NotFound, PreconditionFailed, Refusal, UnsupportedComponent
 from storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, instant
 from storage.rooms import parse_local
 
@@ -93,9 +93,7 @@ def _booking_text(api, request, room) -> str:
         return api.booking_text(request, room)  # text/calendar as is; 415 for the rest
     body = api.json_body(request)
     if isinstance(body, dict) and "@type" in body:  # a JSCalendar Event
-        if body["@type"] != "Event":
-            raise jscalendar.InvalidEvent(f"Only an Event can be booked, not {body['@type']!r}.",
-                                          ["/@type"])
+        UnsupportedComponent.unless_event(room.name, body)
         event = dict(body)
         event.setdefault("uid", str(uuid.uuid4()))
         _server_fields(event, None)
