@@ -141,6 +141,8 @@ class Front:
             prefix = environ.get("SCRIPT_NAME", "").rstrip("/")
             return _respond(start_response, *errors.dav_error(state.refusal, prefix))
         headers = captured["headers"]
+        if state.rewritten:  # RFC 4791 §5.3.4: no ETag for an object the server changed
+            headers = [h for h in headers if h[0].lower() != "etag"]
         if status == 401:  # one challenge for every 401: ours offers Bearer too
             headers = [h for h in headers if h[0].lower() != "www-authenticate"] + CHALLENGE
         start_response(captured["status"], headers)

@@ -245,7 +245,7 @@ class Rest:
         _server_fields(event, None)
         ical = self._to_ical(collection_path, event)
         written = self.storage.write_item(collection_path, ical, identity.actor(), if_none_match=True)
-        return self._written(request, identity, collection_path, written.href, written.etag, 201)
+        return self._written(request, collection_path, written, 201)
 
     def put(self, request, identity, collection_path, href):
         event = self._event_body(request)
@@ -264,8 +264,7 @@ class Rest:
             collection_path, None, identity.actor(), href=href, build=build,
             if_match=request.headers.get("If-Match"),
             if_none_match=request.headers.get("If-None-Match") == "*")
-        return self._written(request, identity, collection_path, href, written.etag,
-                             201 if written.created else 204)
+        return self._written(request, collection_path, written, 201 if written.created else 204)
 
     def patch(self, request, identity, collection_path, href):
         patch = self._event_body(request)
@@ -283,17 +282,19 @@ class Rest:
         written = self.storage.write_item(
             collection_path, None, identity.actor(), href=href, build=build,
             if_match=request.headers.get("If-Match"))
-        return self._written(request, identity, collection_path, href, written.etag, 204)
+        return self._written(request, collection_path, written, 204)
 
-    def _written(self, request, identity, collection_path, href, etag, status):
-        location = quote("/" + collection_path.strip("/") + "/" + href)
-        headers = [("ETag", etag)]
+    def _written(self, request, collection_path, written, status):
+        """The answer to a write.  What is stored is never what the client sent (the server
+        fills in updated, prodId, the booking core its stamps), so the ETag goes only with
+        the stored representation: ``Prefer: return=representation`` (RFC 4791 §5.3.4)."""
+        headers = []
         if status == 201:
-            headers.append(("Location", location))
+            headers.append(("Location", quote("/" + collection_path.strip("/") + "/" + written.href)))
         if "return=representation" in request.headers.get("Prefer", ""):
-            _, text = self.read(identity, collection_path, href)
             return (201 if status == 201 else 200), headers + [
-                ("Content-Type", EVENT_TYPE + "; charset=utf-8")], jscalendar.to_jscalendar(text)
+                ("ETag", written.etag), ("Content-Type", EVENT_TYPE + "; charset=utf-8")], \
+                self.events.event(written.etag, written.text)
         return status, headers, b""
 
 

@@ -222,6 +222,7 @@ class Collection(multifilesystem.Collection):
             room, item.serialize(), view, actor, previous=previous)
         if changed:
             item = self._item(booking.to_ical())
+            context.note_rewritten()
         result = self._store(href, item)
         self._index_after_write(put=[row_for(href, booking, self._storage.core.max_occurrences)])
         # Mail to the organizer (approved, declined, cancelled, cleared): never raises.
@@ -454,6 +455,7 @@ class Storage(multifilesystem.Storage):
                 continue
             if changed:
                 item = collection._item(booking.to_ical())
+                context.note_rewritten()
             href = href or item.href or (item.uid + ".ics")
             view.extra.append((row_for(href, booking, self.core.max_occurrences), booking))
             stored.append((href, item, booking))
@@ -479,7 +481,10 @@ class Storage(multifilesystem.Storage):
                 source.view().booking(item.href) if source.path == to_collection.path else None)
             booking, changed = self.core.admit(to_collection.room(), item.serialize(),
                                                target_view, actor, previous=previous)
-            new_item = to_collection._item(booking.to_ical()) if changed else item
+            new_item = item
+            if changed:
+                new_item = to_collection._item(booking.to_ical())
+                context.note_rewritten()
             to_collection._store(to_href, new_item)
             to_collection._index_after_write(
                 put=[row_for(to_href, booking, self.core.max_occurrences)])

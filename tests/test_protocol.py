@@ -1,4 +1,5 @@
-"""Protocol correctness found by external suites (issue 12): names in URLs, components.  Through a real server, with raw HTTP and python-caldav."""
+"""Protocol correctness found by external suites (issue 12): names in URLs, components,
+ETags of writes.  Through a real server, with raw HTTP and python-caldav."""
 
 import json
 import uuid
@@ -205,3 +206,91 @@ def test_rooms_advertise_events_only(server, tmp_path):
     assert server.put_ics(f"/rooms/{room_id}/t.ics", TODO.format(uid=uuid.uuid4()),
                           user=ALICE).status_code == 403
 
+
+# -- 3. ETags of writes ------------------------------------------------------------------------
+def test_a_put_the_room_changes_gets_no_etag_and_a_client_following_the_rules_works(server):
+    room_id = new_room(server, "pretag")
+    url = f"/rooms/{room_id}/{uuid.uuid4()}.ics"
+    put = server.put_ics(url, event(*SLOT, summary="Mine"), user=ALICE, **{"If-None-Match": "*"})
+    # Stored with who booked it and when: not the client's object, so no ETag (RFC 4791 §5.3.4).
+    assert put.status_code == 201 and "ETag" not in put.headers
+    got = server.request("GET", url, user=ALICE)
+    assert f"X-ROOMCAL-BOOKED-BY:{ALICE}" in got.text
+    # The client edits what it fetched (the stamps kept, as clients keep X- properties):
+    # stored as sent, so this answer has the ETag, the one GET and PROPFIND give.
+    edited = got.text.replace("SUMMARY:Mine", "SUMMARY:Mine edited")
+    again = server.put_ics(url, edited, user=ALICE, **{"If-Match": got.headers["ETag"]})
+    assert again.status_code == 204 and again.headers.get("ETag")
+    after = server.request("GET", url, user=ALICE)
+    assert after.headers["ETag"] == again.headers["ETag"] and "Mine edited" in after.text
+    # Its copy is stale to nobody: the ETag it has is the server's.
+    stale = server.put_ics(url, edited, user=ALICE, **{"If-Match": got.headers["ETag"]})
+    assert stale.status_code == 412
+    assert server.request("DELETE", url, user=ALICE,
+                          headers={"If-Match": again.headers["ETag"]}).status_code in (200, 204)
+
+
+def test_approval_status_set_by_the_room_means_no_etag(server):
+    room_id = new_room(server, "prappr", "--approval")
+    url = f"/rooms/{room_id}/{uuid.uuid4()}.ics"
+    put = server.put_ics(url, event(*SLOT, extra="STATUS:CONFIRMED"), user=ALICE)
+    assert put.status_code == 201 and "ETag" not in put.headers
+    got = server.request("GET", url, user=ALICE)
+    assert "STATUS:TENTATIVE" in got.text
+    # Asking for CONFIRMED again: the room keeps it pending, so again no ETag.
+    confirmed = got.text.replace("STATUS:TENTATIVE", "STATUS:CONFIRMED")
+    again = server.put_ics(url, confirmed, user=ALICE, **{"If-Match": got.headers["ETag"]})
+    assert again.status_code == 204 and "ETag" not in again.headers
+    assert "STATUS:TENTATIVE" in server.request("GET", url, user=ALICE).text
+
+
+def test_personal_calendars_and_whole_collection_puts(server):
+    # Nothing changes what a personal calendar stores: its PUT keeps its ETag, as in Radicale.
+    url = CALENDAR + f"{uuid.uuid4()}.ics"
+    put = server.put_ics(url, event(*SLOT), user=ALICE)
+    assert put.status_code == 201 and put.headers["ETag"] == server.request("GET", url, user=ALICE).headers["ETag"]
+    # An admin's whole-room upload is stamped too: no ETag.
+    room_id = new_room(server, "prwhole")
+    whole = server.put_ics(f"/rooms/{room_id}/", event(*SLOT), user=ADMIN)
+    assert whole.status_code == 201 and "ETag" not in whole.headers
+
+
+def test_json_writes_give_the_etag_with_the_stored_event_only(server):
+    room_id = new_room(server, "prjson")
+    body = {"@type": "Event", "title": "JSON", "start": "2027-12-06T10:00:00", "timeZone": "UTC",
+            "duration": "PT1H"}
+    url = f"/rooms/{room_id}/json.ics"
+    plain = server.request("PUT", url, user=ALICE, data=json.dumps(body),
+                           headers={"Content-Type": "application/json"})
+    assert plain.status_code == 201 and "ETag" not in plain.headers
+    shown = server.request("PUT", url, user=ALICE, data=json.dumps({**body, "title": "Shown"}),
+                           headers={"Content-Type": "application/json", "Prefer": "return=representation",
+                                    "If-Match": server.request("GET", url, user=ALICE).headers["ETag"]})
+    assert shown.status_code == 200 and shown.json()["title"] == "Shown"
+    got = server.request("GET", url, user=ALICE, headers=JSON)
+    assert shown.headers["ETag"] == got.headers["ETag"] and shown.json() == got.json()
+    patched = server.request("PATCH", url, user=ALICE, data=json.dumps({"title": "Patched"}),
+                             headers={"Content-Type": "application/json", "If-Match": shown.headers["ETag"]})
+    assert patched.status_code == 204 and "ETag" not in patched.headers
+    patched = server.request("PATCH", url, user=ALICE, data=json.dumps({"title": "Patched again"}),
+                             headers={"Content-Type": "application/json", "Prefer": "return=representation",
+                                      "If-Match": server.request("GET", url, user=ALICE).headers["ETag"]})
+    assert patched.status_code == 200 and patched.json()["title"] == "Patched again"
+    assert patched.headers["ETag"] == server.request("GET", url, user=ALICE).headers["ETag"]
+    # /api: the body names the stored booking's ETag; no header claims the answer is the booking.
+    api = server.request("POST", f"/api/rooms/{room_id}/bookings", user=ALICE, json={
+        "title": "API", "start": "2027-12-07T10:00:00", "end": "2027-12-07T11:00:00"})
+    assert api.status_code == 201 and "ETag" not in api.headers
+    assert api.json()["etag"] == server.request("GET", api.json()["href"], user=ALICE).headers["ETag"]
+
+
+def test_python_caldav_edits_a_room_booking(server):
+    room_id = new_room(server, "prpycal")
+    client = caldav.DAVClient(url=server.url, username=ALICE, password=server.passwords[ALICE])
+    room = client.calendar(url=f"{server.url}/rooms/{room_id}/")
+    uid = str(uuid.uuid4())
+    room.save_event(event(*SLOT, uid=uid, summary="Before"))
+    booking = room.event_by_uid(uid)
+    booking.vobject_instance.vevent.summary.value = "After"
+    booking.save()
+    assert "SUMMARY:After" in room.event_by_uid(uid).data

@@ -84,8 +84,9 @@ def book(api, request, identity, room_id):
             raise UidTaken(f"{room.name} already has a booking with this UID; change it with "
                            "PUT or PATCH on its href, or leave the uid out.") from None
     location = room.url(written.href)
+    # "etag" is the stored booking's (for If-Match); no ETag header: this body is not the booking.
     return errors.json_response(201, {"href": location, "uid": written.uid, "etag": written.etag},
-                                [("Location", location), ("ETag", written.etag)])
+                                [("Location", location)])
 
 
 def _booking_text(api, request, room) -> str:
@@ -278,7 +279,7 @@ def _verb(api, request, identity, room_id, uid, verb: str, change, *, managers_o
                                          if_match=request.headers.get("If-Match"))
     # What was stored: the booking core may have changed the status (approval rooms).
     entry = summary(api, room, identity, written.href, Booking(written.text, room.tz), True)
-    return errors.json_response(200, {**entry, "etag": written.etag}, [("ETag", written.etag)])
+    return errors.json_response(200, {**entry, "etag": written.etag})
 
 
 def _body(api, request) -> dict:
