@@ -403,7 +403,7 @@ class Storage(multifilesystem.Storage):
     def _hidden_from(self, item, actor) -> bool:
         """A hidden room in a listing of /rooms/, for anyone but an admin."""
         room_id = room_id_of(getattr(item, "path", "") or "")
-        if room_id is None or actor is None or actor.admin:
+        if room_id is None or (actor is not None and actor.admin):
             return False
         room = self.registry.get(room_id)
         return room is not None and room.status == "hidden"

@@ -1,5 +1,5 @@
 """Protocol correctness found by external suites (issue 12): names in URLs, components,
-ETags of writes.  Through a real server, with raw HTTP and python-caldav."""
+ETags of writes, [auth] type = none.  Through a real server, with raw HTTP and python-caldav."""
 
 import json
 import uuid
@@ -14,6 +14,7 @@ from conftest import assert_no_500, event, new_room
 ALICE, BOB, ADMIN = "pr-alice", "pr-bob", "pr-admin"
 CALENDAR = f"/{ALICE}/cal/"
 SLOT = ("20271206T100000Z", "20271206T110000Z")
+SLOT_LATER = ("20271206T120000Z", "20271206T130000Z")
 JSON = {"Accept": "application/json"}
 # The names vdirsyncer's storage tests use (test_specialchars, test_dav_unicode_href), and
 # the characters URLs get wrong most often: one percent-decoding too many turns "a%41" into
@@ -294,3 +295,49 @@ def test_python_caldav_edits_a_room_booking(server):
     booking.vobject_instance.vevent.summary.value = "After"
     booking.save()
     assert "SUMMARY:After" in room.event_by_uid(uid).data
+
+
+# -- 4. [auth] type = none ---------------------------------------------------------------------
+def test_auth_none_opens_personal_calendars_as_radicale_does_but_never_rooms(make_server):
+    srv = make_server(start=False)
+    # Radicale's own auth types take no options of roomcal's: the accounts go to their default.
+    srv.configure(("type = plugins.auth", "type = none"),
+                  ("roomcal_accounts = data/accounts.sqlite\n", ""), ("roomcal_bcrypt_rounds = 4\n", ""))
+    srv.start()
+    srv.add_user(ALICE)
+    srv.add_user(BOB)
+    open_room, hidden_room = new_room(srv, "pranon"), new_room(srv, "prhidden", "--status", "hidden")
+    booking = f"/rooms/{open_room}/{uuid.uuid4()}.ics"
+    assert srv.put_ics(booking, event(*SLOT), user=ALICE).status_code == 201
+
+    # Personal calendars: what Radicale's owner_only does with [auth] type = none (its tests
+    # test_collections_and_items and test_put_collections_and_items): anyone, anonymous too.
+    assert srv.request("MKCOL", "/someone/").status_code == 201
+    assert srv.request("MKCALENDAR", "/someone/cal/").status_code == 201
+    assert srv.put_ics("/someone/cal/e.ics", event(*SLOT)).status_code == 201
+    assert srv.request("GET", "/someone/cal/e.ics").status_code == 200
+    assert srv.request("MKCALENDAR", f"/{ALICE}/cal/", user=ALICE).status_code == 201
+    assert srv.put_ics(f"/{ALICE}/cal/from-bob.ics", event(*SLOT), user=BOB).status_code == 201
+    assert srv.request("MKCALENDAR", "/").status_code == 401
+
+    # Rooms: anonymous requests may read, never book, change, move in or delete.
+    assert srv.request("GET", booking).status_code == 200
+    listed = hrefs_of(srv.request("PROPFIND", "/rooms/", headers={"Depth": "1"}))
+    assert f"/rooms/{open_room}/" in listed and f"/rooms/{hidden_room}/" not in listed
+    assert srv.put_ics(f"/rooms/{open_room}/anon.ics", event(*SLOT_LATER)).status_code == 401
+    assert srv.put_ics(booking, event(*SLOT, summary="Taken over")).status_code == 401
+    assert srv.request("DELETE", booking).status_code == 401
+    assert srv.put_ics(f"/rooms/{open_room}/", event(*SLOT_LATER)).status_code == 401
+    assert srv.request("MOVE", "/someone/cal/e.ics",
+                       headers={"Destination": f"{srv.url}/rooms/{open_room}/moved.ics"}).status_code == 401
+    assert srv.request("MKCALENDAR", "/rooms/anon-room/").status_code == 401
+    assert srv.request("POST", f"/rooms/{open_room}/", data=json.dumps({
+        "@type": "Event", "title": "JSON", "start": "2027-12-06T12:00:00", "timeZone": "UTC",
+        "duration": "PT1H"}), headers={"Content-Type": "application/json"}).status_code == 401
+    assert "Taken over" not in srv.request("GET", booking, user=ALICE).text
+    assert [h for h in hrefs_of(srv.request("PROPFIND", f"/rooms/{open_room}/", user=ALICE,
+                                            headers={"Depth": "1"})) if h.endswith(".ics")] == [booking]
+    # People who log in book as before.
+    assert srv.put_ics(f"/rooms/{open_room}/{uuid.uuid4()}.ics", event(*SLOT_LATER),
+                       user=BOB).status_code == 201
+    assert_no_500(srv)
