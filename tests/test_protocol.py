@@ -57,6 +57,17 @@ def test_a_name_round_trips_through_caldav_and_json(server, name):
     assert server.request("GET", url, user=ALICE).status_code == 404
 
 
+def test_move_to_a_special_name(server):
+    source = CALENDAR + f"{uuid.uuid4()}.ics"
+    assert server.put_ics(source, event(*SLOT, summary="Moved"), user=ALICE).status_code == 201
+    target = CALENDAR + quote("verschoben nach Köln 100%.ics")
+    moved = server.request("MOVE", source, user=ALICE, headers={"Destination": server.url + target})
+    assert moved.status_code in (201, 204), moved.text
+    assert "Moved" in server.request("GET", target, user=ALICE).text
+    assert target in hrefs_of(server.request("PROPFIND", CALENDAR, user=ALICE, headers={"Depth": "1"}))
+    assert server.request("DELETE", target, user=ALICE).status_code in (200, 204)
+
+
 def test_an_encoded_slash_is_a_path_separator_as_in_radicale(server):
     # Radicale's own server unquotes %2F too: a PUT there is a PUT into a sub-collection.
     put = server.put_ics(CALENDAR + "foo%2Fbar.ics", event(*SLOT), user=ALICE)
