@@ -1,5 +1,9 @@
 """Radicale rights plugin: personal calendars as ``owner_only``, rooms by role.
 
+With ``[auth] type = none`` personal calendars are open to everyone, anonymous
+requests included, exactly as Radicale's ``owner_only`` then leaves them; rooms
+keep their roles, and nobody anonymous may book (a booking needs an author).
+
 Letters (radicale/rights): R/W non-leaf collections, r/w calendars and items;
 ``d`` no collection DELETE, ``o`` no whole-collection PUT, ``l`` no PROPPATCH,
 ``f`` free/busy only (a room's ``viewers`` list leaves everyone else just that).
@@ -27,21 +31,23 @@ class Rights(rights.BaseRights):
         self._accounts = accounts_from(configuration)
         self._registry = RoomRegistry(configuration.get("storage", "filesystem_folder"))
         self._roles = BookingCore(self._accounts, horizon=None)
+        # As radicale/rights/owner_only.py: no authentication, no owners to verify.
+        self._verify_user = configuration.get("auth", "type") != "none"
 
     def authorization(self, user: str, user_groups: set, path: str) -> str:
-        if not user:
+        if not user and self._verify_user:
             return ""
         parts = pathutils.strip_path(path).split("/") if pathutils.strip_path(path) else []
         if not parts:
             return "R"
         if parts[0] == rooms.ROOMS:
             return self._room_rights(user, user_groups, parts[1:])
-        if parts[0] != user:
+        if self._verify_user and parts[0] != user:
             return ""
         return {1: "RW", 2: "rw"}.get(len(parts), "")
 
     def _room_rights(self, user: str, user_groups: set, rest: list) -> str:
-        admin = self._accounts.is_admin(user)
+        admin = bool(user) and self._accounts.is_admin(user)
         if not rest:
             return "RW" if admin else "R"
         if len(rest) > 1:
@@ -54,6 +60,6 @@ class Rights(rights.BaseRights):
         # Radicale passes no groups when it checks a MOVE's destination: look them up.
         groups = user_groups or self._accounts.groups_of(user)
         actor = Actor(user, frozenset(groups), False)
-        if self._roles.may_book(room, actor):
+        if user and self._roles.may_book(room, actor):  # anonymous ([auth] type = none) reads only
             return BOOKER
         return READER if self._roles.may_view(room, actor) else FREE_BUSY

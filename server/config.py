@@ -124,6 +124,8 @@ def load(path: str) -> radicale_config.Configuration:
     base = os.path.dirname(os.path.abspath(path))
     resolved = {}
     for section, option, default in PATHS:
+        if option.startswith("roomcal_") and _radicale_type(configuration, section):
+            continue  # e.g. [auth] type = none: Radicale takes no options of ours there
         try:
             raw = configuration.get_raw(section, option)
         except KeyError:
@@ -138,6 +140,13 @@ def load(path: str) -> radicale_config.Configuration:
     except (ValueError, RuntimeError) as e:
         raise ConfigError(f"{path}: {e}") from None
     return configuration
+
+
+def _radicale_type(configuration, section: str) -> bool:
+    """Whether a plugin section has one of Radicale's own types (which refuse unknown options)."""
+    import importlib
+    internal = getattr(importlib.import_module(f"radicale.{section}"), "INTERNAL_TYPES", ())
+    return configuration.get(section, "type") in internal
 
 
 TEMPLATE = """\

@@ -7,6 +7,7 @@ from storage.errors import BookingRefused, Refusal
 from storage.rooms import NS
 
 DAV = "DAV:"
+CALDAV = "urn:ietf:params:xml:ns:caldav"
 
 
 # Every 401 offers both ways in (Radicale's own 401s are rewritten to this too).
@@ -36,8 +37,10 @@ def dav_error(refusal: Refusal, base_prefix: str = ""):
     """(status, headers, body) of a refusal over CalDAV."""
     ET.register_namespace("D", DAV)
     ET.register_namespace("R", NS)
+    ET.register_namespace("C", CALDAV)
     root = ET.Element(f"{{{DAV}}}error")
-    condition = ET.SubElement(root, f"{{{NS}}}{refusal.precondition}")
+    namespace = getattr(refusal, "namespace", NS)  # ours, or CalDAV's for its own preconditions
+    condition = ET.SubElement(root, f"{{{namespace}}}{refusal.precondition}")
     if isinstance(refusal, BookingRefused):
         decision = refusal.decision
         for violation in decision.violations:

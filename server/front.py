@@ -61,7 +61,7 @@ class Front:
         self.max_content_length = configuration.get("server", "max_content_length")
 
     def __call__(self, environ, start_response):
-        path = environ.get("PATH_INFO", "") or "/"
+        path = _utf8_path(environ.get("PATH_INFO", "")) or "/"
         if _public(path):  # secret feed links: no login, no Radicale
             from server.routes.feeds import serve_public
             return serve_public(self, environ, start_response)
@@ -76,12 +76,12 @@ class Front:
             identity = self.authenticate(environ)
         except (Unauthorized, TooManyFailures, SignInsBusy) as refused:
             return _respond(start_response, *self.sign_in_refused(environ, refused))
-        if is_api:
+        if is_api:  # werkzeug decodes the PEP 3333 path itself, the same way
             status, headers, body = self.api.handle(environ, identity)
             return _respond(start_response, status, headers, body)
         if wants_json(environ):  # JSCalendar on the CalDAV URLs
-            return _respond(start_response, *self.rest.handle(environ, identity))
-        return self.caldav(environ, start_response, identity)
+            return _respond(start_response, *self.rest.handle(environ, identity, path))
+        return self.caldav(environ, start_response, identity, path)
 
     def refuse_large_body(self, environ, is_api):
         """413 for a declared body above ``[server] max_content_length``, on every path, before
@@ -215,7 +215,8 @@ class Front:
         return None
 
     # -- CalDAV -----------------------------------------------------------------------
-    def caldav(self, environ, start_response, identity):
+    def caldav(self, environ, start_response, identity, path):
+        environ = {**environ, "PATH_INFO": path}  # as Radicale's own server hands it over
         method = environ.get("REQUEST_METHOD", "GET").upper()
         if identity is not None and identity.read_only and method not in SAFE_METHODS:
             return _respond(start_response, *errors.dav_forbidden(
@@ -241,6 +242,8 @@ class Front:
             prefix = environ.get("SCRIPT_NAME", "").rstrip("/")
             return _respond(start_response, *errors.dav_error(state.refusal, prefix))
         headers = captured["headers"]
+        if state.rewritten:  # RFC 4791 §5.3.4: no ETag for an object the server changed
+            headers = [h for h in headers if h[0].lower() != "etag"]
         if status == 401:  # one challenge for every 401: ours offers Bearer too
             headers = [h for h in headers if h[0].lower() != "www-authenticate"] + CHALLENGE
         start_response(captured["status"], headers)
@@ -284,6 +287,17 @@ def _raw_response(status: int, headers, body: bytes) -> bytes:
     lines += [f"{name}: {_header_value(value)}" for name, value in headers
               if name.lower() not in ("content-length", "connection")]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def _utf8_path(path_info: str) -> str:
+    """The request path as Radicale's own server passes it to its app (radicale/server.py:
+    the URL's path unquoted as UTF-8, errors replaced).  PEP 3333 servers such as gunicorn
+    pass the unquoted bytes as Latin-1 instead; this is the one place they are decoded.
+    A path with characters beyond Latin-1 comes from a server that decoded it already."""
+    try:
+        return path_info.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return path_info
 
 
 def _no_dtd(environ) -> bool:

@@ -14,7 +14,7 @@ import json
 import posixpath
 import threading
 import uuid
-from urllib.parse import unquote
+from urllib.parse import quote
 
 from radicale import pathutils
 from radicale.app.base import Access
@@ -25,7 +25,7 @@ from werkzeug.wrappers import Request
 from server import errors, jscalendar
 from server.errors import BadRequest, Forbidden
 from storage import rooms
-from storage.errors import NotFound, Refusal
+from storage.errors import NotFound, Refusal, UnsupportedComponent
 from storage.instances import BadBooking, Booking, TooManyOccurrences
 from storage.journal import InvalidToken
 
@@ -83,11 +83,11 @@ class Rest:
         self.rights = front.radicale._rights
         self.events = EventCache()
 
-    def handle(self, environ, identity):
+    def handle(self, environ, identity, raw):
+        """``raw``: the request path, decoded once by the front."""
         if identity is None:
             return errors.unauthorized("Log in with Basic auth or a Bearer token.")
         request = Request(environ)
-        raw = unquote(environ.get("PATH_INFO", "/"))
         segments = raw.split("/")
         if ("\x00" in raw or any(seg in (".", "..") for seg in segments)
                 or any(len(seg.encode("utf-8", "surrogatepass")) > 255 for seg in segments)):
@@ -193,11 +193,11 @@ class Rest:
                 pairs = [(item.href, item) for item in collection.get_all()]
             snapshot = [(href, item.etag if item else None, item.serialize() if item else None)
                         for href, item in pairs]
-        responses = {}
+        responses = {}  # keyed by URL path, percent-encoded as CalDAV lists it
         prefix = "/" + collection.path.strip("/") + "/"
         for href, etag, ical in snapshot:
             if ical is None:
-                responses[prefix + href] = None
+                responses[quote(prefix + href)] = None
                 continue
             if window and not _overlaps(ical, window, self._zone(collection_path)):
                 continue
@@ -206,17 +206,26 @@ class Rest:
                 continue
             if text and not _matches(event, text):
                 continue
-            responses[prefix + href] = _props(event, etag, props)
+            responses[quote(prefix + href)] = _props(event, etag, props)
         body = {"responses": responses, **body}
         return 200, [], body
 
-    def _zone(self, collection_path):
+    def _room(self, collection_path):
         parts = collection_path.strip("/").split("/")
         if len(parts) == 2 and parts[0] == rooms.ROOMS:
-            room = self.storage.registry.get(parts[1])
-            if room is not None:
-                return room.tz
-        return datetime.timezone.utc
+            return self.storage.registry.get(parts[1])
+        return None
+
+    def _zone(self, collection_path):
+        room = self._room(collection_path)
+        return room.tz if room is not None else datetime.timezone.utc
+
+    def _to_ical(self, collection_path, event, previous=None):
+        """The iCalendar of a JSCalendar object; a room takes Events only, as over CalDAV."""
+        room = self._room(collection_path)
+        if room is not None:
+            UnsupportedComponent.unless_event(room.name, event)
+        return jscalendar.from_jscalendar(event, previous)
 
     # -- writes ------------------------------------------------------------------------
     def _event_body(self, request):
@@ -234,9 +243,9 @@ class Rest:
         event = self._event_body(request)
         event.setdefault("uid", str(uuid.uuid4()))
         _server_fields(event, None)
-        ical = jscalendar.from_jscalendar(event)
+        ical = self._to_ical(collection_path, event)
         written = self.storage.write_item(collection_path, ical, identity.actor(), if_none_match=True)
-        return self._written(request, identity, collection_path, written.href, written.etag, 201)
+        return self._written(request, collection_path, written, 201)
 
     def put(self, request, identity, collection_path, href):
         event = self._event_body(request)
@@ -250,13 +259,12 @@ class Rest:
             else:
                 event.setdefault("uid", href[:-4] if href.endswith(".ics") else str(uuid.uuid4()))
             _server_fields(event, jscalendar.to_jscalendar(previous) if previous else None)
-            return jscalendar.from_jscalendar(event, previous)
+            return self._to_ical(collection_path, event, previous)
         written = self.storage.write_item(
             collection_path, None, identity.actor(), href=href, build=build,
             if_match=request.headers.get("If-Match"),
             if_none_match=request.headers.get("If-None-Match") == "*")
-        return self._written(request, identity, collection_path, href, written.etag,
-                             201 if written.created else 204)
+        return self._written(request, collection_path, written, 201 if written.created else 204)
 
     def patch(self, request, identity, collection_path, href):
         patch = self._event_body(request)
@@ -270,22 +278,23 @@ class Rest:
             if after.get("uid", current.uid) != current.uid:
                 raise jscalendar.InvalidEvent("The uid of an event cannot change.", ["/uid"])
             _server_fields(after, before)
-            jscalendar.validate(after)
-            return jscalendar.from_jscalendar(after, previous)
+            return self._to_ical(collection_path, after, previous)
         written = self.storage.write_item(
             collection_path, None, identity.actor(), href=href, build=build,
             if_match=request.headers.get("If-Match"))
-        return self._written(request, identity, collection_path, href, written.etag, 204)
+        return self._written(request, collection_path, written, 204)
 
-    def _written(self, request, identity, collection_path, href, etag, status):
-        location = "/" + collection_path.strip("/") + "/" + href
-        headers = [("ETag", etag)]
+    def _written(self, request, collection_path, written, status):
+        """The answer to a write.  What is stored is never what the client sent (the server
+        fills in updated, prodId, the booking core its stamps), so the ETag goes only with
+        the stored representation: ``Prefer: return=representation`` (RFC 4791 §5.3.4)."""
+        headers = []
         if status == 201:
-            headers.append(("Location", location))
+            headers.append(("Location", quote("/" + collection_path.strip("/") + "/" + written.href)))
         if "return=representation" in request.headers.get("Prefer", ""):
-            _, text = self.read(identity, collection_path, href)
             return (201 if status == 201 else 200), headers + [
-                ("Content-Type", EVENT_TYPE + "; charset=utf-8")], jscalendar.to_jscalendar(text)
+                ("ETag", written.etag), ("Content-Type", EVENT_TYPE + "; charset=utf-8")], \
+                self.events.event(written.etag, written.text)
         return status, headers, b""
 
 

@@ -14,13 +14,14 @@ import zoneinfo
 import icalendar
 
 from storage import durations
-from storage.errors import InvalidBooking
+from storage.errors import InvalidBooking, UnsupportedComponent
 from storage.rooms import parse_local, zone
 
 
 def to_ical(event: dict, room) -> str:
     if not isinstance(event, dict):
         raise InvalidBooking("A booking must be a JSON object.")
+    UnsupportedComponent.unless_event(room.name, event)
     title = event.get("title", event.get("name", ""))
     if not isinstance(title, str):
         raise InvalidBooking("'title' must be a string.")

@@ -21,9 +21,9 @@ from typing import Dict, Iterable, List, Optional, Protocol
 from storage import rules
 from storage.context import Actor
 from storage.durations import Duration
-from storage.errors import AccessDenied, BookingRefused, InvalidBooking
+from storage.errors import AccessDenied, BookingRefused, InvalidBooking, UnsupportedComponent
 from storage.index import Row
-from storage.instances import (INFINITY, BadBooking, Booking, Occurrence,
+from storage.instances import (INFINITY, BadBooking, Booking, NotAnEvent, Occurrence,
                                TooManyOccurrences, instant, utc)
 from storage.rooms import Room
 
@@ -43,7 +43,7 @@ class Conflict:
     def to_json(self, room: Room) -> dict:
         body = {"start": _iso(room, self.start), "end": _iso(room, self.end)}
         if self.href is not None:
-            body["href"] = room.path + self.href
+            body["href"] = room.url(self.href)
         for name in ("uid", "title"):
             if getattr(self, name) is not None:
                 body[name] = getattr(self, name)
@@ -141,6 +141,8 @@ class BookingCore:
     def parse(self, room: Room, text: str) -> Booking:
         try:
             return Booking(text, room.tz)
+        except NotAnEvent as e:
+            raise UnsupportedComponent(room.name, e.component) from None
         except BadBooking as e:
             raise InvalidBooking(f"This booking cannot be read: {e}.") from None
 

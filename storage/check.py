@@ -13,6 +13,8 @@ What is verified, per room:
   ``storage.instances.Booking``);
 - the booking index has the same hrefs as the items, with the rows ``row_for`` gives;
 - no ``.Radicale.tmp-*`` folder (an interrupted atomic write or collection replace);
+- no item stored under a garbled name (see ``garbled``), nor, once, any calendar or item of
+  the personal calendars; ``repair`` renames them as Radicale's MOVE does and journals it;
 and once: the index/journal database passes SQLite's ``quick_check``, the journal's
 floors are not ahead of its sequence and no change is dated in the future; no stray
 temporary file of ours (htpasswd ``*.<pid>.tmp`` of a dead process, template ``.tmp-*``).
@@ -26,6 +28,7 @@ import time
 from typing import Iterable, List, Optional
 
 import radicale.item as radicale_item
+from radicale.storage import multifilesystem
 
 from storage import rooms
 from storage.errors import Refusal
@@ -37,7 +40,8 @@ RADICALE_TMP = ".Radicale.tmp-"
 FUTURE_SLACK = 300  # seconds of clock skew tolerated for journal entries
 
 # kinds of problems; the repairable ones first
-INDEX, TEMP, UNPARSEABLE, JOURNAL, DATABASE = "index", "temp", "unparseable", "journal", "database"
+INDEX, TEMP, NAME, UNPARSEABLE, JOURNAL, DATABASE = \
+    "index", "temp", "name", "unparseable", "journal", "database"
 
 
 @dataclasses.dataclass
@@ -69,6 +73,7 @@ def check(storage, room_ids: Optional[Iterable[str]] = None) -> List[Problem]:
     if whole_store:
         problems += database
         problems += check_stray_files(storage)
+        problems += check_personal_names(storage)
     return problems
 
 
@@ -88,6 +93,7 @@ def check_room(storage, room_id: str) -> List[Problem]:
             continue
         if name.startswith(".") or not os.path.isfile(path):
             continue
+        problems += _garbled(room_id, name, folder)
         error = parse_error(path, tz, getattr(storage, "_max_vevent_rrule_occurrence", 0))
         if error:
             problems.append(Problem(UNPARSEABLE, room_id, name, error))
@@ -107,6 +113,50 @@ def check_room(storage, room_id: str) -> List[Problem]:
                       if getattr(stored[href], f.name) != getattr(expected[href], f.name)]
             problems.append(Problem(INDEX, room_id, href,
                                     f"booking index row differs from the item ({', '.join(fields)})" + note))
+    return problems
+
+
+def garbled(name: str) -> Optional[str]:
+    """The name meant, for one stored as the UTF-8 bytes of its URL read as Latin-1 (what
+    roomcal under gunicorn did before paths were decoded at the entry: "Ã¤.ics" for "ä.ics");
+    None for any other name."""
+    if name.isascii():
+        return None
+    try:
+        meant = name.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return None
+    return meant if meant != name else None
+
+
+def _garbled(room: Optional[str], subject: str, folder: str) -> List[Problem]:
+    """A NAME problem for the entry ``subject`` (its last segment) in ``folder``, if garbled."""
+    name = subject.rstrip("/").rsplit("/", 1)[-1]
+    meant = garbled(name)
+    if meant is None:
+        return []
+    message = f"stored under a garbled name; it was sent as {meant!r}"
+    if os.path.lexists(os.path.join(folder, meant)):
+        message += ", a name that is taken: rename one of them by hand"
+    return [Problem(NAME, room, subject, message)]
+
+
+def check_personal_names(storage) -> List[Problem]:
+    """Garbled names of personal calendars (``user/calendar/``) and of their items."""
+    root = storage._get_collection_root_folder()
+    problems: List[Problem] = []
+    for user in _listdir(root):
+        home = os.path.join(root, user)
+        if user.startswith(".") or user == rooms.ROOMS or not os.path.isdir(home):
+            continue
+        for calendar in _listdir(home):
+            folder = os.path.join(home, calendar)
+            if calendar.startswith(".") or not os.path.isdir(folder):
+                continue
+            for href in _listdir(folder):  # items first: repair renames them before their folder
+                if not href.startswith(".") and os.path.isfile(os.path.join(folder, href)):
+                    problems += _garbled(None, f"{user}/{calendar}/{href}", folder)
+            problems += _garbled(None, f"{user}/{calendar}/", home)
     return problems
 
 
@@ -246,6 +296,8 @@ def repair(storage, problems: List[Problem]) -> List[Problem]:
     for problem in problems:
         if problem.kind == UNPARSEABLE and problem.room is not None:
             quarantine(storage, problem)
+        elif problem.kind == NAME:
+            problem.repaired = rename_garbled(storage, problem)
     for problem in problems:
         if problem.kind in (INDEX, UNPARSEABLE) and problem.room is not None \
                 and problem.room not in reindexed:
@@ -275,6 +327,43 @@ def quarantine(storage, problem: Problem) -> None:
     shutil.move(source, target)
     problem.message += f"; moved to {target}"
     problem.repaired = True
+
+
+def rename_garbled(storage, problem: Problem) -> bool:
+    """Give an item or personal calendar stored under a garbled name the name it was sent
+    as.  An item moves as Radicale's MOVE moves it (file, item cache, sync history), the
+    journal records both hrefs and a room's index is rebuilt; a renamed calendar's journal
+    starts again (its URL is new to every client).  A taken name or an unreadable item is
+    left alone."""
+    if problem.subject.endswith("/"):  # a personal calendar: "user/calendar/"
+        user, name = problem.subject.strip("/").split("/")
+        home = os.path.join(storage._get_collection_root_folder(), user)
+        meant = garbled(name)
+        if os.path.lexists(os.path.join(home, meant)):
+            return False
+        os.rename(os.path.join(home, name), os.path.join(home, meant))
+        storage.journal.reset(f"{user}/{name}")
+        storage.journal.reset(f"{user}/{meant}")
+        return True
+    if problem.room is not None:
+        collection, href = storage.room_collection(problem.room), problem.subject
+    else:
+        path, href = problem.subject.rsplit("/", 1)
+        collection = next(iter(storage.discover(f"/{path}/")))
+    meant = garbled(href)
+    if os.path.lexists(os.path.join(collection._filesystem_path, meant)):
+        return False
+    try:
+        item = collection._get(href, verify_href=False)
+    except RuntimeError:
+        return False
+    if item is None:
+        return False
+    storage.journal.record(collection.path, [href, meant])
+    multifilesystem.Storage.move(storage, item, collection, meant)
+    if problem.room is not None:
+        rebuild_index(collection)
+    return True
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ class RequestState:
     actor: Optional[Actor] = None
     refusal: Optional[Exception] = None   # a storage.errors.Refusal
     reason: Optional[str] = None          # why (decline, cancel, clear): told to the booker
+    rewritten: bool = False               # the booking core changed what the client sent
 
 
 _state: contextvars.ContextVar = contextvars.ContextVar("roomcal_request", default=None)
@@ -58,6 +59,14 @@ def record_refusal(refusal: Exception) -> None:
     state = _state.get()
     if state is not None:
         state.refusal = refusal
+
+
+def note_rewritten() -> None:
+    """What is stored is not what the client sent (owner stamps, approval status): the
+    client's copy is stale, so its write is answered without an ETag (RFC 4791 §5.3.4)."""
+    state = _state.get()
+    if state is not None:
+        state.rewritten = True
 
 
 def set_reason(reason: Optional[str]) -> None:

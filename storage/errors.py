@@ -66,6 +66,31 @@ class BookingRefused(Refusal):
         return body
 
 
+class UnsupportedComponent(Refusal):
+    """Anything but an event for a calendar of events only (a room): RFC 4791 §5.3.2.1 asks
+    for 403 with CalDAV's own precondition."""
+    caldav_status = 403
+    json_status = 422
+    namespace = "urn:ietf:params:xml:ns:caldav"
+    precondition = "supported-calendar-component"
+    json_type = "unsupportedComponent"
+    KINDS = {"VTODO": "a task (VTODO)", "VJOURNAL": "a journal entry (VJOURNAL)",
+             "VFREEBUSY": "free/busy information (VFREEBUSY)", "Task": "a task (VTODO)",
+             "Group": "a group of entries"}
+
+    def __init__(self, calendar_name: str, component: str):
+        what = self.KINDS.get(component, repr(component))
+        super().__init__(f"{calendar_name} takes events (VEVENT) only, not {what}: "
+                         "a room is booked with an event.")
+
+    @classmethod
+    def unless_event(cls, calendar_name: str, event: dict) -> None:
+        """For a JSCalendar object: refuse a Task or a Group."""
+        kind = event.get("@type", "Event") if isinstance(event, dict) else "Event"
+        if kind != "Event":
+            raise cls(calendar_name, str(kind))
+
+
 class NotFound(Refusal):
     caldav_status = json_status = 404
     precondition = json_type = "notFound"

@@ -33,11 +33,20 @@ class BadBooking(ValueError):
     """The iCalendar object cannot be read as a booking."""
 
 
+class NotAnEvent(BadBooking):
+    """A calendar object of another kind: a task, a journal entry…"""
+
+    def __init__(self, component: str):
+        super().__init__(f"a booking is a VEVENT, not a {component}")
+        self.component = component
+
+
 TOO_MUCH_WORK = ("its recurrence takes too much work to expand (it repeats too often for too "
                  "long, or its rules rarely or never match a date)")
 
 
-_unreadable = Unreadable()   # texts (with their zone) found unreadable
+# Texts (with their zone) that took too much work: the expensive failures, not paid twice.
+_unreadable = Unreadable()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,9 +90,6 @@ class Booking:
             raise BadBooking(known)
         try:
             self._read(text)
-        except BadBooking as e:
-            _unreadable.add(key, str(e))
-            raise
         except TooMuchWork:   # a VTIMEZONE's rules, converted when a time is first read
             _unreadable.add(key, TOO_MUCH_WORK)
             raise BadBooking(TOO_MUCH_WORK) from None
@@ -91,8 +97,14 @@ class Booking:
     def _read(self, text: str) -> None:
         try:
             self.calendar = icalendar.Calendar.from_ical(text)
+        except TooMuchWork:
+            raise
         except Exception as e:  # icalendar raises ValueError and friends
             raise BadBooking(f"the calendar data cannot be read: {e}") from None
+        others = sorted(c.name for c in self.calendar.subcomponents
+                        if c.name not in ("VEVENT", "VTIMEZONE") and not c.name.startswith("X-"))
+        if others:
+            raise NotAnEvent(others[0])
         self.events = self.calendar.walk("VEVENT")
         if not self.events:
             raise BadBooking("a booking needs a VEVENT")

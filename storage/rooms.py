@@ -9,6 +9,7 @@ import dataclasses
 import datetime
 import json
 import re
+import urllib.parse
 import zoneinfo
 from typing import Optional
 
@@ -16,6 +17,7 @@ from storage import durations, openinghours
 
 NS = "urn:roomcal:caldav"
 ROOMS = "rooms"  # the collection that holds every room
+COMPONENTS = "C:supported-calendar-component-set"  # a room takes VEVENTs only
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # Ids a room may not take: they are, or will be, fixed routes under /api/.
 RESERVED_IDS = frozenset({"api", "admin", "rooms", "clear-bookings", "docs",
@@ -129,6 +131,10 @@ class Room:
     def path(self) -> str:
         return f"/{ROOMS}/{self.id}/"
 
+    def url(self, href: str) -> str:
+        """A booking's URL path, percent-encoded as CalDAV lists it (and as clients send it)."""
+        return self.path + urllib.parse.quote(href)
+
     def buffer_seconds(self) -> int:
         return self.buffer.seconds if self.buffer else 0
 
@@ -137,7 +143,7 @@ class Room:
         props = {
             "tag": "VCALENDAR",
             "D:displayname": self.name,
-            "C:supported-calendar-component-set": "VEVENT",
+            COMPONENTS: "VEVENT",
             "C:calendar-description": self.description(),
             prop("capacity"): "" if self.capacity is None else str(self.capacity),
             prop("location"): self.location,

@@ -225,6 +225,7 @@ class Collection(multifilesystem.Collection):
             room, item.serialize(), view, actor, previous=previous)
         if changed:
             item = self._item(booking.to_ical())
+            context.note_rewritten()
         result = self._store(href, item)
         self._index_after_write(put=[row_for(href, booking, self._storage.core.max_occurrences)])
         # Mail to the organizer (approved, declined, cancelled, cleared): never raises.
@@ -270,6 +271,14 @@ class Collection(multifilesystem.Collection):
         self._remove(href)
         self._index_after_write(remove=[href])
         self._storage.notifier.after_write(self.room(), href, previous, None, actor)
+
+    def get_meta(self, key=None):
+        """A room advertises events only, whatever its stored properties say (rooms made
+        before, an admin's PROPPATCH): the booking core refuses anything else."""
+        meta = super().get_meta()
+        if self.room_id is not None:
+            meta = {**meta, rooms.COMPONENTS: "VEVENT"}
+        return meta if key is None else meta.get(key)
 
     @_refusing
     def set_meta(self, props) -> None:
@@ -412,7 +421,7 @@ class Storage(multifilesystem.Storage):
     def _hidden_from(self, item, actor) -> bool:
         """A hidden room in a listing of /rooms/, for anyone but an admin."""
         room_id = room_id_of(getattr(item, "path", "") or "")
-        if room_id is None or actor is None or actor.admin:
+        if room_id is None or (actor is not None and actor.admin):
             return False
         room = self.registry.get(room_id)
         return room is not None and room.status == "hidden"
@@ -464,6 +473,7 @@ class Storage(multifilesystem.Storage):
                 continue
             if changed:
                 item = collection._item(booking.to_ical())
+                context.note_rewritten()
             href = href or item.href or (item.uid + ".ics")
             view.extra.append((row_for(href, booking, self.core.max_occurrences), booking))
             stored.append((href, item, booking))
@@ -489,7 +499,10 @@ class Storage(multifilesystem.Storage):
                 source.view().booking(item.href) if source.path == to_collection.path else None)
             booking, changed = self.core.admit(to_collection.room(), item.serialize(),
                                                target_view, actor, previous=previous)
-            new_item = to_collection._item(booking.to_ical()) if changed else item
+            new_item = item
+            if changed:
+                new_item = to_collection._item(booking.to_ical())
+                context.note_rewritten()
             to_collection._store(to_href, new_item)
             to_collection._index_after_write(
                 put=[row_for(to_href, booking, self.core.max_occurrences)])

@@ -1,11 +1,13 @@
-"""`roomcal check [ROOM] [--repair]` (issue 7): items parse, the index matches, no stray temp files."""
+"""`roomcal check [ROOM] [--repair]` (issue 7): items parse, the index matches, no stray temp
+files; no names garbled by the Latin-1 paths of before issue 12."""
 
 import os
 import sqlite3
+from urllib.parse import quote
 
 import pytest
 
-from conftest import book, new_room
+from conftest import book, event, new_room
 
 SLOT_1 = ("20271206T100000Z", "20271206T110000Z")
 SLOT_2 = ("20271206T120000Z", "20271206T130000Z")
@@ -139,4 +141,70 @@ def test_journal_floor_beyond_sequence_reported(srv):
     finally:
         with sqlite3.connect(os.path.join(srv.dir, "data", "index.sqlite")) as db:
             db.execute("DELETE FROM floors WHERE collection = 'rooms/ghost'")
+    assert srv.cli("check", check=False).returncode == 0
+
+
+# "ä.ics" as roomcal stored it before paths were decoded at the entry (issue 12): the URL's
+# UTF-8 read as Latin-1.  A URL that spells that name out stores it the same way today.
+GARBLED, MEANT = "Ã¤.ics", "ä.ics"
+
+
+def json_sync(srv, path, token=""):
+    answer = srv.request("GET", f"{path}?sync-token={quote(token)}", user="alice",
+                         headers={"Accept": "application/json"})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_garbled_names_reported_and_renamed(srv):
+    assert srv.request("MKCALENDAR", "/alice/cal/", user="alice").status_code == 201
+    assert srv.put_ics("/alice/cal/" + quote(GARBLED), event(*SLOT_1, summary="Mine"),
+                       user="alice").status_code == 201
+    calendar = "/alice/" + quote("Kalender-Ã¶") + "/"
+    assert srv.request("MKCALENDAR", calendar, user="alice").status_code == 201
+    assert srv.put_ics(calendar + quote("Ã¼.ics"), event(*SLOT_1), user="alice").status_code == 201
+    room_id = new_room(srv, "garbled")
+    assert book(srv, room_id, *SLOT_1, "alice", name=quote(GARBLED), summary="Booked").status_code == 201
+    token = json_sync(srv, "/alice/cal/")["sync-token"]
+
+    result = srv.cli("check", check=False)
+    assert result.returncode == 1
+    for line in (f"name: {room_id}: Ã¤.ics: stored under a garbled name; it was sent as 'ä.ics'",
+                 "name: alice/cal/Ã¤.ics: stored under a garbled name; it was sent as 'ä.ics'",
+                 "name: alice/Kalender-Ã¶/Ã¼.ics: stored under a garbled name; it was sent as 'ü.ics'",
+                 "name: alice/Kalender-Ã¶/: stored under a garbled name; it was sent as 'Kalender-ö'"):
+        assert line in result.stdout.splitlines(), result.stdout
+    repaired = srv.cli("check", "--repair", check=False)
+    assert repaired.returncode == 0, repaired.stdout
+    assert repaired.stdout.count("(repaired)") == 4 and "0 remaining" in repaired.stdout
+    assert srv.cli("check", check=False).returncode == 0
+
+    # Each answers at the URL it was sent to first, and nowhere else.
+    assert "Mine" in srv.request("GET", "/alice/cal/%C3%A4.ics", user="alice").text
+    assert srv.request("GET", "/alice/cal/" + quote(GARBLED), user="alice").status_code == 404
+    assert srv.request("GET", "/alice/Kalender-%C3%B6/%C3%BC.ics", user="alice").status_code == 200
+    assert srv.request("GET", calendar, user="alice").status_code == 404
+    # Sync clients see the rename as a deletion and a new item.
+    changes = json_sync(srv, "/alice/cal/", token)["responses"]
+    assert changes["/alice/cal/" + quote(GARBLED)] is None
+    assert changes["/alice/cal/%C3%A4.ics"]["title"] == "Mine"
+    # The room's index knows the new name: the booking still blocks its slot, under that href.
+    href = f"/rooms/{room_id}/%C3%A4.ics"
+    assert "Booked" in srv.request("GET", href, user="alice").text
+    clash = book(srv, room_id, *SLOT_1, "alice")
+    assert clash.status_code == 409 and f"<D:href>{href}</D:href>" in clash.text
+
+
+def test_garbled_name_whose_meant_name_is_taken_is_left(srv):
+    assert srv.request("MKCALENDAR", "/alice/taken/", user="alice").status_code == 201
+    for name in (GARBLED, MEANT):
+        assert srv.put_ics("/alice/taken/" + quote(name), event(*SLOT_1, summary=name),
+                           user="alice").status_code == 201
+    repaired = srv.cli("check", "--repair", check=False)
+    assert repaired.returncode == 1
+    assert ("name: alice/taken/Ã¤.ics: stored under a garbled name; it was sent as 'ä.ics', "
+            "a name that is taken: rename one of them by hand") in repaired.stdout.splitlines()
+    for name in (GARBLED, MEANT):
+        assert name in srv.request("GET", "/alice/taken/" + quote(name), user="alice").text
+    assert srv.request("DELETE", "/alice/taken/" + quote(GARBLED), user="alice").status_code in (200, 204)
     assert srv.cli("check", check=False).returncode == 0

@@ -107,7 +107,7 @@ def _busy(room, busy, viewer: bool) -> dict:
     entry = {"start": iso(room, busy.start), "end": iso(room, busy.end), "kind": busy.kind}
     taken = busy.taken
     if taken is not None and viewer:  # free/busy-only callers see times and kinds only
-        entry.update({"uid": taken.uid, "href": room.path + taken.href})
+        entry.update({"uid": taken.uid, "href": room.url(taken.href)})
         if taken.title is not None:
             entry["title"] = taken.title
     return entry

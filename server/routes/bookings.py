@@ -30,7 +30,7 @@ from server.routes.availability import moment as _moment
 from server.simple_event import to_ical
 from storage import context
 from storage.booking import EARLIEST, OWNER
-from storage.errors import InvalidBooking, NotFound, PreconditionFailed, Refusal
+from storage.errors import InvalidBooking, NotFound, PreconditionFailed, Refusal, UnsupportedComponent
 from storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, instant
 from storage.rooms import parse_local
 
@@ -83,9 +83,10 @@ def book(api, request, identity, room_id):
         except PreconditionFailed:
             raise UidTaken(f"{room.name} already has a booking with this UID; change it with "
                            "PUT or PATCH on its href, or leave the uid out.") from None
-    location = room.path + written.href
+    location = room.url(written.href)
+    # "etag" is the stored booking's (for If-Match); no ETag header: this body is not the booking.
     return errors.json_response(201, {"href": location, "uid": written.uid, "etag": written.etag},
-                                [("Location", location), ("ETag", written.etag)])
+                                [("Location", location)])
 
 
 def _booking_text(api, request, room) -> str:
@@ -93,9 +94,7 @@ def _booking_text(api, request, room) -> str:
         return api.booking_text(request, room)  # text/calendar as is; 415 for the rest
     body = api.json_body(request)
     if isinstance(body, dict) and "@type" in body:  # a JSCalendar Event
-        if body["@type"] != "Event":
-            raise jscalendar.InvalidEvent(f"Only an Event can be booked, not {body['@type']!r}.",
-                                          ["/@type"])
+        UnsupportedComponent.unless_event(room.name, body)
         event = dict(body)
         event.setdefault("uid", str(uuid.uuid4()))
         _server_fields(event, None)
@@ -192,12 +191,12 @@ def summary(api, room, identity, href, booking: Booking, viewer: bool, first=Non
     if not viewer:
         return entry
     if not api.storage.core.may_see_details(room, identity.actor(), booking):  # private: when only
-        return {"uid": booking.uid, "href": room.path + href, "title": None, **entry,
+        return {"uid": booking.uid, "href": room.url(href), "title": None, **entry,
                 "organizer": None, "bookedBy": None}
     organizer = booking.get("ORGANIZER")
     if organizer and organizer.lower().startswith("mailto:"):
         organizer = organizer[7:]
-    return {"uid": booking.uid, "href": room.path + href, "title": booking.summary, **entry,
+    return {"uid": booking.uid, "href": room.url(href), "title": booking.summary, **entry,
             "organizer": organizer or None, "bookedBy": booking.get(OWNER) or None}
 
 
@@ -280,7 +279,7 @@ def _verb(api, request, identity, room_id, uid, verb: str, change, *, managers_o
                                          if_match=request.headers.get("If-Match"))
     # What was stored: the booking core may have changed the status (approval rooms).
     entry = summary(api, room, identity, written.href, Booking(written.text, room.tz), True)
-    return errors.json_response(200, {**entry, "etag": written.etag}, [("ETag", written.etag)])
+    return errors.json_response(200, {**entry, "etag": written.etag})
 
 
 def _body(api, request) -> dict:

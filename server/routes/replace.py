@@ -226,7 +226,7 @@ def _refusal_body(problems) -> dict:
 
 
 def _entry(room, entry) -> dict:
-    return {"uid": entry.uid, "href": room.path + entry.href, "title": entry.title,
+    return {"uid": entry.uid, "href": room.url(entry.href), "title": entry.title,
             "start": _iso(room, entry.start), "end": _iso(room, entry.end),
             "status": entry.status or None}
 

@@ -51,8 +51,7 @@ def create_event(api, request, identity, calendar, kind):
     with api.front.run_as(identity):
         written = api.storage.put_booking(room.id, text, identity.actor(),
                                           href=f"{event_id}.ics", if_none_match=True)
-    return errors.json_response(201, {"id": written.uid},
-                                [("Location", room.path + written.href), ("ETag", written.etag)])
+    return errors.json_response(201, {"id": written.uid}, [("Location", room.url(written.href))])
 
 
 def delete_event(api, request, identity, calendar, kind, event_id):
