@@ -119,7 +119,8 @@ SCHEMAS = {
         "max-duration": {"type": ["string", "null"], "description": "ISO 8601 duration"},
         "min-notice": {"type": ["string", "null"], "description": "ISO 8601 duration"},
         "max-advance": {"type": ["string", "null"], "description": "ISO 8601 duration"},
-        "buffer": {"type": ["string", "null"], "description": "ISO 8601 duration"},
+        "buffer": {"type": ["string", "null"], "description": "ISO 8601 duration: the gap "
+                   "consecutive bookings need at least (cleaning, set-up)"},
         "quantity": {**INT, "minimum": 1},
         "no-recurring": BOOL, "max-instances": {"type": ["integer", "null"]}, "no-multiday": BOOL,
         "blackout": array(STRING, "START/END periods; a date-only END includes that day"),
@@ -283,7 +284,9 @@ SCHEMAS = {
                        "reason": STRING}, ["start"]),
     "Busy": obj({"start": DATE_TIME, "end": DATE_TIME,
                  "kind": {"type": "string", "enum": ["booked", "pending", "closed", "buffer",
-                                                     "blackout"]},
+                                                     "blackout"],
+                          "description": "buffer: the room's buffer before and after a booking, "
+                                         "where a new booking cannot lie"},
                  "uid": STRING, "href": STRING, "title": STRING}, ["start", "end", "kind"]),
     "Span": obj({"start": DATE_TIME, "end": DATE_TIME}, ["start", "end"]),
     "Availability": obj({
