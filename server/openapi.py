@@ -521,9 +521,13 @@ DELETE) or `Content-Type` (POST, PUT, PATCH) is `application/json`,
 
 # -- the JSON verbs on the CalDAV tree -------------------------------------------------------
 def _caldav_paths() -> dict:
-    sync = [query("sync-token", "empty: everything with a token; a token: what changed since "
-                                "(deleted events as null), in change order"),
-            query("nresults", "page size of a sync", {"type": "integer", "minimum": 1}),
+    sync = [query("sync-token", "empty: everything with a token (in href order); a token: what "
+                                "changed since (deleted events as null), in change order; a token "
+                                "with more-results: the next page"),
+            query("nresults", "page size of a sync, initial or delta: more-results and a token that "
+                              "continues; the initial listing's last page answers a token from "
+                              "its first page, so changes made between pages come in the next "
+                              "delta", {"type": "integer", "minimum": 1}),
             query("start", "keep events with an occurrence at or after this (ISO 8601)"),
             query("end", "keep events with an occurrence before this (a date: through that day)"),
             query("text", "search title, description and locations"),
