@@ -23,6 +23,8 @@ import importlib.resources
 import json
 import re
 
+from server.admin import camel_case, words
+
 OPENAPI_VERSION = "3.1.0"
 HIDDEN_METHODS = {"HEAD", "OPTIONS"}
 JSON = "application/json"
@@ -87,6 +89,22 @@ def array(items: dict, description: str = "") -> dict:
     return schema
 
 
+def both_spellings(schema: dict, note: str) -> dict:
+    """A request schema whose multi-word members are listed in camelCase and kebab-case
+    (as ``server.admin.spelled`` reads them), the other spelling pointing at the first."""
+    properties = {}
+    for name, prop in schema["properties"].items():
+        properties[name] = prop
+        for other in (camel_case(name), "-".join(words(name))):
+            if other not in schema["properties"] and other not in properties:
+                properties[other] = {**prop, "description": f"the same as {name}"}
+    return {**schema, "properties": properties, "description": note}
+
+
+SPELLINGS = ("Members of more than one word may come in camelCase (maxDuration, statusReason) "
+             "or kebab-case (max-duration, status-reason; also snake_case); answers use the "
+             "spelling of Room. Two spellings of one member with different values: 422 naming "
+             "both.")
 STRING = {"type": "string"}
 STRINGS = array(STRING)
 BOOL = {"type": "boolean"}
@@ -230,12 +248,13 @@ SCHEMAS = {
         "test_mode": BOOL,
     }, ["deleted_cancelled_events", "deleted_overlapping_events",
         "cancelled_overlapping_recurring_events", "ignored_overlapping_events", "test_mode"]),
-    "RoomChange": obj({"id": STRING, "name": STRING, "capacity": {"type": ["integer", "null"]},
-                       "location": STRING, "timezone": STRING, "features": STRINGS,
-                       "bookers": STRINGS, "managers": STRINGS, "viewers": STRINGS,
-                       "rules": ref("Rules"), "status": STRING, "statusReason": STRING,
-                       "busyTitle": STRING},
-                      description="POST needs id and name; PATCH takes any of them (null resets)."),
+    "RoomChange": both_spellings(obj({
+        "id": STRING, "name": STRING, "capacity": {"type": ["integer", "null"]},
+        "location": STRING, "timezone": STRING, "features": STRINGS,
+        "bookers": STRINGS, "managers": STRINGS, "viewers": STRINGS,
+        "rules": ref("RulesChange"), "status": STRING, "statusReason": STRING,
+        "busyTitle": STRING}), "POST needs id and name; PATCH takes any of them (null resets). "
+        + SPELLINGS),
     "User": obj({"name": STRING, "admin": BOOL, "email": STRING, "groups": STRINGS}),
     "UserChange": obj({"name": STRING, "password": STRING, "admin": BOOL, "email": STRING}),
     "UserList": obj({"users": array(ref("User"))}),
@@ -297,6 +316,8 @@ SCHEMAS = {
     }, ["room", "start", "end", "busy", "free"]),
     "OpenAPI": {"type": "object", "description": "this document"},
 }
+SCHEMAS["RulesChange"] = both_spellings(SCHEMAS["Rules"], "A room's booking rules to change (null "
+                                        "resets one to no limit). " + SPELLINGS)
 
 RESPONSES = {
     "Unauthorized": answer("No or wrong credentials (Basic or Bearer).", "Error"),

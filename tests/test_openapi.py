@@ -129,6 +129,19 @@ def test_main_bodies_have_schemas(spec):
     assert "requestBody" in booking and "201" in booking["responses"]
 
 
+def test_room_changes_document_both_spellings(spec):
+    schemas = spec["components"]["schemas"]
+    change = schemas["RoomChange"]
+    assert {"statusReason", "status-reason", "busyTitle", "busy-title"} <= set(change["properties"])
+    assert change["properties"]["rules"] == {"$ref": "#/components/schemas/RulesChange"}
+    rules = schemas["RulesChange"]["properties"]
+    for kebab, camel in (("max-duration", "maxDuration"), ("min-notice", "minNotice"),
+                         ("opening-hours", "openingHours"), ("no-recurring", "noRecurring")):
+        assert rules[kebab]["type"] == rules[camel]["type"] and kebab in rules[camel]["description"]
+    assert set(schemas["Rules"]["properties"]) < set(rules)  # answers: one spelling
+    assert "camelCase" in schemas["RulesChange"]["description"]
+
+
 def test_caldav_json_verbs(spec):
     paths = spec["paths"]
     collection, item = paths["/rooms/{room_id}/"], paths["/rooms/{room_id}/{item}"]
