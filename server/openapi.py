@@ -155,10 +155,20 @@ SCHEMAS = {
                    description="what the caller may do here"),
     }, ["id", "name"]),
     "RoomList": obj({"rooms": array(ref("Room"))}, ["rooms"]),
-    "SimpleBooking": obj({
-        "title": STRING, "start": DATE_TIME, "end": DATE_TIME,
-        "description": STRING, "uid": {**STRING, "description": "chosen by the server when left out"},
-    }, ["title", "start", "end"], "The short form of a booking."),
+    "SimpleBooking": {**obj({
+        "title": {**STRING, "pattern": r"\S", "description": "not blank"},
+        "name": {**STRING, "pattern": r"\S", "description": "the same as title (the Django Room "
+                                                            "Booking app's spelling); both only with one value"},
+        "start": DATE_TIME, "end": {**DATE_TIME, "description": "after start; ISO 8601, without "
+                                                                "an offset in the room's time zone"},
+        "description": {"type": ["string", "null"]},
+        "uid": {"type": ["string", "null"], "pattern": r"\S",
+                "description": "chosen by the server when left out"},
+    }, ["start", "end"], "The short form of a booking, on every route that takes one (bookings, "
+        "check, the seed's events, each entry of replace). Any other member, a missing or blank "
+        "title, a start or end that is not ISO 8601 or an end not after start: 422 "
+        "invalidProperties naming each bad member as a JSON pointer (replace: its 400 shape).",
+        additional=False), "anyOf": [{"required": ["title"]}, {"required": ["name"]}]},
     "Event": obj({
         "@type": {"const": "Event"},
         "uid": STRING, "title": STRING, "description": STRING,
@@ -231,7 +241,6 @@ SCHEMAS = {
                                obj({}, additional=obj({}, additional=array(ref("FieldError"))))],
                      "description": "by index: {field|non_field_errors: [FieldError]}"},
     }, description="Django REST framework's 400 bodies, as the seed's table-booking API."),
-    "SeedEvent": obj({"name": STRING, "start": DATE_TIME, "end": DATE_TIME}, ["start", "end"]),
     "SeedCreated": obj({"id": {**STRING, "description": "the booking's UID (22 characters)"}},
                        ["id"]),
     "ClearedEvent": obj({"uid": STRING, "name": STRING, "start": NULLABLE_DATE_TIME,
@@ -349,8 +358,11 @@ def _op(summary, description="", request=None, responses=None, parameters=None, 
     return spec
 
 
+# The one definition of a booking body (server/booking_body.py), on every route that takes one.
+BOOKING_JSON = {"required": True, "content": {
+    JSON: {"schema": {"anyOf": [ref("SimpleBooking"), ref("Event")]}}}}
 BOOKING_BODY = {"required": True, "content": {
-    JSON: {"schema": {"anyOf": [ref("SimpleBooking"), ref("Event")]}},
+    **BOOKING_JSON["content"],
     "text/calendar": {"schema": {"type": "string", "description": "one VEVENT in a VCALENDAR"}}}}
 
 OPERATIONS = {
@@ -424,7 +436,8 @@ OPERATIONS = {
          "400": answer("Nothing changed; why, per field and per booking.", "ReplaceErrors")}),
     ("POST", "/api/{calendar}/{kind}/"): _op(
         "Create an event (Django Room Booking scripts)", "`calendar` is a room id; stored at "
-        "/rooms/<calendar>/<id>.ics.", body("SeedEvent"),
+        "/rooms/<calendar>/<id>.ics. The body is a booking's short form, `{name, start, end}` "
+        "(or any booking body).", BOOKING_JSON,
         {"201": answer("Created.", "SeedCreated", {"Location": "the CalDAV URL"})},
         errors=WRITE_ERRORS),
     ("DELETE", "/api/{calendar}/{kind}/{event_id}"): _op(
