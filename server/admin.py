@@ -10,7 +10,9 @@ offending ``properties``, 404, 409).
 
 Room changes are a dict keyed like ``Room.to_json()`` (``name``, ``capacity``,
 ``features``, ``status``, ``statusReason``, ...; ``rules`` is a dict keyed by the
-rules' public names).  ``None`` resets a field or rule to its default.
+rules' public names).  ``None`` resets a field or rule to its default.  Each key may
+come in any spelling of its words (``spelled``): ``maxDuration``, ``max-duration``,
+``max_duration``; answers keep ``Room.to_json()``'s.
 """
 
 import contextlib
@@ -73,15 +75,60 @@ def _writing(storage, actor: Actor, path: str, request: str):
             yield
 
 
-# -- rooms ----------------------------------------------------------------------------------
-def json_key(field: str) -> str:
-    """``status_reason`` -> ``statusReason``: the key of a Room field in its JSON."""
-    first, *rest = field.split("_")
+# -- member names ------------------------------------------------------------------------------
+def words(name: str) -> List[str]:
+    """The words of a member name in any spelling: ``maxDuration``, ``max-duration`` and
+    ``max_duration`` are all ``["max", "duration"]``."""
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name).lower().replace("-", " ").replace("_", " ").split()
+
+
+def camel_case(name: str) -> str:
+    """``status_reason``, ``status-reason`` -> ``statusReason`` (a Room field's JSON key)."""
+    first, *rest = words(name) or [""]
     return first + "".join(part.title() for part in rest)
 
 
+def spelled(members: dict, names: Iterable[str], where: str = "") -> tuple:
+    """``members`` keyed by ``names`` whatever spelling each key came in, as
+    ({name: (key as sent, value)}, {key: problem}).  Keys naming none of ``names`` stay
+    as sent; two spellings of one name with different values are a problem of both."""
+    by_words = {tuple(words(name)): name for name in names}
+    found, problems = {}, {}
+    for key, value in members.items():
+        name = by_words.get(tuple(words(key)), key)
+        if name in found and found[name][1] != value:
+            first = found[name][0]
+            message = (f"two spellings of {where}{name} with different values ({where}{first}, "
+                       f"{where}{key}); send one of them")
+            problems[f"{where}{first}"] = problems[f"{where}{key}"] = message
+        found.setdefault(name, (key, value))
+    return found, problems
+
+
+# -- rooms ----------------------------------------------------------------------------------
 def _room_fields() -> Dict[str, dataclasses.Field]:
-    return {json_key(f.name): f for f in dataclasses.fields(rooms.Room) if f.name not in ("id", "rules")}
+    return {camel_case(f.name): f for f in dataclasses.fields(rooms.Room) if f.name not in ("id", "rules")}
+
+
+def room_keys() -> List[str]:
+    """Every key of a room's JSON a change may name (in its answer's spelling)."""
+    return ["id", *_room_fields(), "rules", *READ_ONLY_KEYS[1:]]
+
+
+def canonical_room(changes) -> dict:
+    """A room change keyed as ``Room.to_json()`` (rules by their public names), whatever
+    the spelling of each key; InvalidChange for two spellings of one with different values."""
+    if not isinstance(changes, dict):
+        raise InvalidChange("Send the room's settings as a JSON object.", [])
+    found, problems = spelled(changes, room_keys())
+    rules = found.get("rules", (None, None))[1]
+    if isinstance(rules, dict):
+        by_rule, rule_problems = spelled(rules, rooms.Rules.NAMES.values(), "rules.")
+        problems.update(rule_problems)
+        found["rules"] = ("rules", {name: value for name, (_, value) in by_rule.items()})
+    if problems:
+        raise InvalidChange(_sentence(dict.fromkeys(problems.values())), problems)
+    return {name: value for name, (_, value) in found.items()}
 
 
 def _default(field: dataclasses.Field):
@@ -123,9 +170,8 @@ def _coerce(key: str, value, annotation, default):
 
 
 def _room_setters(changes: dict) -> tuple:
-    """([(property, setter(room))], {property: type error}) for every change."""
-    if not isinstance(changes, dict):
-        raise InvalidChange("Send the room's settings as a JSON object.", [])
+    """([(property, setter(room))], {property: type error}) for every change (keyed as
+    ``canonical_room`` answers)."""
     fields, setters, problems = _room_fields(), [], {}
 
     def setter(target, name, value):
@@ -140,7 +186,7 @@ def _room_setters(changes: dict) -> tuple:
                 for public, rule_value in value.items():
                     prop = f"rules.{public}"
                     try:
-                        name = by_public.get(public) or by_public.get(str(public).replace("_", "-"))
+                        name = by_public.get(public)
                         if name is None:
                             raise InvalidChange(f"there is no rule {public!r} (rules are "
                                                 f"{', '.join(by_public)})", [prop])
@@ -169,8 +215,8 @@ def _copy(room: rooms.Room) -> rooms.Room:
 
 
 def build_room(base: rooms.Room, changes: dict) -> rooms.Room:
-    """``base`` with ``changes``, validated.  Each change is first tried on its own, so
-    the error names exactly the settings that are wrong."""
+    """``base`` with ``changes`` (keyed as ``canonical_room`` answers), validated.  Each
+    change is first tried on its own, so the error names exactly the settings that are wrong."""
     setters, problems = _room_setters(changes)
     for prop, set_value in setters:
         trial = _copy(base)
@@ -211,16 +257,16 @@ def check_people(accounts, room: rooms.Room, base: Optional[rooms.Room] = None) 
             if entry.startswith("@"):
                 groups = accounts.list_groups() if groups is None else groups
                 if entry[1:] not in groups:
-                    problems.setdefault(json_key(field), f"there is no group {entry[1:]!r} "
+                    problems.setdefault(camel_case(field), f"there is no group {entry[1:]!r} "
                                                          f"(in {field}); create it first")
             elif accounts.get_user(entry) is None:
-                problems.setdefault(json_key(field), f"there is no user {entry!r} (in {field})")
+                problems.setdefault(camel_case(field), f"there is no user {entry!r} (in {field})")
     if problems:
         raise InvalidChange(_sentence(problems.values()), problems)
 
 
 def add_room(storage, room_id: str, changes: dict, actor: Actor) -> rooms.Room:
-    changes = dict(changes)
+    changes = canonical_room(changes)
     try:
         rooms.check_id(room_id)
     except ValueError as e:
@@ -241,7 +287,7 @@ def add_room(storage, room_id: str, changes: dict, actor: Actor) -> rooms.Room:
 
 
 def update_room(storage, room_id: str, changes: dict, actor: Actor) -> rooms.Room:
-    changes = {k: v for k, v in dict(changes).items()
+    changes = {k: v for k, v in canonical_room(changes).items()
                if not (k in READ_ONLY_KEYS and (k != "id" or v == room_id))}
     if "id" in changes:
         raise InvalidChange("A room's id cannot change; add a new room instead.", ["id"])

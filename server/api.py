@@ -14,9 +14,8 @@ from werkzeug.exceptions import NotFound as NoRoute
 from werkzeug.routing import Map
 from werkzeug.wrappers import Request
 
-from server import errors
+from server import booking_body, errors
 from server.errors import BadRequest
-from server.simple_event import to_ical
 from storage.errors import NotFound, Refusal
 
 MAX_BODY = 1_000_000
@@ -96,6 +95,6 @@ class Api:
                 return request.get_data(cache=False).decode("utf-8")
             except UnicodeDecodeError:
                 raise BadRequest("The body is not UTF-8 text.") from None
-        if mimetype.endswith("json"):
-            return to_ical(self.json_body(request), room)
+        if mimetype.endswith("json"):  # the one definition of a booking body
+            return booking_body.to_ical(self.json_body(request), room)
         raise BadRequest(f"Send text/calendar or application/json, not {mimetype}.", 415)

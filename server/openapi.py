@@ -23,6 +23,8 @@ import importlib.resources
 import json
 import re
 
+from server.admin import camel_case, words
+
 OPENAPI_VERSION = "3.1.0"
 HIDDEN_METHODS = {"HEAD", "OPTIONS"}
 JSON = "application/json"
@@ -87,6 +89,22 @@ def array(items: dict, description: str = "") -> dict:
     return schema
 
 
+def both_spellings(schema: dict, note: str) -> dict:
+    """A request schema whose multi-word members are listed in camelCase and kebab-case
+    (as ``server.admin.spelled`` reads them), the other spelling pointing at the first."""
+    properties = {}
+    for name, prop in schema["properties"].items():
+        properties[name] = prop
+        for other in (camel_case(name), "-".join(words(name))):
+            if other not in schema["properties"] and other not in properties:
+                properties[other] = {**prop, "description": f"the same as {name}"}
+    return {**schema, "properties": properties, "description": note}
+
+
+SPELLINGS = ("Members of more than one word may come in camelCase (maxDuration, statusReason) "
+             "or kebab-case (max-duration, status-reason; also snake_case); answers use the "
+             "spelling of Room. Two spellings of one member with different values: 422 naming "
+             "both.")
 STRING = {"type": "string"}
 STRINGS = array(STRING)
 BOOL = {"type": "boolean"}
@@ -119,7 +137,8 @@ SCHEMAS = {
         "max-duration": {"type": ["string", "null"], "description": "ISO 8601 duration"},
         "min-notice": {"type": ["string", "null"], "description": "ISO 8601 duration"},
         "max-advance": {"type": ["string", "null"], "description": "ISO 8601 duration"},
-        "buffer": {"type": ["string", "null"], "description": "ISO 8601 duration"},
+        "buffer": {"type": ["string", "null"], "description": "ISO 8601 duration: the gap "
+                   "consecutive bookings need at least (cleaning, set-up)"},
         "quantity": {**INT, "minimum": 1},
         "no-recurring": BOOL, "max-instances": {"type": ["integer", "null"]}, "no-multiday": BOOL,
         "blackout": array(STRING, "START/END periods; a date-only END includes that day"),
@@ -136,10 +155,20 @@ SCHEMAS = {
                    description="what the caller may do here"),
     }, ["id", "name"]),
     "RoomList": obj({"rooms": array(ref("Room"))}, ["rooms"]),
-    "SimpleBooking": obj({
-        "title": STRING, "start": DATE_TIME, "end": DATE_TIME,
-        "description": STRING, "uid": {**STRING, "description": "chosen by the server when left out"},
-    }, ["title", "start", "end"], "The short form of a booking."),
+    "SimpleBooking": {**obj({
+        "title": {**STRING, "pattern": r"\S", "description": "not blank"},
+        "name": {**STRING, "pattern": r"\S", "description": "the same as title (the Django Room "
+                                                            "Booking app's spelling); both only with one value"},
+        "start": DATE_TIME, "end": {**DATE_TIME, "description": "after start; ISO 8601, without "
+                                                                "an offset in the room's time zone"},
+        "description": {"type": ["string", "null"]},
+        "uid": {"type": ["string", "null"], "pattern": r"\S",
+                "description": "chosen by the server when left out"},
+    }, ["start", "end"], "The short form of a booking, on every route that takes one (bookings, "
+        "check, the seed's events, each entry of replace). Any other member, a missing or blank "
+        "title, a start or end that is not ISO 8601 or an end not after start: 422 "
+        "invalidProperties naming each bad member as a JSON pointer (replace: its 400 shape).",
+        additional=False), "anyOf": [{"required": ["title"]}, {"required": ["name"]}]},
     "Event": obj({
         "@type": {"const": "Event"},
         "uid": STRING, "title": STRING, "description": STRING,
@@ -212,7 +241,6 @@ SCHEMAS = {
                                obj({}, additional=obj({}, additional=array(ref("FieldError"))))],
                      "description": "by index: {field|non_field_errors: [FieldError]}"},
     }, description="Django REST framework's 400 bodies, as the seed's table-booking API."),
-    "SeedEvent": obj({"name": STRING, "start": DATE_TIME, "end": DATE_TIME}, ["start", "end"]),
     "SeedCreated": obj({"id": {**STRING, "description": "the booking's UID (22 characters)"}},
                        ["id"]),
     "ClearedEvent": obj({"uid": STRING, "name": STRING, "start": NULLABLE_DATE_TIME,
@@ -229,12 +257,13 @@ SCHEMAS = {
         "test_mode": BOOL,
     }, ["deleted_cancelled_events", "deleted_overlapping_events",
         "cancelled_overlapping_recurring_events", "ignored_overlapping_events", "test_mode"]),
-    "RoomChange": obj({"id": STRING, "name": STRING, "capacity": {"type": ["integer", "null"]},
-                       "location": STRING, "timezone": STRING, "features": STRINGS,
-                       "bookers": STRINGS, "managers": STRINGS, "viewers": STRINGS,
-                       "rules": ref("Rules"), "status": STRING, "statusReason": STRING,
-                       "busyTitle": STRING},
-                      description="POST needs id and name; PATCH takes any of them (null resets)."),
+    "RoomChange": both_spellings(obj({
+        "id": STRING, "name": STRING, "capacity": {"type": ["integer", "null"]},
+        "location": STRING, "timezone": STRING, "features": STRINGS,
+        "bookers": STRINGS, "managers": STRINGS, "viewers": STRINGS,
+        "rules": ref("RulesChange"), "status": STRING, "statusReason": STRING,
+        "busyTitle": STRING}), "POST needs id and name; PATCH takes any of them (null resets). "
+        + SPELLINGS),
     "User": obj({"name": STRING, "admin": BOOL, "email": STRING, "groups": STRINGS}),
     "UserChange": obj({"name": STRING, "password": STRING, "admin": BOOL, "email": STRING}),
     "UserList": obj({"users": array(ref("User"))}),
@@ -283,7 +312,9 @@ SCHEMAS = {
                        "reason": STRING}, ["start"]),
     "Busy": obj({"start": DATE_TIME, "end": DATE_TIME,
                  "kind": {"type": "string", "enum": ["booked", "pending", "closed", "buffer",
-                                                     "blackout"]},
+                                                     "blackout"],
+                          "description": "buffer: the room's buffer before and after a booking, "
+                                         "where a new booking cannot lie"},
                  "uid": STRING, "href": STRING, "title": STRING}, ["start", "end", "kind"]),
     "Span": obj({"start": DATE_TIME, "end": DATE_TIME}, ["start", "end"]),
     "Availability": obj({
@@ -294,6 +325,8 @@ SCHEMAS = {
     }, ["room", "start", "end", "busy", "free"]),
     "OpenAPI": {"type": "object", "description": "this document"},
 }
+SCHEMAS["RulesChange"] = both_spellings(SCHEMAS["Rules"], "A room's booking rules to change (null "
+                                        "resets one to no limit). " + SPELLINGS)
 
 RESPONSES = {
     "Unauthorized": answer("No or wrong credentials (Basic or Bearer).", "Error"),
@@ -325,8 +358,11 @@ def _op(summary, description="", request=None, responses=None, parameters=None, 
     return spec
 
 
+# The one definition of a booking body (server/booking_body.py), on every route that takes one.
+BOOKING_JSON = {"required": True, "content": {
+    JSON: {"schema": {"anyOf": [ref("SimpleBooking"), ref("Event")]}}}}
 BOOKING_BODY = {"required": True, "content": {
-    JSON: {"schema": {"anyOf": [ref("SimpleBooking"), ref("Event")]}},
+    **BOOKING_JSON["content"],
     "text/calendar": {"schema": {"type": "string", "description": "one VEVENT in a VCALENDAR"}}}}
 
 OPERATIONS = {
@@ -400,7 +436,8 @@ OPERATIONS = {
          "400": answer("Nothing changed; why, per field and per booking.", "ReplaceErrors")}),
     ("POST", "/api/{calendar}/{kind}/"): _op(
         "Create an event (Django Room Booking scripts)", "`calendar` is a room id; stored at "
-        "/rooms/<calendar>/<id>.ics.", body("SeedEvent"),
+        "/rooms/<calendar>/<id>.ics. The body is a booking's short form, `{name, start, end}` "
+        "(or any booking body).", BOOKING_JSON,
         {"201": answer("Created.", "SeedCreated", {"Location": "the CalDAV URL"})},
         errors=WRITE_ERRORS),
     ("DELETE", "/api/{calendar}/{kind}/{event_id}"): _op(
@@ -518,9 +555,13 @@ DELETE) or `Content-Type` (POST, PUT, PATCH) is `application/json`,
 
 # -- the JSON verbs on the CalDAV tree -------------------------------------------------------
 def _caldav_paths() -> dict:
-    sync = [query("sync-token", "empty: everything with a token; a token: what changed since "
-                                "(deleted events as null), in change order"),
-            query("nresults", "page size of a sync", {"type": "integer", "minimum": 1}),
+    sync = [query("sync-token", "empty: everything with a token (in href order); a token: what "
+                                "changed since (deleted events as null), in change order; a token "
+                                "with more-results: the next page"),
+            query("nresults", "page size of a sync, initial or delta: more-results and a token that "
+                              "continues; the initial listing's last page answers a token from "
+                              "its first page, so changes made between pages come in the next "
+                              "delta", {"type": "integer", "minimum": 1}),
             query("start", "keep events with an occurrence at or after this (ISO 8601)"),
             query("end", "keep events with an occurrence before this (a date: through that day)"),
             query("text", "search title, description and locations"),

@@ -27,7 +27,7 @@ from server.errors import BadRequest, Forbidden
 from storage import rooms
 from storage.errors import NotFound, Refusal, UnsupportedComponent
 from storage.instances import BadBooking, Booking, TooManyOccurrences
-from storage.journal import InvalidToken
+from storage.journal import InvalidToken, continues_listing
 
 JSON_TYPES = ("application/json", "application/jscalendar+json", "application/pretty+json")
 EVENT_TYPE = "application/jscalendar+json;type=event"
@@ -180,12 +180,13 @@ class Rest:
             if "sync-token" in args:
                 limit = _positive(args.get("nresults"))
                 token = args.get("sync-token") or ""
-                if token:
-                    hrefs, next_token, more = self.storage.journal.changes(collection.path, token, limit)
-                    pairs = list(collection.get_multi(hrefs))
+                journal = self.storage.journal
+                if continues_listing(token):  # initial sync: the items themselves, in pages
+                    hrefs, next_token, more = journal.listing(collection.path, token, collection._list(), limit)
+                    pairs = [(href, item) for href, item in collection.get_multi(hrefs) if item is not None]
                 else:
-                    next_token, more = self.storage.journal.current(), False
-                    pairs = [(item.href, item) for item in collection.get_all()]
+                    hrefs, next_token, more = journal.changes(collection.path, token, limit)
+                    pairs = list(collection.get_multi(hrefs))
                 body["sync-token"] = next_token
                 if more:
                     body["more-results"] = True

@@ -9,12 +9,12 @@ Intervals are half-open ``(start, end)`` pairs of UTC epoch seconds.
 
 - **busy**: every blocking occurrence in the window (``booked``, or ``pending``
   for TENTATIVE), the stretches next to them that a new booking cannot touch
-  (``buffer``: twice the room's buffer, because the core widens both bookings
-  by it), the hours outside the opening hours (``closed``) and blackout
-  periods (``blackout``).
+  (``buffer``: the room's buffer before and after each, since consecutive
+  bookings need a gap of at least the buffer, ``rules.clash``), the hours
+  outside the opening hours (``closed``) and blackout periods (``blackout``).
 - **free**: the stretches where a booking lying entirely inside one of them
-  passes every conflict check — with quantity N, where fewer than N widened
-  bookings overlap — inside opening hours and outside blackouts.  Free windows
+  passes every conflict check — with quantity N, where fewer than N are held
+  (``rules.occupied``) — inside opening hours and outside blackouts.  Free windows
   are cut at the end of each opening window (an occurrence must fit one window
   of its day).  Other rules (durations, notice, advance, ...) are not part of
   "free"; they are what ``bookable`` asks the core about.
@@ -30,6 +30,7 @@ import datetime
 import uuid
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from storage import rules
 from storage.instances import (BadBooking, Booking, Occurrence, TooManyOccurrences, instant,
                                utc)
 
@@ -194,21 +195,22 @@ class Availability:
 def availability(room, existing, lo: int, hi: int, max_occurrences: int) -> Availability:
     """Busy intervals and free windows of ``room`` in [lo, hi)."""
     buffer = room.buffer_seconds()
-    # A new booking conflicts with an existing one it overlaps once both are widened by
-    # the buffer: look that far outside the window too.
-    occurrences = taken(existing, lo - 2 * buffer, hi + 2 * buffer, max_occurrences)
+    # A booking within a buffer's length of the window can still keep one out of it.
+    occurrences = taken(existing, lo - buffer, hi + buffer, max_occurrences)
     spans = [(t.start, max(t.end, t.start + 1)) for t in occurrences]
     busy = [Busy(s, e, "pending" if t.pending else "booked", t)
             for t, (s, e) in zip(occurrences, spans) if s < hi and e > lo]
-    if buffer:
-        around = [(s - 2 * buffer, s) for s, _ in spans] + [(e, e + 2 * buffer) for _, e in spans]
+    if buffer:  # a new booking must end B before one starts and start B after one ends
+        around = [(s - buffer, s) for s, _ in spans] + [(e, e + buffer) for _, e in spans]
         busy += [Busy(s, e, "buffer") for s, e in clip(subtract(merge(around), spans), lo, hi)]
     blackouts = blackout_spans(room, lo, hi)
     busy += [Busy(s, e, "closed") for s, e in closed_spans(room, lo, hi)]
     busy += [Busy(s, e, "blackout") for s, e in blackouts]
     busy.sort(key=lambda b: (b.start, b.end, KINDS.index(b.kind)))
-    full = at_least([(s - 2 * buffer, e + 2 * buffer) for s, e in spans], room.rules.quantity)
-    free = subtract(open_spans(room, lo, hi), full + blackouts)
+    # Where all N are held (rules.occupied); a new booking holds one until B after its
+    # end, so it must also end B before such a stretch begins.
+    full = at_least([rules.occupied(s, e, buffer) for s, e in spans], room.rules.quantity)
+    free = subtract(open_spans(room, lo, hi), [(s - buffer, e) for s, e in full] + blackouts)
     return Availability(busy, free)
 
 

@@ -5,18 +5,19 @@ Every path — CalDAV item PUT, whole-collection PUT, MOVE, the JSON layer,
 ``BookingCore.admit`` (decide, refuse or return what to store).
 
 Conflicts: intervals are half-open; with buffer B two occurrences conflict
-when they overlap once each is widened by B on both sides; CANCELLED and
+when the gap between them is shorter than B (``rules.clash``); CANCELLED and
 TRANSPARENT occurrences do not block, TENTATIVE (pending) ones do; with
-quantity N a write is refused when more than N occurrences would overlap at
-any instant.  Only the occurrences a write adds or moves are checked (against
-rules and against other bookings), so editing or moving your own booking
-never conflicts with itself.  Series are expanded up to the room's horizon
+quantity N a write is refused when more than N occurrences would be held at
+one instant (each from its start until B after its end: ``rules.too_many``).
+Only the occurrences a write adds or moves are checked (against rules and
+against other bookings), so editing or moving your own booking never
+conflicts with itself.  Series are expanded up to the room's horizon
 (max-advance, else the configured default) and never past a count.
 """
 
 import dataclasses
 import time
-from typing import Dict, Iterable, List, Optional, Protocol
+from typing import Dict, List, Optional, Protocol
 
 from storage import rules
 from storage.context import Actor
@@ -252,8 +253,8 @@ class BookingCore:
             return []
         buffer = room.buffer_seconds()
         quantity = room.rules.quantity
-        lo = min(o.start for o in new) - 2 * buffer
-        hi = max(o.end for o in new) + 2 * buffer
+        lo = min(rules.reach(o.start, o.end, buffer)[0] for o in new)
+        hi = max(rules.reach(o.start, o.end, buffer)[1] for o in new)
         # Each series in range is expanded once for the whole window.
         series: Dict[str, List[Occurrence]] = {}
         titles: Dict[str, Optional[str]] = {}
@@ -271,20 +272,18 @@ class BookingCore:
             titles[row.href] = booking.public_title
         found: Dict[tuple, Conflict] = {}
         for o in new:
-            a, b = o.start - buffer, max(o.end, o.start + 1) + buffer
+            span = (o.start, o.end)
             others = []  # (href, uid, start, end, title)
-            for row in existing.overlapping(a - buffer, b + buffer):
+            for row in existing.overlapping(*rules.reach(o.start, o.end, buffer)):
                 if row.uid == uid:
                     continue
                 if row.recurring:
                     for occ in series.get(row.href, ()):
-                        if occ.start - buffer < b and a < max(occ.end, occ.start + 1) + buffer:
+                        if rules.clash(span, (occ.start, occ.end), buffer):
                             others.append((row.href, row.uid, occ.start, occ.end, titles.get(row.href)))
-                elif row.blocking and row.start - buffer < b and a < max(row.end, row.start + 1) + buffer:
+                elif row.blocking and rules.clash(span, (row.start, row.end), buffer):
                     others.append((row.href, row.uid, row.start, row.end, row.summary or None))
-            if len(others) < quantity:
-                continue
-            if _peak(a, b, [(s - buffer, max(e, s + 1) + buffer) for _, _, s, e, _ in others]) + 1 > quantity:
+            if rules.too_many(span, [(s, e) for _, _, s, e, _ in others], buffer, quantity):
                 for href, other_uid, s, e, title in others:
                     found.setdefault((href, s), Conflict(href, other_uid, s, e, title))
         return sorted(found.values(), key=lambda c: (c.start, c.href))
@@ -306,22 +305,6 @@ def _until(booking: Booking, horizon: int) -> int:
         return INFINITY
     first = min(instant(e["DTSTART"].dt, booking.tz) for e in booking.events)
     return max(horizon, first + 1)
-
-
-def _peak(start: int, end: int, spans: Iterable[tuple]) -> int:
-    """Most spans covering one instant of [start, end)."""
-    points = []
-    for s, e in spans:
-        s, e = max(s, start), min(e, end)
-        if s < e:
-            points.append((s, 1))
-            points.append((e, -1))
-    points.sort()  # ends (-1) sort before starts at the same instant: half-open
-    depth = peak = 0
-    for _, step in points:
-        depth += step
-        peak = max(peak, depth)
-    return peak
 
 
 def _listed(entries: List[str], actor: Actor) -> bool:

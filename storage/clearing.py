@@ -8,12 +8,13 @@ change journal and the booking core see every change.
 The rule (the seed's): bookings are taken in the order they were created —
 CREATED, else DTSTAMP, else X-ROOMCAL-BOOKED-AT, else the file's time; ties by
 UID — and each keeps every occurrence that still fits next to the ones kept
-before it (quantity and buffer as in the booking core).  A single booking that
-does not fit is deleted; a series loses only the occurrences that do not fit
-(EXDATE; a moved occurrence loses its override too).  Cancelled bookings
-(``STATUS:CANCELLED``) are deleted.  Only occurrences that end after now count,
-series up to the room's horizon; an occurrence that has already begun is never
-touched (it is reported as ignored, and still occupies its slot).
+before it (quantity and buffer as in the booking core: ``rules.clash`` and
+``rules.too_many``).  A single booking that does not fit is deleted; a series
+loses only the occurrences that do not fit (EXDATE; a moved occurrence loses
+its override too).  Cancelled bookings (``STATUS:CANCELLED``) are deleted.
+Only occurrences that end after now count, series up to the room's horizon; an
+occurrence that has already begun is never touched (it is reported as ignored,
+and still occupies its slot).
 """
 
 import bisect
@@ -25,7 +26,8 @@ from typing import Dict, List, Optional
 
 import icalendar
 
-from storage.booking import BOOKED_AT, OWNER, _peak
+from storage import rules
+from storage.booking import BOOKED_AT, OWNER
 from storage.errors import Refusal
 from storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, instant, utc
 
@@ -127,11 +129,10 @@ def plan(room, stored: List[Stored], *, now: int, horizon: int, max_occurrences:
             continue
         losing = []  # (occurrence, winner)
         for o in occurrences:
-            a, b = o.start - buffer, max(o.end, o.start + 1) + buffer
-            hits = [(k, s, e, event) for k, s, e, event in kept.meeting(a - buffer, b + buffer)
-                    if s - buffer < b and a < max(e, s + 1) + buffer and event.uid != booking.uid]
-            if len(hits) >= quantity and _peak(
-                    a, b, [(s - buffer, max(e, s + 1) + buffer) for _, s, e, _ in hits]) + 1 > quantity:
+            span = (o.start, o.end)
+            hits = [(k, s, e, event) for k, s, e, event in kept.meeting(*rules.reach(o.start, o.end, buffer))
+                    if rules.clash(span, (s, e), buffer) and event.uid != booking.uid]
+            if rules.too_many(span, [(s, e) for _, s, e, _ in hits], buffer, quantity):
                 losing.append((o, min(hits, key=lambda hit: hit[0])[3]))
         lost = {id(o) for o, _ in losing}
         started = {id(o) for o, _ in losing if o.start < now}

@@ -83,6 +83,9 @@ class UnsupportedComponent(Refusal):
         super().__init__(f"{calendar_name} takes events (VEVENT) only, not {what}: "
                          "a room is booked with an event.")
 
+    def to_json(self) -> dict:
+        return {**super().to_json(), "properties": ["/@type"]}   # as every refused member
+
     @classmethod
     def unless_event(cls, calendar_name: str, event: dict) -> None:
         """For a JSCalendar object: refuse a Task or a Group."""

@@ -20,7 +20,8 @@ def iana_names() -> frozenset:
     return frozenset(zoneinfo.available_timezones())
 
 
-def _install() -> None:
+def install() -> None:
+    """Once per process, before vobject parses anything (idempotent)."""
     component = vobject_icalendar.TimezoneComponent
     register = component.registerTzinfo.__func__
     if getattr(register, "roomcal_prefers_iana", False):
@@ -34,5 +35,3 @@ def _install() -> None:
     register_preferring_iana.roomcal_prefers_iana = True
     component.registerTzinfo = classmethod(register_preferring_iana)
 
-
-_install()

@@ -11,14 +11,25 @@ the token, in change order, at most N; the next token is the last listed
 change, so pages continue without gaps or repeats while others write.
 A whole-collection replace or journal pruning raises the collection's floor:
 older tokens are refused (the client starts again with an empty token).
+
+An initial sync (empty token) lists the collection itself, in href order,
+also in pages of N (``listing``).  Its continuing token carries the sequence
+number of the moment the first page was read and the last href listed: the
+next page lists the hrefs after that one as they are then, and the last page
+answers the plain token of that first moment.  So an href is listed once, and
+every change committed while the pages were read — to an href already listed
+or not — comes again in the next delta.
 """
 
+import base64
+import binascii
 import time
-from typing import List, Optional, Tuple
+from typing import Iterable, List, Optional, Tuple
 
 from storage.sqlite import Connections
 
 PREFIX = "urn:roomcal:sync:"
+AFTER = ":after:"  # PREFIX <seq> AFTER <last href listed>: the next page of an initial sync
 KEEP_SECONDS = 30 * 86400  # like Radicale's max_sync_token_age
 
 SCHEMA = """
@@ -89,6 +100,30 @@ class Journal:
         next_token = f"{PREFIX}{rows[-1][1]}" if more else self.current()
         return [href for href, _ in rows], next_token, more
 
+    def listing(self, collection: str, token: str, hrefs: Iterable[str],
+                limit: Optional[int]) -> Tuple[List[str], str, bool]:
+        """A page of an initial sync: of ``hrefs`` (the collection's, now) those after the
+        last one ``token`` listed (empty: from the first), in href order, at most ``limit``;
+        (that page, next token, more?)."""
+        if token:
+            since, after = self._parse_listing(collection, token)
+        else:
+            since, after = int(self.current()[len(PREFIX):]), None
+        names = sorted(h for h in hrefs if after is None or h > after)
+        if limit is not None and len(names) > limit:
+            names = names[:limit]
+            return names, f"{PREFIX}{since}{AFTER}{_encode(names[-1])}", True
+        return names, f"{PREFIX}{since}", False
+
+    def _parse_listing(self, collection: str, token: str) -> Tuple[int, str]:
+        head, _, tail = token.partition(AFTER)
+        try:
+            after = base64.b64decode(tail + "=" * (-len(tail) % 4), altchars=b"-_",
+                                     validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            raise InvalidToken("This sync-token is not one of this server's.") from None
+        return self._parse(collection, head), after
+
     def _parse(self, collection: str, token: str) -> int:
         if not token.startswith(PREFIX) or not token[len(PREFIX):].isdigit():
             raise InvalidToken("This sync-token is not one of this server's.")
@@ -102,5 +137,14 @@ class Journal:
         return since
 
 
+def continues_listing(token: str) -> bool:
+    """Is ``token`` empty or one that continues an initial sync (not a delta's)?"""
+    return not token or AFTER in token
+
+
 def _key(collection: str) -> str:
     return collection.strip("/")
+
+
+def _encode(href: str) -> str:
+    return base64.urlsafe_b64encode(href.encode("utf-8")).decode("ascii").rstrip("=")

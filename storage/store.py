@@ -19,7 +19,7 @@ from radicale import pathutils, types
 from radicale.item import filter as radicale_filter
 from radicale.storage import multifilesystem
 
-from storage import context, iana_zones, rooms  # noqa: F401 (iana_zones: vobject takes IANA zones)
+from storage import context, iana_zones, rooms
 from storage.accounts import Accounts
 from storage.booking import EARLIEST, BookingCore, Decision, row_for
 from storage.context import Actor
@@ -364,6 +364,7 @@ class Storage(multifilesystem.Storage):
 
     def __init__(self, configuration):
         super().__init__(configuration)
+        iana_zones.install()   # before Radicale's parser (vobject) reads any time zone
         folder = configuration.get("storage", "filesystem_folder")
         self.registry = RoomRegistry(folder)
         self.accounts = accounts_from(configuration)

@@ -138,6 +138,52 @@ def test_room_create_with_bad_input_is_422_and_creates_nothing(world, body, prop
     assert world.request("GET", f"/api/rooms/{room_id}", user=ADMIN).status_code == 404
 
 
+def test_room_members_may_come_in_camel_case(world):
+    room_id = fresh()
+    created = call(world, "POST", "/rooms", {
+        "id": room_id, "name": "Camel", "busy-title": "Taken", "status_reason": "",
+        "rules": {"maxDuration": "PT2H", "minNotice": "PT1H", "openingHours": "Mo-Fr 08:00-18:00",
+                  "noRecurring": True, "max_instances": 3, "buffer": "PT5M"}})
+    assert created.status_code == 201, created.text
+    body = created.json()  # answers keep today's spelling
+    assert body["busyTitle"] == "Taken"
+    assert {k: body["rules"][k] for k in ("max-duration", "min-notice", "opening-hours", "no-recurring",
+                                          "max-instances", "buffer")} == \
+        {"max-duration": "PT2H", "min-notice": "PT1H", "opening-hours": "Mo-Fr 08:00-18:00",
+         "no-recurring": True, "max-instances": 3, "buffer": "PT5M"}
+    assert not any(key[0].islower() and any(c.isupper() for c in key) for key in body["rules"])
+    # PATCH: camelCase too; null resets; the same value in two spellings is fine.
+    changed = call(world, "PATCH", f"/rooms/{room_id}", {
+        "rules": {"maxDuration": None, "maxAdvance": "P30D", "max-advance": "P30D"},
+        "statusReason": "works", "status-reason": "works", "status": "unavailable"})
+    assert changed.status_code == 200, changed.text
+    rules = changed.json()["rules"]
+    assert rules["max-duration"] is None and rules["max-advance"] == "P30D" and rules["min-notice"] == "PT1H"
+    assert changed.json()["statusReason"] == "works"
+    # The rule works as a rule: the booking core reads what camelCase wrote.
+    refused = world.request("POST", f"/api/rooms/{room_id}/check", user=BOB, json={
+        "title": "x", "start": "2027-03-01T10:00:00Z", "end": "2027-03-01T11:00:00Z"})
+    assert refused.json()["ok"] is False
+    assert {v["rule"] for v in refused.json()["violations"]} == {"max-advance", "unavailable"}
+    # Bad values in camelCase are named like any other.
+    invalid(call(world, "PATCH", f"/rooms/{room_id}", {"rules": {"minNotice": "soon"}}), "rules.min-notice")
+
+
+@pytest.mark.parametrize("body,properties", [
+    ({"rules": {"maxDuration": "PT1H", "max-duration": "PT2H"}}, ["rules.maxDuration", "rules.max-duration"]),
+    ({"rules": {"max_duration": "PT1H", "maxDuration": "PT2H"}}, ["rules.max_duration", "rules.maxDuration"]),
+    ({"busyTitle": "a", "busy-title": "b", "capacity": 2}, ["busyTitle", "busy-title"]),
+])
+def test_two_spellings_with_different_values_are_422_and_change_nothing(world, body, properties):
+    before = world.request("GET", "/api/rooms/ad-base", user=ADMIN).json()
+    answer = invalid(call(world, "PATCH", "/rooms/ad-base", body), *properties)
+    assert "spellings" in answer["message"] and "different values" in answer["message"]
+    assert world.request("GET", "/api/rooms/ad-base", user=ADMIN).json() == before
+    room_id = fresh()
+    invalid(call(world, "POST", "/rooms", {"id": room_id, "name": "X", **body}), *properties)
+    assert world.request("GET", f"/api/rooms/{room_id}", user=ADMIN).status_code == 404
+
+
 @pytest.mark.parametrize("room_id", ["clear-bookings", "admin", "rooms", "bad/id", "", 7])
 def test_room_ids_that_collide_or_are_malformed_are_refused(world, room_id):
     invalid(call(world, "POST", "/rooms", {"id": room_id, "name": "X"}), "id")

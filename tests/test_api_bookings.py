@@ -76,3 +76,78 @@ def test_bad_json_bookings_are_4xx_with_a_message(server, body):
     answer = post(server, "jr", body)
     assert 400 <= answer.status_code < 500
     assert answer.json()["message"]
+
+
+# -- one definition of a booking body -----------------------------------------------------------
+# Every route that takes a booking body: the booking API, its dry run and the seed's route.
+BODY_ROUTES = ["/api/rooms/jr/bookings", "/api/rooms/jr/check", "/api/jr/events/"]
+SLOT = {"start": "2027-05-10T10:00:00", "end": "2027-05-10T11:00:00"}
+
+
+def stored_titles(server):
+    listing = server.request("GET", "/api/rooms/jr/bookings", user="j-admin",
+                             params={"from": "2027-05-10", "to": "2027-05-10"})
+    return sorted(b["title"] for b in listing.json()["bookings"])
+
+
+@pytest.mark.parametrize("route", BODY_ROUTES)
+@pytest.mark.parametrize("body,pointers", [
+    (SLOT, ["/title"]),                                                    # title missing
+    ({"title": "  ", **SLOT}, ["/title"]),                                 # blank
+    ({"name": "", **SLOT}, ["/title"]),                                    # blank, the seed's spelling
+    ({"title": 7, **SLOT}, ["/title"]),
+    ({"title": "x", "guests": 5, **SLOT}, ["/guests"]),                    # unknown member
+    ({"title": "x", "duration": "PT1H", "start": SLOT["start"]}, ["/end", "/duration"]),
+    ({"title": "x", "start": "soon", "end": SLOT["end"]}, ["/start"]),
+    ({"title": "x", "start": SLOT["end"], "end": SLOT["start"]}, ["/end"]),  # end before start
+    ({"title": "x", "start": SLOT["start"], "end": SLOT["start"]}, ["/end"]),  # no length
+    ({"title": "x", "uid": " ", **SLOT}, ["/uid"]),
+    ({"title": "x", "name": "y", **SLOT}, ["/name"]),                      # two titles
+    ({"@type": "Task", "title": "x", **SLOT}, ["/@type"]),
+    ({"@type": "Event", "title": "x", "start": "soon"}, ["/start"]),       # JSCalendar's own checks
+    (["not", "an", "object"], [""]),
+])
+def test_every_booking_route_refuses_the_same_bad_bodies_alike(server, route, body, pointers):
+    before = stored_titles(server)
+    answer = server.request("POST", route, user="j-alice", json=body)
+    assert answer.status_code == 422, answer.text
+    error = answer.json()
+    assert error["error"] == 422 and error["type"] == "invalidProperties"
+    assert sorted(error["properties"]) == sorted(pointers)
+    assert error["message"].startswith("This booking is not valid: ")
+    for pointer in pointers:  # the message names each bad member
+        assert pointer.lstrip("/").split("/")[0] in error["message"]
+    assert stored_titles(server) == before
+
+
+@pytest.mark.parametrize("route", BODY_ROUTES)
+def test_every_booking_route_takes_the_same_good_bodies(server, route):
+    day = 11 + BODY_ROUTES.index(route)
+    good = [{"title": "Short", "start": f"2027-05-{day}T08:00:00", "end": f"2027-05-{day}T09:00:00",
+             "description": "notes", "uid": f"short-{day}"},
+            {"name": "Seed-style", "start": f"2027-05-{day}T09:00:00", "end": f"2027-05-{day}T10:00:00"},
+            {"title": "Same", "name": "Same", "start": f"2027-05-{day}T10:00:00",
+             "end": f"2027-05-{day}T11:00:00"},
+            {"@type": "Event", "title": "JS", "start": f"2027-05-{day}T11:00:00",
+             "timeZone": "Europe/Berlin", "duration": "PT1H"}]
+    for body in good:
+        answer = server.request("POST", route, user="j-alice", json=body)
+        assert answer.status_code in (200, 201), (body, answer.text)
+        if route.endswith("/check"):
+            assert answer.json()["ok"] is True
+    if route.endswith("/events/"):  # the seed's route keeps a uid it is given, as the others do
+        assert server.request("GET", f"/rooms/jr/short-{day}.ics", user="j-alice").status_code == 200
+
+
+def test_replace_names_the_same_problems_in_its_own_shape(server):
+    bodies = [{"title": "  ", **SLOT}, {"title": "x", "guests": 5, **SLOT}, {"title": "x", "start": "soon",
+                                                                          "end": SLOT["end"]}]
+    answer = server.request("POST", "/api/rooms/jr/bookings/replace", user="j-admin", json={
+        "period": {"start": "2027-05-10T00:00:00", "end": "2027-05-11T00:00:00"}, "bookings": bodies})
+    assert answer.status_code == 400
+    shapes = {index: {field: [e["code"] for e in entries] for field, entries in fields.items()}
+              for index, fields in answer.json()["bookings"].items()}
+    assert shapes == {"0": {"title": ["blank"]}, "1": {"guests": ["unknown"]}, "2": {"start": ["invalid"]}}
+    for index, body in enumerate(bodies):
+        single = server.request("POST", "/api/rooms/jr/bookings", user="j-alice", json=body).json()
+        assert [p.lstrip("/") for p in single["properties"]] == list(shapes[str(index)])

@@ -61,18 +61,35 @@ def test_busy_intervals_have_kinds_and_free_windows_are_where_a_booking_fits(wor
     assert body["start"] == t("2027-06-07T07:00") and body["end"] == t("2027-06-07T19:00")
     busy = [(b["kind"], b["start"], b["end"]) for b in body["busy"]]
     assert busy == [("closed", t("2027-06-07T07:00"), t("2027-06-07T08:00")),
-                    # The core widens both bookings by 15 min: a new one must keep 30 min away.
-                    ("buffer", t("2027-06-07T09:30"), t("2027-06-07T10:00")),
+                    # Consecutive bookings need a gap of the buffer (15 min).
+                    ("buffer", t("2027-06-07T09:45"), t("2027-06-07T10:00")),
                     ("booked", t("2027-06-07T10:00"), t("2027-06-07T11:00")),
-                    ("buffer", t("2027-06-07T11:00"), t("2027-06-07T11:30")),
+                    ("buffer", t("2027-06-07T11:00"), t("2027-06-07T11:15")),
                     ("blackout", t("2027-06-07T16:00"), t("2027-06-07T17:00")),
                     ("closed", t("2027-06-07T18:00"), t("2027-06-07T19:00"))]
     booked = body["busy"][2]
     assert booked["title"] == "Standup" and booked["uid"] == standup["uid"] and booked["href"] == standup["href"]
-    assert body["free"] == [{"start": t("2027-06-07T08:00"), "end": t("2027-06-07T09:30")},
-                            {"start": t("2027-06-07T11:30"), "end": t("2027-06-07T16:00")},
+    assert body["free"] == [{"start": t("2027-06-07T08:00"), "end": t("2027-06-07T09:45")},
+                            {"start": t("2027-06-07T11:15"), "end": t("2027-06-07T16:00")},
                             {"start": t("2027-06-07T17:00"), "end": t("2027-06-07T18:00")}]
     assert "slots" not in body
+
+
+def test_free_slot_between_bookings_a_buffer_apart(world):
+    # 09:00-10:00 and 11:30-12:00 with a buffer of 15 min: 10:15-11:15 is exactly bookable.
+    post(world, MAIN, "First", "2027-06-14T09:00", "2027-06-14T10:00")
+    post(world, MAIN, "Second", "2027-06-14T11:30", "2027-06-14T12:00")
+    body = day(world, MAIN, "2027-06-14", duration="PT1H", step="PT15M")
+    assert {"start": t("2027-06-14T10:15"), "end": t("2027-06-14T11:15")} in body["free"]
+    starts = [s["start"] for s in body["slots"]]
+    assert t("2027-06-14T10:15") in starts
+    assert t("2027-06-14T10:00") not in starts and t("2027-06-14T10:30") not in starts
+    # ... and the booking core agrees: the slot is booked, a second earlier or later is not.
+    for start, end in (("10:14:59", "11:14:59"), ("10:15:01", "11:15:01")):
+        check = world.request("POST", f"/api/rooms/{MAIN}/check", user=BOB, json={
+            "title": "x", "start": f"2027-06-14T{start}", "end": f"2027-06-14T{end}"})
+        assert check.json()["ok"] is False, start
+    post(world, MAIN, "Between", "2027-06-14T10:15", "2027-06-14T11:15", user=BOB)
 
 
 def test_pending_bookings_are_busy_as_pending(world):
@@ -222,10 +239,10 @@ def test_finder_capacity_and_features(world, finder):
 
 def test_finder_free_span_as_the_booking_core_sees_it(world, finder):
     tag, ids = finder
-    # 20 min after "Taken": inside small's buffer (a gap of 30 min is needed).
-    assert find(world, tag, **{"free-from": "2027-06-09T11:20", "free-until": "2027-06-09T12:00"}) == \
+    # 10 min after "Taken": inside small's buffer (a gap of 15 min is needed).
+    assert find(world, tag, **{"free-from": "2027-06-09T11:10", "free-until": "2027-06-09T12:00"}) == \
         ["large", "pool", "short"]
-    assert find(world, tag, **{"free-from": "2027-06-09T11:30", "free-until": "2027-06-09T12:00"}) == \
+    assert find(world, tag, **{"free-from": "2027-06-09T11:15", "free-until": "2027-06-09T12:00"}) == \
         ["large", "pool", "short", "small"]
     # Over "Taken": pool still has one of two places; short is limited to 1 h; large is open.
     assert find(world, tag, **{"free-from": "2027-06-09T10:00", "free-until": "2027-06-09T12:00"}) == \

@@ -126,20 +126,25 @@ def test_busy_kinds_and_free_windows():
     busy = [(b.kind, b.start, b.end) for b in result.busy]
     assert busy == [
         ("closed", ts("2027-06-07T07:00"), ts("2027-06-07T08:00")),
-        ("buffer", ts("2027-06-07T09:30"), ts("2027-06-07T10:00")),
+        ("buffer", ts("2027-06-07T09:45"), ts("2027-06-07T10:00")),
         ("booked", ts("2027-06-07T10:00"), ts("2027-06-07T11:00")),
-        ("buffer", ts("2027-06-07T11:00"), ts("2027-06-07T12:00")),   # 30 min + 30 min, merged
+        ("buffer", ts("2027-06-07T11:00"), ts("2027-06-07T11:15")),
+        ("buffer", ts("2027-06-07T11:45"), ts("2027-06-07T12:00")),
         ("booked", ts("2027-06-07T12:00"), ts("2027-06-07T12:10")),
-        ("buffer", ts("2027-06-07T12:10"), ts("2027-06-07T13:00")),
+        ("buffer", ts("2027-06-07T12:10"), ts("2027-06-07T12:25")),
+        ("buffer", ts("2027-06-07T12:45"), ts("2027-06-07T13:00")),
         ("pending", ts("2027-06-07T13:00"), ts("2027-06-07T14:00")),
-        ("buffer", ts("2027-06-07T14:00"), ts("2027-06-07T14:30")),
+        ("buffer", ts("2027-06-07T14:00"), ts("2027-06-07T14:15")),
         ("blackout", ts("2027-06-07T16:00"), ts("2027-06-07T17:00")),
         ("closed", ts("2027-06-07T18:00"), ts("2027-06-07T19:00")),
     ]
     titles = {b.taken.uid: b.taken.title for b in result.busy if b.taken}
     assert titles == {"a": "a", "p": "p", "s": None}  # private: no title
-    assert result.free == [(ts("2027-06-07T08:00"), ts("2027-06-07T09:30")),
-                           (ts("2027-06-07T14:30"), ts("2027-06-07T16:00")),
+    # Between bookings: a gap of the buffer on both sides.
+    assert result.free == [(ts("2027-06-07T08:00"), ts("2027-06-07T09:45")),
+                           (ts("2027-06-07T11:15"), ts("2027-06-07T11:45")),
+                           (ts("2027-06-07T12:25"), ts("2027-06-07T12:45")),
+                           (ts("2027-06-07T14:15"), ts("2027-06-07T16:00")),
                            (ts("2027-06-07T17:00"), ts("2027-06-07T18:00"))]
 
 
@@ -179,7 +184,27 @@ def test_free_windows_and_bookable_slots_agree_with_the_core():
                      for s, e in av.availability(r, existing, lo, hi, 1000).free)
         assert decided == inside
     assert ts("2027-06-07T10:00") not in granted and ts("2027-06-07T11:30") in granted
-    assert ts("2027-06-07T11:15") not in granted  # 15 min after: buffer needs 20
+    assert ts("2027-06-07T11:00") not in granted and ts("2027-06-07T11:15") in granted  # B is 10 min
+    assert ts("2027-06-07T09:30") not in granted and ts("2027-06-07T09:15") in granted
+    # The free window between them starts and ends exactly a buffer away.
+    free = av.availability(r, existing, lo, hi, 1000).free
+    assert (ts("2027-06-07T11:10"), ts("2027-06-07T14:20")) in free
+
+
+def test_free_windows_agree_with_the_core_with_buffer_and_quantity():
+    r = room(buffer="PT10M", quantity=2)
+    core = BookingCore(None, parse("P2Y", calendar_ok=True))
+    existing = Fake(r, [ics("a", "20270607T100000", "20270607T110000"),
+                        ics("b", "20270607T103000", "20270607T113000"),
+                        ics("c", "20270607T130000", "20270607T140000")])
+    lo, hi = ts("2027-06-07T08:00"), ts("2027-06-07T16:00")
+    now = ts("2027-01-01T00:00")
+    free = av.availability(r, existing, lo, hi, 1000).free
+    for length in (300, 1800):
+        for start in range(lo, hi - length + 1, 300):
+            decided = core.decide(r, av.probe(r, start, start + length), existing, now=now).ok
+            inside = any(s <= start and start + length <= e for s, e in free)
+            assert decided == inside, (start, length)
 
 
 def test_snapshot_answers_like_its_source():

@@ -146,19 +146,45 @@ def test_409_body_is_a_namespaced_dav_error_with_each_conflict(server):
 
 
 # -- buffer -------------------------------------------------------------------------------
-def test_buffer_needs_a_gap_of_twice_the_buffer(server):
+def test_buffer_is_the_gap_consecutive_bookings_need(server):
     r = room(server, "--buffer", "PT15M")
     assert book(server, r, "20270111T100000Z", "20270111T110000Z", name="a.ics").status_code == 201
     before = snapshot(server, r)
-    # after: gap 15 min and 29 min are too short, 30 min is enough
-    assert_conflict(book(server, r, "20270111T111500Z", "20270111T120000Z", user="c-bob"), f"/rooms/{r}/a.ics")
-    assert_conflict(book(server, r, "20270111T112900Z", "20270111T120000Z", user="c-bob"))
-    # before: back-to-back and a 29-minute gap conflict too
+    # after: back to back, 10 min and 15 min minus one second are too short
+    assert_conflict(book(server, r, "20270111T110000Z", "20270111T120000Z", user="c-bob"), f"/rooms/{r}/a.ics")
+    assert_conflict(book(server, r, "20270111T111000Z", "20270111T120000Z", user="c-bob"))
+    assert_conflict(book(server, r, "20270111T111459Z", "20270111T120000Z", user="c-bob"))
+    # before: the same
     assert_conflict(book(server, r, "20270111T090000Z", "20270111T100000Z", user="c-bob"))
-    assert_conflict(book(server, r, "20270111T080000Z", "20270111T093100Z", user="c-bob"))
+    assert_conflict(book(server, r, "20270111T090000Z", "20270111T094501Z", user="c-bob"))
     assert snapshot(server, r) == before
-    assert book(server, r, "20270111T113000Z", "20270111T120000Z", user="c-bob").status_code == 201
-    assert book(server, r, "20270111T080000Z", "20270111T093000Z", user="c-bob").status_code == 201
+    # a gap of exactly the buffer, on either side, is enough
+    assert book(server, r, "20270111T111500Z", "20270111T120000Z", user="c-bob").status_code == 201
+    assert book(server, r, "20270111T080000Z", "20270111T094500Z", user="c-bob").status_code == 201
+
+
+def test_buffer_gap_through_the_booking_api(server):
+    r = room(server, "--buffer", "PT15M")
+
+    def post(start, end):
+        return server.request("POST", f"/api/rooms/{r}/bookings", user="c-bob",
+                              json={"title": "API", "start": start, "end": end})
+    assert post("2027-01-18T10:00:00Z", "2027-01-18T11:00:00Z").status_code == 201
+    refused = post("2027-01-18T11:14:59Z", "2027-01-18T12:00:00Z")
+    assert refused.status_code == 409 and refused.json()["type"] == "conflict"
+    refused = post("2027-01-18T09:00:00Z", "2027-01-18T09:45:01Z")
+    assert refused.status_code == 409
+    assert post("2027-01-18T11:15:00Z", "2027-01-18T12:00:00Z").status_code == 201
+    assert post("2027-01-18T09:00:00Z", "2027-01-18T09:45:00Z").status_code == 201
+
+
+def test_buffer_with_quantity_holds_one_of_n_until_b_after_the_end(server):
+    r = room(server, "--buffer", "PT15M", "--quantity", "2")
+    assert book(server, r, "20270119T100000Z", "20270119T110000Z").status_code == 201
+    assert book(server, r, "20270119T100000Z", "20270119T110000Z", user="c-bob").status_code == 201
+    # both are held until 11:15: a third may start then, not a second earlier
+    assert_conflict(book(server, r, "20270119T111459Z", "20270119T120000Z"))
+    assert book(server, r, "20270119T111500Z", "20270119T120000Z").status_code == 201
 
 
 # -- quantity -------------------------------------------------------------------------------

@@ -114,7 +114,9 @@ def world(server):
     import_legacy(server, QTY, *[vevent(f"cb-q{n}", f"Q{n}", local(15, 9), local(15, 10), f"2024010{n}T000000Z")
                                  for n in (1, 2, 3)])
     import_legacy(server, BUF, vevent("cb-b1", "B1", local(16, 9), local(16, 10), "20240101T000000Z"),
-                  vevent("cb-b2", "B2", local(16, 10), local(16, 11), "20240102T000000Z"))
+                  vevent("cb-b2", "B2", local(16, 10), local(16, 11), "20240102T000000Z"),
+                  vevent("cb-b3", "B3", local(16, 10, 15), local(16, 10, 45), "20240103T000000Z"),
+                  vevent("cb-b4", "B4", local(16, 10, 59), local(16, 11, 30), "20240104T000000Z"))
     yield server
     assert_no_500(server)
 
@@ -214,8 +216,11 @@ def test_quantity_and_buffer_count_as_in_the_booking_core(world):
     # quantity 2: the third-made booking is the one too many; it collides with the first.
     assert "cb-q3" in deleted and "cb-q1" not in deleted and "cb-q2" not in deleted
     assert deleted["cb-q3"]["overlaps_with"]["uid"] == "cb-q1"
-    # buffer 15 min: back to back is too close.
+    # buffer 15 min: back to back is too close, a gap of exactly 15 min is enough (B3 after
+    # B1; B2 is gone, so it does not count), 14 min is not.
     assert deleted["cb-b2"]["overlaps_with"]["uid"] == "cb-b1"
+    assert "cb-b3" not in deleted
+    assert deleted["cb-b4"]["overlaps_with"]["uid"] == "cb-b3"
 
 
 # -- then for real -------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import re
 import tomllib
 
 import pytest
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from werkzeug.routing import Map, Rule
 
@@ -127,6 +128,40 @@ def test_main_bodies_have_schemas(spec):
         "/ReplaceErrors")
     booking = spec["paths"]["/api/rooms/{room_id}/bookings"]["post"]
     assert "requestBody" in booking and "201" in booking["responses"]
+
+
+def test_room_changes_document_both_spellings(spec):
+    schemas = spec["components"]["schemas"]
+    change = schemas["RoomChange"]
+    assert {"statusReason", "status-reason", "busyTitle", "busy-title"} <= set(change["properties"])
+    assert change["properties"]["rules"] == {"$ref": "#/components/schemas/RulesChange"}
+    rules = schemas["RulesChange"]["properties"]
+    for kebab, camel in (("max-duration", "maxDuration"), ("min-notice", "minNotice"),
+                         ("opening-hours", "openingHours"), ("no-recurring", "noRecurring")):
+        assert rules[kebab]["type"] == rules[camel]["type"] and kebab in rules[camel]["description"]
+    assert set(schemas["Rules"]["properties"]) < set(rules)  # answers: one spelling
+    assert "camelCase" in schemas["RulesChange"]["description"]
+
+
+def test_booking_bodies_are_what_the_schema_says(world, spec):
+    """The shape the OpenAPI document gives a booking body is the one the server takes:
+    for bodies whose times are fine, valid by the schema exactly when the dry run reads it."""
+    world.add_room("oa-room")
+    schema = {"$ref": "#/components/schemas/SimpleBooking", "components": spec["components"]}
+    body_schema = spec["paths"]["/api/rooms/{room_id}/bookings"]["post"]["requestBody"]
+    seed_schema = spec["paths"]["/api/{calendar}/{kind}/"]["post"]["requestBody"]
+    assert body_schema["content"]["application/json"] == seed_schema["content"]["application/json"]
+    validator = Draft202012Validator(schema)
+    slot = {"start": "2027-05-10T10:00:00", "end": "2027-05-10T11:00:00"}
+    for body in ({"title": "x", **slot}, {"name": "x", **slot}, {"title": "x", "description": "d",
+                                                                 "uid": "u", **slot},
+                 {"title": "x", "description": None, "uid": None, **slot},
+                 slot, {"title": "", **slot}, {"title": " ", **slot}, {"name": " ", **slot},
+                 {"title": 1, **slot}, {"title": "x", "guests": 2, **slot}, {"title": "x", "uid": "", **slot},
+                 {"title": "x", "start": slot["start"]}, {"title": "x", "timeZone": "UTC", **slot}):
+        answer = world.request("POST", "/api/rooms/oa-room/check", user=USER, json=body)
+        assert answer.status_code in (200, 422), answer.text
+        assert validator.is_valid(body) == (answer.status_code == 200), (body, answer.text)
 
 
 def test_caldav_json_verbs(spec):

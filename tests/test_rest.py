@@ -249,6 +249,105 @@ def test_paged_sync_has_no_gaps_or_repeats_while_others_write(server):
     assert len(names) == len(set(names))          # no repeats (each item written once)
 
 
+def replay(server, path, token, state, nresults=None):
+    """Follow ``token`` page by page into ``state`` (href -> event) as a client would;
+    returns the last token.  An href may come only once per initial sync."""
+    listed = set()
+    initial = not token
+    while True:
+        page = sync(server, path, token, nresults=nresults).json()
+        for href, item in page["responses"].items():
+            if initial:
+                assert href not in listed, f"{href} listed twice"
+                listed.add(href)
+            if item is None:
+                state.pop(href, None)
+            else:
+                state[href] = item
+        token = page["sync-token"]
+        if not page.get("more-results"):
+            return token
+
+
+def test_initial_sync_pages_with_nresults(server):
+    uids = [f"init-{n:02d}" for n in range(7)]
+    for n, uid in enumerate(uids):  # a room: the same paging on a room's URL
+        created = send(server, "PUT", f"/rooms/rsroom/{uid}.ics",
+                       simple(uid, start=f"2027-09-{n + 1:02d}T10:00:00", uid=uid), user="rs-bob")
+        assert created.status_code == 201, created.text
+    pages, token = [], ""
+    while True:
+        page = sync(server, "/rooms/rsroom/", token, nresults=3, user="rs-bob").json()
+        pages.append(page)
+        token = page["sync-token"]
+        if not page.get("more-results"):
+            break
+    mine = [[h for h in p["responses"] if "/init-" in h] for p in pages]
+    assert all(len(p["responses"]) <= 3 for p in pages) and len(pages) >= 3
+    assert [h for p in mine for h in p] == [f"/rooms/rsroom/{uid}.ics" for uid in uids]  # href order
+    assert all(p["more-results"] is True for p in pages[:-1])
+    # The last token is a delta token: nothing changed since the first page.
+    assert sync(server, "/rooms/rsroom/", token, user="rs-bob").json()["responses"] == {}
+    # Without nresults everything comes at once, as before.
+    whole = sync(server, "/rooms/rsroom/", "", user="rs-bob").json()
+    assert "more-results" not in whole and len(whole["responses"]) == sum(len(p["responses"]) for p in pages)
+    # A continuing token that is not one of ours is refused like any bad token.
+    bad = sync(server, "/rooms/rsroom/", pages[0]["sync-token"] + "!!", user="rs-bob")
+    assert bad.status_code == 403 and bad.json()["type"] == "cannotCalculateChanges"
+
+
+def test_initial_sync_pages_miss_nothing_when_others_write_between_pages(server):
+    path = "/rs-alice/initial/"
+    assert server.request("MKCALENDAR", path, user="rs-alice").status_code == 201
+
+    def put(name, title=None):
+        answer = send(server, "PUT", f"{path}{name}.ics", simple(title or name, uid=name))
+        assert answer.status_code in (201, 204), answer.text
+    for n in range(12):
+        put(f"m{n:02d}")
+    state, listed = {}, []
+    first = sync(server, path, "", nresults=4).json()
+    listed += first["responses"]
+    state.update(first["responses"])
+    assert first["more-results"] is True and sorted(listed) == listed
+    # Between pages: changes before and after the position reached (m03).
+    put("a-new")                           # sorts before: only a delta can bring it
+    put("z-new")                           # sorts after: a later page brings it
+    put("m01", "m01 changed")              # listed already: changed
+    put("m09", "m09 changed")              # not listed yet: a later page has the new title
+    assert server.request("DELETE", f"{path}m02.ics", user="rs-alice").status_code in (200, 204)
+    assert server.request("DELETE", f"{path}m10.ics", user="rs-alice").status_code in (200, 204)
+    token = replay(server, path, first["sync-token"], state, nresults=4)
+    assert f"{path}m10.ics" not in state and state[f"{path}m09.ics"]["title"] == "m09 changed"
+    put("m05", "m05 changed after the pages")
+    replay(server, path, token, state)     # the next delta: whatever the pages could not show
+    now = sync(server, path, "").json()["responses"]
+    assert {href: event["title"] for href, event in state.items()} == \
+        {href: event["title"] for href, event in now.items()}
+    assert f"{path}a-new.ics" in state and f"{path}m02.ics" not in state
+
+
+def test_initial_sync_pages_while_others_write_concurrently(server):
+    path = "/rs-alice/busy/"
+    assert server.request("MKCALENDAR", path, user="rs-alice").status_code == 201
+    for n in range(10):
+        send(server, "PUT", f"{path}b{n:02d}.ics", simple(f"b{n:02d}", uid=f"b{n:02d}"))
+
+    def write(n):
+        if n % 3 == 2:
+            return server.request("DELETE", f"{path}b{n // 3:02d}.ics", user="rs-alice").status_code
+        return send(server, "PUT", f"{path}{'a' if n % 2 else 'c'}{n:02d}.ics",
+                    simple(f"w{n}", uid=f"w{n}")).status_code
+    state = {}
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(write, n) for n in range(24)]
+        token = replay(server, path, "", state, nresults=3)
+        assert all(f.result() in (200, 201, 204) for f in futures)
+    replay(server, path, token, state)
+    now = sync(server, path, "").json()["responses"]
+    assert {h: e["title"] for h, e in state.items()} == {h: e["title"] for h, e in now.items()}
+
+
 def test_patch_paths_stay_valid_across_reads(server):
     ics = event("20270607T080000Z", "20270607T090000Z", uid="ids-1",
                 extra="ORGANIZER;CN=Alice:mailto:alice@example.org\n"

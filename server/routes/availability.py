@@ -82,7 +82,7 @@ def availability(api, request, identity, room_id):
     with storage.acquire_lock("r", identity.user):
         collection = storage.room_collection(room_id)
         room = collection.room()
-        reach = 2 * room.buffer_seconds() + 1
+        reach = room.buffer_seconds() + 1  # bookings that clash with slots at the edges
         snapshot = avail.Snapshot(collection.view(), lo - reach, hi + reach,
                                   storage.core.max_occurrences)
         result = avail.availability(room, snapshot, lo, hi, storage.core.max_occurrences)

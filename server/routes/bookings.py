@@ -1,7 +1,8 @@
 """/api/rooms/<ID>/bookings: create, list, read, and the verbs of a booking's life.
 
-- ``POST /api/rooms/<ID>/bookings``: ``{title, start, end, description}``, a JSCalendar
-  Event (a body with ``@type``) or text/calendar -> 201 ``{href, uid, etag}``.
+- ``POST /api/rooms/<ID>/bookings``: a booking body (``server/booking_body.py``: ``{title,
+  start, end[, description, uid]}`` or a JSCalendar Event) or text/calendar -> 201
+  ``{href, uid, etag}``.
 - ``GET /api/rooms/<ID>/bookings?status=&from=&to=&mine=1`` -> ``{"bookings": [...]}``.
 - ``GET /api/rooms/<ID>/bookings/<UID>`` -> the JSCalendar Event plus ``roomcal``.
 - ``POST .../bookings/<UID>/cancel {reason}``, ``.../reschedule {start[, end]}``,
@@ -16,21 +17,18 @@ for the mail to the organizer.
 """
 
 import datetime
-import functools
 import json
-import uuid
 
 from werkzeug.routing import Rule
 
 from server import errors, jscalendar
 from server.errors import BadRequest, Forbidden
-from server.rest import EVENT_TYPE, _server_fields
+from server.rest import EVENT_TYPE
 from server.routes.availability import iso
 from server.routes.availability import moment as _moment
-from server.simple_event import to_ical
 from storage import context
 from storage.booking import EARLIEST, OWNER
-from storage.errors import InvalidBooking, NotFound, PreconditionFailed, Refusal, UnsupportedComponent
+from storage.errors import InvalidBooking, NotFound, PreconditionFailed, Refusal
 from storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, instant
 from storage.rooms import parse_local
 
@@ -55,20 +53,7 @@ class UidTaken(Refusal):
     precondition = json_type = "uidTaken"
 
 
-def json_events(endpoint):
-    """JSCalendar input errors as 422 with pointers, as on the CalDAV URLs."""
-    @functools.wraps(endpoint)
-    def wrapper(*args, **kwargs):
-        try:
-            return endpoint(*args, **kwargs)
-        except jscalendar.InvalidEvent as e:
-            return errors.json_error(422, getattr(e, "type", "invalidProperties"), str(e),
-                                     properties=list(getattr(e, "properties", []) or []))
-    return wrapper
-
-
 # -- create ------------------------------------------------------------------------------------
-@json_events
 def book(api, request, identity, room_id):
     """Create a booking: the same storage upload (and booking core) as a CalDAV PUT."""
     room = api.room(room_id)
@@ -76,30 +61,21 @@ def book(api, request, identity, room_id):
         return errors.json_error(403, "forbidden", "This token is read-only: it cannot book.")
     if not api.storage.core.may_book(room, identity.actor()):
         return errors.json_error(403, "forbidden", f"You may not book {room.name}.")
-    text = _booking_text(api, request, room)
-    with api.front.run_as(identity):
-        try:
-            written = api.storage.put_booking(room_id, text, identity.actor(), if_none_match=True)
-        except PreconditionFailed:
-            raise UidTaken(f"{room.name} already has a booking with this UID; change it with "
-                           "PUT or PATCH on its href, or leave the uid out.") from None
+    written = create(api, identity, room, api.booking_text(request, room))
     location = room.url(written.href)
     # "etag" is the stored booking's (for If-Match); no ETag header: this body is not the booking.
     return errors.json_response(201, {"href": location, "uid": written.uid, "etag": written.etag},
                                 [("Location", location)])
 
 
-def _booking_text(api, request, room) -> str:
-    if not request.mimetype.endswith("json"):
-        return api.booking_text(request, room)  # text/calendar as is; 415 for the rest
-    body = api.json_body(request)
-    if isinstance(body, dict) and "@type" in body:  # a JSCalendar Event
-        UnsupportedComponent.unless_event(room.name, body)
-        event = dict(body)
-        event.setdefault("uid", str(uuid.uuid4()))
-        _server_fields(event, None)
-        return jscalendar.from_jscalendar(event)
-    return to_ical(body, room)
+def create(api, identity, room, text: str):
+    """Store a new booking (``Written``); a UID the room has already is 409 ``uidTaken``."""
+    with api.front.run_as(identity):
+        try:
+            return api.storage.put_booking(room.id, text, identity.actor(), if_none_match=True)
+        except PreconditionFailed:
+            raise UidTaken(f"{room.name} already has a booking with this UID; change it with "
+                           "PUT or PATCH on its href, or leave the uid out.") from None
 
 
 # -- read --------------------------------------------------------------------------------------

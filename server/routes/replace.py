@@ -1,18 +1,19 @@
 """``POST /api/rooms/<id>/bookings/replace``: a period's bookings replaced, all or nothing.
 
 The Personalkollen table-booking API's shape (seed 002): ``{"period": {"start", "end"},
-"bookings": [...]}``; each booking is ``{"title", "start", "end"[, "description", "uid"]}``
-(ISO 8601; without an offset in the room's time zone) or a JSCalendar Event (has
-``"@type"``).  Admins and the room's managers only.  The storage does the work under one
-write lock (``Storage.replace_period``); this module only reads the request and shapes
-the answers.
+"bookings": [...]}``; each booking is a booking body as on every booking route
+(``server/booking_body.py``: ``{"title", "start", "end"[, "description", "uid"]}``, ISO
+8601, without an offset in the room's time zone, or a JSCalendar Event with ``"@type"``).
+Admins and the room's managers only.  The storage does the work under one write lock
+(``Storage.replace_period``); this module only reads the request and shapes the answers.
 
 400 bodies are Django REST framework's, as the seed's:
 
 - ``{"period": {"non_field_errors": [{"message", "code"}]}}`` — the period ends before it starts
   (``{"period": {"start": [...]}}`` for a missing or unreadable start or end);
 - ``{"bookings": {"<index>": {"<field>": [{"message", "code"}]}}}`` — a booking with a missing
-  or invalid field (``start``, ``end``, ``title``, ``uid``, a JSCalendar member);
+  or invalid field (``start``, ``end``, ``title``, ``uid``, a JSCalendar member): the
+  problems ``booking_body.read`` finds, which other routes answer as 422;
 - ``{"non_field_errors": [...]}`` — a booking outside the period, bookings of the list that
   overlap each other (more than the room's quantity);
 - ``{"bookings": {"<index>": {"non_field_errors": [...]}}}`` — a broken rule (``code`` is the
@@ -23,20 +24,14 @@ Codes: ``required``, ``blank``, ``invalid``, ``unique``, ``unknown``, ``conflict
 Nothing is changed by a 400.  200 answers ``{"room", "period", "bookings", "removed"}``.
 """
 
-import copy
-import datetime
-
 from werkzeug.routing import Rule
 
-from server import errors, jscalendar
+from server import booking_body, errors
 from server.errors import Forbidden
-from server.simple_event import to_ical
-from storage.errors import InvalidBooking
 from storage.instances import INFINITY, utc
 from storage.replace import ReplaceRefused
 from storage.rooms import parse_local
 
-SIMPLE_FIELDS = ("title", "start", "end", "description", "uid")
 REQUIRED = "This field is required."
 
 
@@ -129,87 +124,17 @@ def _bookings(body: dict, room, problems: dict):
         return None
     texts, found = [], {}
     for position, booking in enumerate(bookings):
-        if not isinstance(booking, dict):
-            found[str(position)] = {"non_field_errors": [_error(
-                "Invalid data. Expected a dictionary: {title, start, end} or a JSCalendar Event.")]}
-            continue
-        text, fields = _event(booking, room) if "@type" in booking else _simple(booking, room)
-        if fields:
-            found[str(position)] = fields
+        text, wrong = booking_body.read(booking, room)  # the body of every booking route
+        if wrong:
+            fields = found.setdefault(str(position), {})
+            for problem in wrong:
+                fields.setdefault(problem.member or "non_field_errors", []).append(
+                    _error(problem.message, problem.code))
         else:
             texts.append(text)
     if found:
         problems["bookings"] = found
     return texts
-
-
-def _simple(booking: dict, room):
-    """(iCalendar text, None) or (None, field errors) for ``{title, start, end, ...}``."""
-    fields = {}
-    title = booking.get("title")
-    if title is None:
-        fields["title"] = [_error(REQUIRED, "required")]
-    elif not isinstance(title, str):
-        fields["title"] = [_error("Not a valid string.")]
-    elif not title.strip():
-        fields["title"] = [_error("This field may not be blank.", "blank")]
-    moments = {}
-    for name in ("start", "end"):
-        moment, message = _moment(booking, name, room)
-        if message:
-            fields[name] = [message]
-        else:
-            moments[name] = moment
-    if len(moments) == 2 and moments["end"] <= moments["start"]:
-        fields["end"] = [_error("end must occur after start")]
-    for name in ("description", "uid"):
-        if booking.get(name) is not None and not isinstance(booking[name], str):
-            fields[name] = [_error("Not a valid string.")]
-    if isinstance(booking.get("uid"), str) and not booking["uid"].strip():
-        fields["uid"] = [_error("This field may not be blank.", "blank")]
-    for key in booking:
-        if key not in SIMPLE_FIELDS:
-            fields[key] = [_error(f"Unknown field; a booking takes {', '.join(SIMPLE_FIELDS)} "
-                                  "(or send a JSCalendar Event with \"@type\": \"Event\").", "unknown")]
-    if fields:
-        return None, fields
-    try:
-        return to_ical({key: booking[key] for key in SIMPLE_FIELDS if booking.get(key) is not None},
-                       room), None
-    except InvalidBooking as e:  # checked above; kept as a guard
-        return None, {"non_field_errors": [_error(e.message)]}
-
-
-def _event(event: dict, room):
-    """(iCalendar text, None) or (None, field errors) for a JSCalendar Event."""
-    if event.get("@type") != "Event":
-        return None, {"@type": [_error("A JSCalendar booking must have \"@type\": \"Event\".")]}
-    event = copy.deepcopy(event)
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    event.setdefault("created", now)
-    event["updated"] = now
-    try:
-        return jscalendar.from_jscalendar(event), None
-    except jscalendar.InvalidEvent as e:
-        return None, _pointer_errors(e)
-
-
-def _pointer_errors(error) -> dict:
-    """InvalidEvent's pointers and messages as DRF field errors (field = first member)."""
-    messages = {}
-    body = error.message.split(": ", 1)[1] if error.message.startswith("Invalid JSCalendar Event: ") \
-        else error.message
-    for part in body.split("; /"):
-        pointer, _, message = ("/" + part.lstrip("/")).partition(": ")
-        messages.setdefault(pointer, message)
-    fields = {}
-    for pointer in error.properties or [""]:
-        member = pointer.lstrip("/").split("/")[0].replace("~1", "/").replace("~0", "~")
-        message = messages.get(pointer or "/", "is not valid")
-        where = pointer.split("/", 2)[2] if pointer.count("/") > 1 else ""
-        text = f"{where}: {message}" if where else message
-        fields.setdefault(member or "non_field_errors", []).append(_error(text[0].upper() + text[1:]))
-    return fields
 
 
 # -- answers ---------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The Django Room Booking app's routes, so its users' scripts keep working.
 
 - ``POST /api/<calendar>/events/`` (also ``/events``, ``/event``, ``/event/``) with
-  ``{"name", "start", "end"}`` -> 201 ``{"id": ...}``;
+  ``{"name", "start", "end"}`` (a booking body as on every route, ``server/booking_body.py``)
+  -> 201 ``{"id": ...}``;
 - ``DELETE /api/<calendar>/events/<id>`` (also ``/event/<id>``) -> 204;
 - ``DELETE /api/clear-bookings?calendar=<ID>&test=1|ok|on``.
 
@@ -17,11 +18,11 @@ import uuid
 
 from werkzeug.routing import Rule
 
-from server import errors
+from server import booking_body, errors
 from server.errors import BadRequest, Forbidden
-from server.simple_event import to_ical
+from server.routes import bookings
 from storage import clearing
-from storage.errors import InvalidBooking, NotFound
+from storage.errors import NotFound
 from storage.instances import INFINITY, utc
 
 logger = logging.getLogger("roomcal.admin")
@@ -43,14 +44,10 @@ def create_event(api, request, identity, calendar, kind):
     room = api.room(calendar)
     if identity.read_only:
         raise Forbidden("This token is read-only: it cannot book.")
-    body = api.json_body(request)
-    if not isinstance(body, dict):
-        raise InvalidBooking("An event must be a JSON object with name, start and end.")
-    event_id = new_id()
-    text = to_ical({**body, "uid": event_id}, room)
-    with api.front.run_as(identity):
-        written = api.storage.put_booking(room.id, text, identity.actor(),
-                                          href=f"{event_id}.ics", if_none_match=True)
+    # The body of every booking route ({name, start, end} is its short form); ids as the seed's.
+    text = booking_body.to_ical(api.json_body(request), room, new_id)
+    written = bookings.create(api, identity, room, text)
+    # no ETag header: this body is not the booking (RFC 4791 5.3.4; README "Protocol details")
     return errors.json_response(201, {"id": written.uid}, [("Location", room.url(written.href))])
 
 
