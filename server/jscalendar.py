@@ -91,14 +91,15 @@ _EVENT_ORDER = (
     "recurrenceRules", "excludedRecurrenceRules", "recurrenceOverrides", "alerts")
 _MAX_INT = 2 ** 53 - 1
 
-_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
-_LOCAL_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d*[1-9])?$")
-_UTC_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d*[1-9])?Z$")
+# Patterns are matched whole (fullmatch): "$" would let a trailing newline through.
+_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
+_LOCAL_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d*[1-9])?")
+_UTC_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d*[1-9])?Z")
 # Liberal: weeks, days and time parts in any combination (EGroupware writes P1DT2H).
 _DURATION_RE = re.compile(
-    r"^P(?!$)(?:(\d+)W)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)(?:\.\d+)?S)?)?$")
-_NDAY_RE = re.compile(r"^([+-]?\d{1,3})?(MO|TU|WE|TH|FR|SA|SU)$", re.IGNORECASE)
-_BYMONTH_RE = re.compile(r"^(\d{1,2})(L?)$")
+    r"P(?!$)(?:(\d+)W)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)(?:\.\d+)?S)?)?")
+_NDAY_RE = re.compile(r"([+-]?\d{1,3})?(MO|TU|WE|TH|FR|SA|SU)", re.IGNORECASE)
+_BYMONTH_RE = re.compile(r"(\d{1,2})(L?)")
 
 
 class InvalidEvent(ValueError):
@@ -152,7 +153,7 @@ def _parse_local(text) -> datetime.datetime | None:
     """LocalDateTime -> naive datetime (fractions dropped: iCalendar has none)."""
     if not isinstance(text, str):
         return None
-    m = _LOCAL_RE.match(text)
+    m = _LOCAL_RE.fullmatch(text)
     if not m:
         return None
     try:
@@ -164,7 +165,7 @@ def _parse_local(text) -> datetime.datetime | None:
 def _parse_utc(text) -> datetime.datetime | None:
     if not isinstance(text, str):
         return None
-    m = _UTC_RE.match(text)
+    m = _UTC_RE.fullmatch(text)
     if not m:
         return None
     try:
@@ -190,7 +191,7 @@ def _parse_duration(text) -> tuple[int, int] | None:
     """Duration -> (nominal days, exact seconds); fractions of seconds are dropped."""
     if not isinstance(text, str):
         return None
-    m = _DURATION_RE.match(text)
+    m = _DURATION_RE.fullmatch(text)
     if not m:
         return None
     w, d, h, mi, s = (int(g) if g else 0 for g in m.groups())
@@ -437,7 +438,7 @@ def _param(prop, name):
 def _explicit_id(prop):
     for name in _ID_NAMES:
         value = _param(prop, name)
-        if value and _ID_RE.match(value):
+        if value and _ID_RE.fullmatch(value):
             return value
     return None
 
@@ -577,7 +578,7 @@ def _read_rule(prop, ctx: _Ctx):
         if "BYDAY" in parts:
             days = []
             for item in parts["BYDAY"]:
-                m = _NDAY_RE.match(str(item))
+                m = _NDAY_RE.fullmatch(str(item))
                 if not m:
                     return None
                 nday = {"@type": "NDay", "day": m.group(2).lower()}
@@ -783,7 +784,7 @@ def _alarm_js(alarm):
 def _alarm_explicit_id(alarm):
     for name in _ID_NAMES:
         value = _text(_first(alarm, name))
-        if value and _ID_RE.match(value):
+        if value and _ID_RE.fullmatch(value):
             return value
     return None
 
@@ -792,7 +793,7 @@ def _alarm_base_id(alarm, js):
     for name in ("UID", "X-WR-ALARMUID"):
         value = _text(_first(alarm, name))
         if value:
-            return value if _ID_RE.match(value) else _uuid5(value)
+            return value if _ID_RE.fullmatch(value) else _uuid5(value)
     return _uuid5("alert:" + json.dumps(js, sort_keys=True))
 
 
@@ -1052,7 +1053,7 @@ def _drop_nulls(value):
 
 def _nday(item):
     if isinstance(item, str):
-        m = _NDAY_RE.match(item.strip())
+        m = _NDAY_RE.fullmatch(item.strip())
         if not m:
             return item
         out = {"@type": "NDay", "day": m.group(2).lower()}
@@ -1212,7 +1213,7 @@ def _check_id_map(errors, value, pointer, what):
         return {}
     out = {}
     for key, item in value.items():
-        if not _ID_RE.match(key):
+        if not _ID_RE.fullmatch(key):
             errors.add(pointer + "/" + _esc(key), "is not a valid Id (1-255 of A-Za-z0-9-_)")
         elif not isinstance(item, dict):
             errors.add(pointer + "/" + _esc(key), f"must be a {what} object")
@@ -1278,7 +1279,7 @@ def _check_rule(errors, rule, pointer):
             errors.add(pointer + "/byMonth", "must be a non-empty array of strings")
         else:
             for i, month in enumerate(months):
-                m = _BYMONTH_RE.match(month) if isinstance(month, str) else None
+                m = _BYMONTH_RE.fullmatch(month) if isinstance(month, str) else None
                 if not m or not 1 <= int(m.group(1)) <= 13:
                     errors.add(f"{pointer}/byMonth/{i}", 'must be a month number as a string ("1"-"12", "3L")')
     _check_int_list(errors, rule, "byMonthDay", pointer, -31, 31, nonzero=True)

@@ -16,7 +16,7 @@ from storage import durations, openinghours
 
 NS = "urn:roomcal:caldav"
 ROOMS = "rooms"  # the collection that holds every room
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # the whole id: fullmatch
 # Ids a room may not take: they are, or will be, fixed routes under /api/.
 RESERVED_IDS = frozenset({"api", "admin", "rooms", "clear-bookings", "docs",
                           "openapi.json", "feeds", "me", "users", "tokens"})
@@ -99,7 +99,7 @@ class Room:
             raise ValueError(f"capacity must be a whole number >= 0, not {self.capacity!r}")
         self.tz = zone(self.timezone)
         for entry in self.bookers + self.managers + self.viewers:
-            if not re.match(r"^@?[A-Za-z0-9][A-Za-z0-9_.@-]*$", entry):
+            if not isinstance(entry, str) or not re.fullmatch(r"@?[A-Za-z0-9][A-Za-z0-9_.@-]*", entry):
                 raise ValueError(f"{entry!r} is not a user name or @group")
         r = self.rules
         self.opening = openinghours.parse(r.opening_hours) if r.opening_hours else None
@@ -197,7 +197,7 @@ class Room:
 
 
 def check_id(room_id: str) -> None:
-    if not isinstance(room_id, str) or not ID_PATTERN.match(room_id):
+    if not isinstance(room_id, str) or not ID_PATTERN.fullmatch(room_id):
         raise ValueError(f"room id {room_id!r} must be letters, digits, '.', '_' or '-' "
                          "(starting with a letter or digit, at most 64 characters)")
     if room_id.lower() in RESERVED_IDS:

@@ -32,6 +32,7 @@ from storage.journal import Journal
 from storage.instances import INFINITY, BadBooking, Booking
 from storage.notify import Notifier
 from storage.registry import RoomRegistry
+from storage.text import one_line
 
 logger = logging.getLogger("roomcal.storage")
 HISTORY_CLEAN_INTERVAL = 300  # seconds; see Collection._clean_history
@@ -626,7 +627,7 @@ def split_calendar(configuration, path: str, text: str) -> List[radicale_item.It
 
 def free_href(uid: str, taken) -> str:
     href = f"{uid}.ics"
-    if pathutils.is_safe_filesystem_path_component(href) and not taken(href):
+    if pathutils.is_safe_filesystem_path_component(href) and one_line(href) and not taken(href):
         return href
     return radicale_item.find_available_uid(taken, ".ics")
 
