@@ -59,6 +59,9 @@ from icalendar import Alarm, Calendar, Event, vCalAddress
 from icalendar.prop import vUnknown
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
+from storage.booking import is_stamped
+from storage.text import free_text, one_line
+
 __all__ = ["InvalidEvent", "to_jscalendar", "from_jscalendar", "validate", "apply_patch"]
 
 UTC = datetime.timezone.utc
@@ -995,7 +998,7 @@ def _encode_residue(entry) -> str:
 def _apply_residue(js, entries):
     for entry in entries:
         tokens = [_unesc(t) for t in entry["p"].split("/")[1:]]
-        if not tokens:
+        if not tokens or is_stamped(tokens[-1]):  # only the booking core says who booked
             continue
         parent = js
         for token in tokens[:-1]:
@@ -1346,10 +1349,48 @@ def _check_zone(errors, value, pointer):
         errors.add(pointer, "must be an IANA time zone name (e.g. Europe/Berlin) or null")
 
 
+# Members whose strings are free text: SUMMARY and DESCRIPTION escape line breaks, a CN
+# parameter encodes them (RFC 6868), and vendor members ("example.com:x", RFC 8984 §3.3)
+# live only in the percent-encoded remainder.  Every other string — addresses, URIs,
+# ids, tokens — is one line; so are the values of the address maps, whatever their keys.
+_TEXT_MEMBERS = frozenset({"title", "description", "name"})
+_ADDRESS_MAPS = frozenset({"sendTo", "replyTo"})
+_VENDOR_RE = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+:.+")
+
+
+def _check_members(value, pointer: str, errors: _Errors) -> None:
+    """Every member name and string of the input, wherever it sits (patches included):
+    one line (free text: no control characters but line breaks and tabs), and no member
+    the server stamps (who booked, when)."""
+    stack = [(value, pointer, False, "")]
+    while stack:
+        item, at, free, member = stack.pop()
+        if isinstance(item, str):
+            if free and not free_text(item):
+                errors.add(at, "must not contain control characters (line breaks and tabs are fine)")
+            elif not free and not one_line(item):
+                errors.add(at, "must be one line, without control characters")
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                where = at + "/" + _esc(key)
+                name = _unesc(str(key).rpartition("/")[2])  # PatchObject keys are paths
+                if not one_line(str(key)):
+                    errors.add(where, "a member name must be one line, without control characters")
+                elif is_stamped(name):
+                    errors.add(where, "is set by the server (who booked, and when): leave it out")
+                else:
+                    stack.append((sub, where, member not in _ADDRESS_MAPS and (
+                        free or name in _TEXT_MEMBERS or bool(_VENDOR_RE.fullmatch(name))), name))
+        elif isinstance(item, list):
+            stack.extend((sub, f"{at}/{i}", free, member) for i, sub in enumerate(item))
+
+
 def _check_event(ev, errors: _Errors, prefix="", instance=False):
     def p(*tokens):
         return prefix + _ptr(*tokens)
 
+    if not instance:  # an instance is built from the master and patches checked here
+        _check_members(ev, prefix, errors)
     if ev.get("@type", "Event") != "Event":
         errors.add(p("@type"), 'must be "Event"')
     if "uid" in ev and (not isinstance(ev["uid"], str) or not ev["uid"]):

@@ -16,6 +16,7 @@ import icalendar
 from storage import durations
 from storage.errors import InvalidBooking
 from storage.rooms import parse_local, zone
+from storage.text import free_text, one_line
 
 
 def to_ical(event: dict, room) -> str:
@@ -24,6 +25,13 @@ def to_ical(event: dict, room) -> str:
     title = event.get("title", event.get("name", ""))
     if not isinstance(title, str):
         raise InvalidBooking("'title' must be a string.")
+    uid = str(event.get("uid") or uuid.uuid4())
+    if not one_line(uid):  # it also names the file (storage/store.py free_href)
+        raise InvalidBooking("'uid' must be one line, without control characters.")
+    for name, value in (("title", title), ("description", str(event.get("description") or ""))):
+        if not free_text(value):
+            raise InvalidBooking(f"'{name}' must not contain control characters "
+                                 "(line breaks and tabs are fine).")
     tz = room.tz
     if event.get("timeZone"):
         try:
@@ -44,7 +52,7 @@ def to_ical(event: dict, room) -> str:
     if end < start:
         raise InvalidBooking("'end' is before 'start'.")
     vevent = icalendar.Event()
-    vevent.add("UID", str(event.get("uid") or uuid.uuid4()))
+    vevent.add("UID", uid)
     vevent.add("DTSTAMP", datetime.datetime.now(datetime.timezone.utc))
     vevent.add("SUMMARY", title)
     if event.get("description"):

@@ -29,7 +29,16 @@ from storage.rooms import Room
 
 OWNER = "X-ROOMCAL-BOOKED-BY"
 BOOKED_AT = "X-ROOMCAL-BOOKED-AT"
+# What ``BookingCore._stamp`` writes on every admitted booking.  No client sets these
+# (the core overwrites them, and JSON refuses them as members); views show only what
+# the core wrote.  (STATUS in approval rooms is stamped too, but it is a standard member.)
+STAMPED = (OWNER, BOOKED_AT)
 EARLIEST = -2208988800  # 1900-01-01: "from the first occurrence"
+
+
+def is_stamped(name: str) -> bool:
+    """``name`` (any case: a JSON member or an iCalendar property) is server-stamped."""
+    return isinstance(name, str) and name.upper() in STAMPED
 
 
 @dataclasses.dataclass(frozen=True)

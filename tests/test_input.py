@@ -4,6 +4,7 @@ calendar, whole-value name and e-mail patterns, server-stamped members, room pro
 in our words, unknown rooms and anonymous requests, unknown TZIDs in the log.
 """
 
+import json
 import os
 import uuid
 
@@ -11,7 +12,7 @@ import bcrypt
 import pytest
 import requests
 
-from conftest import assert_no_500, new_room
+from conftest import assert_no_500, event, new_room
 
 ADMIN, ALICE, BOB = "in-admin", "in-alice", "in-bob"
 XML = {"Content-Type": "application/xml"}
@@ -49,6 +50,62 @@ def dav_error(answer, status, condition, words):
     assert answer.headers["Content-Type"].startswith("application/xml"), answer.headers
     assert f"<R:{condition}" in answer.text and "<D:responsedescription>" in answer.text, answer.text
     assert words in answer.text, answer.text
+
+
+# -- 2. line breaks and control characters in JSCalendar members ------------------------------
+ONE_LINE = [
+    ("/replyTo/imip", {"replyTo": {"imip": "mailto:a@example.org\r\nX-EVIL:1"}}),
+    ("/participants/p1/sendTo/imip",
+     {"participants": {"p1": {"@type": "Participant", "sendTo": {"imip": "mailto:a@example.org\nX:1"}}}}),
+    ("/participants/p1/sendTo/example.com:x",
+     {"participants": {"p1": {"@type": "Participant", "sendTo": {"example.com:x": "mailto:a@b.c\nX:1"}}}}),
+    ("/participants/p1/email", {"participants": {"p1": {"@type": "Participant", "email": "a@example.org\r\n"}}}),
+    ("/links/l1/href", {"links": {"l1": {"@type": "Link", "href": "https://example.org/\r\nX:1"}}}),
+    ("/uid", {"uid": "in\r\nX:1"}),
+    ("/keywords/a\nb", {"keywords": {"a\nb": True}}),
+    ("/title", {"title": "bell\x07"}),
+    ("/x-vendor", {"x-vendor": "a\u2028b"}),
+]
+
+
+@pytest.mark.parametrize("pointer,members", ONE_LINE, ids=[p for p, _ in ONE_LINE])
+def test_line_breaks_where_iCalendar_cannot_take_them_are_422_naming_the_member(srv, room, pointer, members):
+    answer = srv.request("POST", f"/rooms/{room}/", user=ALICE, headers=JSON,
+                         data=json.dumps(js_event(**members)))
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["properties"] == [pointer], answer.text
+    assert stored(srv, room) == {}
+
+
+def test_put_and_patch_are_checked_too(srv, room):
+    path = f"/rooms/{room}/in-put.ics"
+    assert srv.request("PUT", path, user=ALICE, headers=JSON, data=json.dumps(js_event())).status_code == 201
+    bad = {"replyTo": {"imip": "mailto:a@example.org\nBcc: x@example.org"}}
+    put = srv.request("PUT", path, user=ALICE, headers=JSON, data=json.dumps(js_event(**bad)))
+    patch = srv.request("PATCH", path, user=ALICE, headers=JSON, data=json.dumps(bad))
+    for answer in (put, patch):
+        assert answer.status_code == 422 and answer.json()["properties"] == ["/replyTo/imip"], answer.text
+    assert "replyTo" not in stored(srv, room)[path]
+
+
+def test_line_breaks_in_free_text_are_escaped_not_refused(srv, room):
+    text = "first line\nsecond line\r\nthird\ttabbed"
+    answer = srv.request("POST", f"/rooms/{room}/", user=ALICE, headers=JSON, data=json.dumps(js_event(
+        title="Two\nlines", description=text,
+        participants={"p1": {"@type": "Participant", "name": "Ann\nLee", "email": "ann@example.org"}})))
+    assert answer.status_code == 201, answer.text
+    ical = srv.request("GET", answer.headers["Location"], user=ALICE).text
+    assert "SUMMARY:Two\\nlines" in ical and "DESCRIPTION:first line\\nsecond line\\n" in ical
+    assert "CN=Ann^nLee" in ical  # RFC 6868
+    event_back, = stored(srv, room).values()
+    assert event_back["title"] == "Two\nlines" and event_back["description"].startswith("first line\n")
+
+
+@pytest.mark.parametrize("body,name", [({"uid": "a\nb"}, "uid"), ({"description": "nul\x00"}, "description")])
+def test_short_booking_form_refuses_control_characters(srv, room, body, name):
+    answer = srv.request("POST", f"/api/rooms/{room}/bookings", user=ALICE, json={
+        "title": "x", "start": "2031-03-01T10:00", "end": "2031-03-01T11:00", **body})
+    assert answer.status_code == 422 and f"'{name}'" in answer.json()["message"], answer.text
 
 
 # -- 4. names, room ids and e-mail addresses are matched whole ---------------------------------
@@ -93,3 +150,30 @@ def test_room_ids_with_a_newline_are_refused(srv, room):
     assert answer.returncode != 0 and "room id" in answer.stderr.lower(), answer
     folders = os.listdir(os.path.join(srv.dir, "data", "collections", "collection-root", "rooms"))
     assert room in folders and not [n for n in folders if "\n" in n]
+
+
+# -- 5. what the server stamps is never taken from the client -----------------------------------
+@pytest.mark.parametrize("member", ["x-roomcal-booked-by", "X-ROOMCAL-BOOKED-AT"])
+def test_json_cannot_set_stamped_members(srv, room, member):
+    path = f"/rooms/{room}/in-stamp.ics"
+    post = srv.request("POST", f"/rooms/{room}/", user=ALICE, headers=JSON,
+                       data=json.dumps(js_event(**{member: BOB})))
+    assert srv.request("PUT", path, user=ALICE, headers=JSON, data=json.dumps(js_event(day=11))).status_code == 201
+    put = srv.request("PUT", path, user=ALICE, headers=JSON, data=json.dumps(js_event(day=11, **{member: BOB})))
+    patch = srv.request("PATCH", path, user=ALICE, headers=JSON, data=json.dumps({member: BOB}))
+    api = srv.request("POST", f"/api/rooms/{room}/bookings", user=ALICE, json=js_event(day=12, **{member: BOB}))
+    for answer in (post, put, patch, api):
+        assert answer.status_code == 422 and answer.json()["properties"] == [f"/{member}"], answer.text
+
+
+def test_caldav_cannot_forge_who_booked_and_json_shows_the_truth(srv, room):
+    forged = ('X-ROOMCAL-BOOKED-BY:in-bob\nX-ROOMCAL-BOOKED-AT:20000101T000000Z\n'
+              'X-JSCALENDAR-PROP:{"p":"/x-roomcal-booked-by"%2C"b":null%2C"v":"in-bob"}')
+    answer = srv.put_ics(f"/rooms/{room}/in-forged.ics",
+                         event("20310320T090000Z", "20310320T100000Z", uid="in-forged", extra=forged), user=ALICE)
+    assert answer.status_code == 201, answer.text
+    ical = srv.request("GET", f"/rooms/{room}/in-forged.ics", user=ALICE).text
+    assert f"X-ROOMCAL-BOOKED-BY:{ALICE}" in ical and "BOOKED-AT:2000" not in ical
+    assert not [k for k in stored(srv, room)[f"/rooms/{room}/in-forged.ics"] if "roomcal" in k.lower()]
+    summary = srv.request("GET", f"/api/rooms/{room}/bookings/in-forged", user=ALICE).json()
+    assert summary["roomcal"]["bookedBy"] == ALICE
