@@ -60,6 +60,7 @@ from icalendar.prop import vUnknown
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from storage.booking import is_stamped
+from storage.rooms import FIRST_YEAR, LAST_YEAR
 from storage.text import free_text, one_line
 
 __all__ = ["InvalidEvent", "to_jscalendar", "from_jscalendar", "validate", "apply_patch"]
@@ -152,12 +153,17 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and -_MAX_INT <= value <= _MAX_INT
 
 
+_LOCAL_TEXT = f"a LocalDateTime (YYYY-MM-DDTHH:MM:SS, years {FIRST_YEAR} to {LAST_YEAR})"
+_UTC_TEXT = f"a UTCDateTime (YYYY-MM-DDTHH:MM:SSZ, years {FIRST_YEAR} to {LAST_YEAR})"
+
+
 def _parse_local(text) -> datetime.datetime | None:
-    """LocalDateTime -> naive datetime (fractions dropped: iCalendar has none)."""
+    """LocalDateTime -> naive datetime (fractions dropped: iCalendar has none); None also
+    outside the years a booking may name (storage/rooms.py: no date arithmetic overflows)."""
     if not isinstance(text, str):
         return None
     m = _LOCAL_RE.fullmatch(text)
-    if not m:
+    if not m or not FIRST_YEAR <= int(m.group(1)) <= LAST_YEAR:
         return None
     try:
         return datetime.datetime(*(int(g) for g in m.groups()[:6]))
@@ -169,7 +175,7 @@ def _parse_utc(text) -> datetime.datetime | None:
     if not isinstance(text, str):
         return None
     m = _UTC_RE.fullmatch(text)
-    if not m:
+    if not m or not FIRST_YEAR <= int(m.group(1)) <= LAST_YEAR:
         return None
     try:
         return datetime.datetime(*(int(g) for g in m.groups()[:6]), tzinfo=UTC)
@@ -1250,7 +1256,7 @@ def _check_rule(errors, rule, pointer):
     if "count" in rule and (not _is_int(rule["count"]) or rule["count"] < 1):
         errors.add(pointer + "/count", "must be a positive integer")
     if "until" in rule and _parse_local(rule["until"]) is None:
-        errors.add(pointer + "/until", "must be a LocalDateTime (YYYY-MM-DDTHH:MM:SS)")
+        errors.add(pointer + "/until", "must be " + _LOCAL_TEXT)
     if "count" in rule and "until" in rule:
         errors.add(pointer + "/until", "count and until must not both be set")
     if "rscale" in rule and not isinstance(rule["rscale"], str):
@@ -1333,7 +1339,7 @@ def _check_alert(errors, alert, pointer):
             errors.add(tp + "/relativeTo", 'must be "start" or "end"')
     elif trigger.get("@type") == "AbsoluteTrigger":
         if _parse_utc(trigger.get("when")) is None:
-            errors.add(tp + "/when", "must be a UTCDateTime (YYYY-MM-DDTHH:MM:SSZ)")
+            errors.add(tp + "/when", "must be " + _UTC_TEXT)
     else:
         errors.add(tp + "/@type", 'must be "OffsetTrigger" or "AbsoluteTrigger"')
     if "action" in alert and alert["action"] not in ("display", "email"):
@@ -1400,7 +1406,7 @@ def _check_event(ev, errors: _Errors, prefix="", instance=False):
             errors.add(p(key), "must be a string")
     start = _parse_local(ev.get("start"))
     if start is None:
-        errors.add(p("start"), "is required: a LocalDateTime (YYYY-MM-DDTHH:MM:SS)")
+        errors.add(p("start"), "is required: " + _LOCAL_TEXT)
     _check_zone(errors, ev.get("timeZone"), p("timeZone"))
     duration = None
     if "duration" in ev:
@@ -1417,7 +1423,7 @@ def _check_event(ev, errors: _Errors, prefix="", instance=False):
                 errors.add(p("duration"), "an all-day event (showWithoutTime) lasts whole days (P1D, P2D, ...)")
     for key in ("created", "updated"):
         if key in ev and _parse_utc(ev[key]) is None:
-            errors.add(p(key), "must be a UTCDateTime (YYYY-MM-DDTHH:MM:SSZ)")
+            errors.add(p(key), "must be " + _UTC_TEXT)
     if "sequence" in ev and (not _is_int(ev["sequence"]) or ev["sequence"] < 0):
         errors.add(p("sequence"), "must be an unsigned integer")
     if "priority" in ev and (not _is_int(ev["priority"]) or not 0 <= ev["priority"] <= 9):

@@ -318,8 +318,8 @@ def _window(args, tz):
     if not args.get("start") and not args.get("end"):
         return None
     try:
-        start = rooms.parse_local(args["start"], tz) if args.get("start") else None
-        end = rooms.parse_local(args["end"], tz, end_of_day=True) if args.get("end") else None
+        start = rooms.parse_local(args["start"], tz, clamp=True) if args.get("start") else None
+        end = rooms.parse_local(args["end"], tz, end_of_day=True, clamp=True) if args.get("end") else None
     except ValueError as e:
         raise BadRequest(f"start/end: {e}.") from None
     return (int(start.timestamp()) if start else -2208988800,

@@ -15,6 +15,7 @@ never conflicts with itself.  Series are expanded up to the room's horizon
 """
 
 import dataclasses
+import datetime
 import time
 from typing import Dict, Iterable, List, Optional, Protocol
 
@@ -25,7 +26,7 @@ from storage.errors import AccessDenied, BookingRefused, InvalidBooking
 from storage.index import Row
 from storage.instances import (INFINITY, BadBooking, Booking, Occurrence,
                                TooManyOccurrences, instant, utc)
-from storage.rooms import Room
+from storage.rooms import FIRST_YEAR, LAST, LAST_YEAR, Room
 
 OWNER = "X-ROOMCAL-BOOKED-BY"
 BOOKED_AT = "X-ROOMCAL-BOOKED-AT"
@@ -149,9 +150,13 @@ class BookingCore:
     # -- the decision --------------------------------------------------------------
     def parse(self, room: Room, text: str) -> Booking:
         try:
-            return Booking(text, room.tz)
+            booking = Booking(text, room.tz)
         except BadBooking as e:
             raise InvalidBooking(f"This booking cannot be read: {e}.") from None
+        outside = _outside_years(booking)
+        if outside:
+            raise InvalidBooking(f"This booking cannot be taken: {outside}.")
+        return booking
 
     def decide(self, room: Room, candidate: Booking, existing: Existing, *,
                previous: Optional[Booking] = None, now: Optional[int] = None) -> Decision:
@@ -165,6 +170,9 @@ class BookingCore:
                 "too-many-occurrences", f"the series has more than {e.limit} occurrences before "
                 f"{_human(room, horizon)}; this server checks at most {e.limit}"))
             return Decision(room, violations, [])
+        if occurrences and max(o.end for o in occurrences) > LAST.timestamp():  # a COUNT runs on
+            raise InvalidBooking(f"This booking cannot be taken: the series runs past the year "
+                                 f"{LAST_YEAR}; bookings lie in the years {FIRST_YEAR} to {LAST_YEAR}.")
         before = set()
         if previous is not None:
             try:
@@ -302,6 +310,26 @@ def unavailable(room: Room) -> List[rules.Violation]:
     reason = f" ({room.status_reason})" if room.status_reason else ""
     return [rules.Violation("unavailable", f"{room.name} is unavailable{reason} and takes no new "
                                            "bookings; choose another room")]
+
+
+def _outside_years(booking: Booking) -> Optional[str]:
+    """Why a booking's times (as written) leave the years a person may name
+    (storage/rooms.py), or None: past them, arithmetic on its times (local days,
+    buffers, listings in a time zone) runs off the ends of Python's calendar.
+    A series that runs past them is refused by ``decide``."""
+    for event in booking.events:
+        values = [(name, event[name].dt) for name in ("DTSTART", "DTEND", "RECURRENCE-ID")
+                  if name in event]
+        if "DURATION" in event:
+            try:
+                values.append(("the end", event["DTSTART"].dt + event["DURATION"].dt))
+            except OverflowError:
+                values.append(("the end", datetime.date.max))
+        for name, value in values:
+            if not FIRST_YEAR <= value.year <= LAST_YEAR:
+                return (f"{name} {value.isoformat()} is outside the years {FIRST_YEAR} to "
+                        f"{LAST_YEAR}")
+    return None
 
 
 def _until(booking: Booking, horizon: int) -> int:

@@ -220,18 +220,36 @@ def _duration(name, text, calendar_ok=False):
         raise ValueError(f"{name}: {e}") from None
 
 
-def parse_local(text: str, tz: datetime.tzinfo, *, end_of_day: bool = False) -> datetime.datetime:
-    """An ISO date or date-time; naive values are read in ``tz``."""
+# The years a date given by a person may name.  Python's dates end with the years 1 and
+# 9999, and the arithmetic on a moment (whole local days, buffers, time zones, slots)
+# must not run off either end; nothing real is booked outside these years.
+FIRST_YEAR, LAST_YEAR = 1900, 8999
+FIRST = datetime.datetime(FIRST_YEAR, 1, 1, tzinfo=datetime.timezone.utc)
+LAST = datetime.datetime(LAST_YEAR + 1, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def parse_local(text: str, tz: datetime.tzinfo, *, end_of_day: bool = False,
+                clamp: bool = False) -> datetime.datetime:
+    """An ISO date or date-time; naive values are read in ``tz``.
+
+    A year outside FIRST_YEAR..LAST_YEAR is a ValueError, or with ``clamp`` the nearer
+    end, FIRST or LAST (a listing "from year 1" lists from the beginning)."""
     text = text.strip()
     try:
         if len(text) == 10:
-            day = datetime.date.fromisoformat(text)
-            if end_of_day:
-                day += datetime.timedelta(days=1)
-            return datetime.datetime.combine(day, datetime.time(), tz)
-        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = datetime.date.fromisoformat(text)
+        else:
+            moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{text!r} is not an ISO 8601 date or date-time") from None
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:  # before any arithmetic can overflow
+        if clamp:
+            return FIRST if moment.year < FIRST_YEAR else LAST
+        raise ValueError(f"{text!r} is outside the years {FIRST_YEAR} to {LAST_YEAR}")
+    if not isinstance(moment, datetime.datetime):
+        if end_of_day:
+            moment += datetime.timedelta(days=1)
+        return datetime.datetime.combine(moment, datetime.time(), tz)
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 

@@ -108,6 +108,52 @@ def test_short_booking_form_refuses_control_characters(srv, room, body, name):
     assert answer.status_code == 422 and f"'{name}'" in answer.json()["message"], answer.text
 
 
+# -- 3. dates at year 1 and 9999 ---------------------------------------------------------------
+@pytest.mark.parametrize("query", [
+    "start=0001-01-01&end=0001-01-05", "start=9999-12-30&end=9999-12-31",
+    "start=0001-01-01T00:00:00Z&end=0001-01-02T00:00:00Z&duration=PT1H",
+    "start=9999-12-31T00:00&end=9999-12-31T05:00&duration=PT1H"])
+def test_availability_at_the_ends_of_the_calendar_is_400(srv, room, query):
+    answer = srv.request("GET", f"/api/rooms/{room}/availability?{query}", user=ALICE)
+    assert answer.status_code == 400 and "outside the years 1900 to 8999" in answer.json()["message"], answer.text
+
+
+@pytest.mark.parametrize("query", ["free-from=0001-01-01T00:00&free-until=0001-01-01T05:00",
+                                   "free-from=9999-12-31&free-until=9999-12-31"])
+def test_finder_at_the_ends_of_the_calendar_is_400(srv, room, query):
+    answer = srv.request("GET", f"/api/rooms?{query}", user=ALICE)
+    assert answer.status_code == 400 and "outside the years" in answer.json()["message"], answer.text
+
+
+def test_listings_from_year_1_to_9999_list_everything(srv, room):
+    assert srv.request("POST", f"/rooms/{room}/", user=ALICE, headers=JSON,
+                       data=json.dumps(js_event(uid="in-ends"))).status_code == 201
+    everything = srv.request("GET", f"/rooms/{room}/?start=0001-01-01&end=9999-12-31", user=ALICE,
+                             headers={"Accept": "application/json"})
+    assert everything.status_code == 200 and len(everything.json()["responses"]) == 1, everything.text
+    listed = srv.request("GET", f"/api/rooms/{room}/bookings?from=0001-01-01&to=9999-12-31", user=ALICE)
+    assert [b["uid"] for b in listed.json()["bookings"]] == ["in-ends"], listed.text
+    later = srv.request("GET", f"/api/rooms/{room}/bookings?from=9999-12-31T23:59:59", user=ALICE)
+    assert later.status_code == 200 and later.json()["bookings"] == []
+
+
+@pytest.mark.parametrize("start,extra", [("00010101T100000Z", "DURATION:PT1H"), ("99991231T100000Z", "DURATION:PT1H"),
+                                         ("89991231T100000Z", "DURATION:P20000W"),
+                                         ("89901231T100000Z", "DURATION:PT1H\nRRULE:FREQ=YEARLY;COUNT=20")])
+def test_bookings_at_the_ends_of_the_calendar_are_refused(srv, room, start, extra):
+    ics = event(start, "x", extra=extra).replace("DTEND:x\r\n", "")  # DURATION instead
+    answer = srv.put_ics(f"/rooms/{room}/{uuid.uuid4().hex}.ics", ics, user=ALICE)
+    dav_error(answer, 400, "valid-booking", "1900 to 8999")
+    assert srv.request("GET", f"/api/rooms/{room}/bookings", user=ALICE).status_code == 200
+
+
+@pytest.mark.parametrize("body", [js_event(start="0001-01-01T10:00:00"), js_event(start="9999-12-31T23:00:00"),
+                                  {"title": "x", "start": "9999-12-31T10:00", "end": "9999-12-31T11:00"}])
+def test_json_bookings_at_the_ends_of_the_calendar_are_422(srv, room, body):
+    answer = srv.request("POST", f"/api/rooms/{room}/bookings", user=ALICE, json=body)
+    assert answer.status_code == 422 and "1900 to 8999" in answer.json()["message"], answer.text
+
+
 # -- 4. names, room ids and e-mail addresses are matched whole ---------------------------------
 def users_file(srv) -> str:
     return os.path.join(srv.dir, "data", "users")
