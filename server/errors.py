@@ -56,10 +56,15 @@ def dav_error(refusal: Refusal, base_prefix: str = ""):
     return refusal.caldav_status, [("Content-Type", "application/xml; charset=utf-8")], body
 
 
-def dav_forbidden(message: str, precondition: str = "not-allowed"):
+def dav_answer(status: int, message: str, precondition: str):
+    """A DAV:error of any status where no storage refusal stands behind the answer."""
     refusal = Refusal(message)
-    refusal.precondition = precondition
+    refusal.caldav_status, refusal.precondition = status, precondition
     return dav_error(refusal)
+
+
+def dav_forbidden(message: str, precondition: str = "not-allowed"):
+    return dav_answer(403, message, precondition)
 
 
 class BadRequest(Refusal):

@@ -126,9 +126,9 @@ class Front:
                 "This token is read-only: it cannot change anything.", "read-only-token"))
         if identity is not None:
             hand_over(environ, identity)
-        if method in XML_METHODS and not _no_dtd(environ):
-            return _respond(start_response, 400, [("Content-Type", "text/plain; charset=utf-8")],
-                            b"This XML body is refused: a DOCTYPE or entity declaration, or a PROPFIND body without a child element.\n")
+        refused = _refuse_xml(self.configuration, environ) if method in XML_METHODS else None
+        if refused:
+            return _respond(start_response, *errors.dav_answer(400, refused, "valid-xml"))
         captured = {}
 
         def capture(status, headers, exc_info=None):
@@ -150,31 +150,37 @@ class Front:
         return context.request(identity.actor() if identity else None)
 
 
-def _no_dtd(environ) -> bool:
-    """False for an XML body declaring a DOCTYPE or entities: Radicale parses with defusedxml,
-    which raises EntitiesForbidden, and Radicale answers that with 500.  The body (at most
-    max_content_length) is read here and handed on unchanged."""
+def _refuse_xml(configuration, environ):
+    """A sentence why an XML body is refused, or None.  Decided on the document Radicale
+    will parse — the body decoded as Radicale decodes it (charset, else UTF-8), whatever
+    its encoding (UTF-16 with a BOM, a DOCTYPE after a comment) — with defusedxml set to
+    forbid DTDs and entities: Radicale's parser raises on entities, and it answers that
+    with a 500.  The body (at most max_content_length) is read here and handed on."""
+    import xml.etree.ElementTree as ET
+
+    import defusedxml
+    import defusedxml.ElementTree
+    from radicale import httputils
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        return True
+        return None
     if length <= 0:
-        return True
+        return None
     body = environ["wsgi.input"].read(length)
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
-    if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
-        return False
-    if environ.get("REQUEST_METHOD", "").upper() == "PROPFIND":
-        # Radicale's PROPFIND indexes the first child of <propfind> (IndexError, 500, when empty)
-        import xml.etree.ElementTree as ET
-        try:
-            root = ET.fromstring(body)
-        except ET.ParseError:
-            return True  # Radicale answers 400
-        if len(root) == 0:  # any root element: Radicale reads its first child
-            return False
-    return True
+    try:
+        root = defusedxml.ElementTree.fromstring(httputils.decode_request(configuration, environ, body),
+                                                 forbid_dtd=True)
+    except defusedxml.DefusedXmlException:
+        return "This XML body is refused: it declares a DOCTYPE or entities, which this server does not read."
+    except (ET.ParseError, ValueError):
+        return None  # Radicale answers 400 and says why
+    if environ.get("REQUEST_METHOD", "").upper() == "PROPFIND" and len(root) == 0:
+        # Radicale's PROPFIND indexes the first child of the root (IndexError, 500, when empty)
+        return "This PROPFIND body is refused: its root element is empty (name a prop, allprop or propname)."
+    return None
 
 
 def _refuse_unknown_charset(environ, is_api):

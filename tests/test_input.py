@@ -52,6 +52,49 @@ def dav_error(answer, status, condition, words):
     assert words in answer.text, answer.text
 
 
+# -- 1. XML: a DOCTYPE is refused on the parsed document, whatever its encoding ----------------
+DOCTYPE = '<!DOCTYPE d [<!ENTITY e "x">]>'
+BODIES = {
+    "utf-16 (BOM), charset given": (f'<?xml version="1.0" encoding="UTF-16"?>{DOCTYPE}{PROPFIND}'
+                                    .encode("utf-16"), "utf-16"),
+    "utf-16-le with BOM": (f'\ufeff<?xml version="1.0" encoding="UTF-16"?>{DOCTYPE}{PROPFIND}'
+                           .encode("utf-16-le"), "utf-16-le"),
+    "utf-16-be with BOM": (f'\ufeff<?xml version="1.0" encoding="UTF-16"?>{DOCTYPE}{PROPFIND}'
+                           .encode("utf-16-be"), "utf-16-be"),
+    "utf-8 with BOM": (f"\ufeff<?xml version=\"1.0\"?>{DOCTYPE}{PROPFIND}".encode(), None),
+    "DOCTYPE after a comment": (f"<?xml version=\"1.0\"?><!-- hi --><!DOCTYPE d>{PROPFIND}".encode(), None),
+    "external entity": ('<?xml version="1.0"?><!DOCTYPE d [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+                        '<D:propfind xmlns:D="DAV:"><D:prop><D:displayname>&e;</D:displayname>'
+                        '</D:prop></D:propfind>'.encode(), None),
+    "parameter entity": (('<?xml version="1.0"?><!DOCTYPE d [<!ENTITY % p "x"> %p;]>' + PROPFIND).encode(),
+                         None),
+}
+
+
+@pytest.mark.parametrize("method", ["PROPFIND", "REPORT", "PROPPATCH"])
+@pytest.mark.parametrize("name", list(BODIES))
+def test_xml_with_a_doctype_is_400_in_any_encoding(srv, room, method, name):
+    body, charset = BODIES[name]
+    content_type = "application/xml" + (f"; charset={charset}" if charset else "")
+    answer = srv.request(method, f"/rooms/{room}/", user=ADMIN, data=body,
+                         headers={"Content-Type": content_type, "Depth": "0"})
+    dav_error(answer, 400, "valid-xml", "DOCTYPE")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig"])
+def test_xml_without_a_doctype_in_utf16_or_with_a_bom_is_read(srv, room, encoding):
+    answer = srv.request("PROPFIND", f"/rooms/{room}/", user=ALICE, data=PROPFIND.encode(encoding),
+                         headers={"Content-Type": f"application/xml; charset={encoding.split('-sig')[0]}",
+                                  "Depth": "0"})
+    assert answer.status_code == 207 and f"Room {room}" in answer.text, answer.text
+
+
+def test_empty_propfind_is_400_with_a_sentence(srv, room):
+    answer = srv.request("PROPFIND", f"/rooms/{room}/", user=ALICE, data=b'<D:propfind xmlns:D="DAV:"/>',
+                         headers={**XML, "Depth": "0"})
+    dav_error(answer, 400, "valid-xml", "empty")
+
+
 # -- 2. line breaks and control characters in JSCalendar members ------------------------------
 ONE_LINE = [
     ("/replyTo/imip", {"replyTo": {"imip": "mailto:a@example.org\r\nX-EVIL:1"}}),
