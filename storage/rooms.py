@@ -102,13 +102,21 @@ class Room:
             if not isinstance(entry, str) or not re.fullmatch(r"@?[A-Za-z0-9][A-Za-z0-9_.@-]*", entry):
                 raise ValueError(f"{entry!r} is not a user name or @group")
         r = self.rules
+        for name in ("opening_hours", "min_duration", "max_duration", "min_notice", "max_advance", "buffer"):
+            if getattr(r, name) is not None and not isinstance(getattr(r, name), str):
+                raise ValueError(f"{Rules.NAMES[name]} must be text, not {getattr(r, name)!r}")
+        for name in ("no_recurring", "no_multiday", "approval"):
+            if not isinstance(getattr(r, name), bool):
+                raise ValueError(f"{Rules.NAMES[name]} must be true or false, not {getattr(r, name)!r}")
+        if not isinstance(r.blackouts, list):
+            raise ValueError(f"blackout must be a list of START/END texts, not {r.blackouts!r}")
         self.opening = openinghours.parse(r.opening_hours) if r.opening_hours else None
         self.min_duration = _duration("min-duration", r.min_duration)
         self.max_duration = _duration("max-duration", r.max_duration)
         self.min_notice = _duration("min-notice", r.min_notice)
         self.max_advance = _duration("max-advance", r.max_advance, calendar_ok=True)
         self.buffer = _duration("buffer", r.buffer)
-        if not isinstance(r.quantity, int) or r.quantity < 1:
+        if not isinstance(r.quantity, int) or isinstance(r.quantity, bool) or r.quantity < 1:
             raise ValueError(f"quantity must be a whole number >= 1, not {r.quantity!r}")
         if r.max_instances is not None and (not isinstance(r.max_instances, int) or r.max_instances < 1):
             raise ValueError(f"max-instances must be a whole number >= 1, not {r.max_instances!r}")
@@ -168,17 +176,29 @@ class Room:
 
         def split(name):
             return [v.strip() for v in text(name).split(",") if v.strip()]
-        capacity = text("capacity")
+        # Properties are text (PROPPATCH): read them with sentences, not Python's errors.
+        capacity = text("capacity").strip()
+        try:
+            capacity = int(capacity) if capacity else None
+        except ValueError:
+            raise ValueError(f"capacity must be a whole number, not {capacity!r}") from None
+        try:
+            rules = json.loads(text("rules") or "{}")
+        except ValueError:
+            rules = None
+        if not isinstance(rules, dict):
+            raise ValueError('rules must be a JSON object such as {"buffer": "PT15M"}, '
+                             f"not {text('rules')!r}")
         room = cls(
             id=room_id,
             name=props.get("D:displayname") or room_id,
-            capacity=int(capacity) if capacity.strip() else None,
+            capacity=capacity,
             location=text("location"),
             timezone=text("timezone") or "UTC",
             features=split("features"),
             bookers=split("bookers"),
             managers=split("managers"),
-            rules=Rules.from_json(json.loads(text("rules") or "{}")),
+            rules=Rules.from_json(rules),
         )
         room.viewers = split("viewers")
         room.busy_title = text("busy-title").strip()

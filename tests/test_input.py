@@ -6,6 +6,7 @@ in our words, unknown rooms and anonymous requests, unknown TZIDs in the log.
 
 import json
 import os
+import re
 import uuid
 
 import bcrypt
@@ -266,3 +267,21 @@ def test_caldav_cannot_forge_who_booked_and_json_shows_the_truth(srv, room):
     assert not [k for k in stored(srv, room)[f"/rooms/{room}/in-forged.ics"] if "roomcal" in k.lower()]
     summary = srv.request("GET", f"/api/rooms/{room}/bookings/in-forged", user=ALICE).json()
     assert summary["roomcal"]["bookedBy"] == ALICE
+
+
+# -- 6. room properties are read in our words ---------------------------------------------------
+@pytest.mark.parametrize("name,value,words", [
+    ("capacity", "lots", "capacity must be a whole number, not 'lots'"),
+    ("rules", "no json", "rules must be a JSON object"),
+    ("rules", "[1]", "rules must be a JSON object"),
+    ("rules", '{"approval": "yes"}', "approval must be true or false"),
+    ("rules", '{"opening-hours": 8}', "opening-hours must be text"),
+    ("rules", '{"blackout": "2031-12-24/2031-12-26"}', "blackout must be a list"),
+    ("timezone", "Mars/Base", "unknown time zone"),
+])
+def test_proppatch_of_a_bad_room_property_says_what_is_wrong(srv, room, name, value, words):
+    body = ('<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:R="urn:roomcal:caldav"><D:set>'
+            f'<D:prop><R:{name}>{value}</R:{name}></D:prop></D:set></D:propertyupdate>')
+    answer = srv.request("PROPPATCH", f"/rooms/{room}/", user=ADMIN, data=body, headers=XML)
+    dav_error(answer, 400, "valid-room", words)
+    assert not re.search(r"invalid literal|Expecting value|sequence item|object has no attribute", answer.text)
