@@ -18,6 +18,15 @@ def unauthorized(message: str):
     return json_error(401, "unauthorized", message, CHALLENGE)
 
 
+# What an anonymous request hears where Radicale would say "forbidden".
+LOG_IN = "Authentication is required: log in with Basic auth (user name and password) or a Bearer token."
+
+
+def dav_unauthorized(message: str = LOG_IN):
+    status, headers, body = dav_answer(401, message, "authentication-required")
+    return status, headers + CHALLENGE, body
+
+
 def json_response(status: int, body: dict, headers=()):
     return status, [("Content-Type", "application/json; charset=utf-8"), *headers], \
         json.dumps(body, ensure_ascii=False).encode()

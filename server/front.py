@@ -12,12 +12,13 @@ import io
 import logging
 
 import radicale.app
+from radicale import pathutils
 
 from plugins.auth import hand_over
 from server import errors
-from server.errors import CHALLENGE
 from server.rest import wants_json
 from storage import context
+from storage.errors import NotFound
 
 logger = logging.getLogger("roomcal")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT"})
@@ -55,12 +56,8 @@ class Front:
         try:
             identity = self.authenticate(environ)
         except Unauthorized as e:
-            if is_api:
-                status, headers, body = errors.unauthorized(str(e))
-            else:
-                status, headers, body = 401, [("Content-Type", "text/plain; charset=utf-8"),
-                                              *CHALLENGE], f"{e}\n".encode()
-            return _respond(start_response, status, headers, body)
+            answer = errors.unauthorized(str(e)) if is_api else errors.dav_unauthorized(str(e))
+            return _respond(start_response, *answer)
         if is_api:
             status, headers, body = self.api.handle(environ, identity)
             return _respond(start_response, status, headers, body)
@@ -129,6 +126,11 @@ class Front:
         refused = _refuse_xml(self.configuration, environ) if method in XML_METHODS else None
         if refused:
             return _respond(start_response, *errors.dav_answer(400, refused, "valid-xml"))
+        path = pathutils.sanitize_path(environ.get("PATH_INFO", "/"))
+        room_id = self.storage.absent_room(path) if identity is not None else None
+        if room_id is not None and method != "OPTIONS" and not (
+                method in ("MKCALENDAR", "MKCOL") and path.strip("/").count("/") == 1):  # a new room
+            return _respond(start_response, *errors.dav_error(NotFound(f"There is no room {room_id!r}.")))
         captured = {}
 
         def capture(status, headers, exc_info=None):
@@ -139,10 +141,9 @@ class Front:
         if state.refusal is not None and status >= 400:
             prefix = environ.get("SCRIPT_NAME", "").rstrip("/")
             return _respond(start_response, *errors.dav_error(state.refusal, prefix))
-        headers = captured["headers"]
-        if status == 401:  # one challenge for every 401: ours offers Bearer too
-            headers = [h for h in headers if h[0].lower() != "www-authenticate"] + CHALLENGE
-        start_response(captured["status"], headers)
+        if status == 401:  # Radicale's anonymous 401 says "forbidden": ours says log in
+            return _respond(start_response, *errors.dav_unauthorized())
+        start_response(captured["status"], captured["headers"])
         return [body]
 
     def run_as(self, identity):

@@ -122,6 +122,9 @@ class Rest:
             collection_path, href = path, None
         else:
             collection_path, href = posixpath.dirname(path) + "/", posixpath.basename(path)
+        room_id = self.storage.absent_room(path)
+        if room_id is not None:
+            raise NotFound(f"There is no room {room_id!r}.")
         self._check(identity, collection_path if is_collection else path,
                     "r" if method in ("GET", "HEAD") else "w")
         if is_collection:

@@ -532,6 +532,14 @@ class Storage(multifilesystem.Storage):
         self.room_collection_exists(room_id)
         return self.write_item(f"/{rooms.ROOMS}/{room_id}/", text, actor, **preconditions)
 
+    def absent_room(self, path: str) -> Optional[str]:
+        """The room id when ``path`` (sanitized) lies inside ``/rooms/<id>/`` and there is no
+        such room: the answer is 404 then, not the 403 of a room nobody has rights on."""
+        parts = path.strip("/").split("/")
+        if len(parts) >= 2 and parts[0] == rooms.ROOMS and self.registry.get(parts[1]) is None:
+            return parts[1]
+        return None
+
     def room_collection_exists(self, room_id: str) -> None:
         if self.registry.get(room_id) is None:
             raise NotFound(f"There is no room {room_id!r}.")

@@ -285,3 +285,40 @@ def test_proppatch_of_a_bad_room_property_says_what_is_wrong(srv, room, name, va
     answer = srv.request("PROPPATCH", f"/rooms/{room}/", user=ADMIN, data=body, headers=XML)
     dav_error(answer, 400, "valid-room", words)
     assert not re.search(r"invalid literal|Expecting value|sequence item|object has no attribute", answer.text)
+
+
+# -- 7. unknown rooms are 404, anonymous requests are told to log in ---------------------------
+@pytest.mark.parametrize("method", ["PUT", "GET", "DELETE", "PROPFIND", "PROPPATCH"])
+@pytest.mark.parametrize("user", [ALICE, ADMIN])
+def test_caldav_inside_an_unknown_room_is_404(srv, method, user):
+    data = event("20310401T100000Z", "20310401T110000Z") if method == "PUT" else None
+    answer = srv.request(method, "/rooms/in-nosuch/x.ics", user=user, data=data,
+                         headers={"Content-Type": "text/calendar"} if data else {})
+    dav_error(answer, 404, "notFound", "There is no room 'in-nosuch'")
+
+
+@pytest.mark.parametrize("method,path", [("PUT", "/rooms/in-nosuch/x.ics"), ("POST", "/rooms/in-nosuch/"),
+                                         ("PATCH", "/rooms/in-nosuch/x.ics")])
+def test_json_inside_an_unknown_room_is_404(srv, method, path):
+    answer = srv.request(method, path, user=ALICE, headers=JSON, data=json.dumps(js_event()))
+    assert answer.status_code == 404 and answer.json()["message"] == "There is no room 'in-nosuch'.", answer.text
+
+
+def test_a_new_room_by_mkcalendar_is_still_created(srv):
+    room_id = f"in-{uuid.uuid4().hex[:6]}"
+    assert srv.request("MKCALENDAR", f"/rooms/{room_id}/", user=ADMIN).status_code == 201
+    assert srv.request("GET", f"/api/rooms/{room_id}", user=ADMIN).status_code == 200
+
+
+@pytest.mark.parametrize("method", ["PROPFIND", "PUT", "GET"])
+def test_anonymous_caldav_is_told_to_log_in(srv, room, method):
+    answer = srv.request(method, f"/rooms/{room}/x.ics", data=b"" if method == "PUT" else None)
+    dav_error(answer, 401, "authentication-required", "Authentication is required")
+    assert "forbidden" not in answer.text.lower()
+    challenges = answer.raw.headers.getlist("WWW-Authenticate")
+    assert [c.split()[0] for c in challenges] == ["Basic", "Bearer"], challenges
+
+
+def test_anonymous_json_is_told_to_log_in(srv, room):
+    answer = srv.request("GET", f"/rooms/{room}/", headers={"Accept": "application/json"})
+    assert answer.status_code == 401 and "Log in" in answer.json()["message"], answer.text
