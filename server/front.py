@@ -43,6 +43,7 @@ class Front:
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "") or "/"
+        context.set_where(f"{environ.get('REQUEST_METHOD', 'GET')} {path}")
         if path == "/.feeds" or path.startswith("/.feeds/"):  # secret feed links: no login, no Radicale
             from server.routes.feeds import serve_public
             return serve_public(self, environ, start_response)

@@ -322,3 +322,20 @@ def test_anonymous_caldav_is_told_to_log_in(srv, room, method):
 def test_anonymous_json_is_told_to_log_in(srv, room):
     answer = srv.request("GET", f"/rooms/{room}/", headers={"Accept": "application/json"})
     assert answer.status_code == 401 and "Log in" in answer.json()["message"], answer.text
+
+
+# -- 8. an unknown TZID is one WARNING with context ---------------------------------------------
+def test_an_unknown_tzid_is_one_warning_with_context(srv, room):
+    tzid = f"Mars/Olympus-{uuid.uuid4().hex[:6]}"
+    answer = srv.put_ics(f"/rooms/{room}/in-tz.ics",
+                         event("20310401T100000", "20310401T110000", uid="in-tz", tz=tzid), user=ALICE)
+    dav_error(answer, 400, "valid-booking", f"unknown time zone '{tzid}'")
+    home = srv.request("MKCALENDAR", f"/{ALICE}/in-cal/", user=ALICE)
+    assert home.status_code == 201, home.text
+    personal = srv.put_ics(f"/{ALICE}/in-cal/in-tz.ics",
+                           event("20310401T100000", "20310401T110000", uid="in-tz", tz=tzid), user=ALICE)
+    assert personal.status_code == 201  # Radicale reads it as UTC in a personal calendar
+    lines = [line for line in srv.read_log().splitlines() if tzid in line and "[" in line]
+    assert len(lines) == 2, lines
+    for line, path in zip(lines, (f"PUT /rooms/{room}/in-tz.ics", f"PUT /{ALICE}/in-cal/in-tz.ics")):
+        assert "[WARNING]" in line and path in line and f"by {ALICE}" in line, line
