@@ -24,12 +24,11 @@ import typing
 from typing import Dict, Iterable, List, Optional
 
 from storage import context, rooms
-from storage.accounts import RESERVED_USERS, AccountError, check_name
+from storage.accounts import RESERVED_USERS, AccountError, check_email, check_name
 from storage.context import Actor
 from storage.errors import NotFound, Refusal, RoomInUse
 
 logger = logging.getLogger("roomcal.admin")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 PEOPLE = ("bookers", "managers", "viewers")   # lists of users and @groups
 READ_ONLY_KEYS = ("id", "href", "may")        # in a room's JSON, but not settable
 
@@ -337,8 +336,11 @@ def _user_problems(name=None, password=None, admin=None, email=None, *, new=Fals
         problems["password"] = "the password must be non-empty text"
     if admin is not None and not isinstance(admin, bool):
         problems["admin"] = f"admin must be true or false, not {admin!r}"
-    if email is not None and (not isinstance(email, str) or (email and not EMAIL.match(email))):
-        problems["email"] = f"{email!r} is not an e-mail address"
+    if email is not None:
+        try:
+            check_email(email)
+        except AccountError as e:
+            problems["email"] = str(e)
     return problems
 
 

@@ -32,6 +32,7 @@ from server import jscalendar
 from server.rest import _server_fields
 from storage.errors import InvalidBooking, UnsupportedComponent
 from storage.rooms import parse_local
+from storage.text import free_text, one_line
 
 MEMBERS = ("title", "start", "end", "description", "uid")   # the short form
 TITLE_ALIAS = "name"                                        # the seed's spelling of title
@@ -110,8 +111,14 @@ def _short(body: dict, room, new_uid) -> Tuple[Optional[str], List[Problem]]:
     for name in ("description", "uid"):
         if body.get(name) is not None and not isinstance(body[name], str):
             problems.append(Problem(f"/{name}", "invalid", f"{name} must be text, not {body[name]!r}"))
+    for name in ("title", "description"):
+        if isinstance(body.get(name), str) and not free_text(body[name]):
+            problems.append(Problem(f"/{name}", "invalid", f"{name} must not contain control "
+                                    "characters (line breaks and tabs are fine)"))
     if isinstance(body.get("uid"), str) and not body["uid"].strip():
         problems.append(Problem("/uid", "blank", "uid may not be blank (leave it out for a new one)"))
+    elif isinstance(body.get("uid"), str) and not one_line(body["uid"]):   # it names a file too
+        problems.append(Problem("/uid", "invalid", "uid must be one line, without control characters"))
     for key in body:
         if key not in MEMBERS:
             problems.append(Problem("/" + key.replace("~", "~0").replace("/", "~1"), "unknown",

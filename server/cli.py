@@ -35,6 +35,7 @@ def _storage(args):
     # ERROR: Radicale's "Storage location ... creating now" warnings would break the
     # one-line-on-stderr contract of the first command on a fresh store.
     logging.getLogger("radicale").setLevel(logging.ERROR)
+    logging.getLogger().addFilter(context.unknown_time_zones)  # vobject's bare ERRORs
     return Storage(_configuration(args))
 
 

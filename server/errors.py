@@ -19,6 +19,15 @@ def unauthorized(message: str):
     return json_error(401, "unauthorized", message, CHALLENGE)
 
 
+# What an anonymous request hears where Radicale would say "forbidden".
+LOG_IN = "Authentication is required: log in with Basic auth (user name and password) or a Bearer token."
+
+
+def dav_unauthorized(message: str = LOG_IN):
+    status, headers, body = dav_answer(401, message, "authentication-required")
+    return status, headers + CHALLENGE, body
+
+
 def json_response(status: int, body: dict, headers=()):
     return status, [("Content-Type", "application/json; charset=utf-8"), *headers], \
         json.dumps(body, ensure_ascii=False).encode()
@@ -59,10 +68,15 @@ def dav_error(refusal: Refusal, base_prefix: str = ""):
     return refusal.caldav_status, [("Content-Type", "application/xml; charset=utf-8")], body
 
 
-def dav_forbidden(message: str, precondition: str = "not-allowed"):
+def dav_answer(status: int, message: str, precondition: str):
+    """A DAV:error of any status where no storage refusal stands behind the answer."""
     refusal = Refusal(message)
-    refusal.precondition = precondition
+    refusal.caldav_status, refusal.precondition = status, precondition
     return dav_error(refusal)
+
+
+def dav_forbidden(message: str, precondition: str = "not-allowed"):
+    return dav_answer(403, message, precondition)
 
 
 class BadRequest(Refusal):

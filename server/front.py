@@ -15,15 +15,15 @@ from http import HTTPStatus
 from urllib.parse import unquote
 
 import radicale.app
+from radicale import pathutils
 
 from plugins.auth import hand_over
 from server import config as roomcal_config
 from server import errors
-from server.errors import CHALLENGE
 from server.rest import wants_json
 from storage import context
 from storage.accounts import SignInsBusy
-from storage.errors import Refusal
+from storage.errors import NotFound, Refusal
 from storage.login_failures import ADDRESS_FACTOR, LockedOut, LoginFailures
 from storage.store import screened
 
@@ -62,6 +62,7 @@ class Front:
 
     def __call__(self, environ, start_response):
         path = _utf8_path(environ.get("PATH_INFO", "")) or "/"
+        context.set_where(f"{environ.get('REQUEST_METHOD', 'GET')} {path}")
         if _public(path):  # secret feed links: no login, no Radicale
             from server.routes.feeds import serve_public
             return serve_public(self, environ, start_response)
@@ -176,9 +177,7 @@ class Front:
         path = environ.get("PATH_INFO", "") or "/"
         as_json = path == "/api" or path.startswith("/api/") or wants_json(environ)
         if isinstance(refused, Unauthorized):
-            if as_json:
-                return errors.unauthorized(str(refused))
-            return 401, [("Content-Type", "text/plain; charset=utf-8"), *CHALLENGE], f"{refused}\n".encode()
+            return (errors.unauthorized if as_json else errors.dav_unauthorized)(str(refused))
         if isinstance(refused, TooManyFailures):
             status, kind, message, retry = 429, "tooManyFailures", str(refused), refused.retry_after
         else:
@@ -186,10 +185,8 @@ class Front:
             message = "Too many sign-ins are being checked at once; try again in a moment."
         if as_json:
             return errors.json_error(status, kind, message, [("Retry-After", str(retry))])
-        refusal = Refusal(message)
-        refusal.precondition = "too-many-failures" if status == 429 else "busy"
-        refusal.caldav_status = status
-        status, headers, body = errors.dav_error(refusal)
+        status, headers, body = errors.dav_answer(
+            status, message, "too-many-failures" if status == 429 else "busy")
         return status, [*headers, ("Retry-After", str(retry))], body
 
     def check_head(self, method: str, target: str, headers: list, client: str):
@@ -209,9 +206,7 @@ class Front:
         except (Unauthorized, TooManyFailures, SignInsBusy) as refused:
             return _raw_response(*self.sign_in_refused(environ, refused))
         if identity is None and self.login_required:
-            return _raw_response(*self.sign_in_refused(
-                environ, Unauthorized("Authentication is required: sign in with a user name and "
-                                      "password (Basic) or an API token (Bearer).")))
+            return _raw_response(*self.sign_in_refused(environ, Unauthorized(errors.LOG_IN)))
         return None
 
     # -- CalDAV -----------------------------------------------------------------------
@@ -223,14 +218,19 @@ class Front:
                 "This token is read-only: it cannot change anything.", "read-only-token"))
         if identity is not None:
             hand_over(environ, identity)
-        if method in XML_METHODS and not _no_dtd(environ):
-            return _respond(start_response, 400, [("Content-Type", "text/plain; charset=utf-8")],
-                            b"This XML body is refused: a DOCTYPE or entity declaration, or a PROPFIND body without a child element.\n")
+        refused = _refuse_xml(self.configuration, environ) if method in XML_METHODS else None
+        if refused:
+            return _respond(start_response, *errors.dav_answer(400, refused, "valid-xml"))
         if method == "PUT":  # before Radicale parses it: storage/screen.py
             try:
                 screened(_body_text(environ))
             except Refusal as refusal:
                 return _respond(start_response, *errors.dav_error(refusal))
+        path = pathutils.sanitize_path(path)
+        room_id = self.storage.absent_room(path) if identity is not None else None
+        if room_id is not None and method != "OPTIONS" and not (
+                method in ("MKCALENDAR", "MKCOL") and path.strip("/").count("/") == 1):  # a new room
+            return _respond(start_response, *errors.dav_error(NotFound(f"There is no room {room_id!r}.")))
         captured = {}
 
         def capture(status, headers, exc_info=None):
@@ -241,11 +241,11 @@ class Front:
         if state.refusal is not None and status >= 400:
             prefix = environ.get("SCRIPT_NAME", "").rstrip("/")
             return _respond(start_response, *errors.dav_error(state.refusal, prefix))
+        if status == 401:  # Radicale's anonymous 401 says "forbidden": ours says log in
+            return _respond(start_response, *errors.dav_unauthorized())
         headers = captured["headers"]
         if state.rewritten:  # RFC 4791 §5.3.4: no ETag for an object the server changed
             headers = [h for h in headers if h[0].lower() != "etag"]
-        if status == 401:  # one challenge for every 401: ours offers Bearer too
-            headers = [h for h in headers if h[0].lower() != "www-authenticate"] + CHALLENGE
         start_response(captured["status"], headers)
         return [body]
 
@@ -300,31 +300,37 @@ def _utf8_path(path_info: str) -> str:
         return path_info
 
 
-def _no_dtd(environ) -> bool:
-    """False for an XML body declaring a DOCTYPE or entities: Radicale parses with defusedxml,
-    which raises EntitiesForbidden, and Radicale answers that with 500.  The body (at most
-    max_content_length) is read here and handed on unchanged."""
+def _refuse_xml(configuration, environ):
+    """A sentence why an XML body is refused, or None.  Decided on the document Radicale
+    will parse — the body decoded as Radicale decodes it (charset, else UTF-8), whatever
+    its encoding (UTF-16 with a BOM, a DOCTYPE after a comment) — with defusedxml set to
+    forbid DTDs and entities: Radicale's parser raises on entities, and it answers that
+    with a 500.  The body (at most max_content_length) is read here and handed on."""
+    import xml.etree.ElementTree as ET
+
+    import defusedxml
+    import defusedxml.ElementTree
+    from radicale import httputils
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        return True
+        return None
     if length <= 0:
-        return True
+        return None
     body = environ["wsgi.input"].read(length)
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
-    if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
-        return False
-    if environ.get("REQUEST_METHOD", "").upper() == "PROPFIND":
-        # Radicale's PROPFIND indexes the first child of <propfind> (IndexError, 500, when empty)
-        import xml.etree.ElementTree as ET
-        try:
-            root = ET.fromstring(body)
-        except ET.ParseError:
-            return True  # Radicale answers 400
-        if len(root) == 0:  # any root element: Radicale reads its first child
-            return False
-    return True
+    try:
+        root = defusedxml.ElementTree.fromstring(httputils.decode_request(configuration, environ, body),
+                                                 forbid_dtd=True)
+    except defusedxml.DefusedXmlException:
+        return "This XML body is refused: it declares a DOCTYPE or entities, which this server does not read."
+    except (ET.ParseError, ValueError):
+        return None  # Radicale answers 400 and says why
+    if environ.get("REQUEST_METHOD", "").upper() == "PROPFIND" and len(root) == 0:
+        # Radicale's PROPFIND indexes the first child of the root (IndexError, 500, when empty)
+        return "This PROPFIND body is refused: its root element is empty (name a prop, allprop or propname)."
+    return None
 
 
 def _body_text(environ) -> str:

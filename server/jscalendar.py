@@ -59,6 +59,10 @@ from icalendar import Alarm, Calendar, Event, vCalAddress
 from icalendar.prop import vUnknown
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
+from storage.booking import is_stamped
+from storage.rooms import FIRST_YEAR, LAST_YEAR
+from storage.text import free_text, one_line
+
 __all__ = ["InvalidEvent", "to_jscalendar", "from_jscalendar", "validate", "apply_patch"]
 
 UTC = datetime.timezone.utc
@@ -91,14 +95,15 @@ _EVENT_ORDER = (
     "recurrenceRules", "excludedRecurrenceRules", "recurrenceOverrides", "alerts")
 _MAX_INT = 2 ** 53 - 1
 
-_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
-_LOCAL_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d*[1-9])?$")
-_UTC_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d*[1-9])?Z$")
+# Patterns are matched whole (fullmatch): "$" would let a trailing newline through.
+_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
+_LOCAL_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d*[1-9])?")
+_UTC_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d*[1-9])?Z")
 # Liberal: weeks, days and time parts in any combination (EGroupware writes P1DT2H).
 _DURATION_RE = re.compile(
-    r"^P(?!$)(?:(\d+)W)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)(?:\.\d+)?S)?)?$")
-_NDAY_RE = re.compile(r"^([+-]?\d{1,3})?(MO|TU|WE|TH|FR|SA|SU)$", re.IGNORECASE)
-_BYMONTH_RE = re.compile(r"^(\d{1,2})(L?)$")
+    r"P(?!$)(?:(\d+)W)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)(?:\.\d+)?S)?)?")
+_NDAY_RE = re.compile(r"([+-]?\d{1,3})?(MO|TU|WE|TH|FR|SA|SU)", re.IGNORECASE)
+_BYMONTH_RE = re.compile(r"(\d{1,2})(L?)")
 
 
 class InvalidEvent(ValueError):
@@ -148,12 +153,17 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and -_MAX_INT <= value <= _MAX_INT
 
 
+_LOCAL_TEXT = f"a LocalDateTime (YYYY-MM-DDTHH:MM:SS, years {FIRST_YEAR} to {LAST_YEAR})"
+_UTC_TEXT = f"a UTCDateTime (YYYY-MM-DDTHH:MM:SSZ, years {FIRST_YEAR} to {LAST_YEAR})"
+
+
 def _parse_local(text) -> datetime.datetime | None:
-    """LocalDateTime -> naive datetime (fractions dropped: iCalendar has none)."""
+    """LocalDateTime -> naive datetime (fractions dropped: iCalendar has none); None also
+    outside the years a booking may name (storage/rooms.py: no date arithmetic overflows)."""
     if not isinstance(text, str):
         return None
-    m = _LOCAL_RE.match(text)
-    if not m:
+    m = _LOCAL_RE.fullmatch(text)
+    if not m or not FIRST_YEAR <= int(m.group(1)) <= LAST_YEAR:
         return None
     try:
         return datetime.datetime(*(int(g) for g in m.groups()[:6]))
@@ -164,8 +174,8 @@ def _parse_local(text) -> datetime.datetime | None:
 def _parse_utc(text) -> datetime.datetime | None:
     if not isinstance(text, str):
         return None
-    m = _UTC_RE.match(text)
-    if not m:
+    m = _UTC_RE.fullmatch(text)
+    if not m or not FIRST_YEAR <= int(m.group(1)) <= LAST_YEAR:
         return None
     try:
         return datetime.datetime(*(int(g) for g in m.groups()[:6]), tzinfo=UTC)
@@ -190,7 +200,7 @@ def _parse_duration(text) -> tuple[int, int] | None:
     """Duration -> (nominal days, exact seconds); fractions of seconds are dropped."""
     if not isinstance(text, str):
         return None
-    m = _DURATION_RE.match(text)
+    m = _DURATION_RE.fullmatch(text)
     if not m:
         return None
     w, d, h, mi, s = (int(g) if g else 0 for g in m.groups())
@@ -437,7 +447,7 @@ def _param(prop, name):
 def _explicit_id(prop):
     for name in _ID_NAMES:
         value = _param(prop, name)
-        if value and _ID_RE.match(value):
+        if value and _ID_RE.fullmatch(value):
             return value
     return None
 
@@ -577,7 +587,7 @@ def _read_rule(prop, ctx: _Ctx):
         if "BYDAY" in parts:
             days = []
             for item in parts["BYDAY"]:
-                m = _NDAY_RE.match(str(item))
+                m = _NDAY_RE.fullmatch(str(item))
                 if not m:
                     return None
                 nday = {"@type": "NDay", "day": m.group(2).lower()}
@@ -783,7 +793,7 @@ def _alarm_js(alarm):
 def _alarm_explicit_id(alarm):
     for name in _ID_NAMES:
         value = _text(_first(alarm, name))
-        if value and _ID_RE.match(value):
+        if value and _ID_RE.fullmatch(value):
             return value
     return None
 
@@ -792,7 +802,7 @@ def _alarm_base_id(alarm, js):
     for name in ("UID", "X-WR-ALARMUID"):
         value = _text(_first(alarm, name))
         if value:
-            return value if _ID_RE.match(value) else _uuid5(value)
+            return value if _ID_RE.fullmatch(value) else _uuid5(value)
     return _uuid5("alert:" + json.dumps(js, sort_keys=True))
 
 
@@ -994,7 +1004,7 @@ def _encode_residue(entry) -> str:
 def _apply_residue(js, entries):
     for entry in entries:
         tokens = [_unesc(t) for t in entry["p"].split("/")[1:]]
-        if not tokens:
+        if not tokens or is_stamped(tokens[-1]):  # only the booking core says who booked
             continue
         parent = js
         for token in tokens[:-1]:
@@ -1052,7 +1062,7 @@ def _drop_nulls(value):
 
 def _nday(item):
     if isinstance(item, str):
-        m = _NDAY_RE.match(item.strip())
+        m = _NDAY_RE.fullmatch(item.strip())
         if not m:
             return item
         out = {"@type": "NDay", "day": m.group(2).lower()}
@@ -1212,7 +1222,7 @@ def _check_id_map(errors, value, pointer, what):
         return {}
     out = {}
     for key, item in value.items():
-        if not _ID_RE.match(key):
+        if not _ID_RE.fullmatch(key):
             errors.add(pointer + "/" + _esc(key), "is not a valid Id (1-255 of A-Za-z0-9-_)")
         elif not isinstance(item, dict):
             errors.add(pointer + "/" + _esc(key), f"must be a {what} object")
@@ -1246,7 +1256,7 @@ def _check_rule(errors, rule, pointer):
     if "count" in rule and (not _is_int(rule["count"]) or rule["count"] < 1):
         errors.add(pointer + "/count", "must be a positive integer")
     if "until" in rule and _parse_local(rule["until"]) is None:
-        errors.add(pointer + "/until", "must be a LocalDateTime (YYYY-MM-DDTHH:MM:SS)")
+        errors.add(pointer + "/until", "must be " + _LOCAL_TEXT)
     if "count" in rule and "until" in rule:
         errors.add(pointer + "/until", "count and until must not both be set")
     if "rscale" in rule and not isinstance(rule["rscale"], str):
@@ -1278,7 +1288,7 @@ def _check_rule(errors, rule, pointer):
             errors.add(pointer + "/byMonth", "must be a non-empty array of strings")
         else:
             for i, month in enumerate(months):
-                m = _BYMONTH_RE.match(month) if isinstance(month, str) else None
+                m = _BYMONTH_RE.fullmatch(month) if isinstance(month, str) else None
                 if not m or not 1 <= int(m.group(1)) <= 13:
                     errors.add(f"{pointer}/byMonth/{i}", 'must be a month number as a string ("1"-"12", "3L")')
     _check_int_list(errors, rule, "byMonthDay", pointer, -31, 31, nonzero=True)
@@ -1329,7 +1339,7 @@ def _check_alert(errors, alert, pointer):
             errors.add(tp + "/relativeTo", 'must be "start" or "end"')
     elif trigger.get("@type") == "AbsoluteTrigger":
         if _parse_utc(trigger.get("when")) is None:
-            errors.add(tp + "/when", "must be a UTCDateTime (YYYY-MM-DDTHH:MM:SSZ)")
+            errors.add(tp + "/when", "must be " + _UTC_TEXT)
     else:
         errors.add(tp + "/@type", 'must be "OffsetTrigger" or "AbsoluteTrigger"')
     if "action" in alert and alert["action"] not in ("display", "email"):
@@ -1345,10 +1355,48 @@ def _check_zone(errors, value, pointer):
         errors.add(pointer, "must be an IANA time zone name (e.g. Europe/Berlin) or null")
 
 
+# Members whose strings are free text: SUMMARY and DESCRIPTION escape line breaks, a CN
+# parameter encodes them (RFC 6868), and vendor members ("example.com:x", RFC 8984 §3.3)
+# live only in the percent-encoded remainder.  Every other string — addresses, URIs,
+# ids, tokens — is one line; so are the values of the address maps, whatever their keys.
+_TEXT_MEMBERS = frozenset({"title", "description", "name"})
+_ADDRESS_MAPS = frozenset({"sendTo", "replyTo"})
+_VENDOR_RE = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+:.+")
+
+
+def _check_members(value, pointer: str, errors: _Errors) -> None:
+    """Every member name and string of the input, wherever it sits (patches included):
+    one line (free text: no control characters but line breaks and tabs), and no member
+    the server stamps (who booked, when)."""
+    stack = [(value, pointer, False, "")]
+    while stack:
+        item, at, free, member = stack.pop()
+        if isinstance(item, str):
+            if free and not free_text(item):
+                errors.add(at, "must not contain control characters (line breaks and tabs are fine)")
+            elif not free and not one_line(item):
+                errors.add(at, "must be one line, without control characters")
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                where = at + "/" + _esc(key)
+                name = _unesc(str(key).rpartition("/")[2])  # PatchObject keys are paths
+                if not one_line(str(key)):
+                    errors.add(where, "a member name must be one line, without control characters")
+                elif is_stamped(name):
+                    errors.add(where, "is set by the server (who booked, and when): leave it out")
+                else:
+                    stack.append((sub, where, member not in _ADDRESS_MAPS and (
+                        free or name in _TEXT_MEMBERS or bool(_VENDOR_RE.fullmatch(name))), name))
+        elif isinstance(item, list):
+            stack.extend((sub, f"{at}/{i}", free, member) for i, sub in enumerate(item))
+
+
 def _check_event(ev, errors: _Errors, prefix="", instance=False):
     def p(*tokens):
         return prefix + _ptr(*tokens)
 
+    if not instance:  # an instance is built from the master and patches checked here
+        _check_members(ev, prefix, errors)
     if ev.get("@type", "Event") != "Event":
         errors.add(p("@type"), 'must be "Event"')
     if "uid" in ev and (not isinstance(ev["uid"], str) or not ev["uid"]):
@@ -1358,7 +1406,7 @@ def _check_event(ev, errors: _Errors, prefix="", instance=False):
             errors.add(p(key), "must be a string")
     start = _parse_local(ev.get("start"))
     if start is None:
-        errors.add(p("start"), "is required: a LocalDateTime (YYYY-MM-DDTHH:MM:SS)")
+        errors.add(p("start"), "is required: " + _LOCAL_TEXT)
     _check_zone(errors, ev.get("timeZone"), p("timeZone"))
     duration = None
     if "duration" in ev:
@@ -1375,7 +1423,7 @@ def _check_event(ev, errors: _Errors, prefix="", instance=False):
                 errors.add(p("duration"), "an all-day event (showWithoutTime) lasts whole days (P1D, P2D, ...)")
     for key in ("created", "updated"):
         if key in ev and _parse_utc(ev[key]) is None:
-            errors.add(p(key), "must be a UTCDateTime (YYYY-MM-DDTHH:MM:SSZ)")
+            errors.add(p(key), "must be " + _UTC_TEXT)
     if "sequence" in ev and (not _is_int(ev["sequence"]) or ev["sequence"] < 0):
         errors.add(p("sequence"), "must be an unsigned integer")
     if "priority" in ev and (not _is_int(ev["priority"]) or not 0 <= ev["priority"] <= 9):

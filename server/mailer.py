@@ -23,6 +23,7 @@ from typing import Optional
 
 from storage import notify
 from storage.outbox import Mail, Outbox
+from storage.text import one_line
 
 logger = logging.getLogger("roomcal.notify")
 SMTP_TIMEOUT = 30  # seconds per SMTP operation; the claim lease must be longer
@@ -35,9 +36,10 @@ class PermanentFailure(Exception):
 def message(settings: notify.Settings, mail: Mail) -> email.message.EmailMessage:
     msg = email.message.EmailMessage()
     sender = settings.sender
-    msg["From"] = email.utils.formataddr((settings.sender_name, sender)) if settings.sender_name else sender
-    msg["To"] = mail.recipient
-    msg["Subject"] = mail.subject
+    msg["From"] = _header(email.utils.formataddr((settings.sender_name, sender))
+                          if settings.sender_name else sender)
+    msg["To"] = _header(mail.recipient)
+    msg["Subject"] = _header(mail.subject)
     msg["Date"] = email.utils.formatdate(localtime=True)
     domain = sender.rpartition("@")[2] or "roomcal.invalid"
     # One Message-ID per outbox row: a mail sent twice (crash after "250 OK") is recognizable.
@@ -48,6 +50,14 @@ def message(settings: notify.Settings, mail: Mail) -> email.message.EmailMessage
         msg["X-Roomcal-Event"] = mail.kind
     msg.set_content(mail.body)
     return msg
+
+
+def _header(value: str) -> str:
+    """A header value as it is, or PermanentFailure: Python writes a line break in a value
+    as it is, which ends the header block (or starts another header, "Bcc: ...")."""
+    if not one_line(value):
+        raise PermanentFailure(f"a header value holds a line break or control character: {value!r}")
+    return value
 
 
 def send(settings: notify.Settings, mail: Mail) -> None:

@@ -122,6 +122,9 @@ class Rest:
             collection_path, href = path, None
         else:
             collection_path, href = posixpath.dirname(path) + "/", posixpath.basename(path)
+        room_id = self.storage.absent_room(path)
+        if room_id is not None:
+            raise NotFound(f"There is no room {room_id!r}.")
         self._check(identity, collection_path if is_collection else path,
                     "r" if method in ("GET", "HEAD") else "w")
         if is_collection:
@@ -328,8 +331,8 @@ def _window(args, tz):
     if not args.get("start") and not args.get("end"):
         return None
     try:
-        start = rooms.parse_local(args["start"], tz) if args.get("start") else None
-        end = rooms.parse_local(args["end"], tz, end_of_day=True) if args.get("end") else None
+        start = rooms.parse_local(args["start"], tz, clamp=True) if args.get("start") else None
+        end = rooms.parse_local(args["end"], tz, end_of_day=True, clamp=True) if args.get("end") else None
     except ValueError as e:
         raise BadRequest(f"start/end: {e}.") from None
     return (int(start.timestamp()) if start else -2208988800,

@@ -22,6 +22,7 @@ def make_app(config_path: str):
     from radicale import log as radicale_log
 
     from server.front import Front
+    from storage import context
     configuration = roomcal_config.load(config_path)
     radicale_log.setup()
     radicale_log.set_level(configuration.get("logging", "level"),
@@ -30,6 +31,7 @@ def make_app(config_path: str):
         logging.getLogger(name).addFilter(_keep_reasons_of_bad_requests)
         logging.getLogger(name).addFilter(_drop_errors_of_refusals)
         logging.getLogger(name).addFilter(_mask_record)
+        logging.getLogger(name).addFilter(context.unknown_time_zones)
     # Who changed what (server/admin.py): always logged, whatever [logging] level says.
     for name in ("roomcal.admin", "roomcal.notify"):  # and which mails were queued and sent
         audit = logging.getLogger(name)

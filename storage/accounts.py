@@ -21,8 +21,9 @@ import bcrypt
 
 from storage.context import Actor
 from storage.sqlite import Connections
+from storage.text import is_email, one_line
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")  # the whole name: fullmatch
 # Top-level URL segments that are not principals.
 RESERVED_USERS = frozenset({"rooms", "api"})
 TOKEN_PREFIX = "rc_"
@@ -98,7 +99,7 @@ class Identity:
 
 
 def check_name(name: str, what: str = "user name") -> None:
-    if not isinstance(name, str) or not NAME.match(name):
+    if not isinstance(name, str) or not NAME.fullmatch(name):
         raise AccountError(f"{what} {name!r} must be letters, digits, '.', '_', '-' or '@' "
                            "(starting with a letter or digit)")
 
@@ -108,6 +109,12 @@ class _Check:
         self.done = threading.Event()
         self.ok = False
         self.busy = False
+
+
+def check_email(email: str) -> None:
+    """Empty (none) or one address: it becomes the To: of mails (storage/notify.py)."""
+    if email != "" and not is_email(email):
+        raise AccountError(f"{email!r} is not an e-mail address")
 
 
 class Accounts:
@@ -132,12 +139,16 @@ class Accounts:
                     line = line.strip()
                     if line and not line.startswith("#") and ":" in line:
                         name, hashed = line.split(":", 1)
-                        entries[name] = hashed
+                        if name:  # ":hash" is nobody (an empty name must not log in)
+                            entries[name] = hashed
         except FileNotFoundError:
             pass
         return entries
 
     def _write_htpasswd(self, entries: dict) -> None:
+        for name, hashed in entries.items():  # a line break would start another user's line
+            if not name or ":" in name or not one_line(name) or not one_line(hashed):
+                raise AccountError(f"user name {name!r} cannot be written to the password file")
         os.makedirs(os.path.dirname(os.path.abspath(self.htpasswd_path)), exist_ok=True)
         temp = f"{self.htpasswd_path}.{os.getpid()}.tmp"
         with open(temp, "w", encoding="utf-8") as f:
@@ -156,6 +167,7 @@ class Accounts:
     # -- users -------------------------------------------------------------
     def add_user(self, name: str, password: str, admin: bool = False, email: str = "") -> User:
         check_name(name)
+        check_email(email)
         if name.lower() in RESERVED_USERS:
             raise AccountError(f"user name {name!r} is reserved (it is a URL of the server)")
         entries = self._read_htpasswd()
@@ -206,6 +218,8 @@ class Accounts:
     def update_user(self, name: str, *, admin: Optional[bool] = None,
                     email: Optional[str] = None) -> User:
         user = self.require_user(name)
+        if email is not None:
+            check_email(email)
         admin = user.admin if admin is None else admin
         email = user.email if email is None else email
         self._db().execute("INSERT OR REPLACE INTO users(name, admin, email) VALUES (?, ?, ?)",

@@ -16,6 +16,7 @@ conflicts with itself.  Series are expanded up to the room's horizon
 """
 
 import dataclasses
+import datetime
 import time
 from typing import Dict, List, Optional, Protocol
 
@@ -26,11 +27,20 @@ from storage.errors import AccessDenied, BookingRefused, InvalidBooking, Unsuppo
 from storage.index import Row
 from storage.instances import (INFINITY, BadBooking, Booking, NotAnEvent, Occurrence,
                                TooManyOccurrences, instant, utc)
-from storage.rooms import Room
+from storage.rooms import FIRST_YEAR, LAST, LAST_YEAR, Room
 
 OWNER = "X-ROOMCAL-BOOKED-BY"
 BOOKED_AT = "X-ROOMCAL-BOOKED-AT"
+# What ``BookingCore._stamp`` writes on every admitted booking.  No client sets these
+# (the core overwrites them, and JSON refuses them as members); views show only what
+# the core wrote.  (STATUS in approval rooms is stamped too, but it is a standard member.)
+STAMPED = (OWNER, BOOKED_AT)
 EARLIEST = -2208988800  # 1900-01-01: "from the first occurrence"
+
+
+def is_stamped(name: str) -> bool:
+    """``name`` (any case: a JSON member or an iCalendar property) is server-stamped."""
+    return isinstance(name, str) and name.upper() in STAMPED
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,11 +151,15 @@ class BookingCore:
     # -- the decision --------------------------------------------------------------
     def parse(self, room: Room, text: str) -> Booking:
         try:
-            return Booking(text, room.tz)
+            booking = Booking(text, room.tz)
         except NotAnEvent as e:
             raise UnsupportedComponent(room.name, e.component) from None
         except BadBooking as e:
             raise InvalidBooking(f"This booking cannot be read: {e}.") from None
+        outside = _outside_years(booking)
+        if outside:
+            raise InvalidBooking(f"This booking cannot be taken: {outside}.")
+        return booking
 
     def decide(self, room: Room, candidate: Booking, existing: Existing, *,
                previous: Optional[Booking] = None, now: Optional[int] = None) -> Decision:
@@ -161,6 +175,9 @@ class BookingCore:
             return Decision(room, violations, [])
         except BadBooking as e:   # e.g. a recurrence that takes too much work to expand
             raise InvalidBooking(f"This booking cannot be checked: {e}.") from None
+        if occurrences and max(o.end for o in occurrences) > LAST.timestamp():  # a COUNT runs on
+            raise InvalidBooking(f"This booking cannot be taken: the series runs past the year "
+                                 f"{LAST_YEAR}; bookings lie in the years {FIRST_YEAR} to {LAST_YEAR}.")
         before = set()
         if previous is not None:
             try:
@@ -296,6 +313,26 @@ def unavailable(room: Room) -> List[rules.Violation]:
     reason = f" ({room.status_reason})" if room.status_reason else ""
     return [rules.Violation("unavailable", f"{room.name} is unavailable{reason} and takes no new "
                                            "bookings; choose another room")]
+
+
+def _outside_years(booking: Booking) -> Optional[str]:
+    """Why a booking's times (as written) leave the years a person may name
+    (storage/rooms.py), or None: past them, arithmetic on its times (local days,
+    buffers, listings in a time zone) runs off the ends of Python's calendar.
+    A series that runs past them is refused by ``decide``."""
+    for event in booking.events:
+        values = [(name, event[name].dt) for name in ("DTSTART", "DTEND", "RECURRENCE-ID")
+                  if name in event]
+        if "DURATION" in event:
+            try:
+                values.append(("the end", event["DTSTART"].dt + event["DURATION"].dt))
+            except OverflowError:
+                values.append(("the end", datetime.date.max))
+        for name, value in values:
+            if not FIRST_YEAR <= value.year <= LAST_YEAR:
+                return (f"{name} {value.isoformat()} is outside the years {FIRST_YEAR} to "
+                        f"{LAST_YEAR}")
+    return None
 
 
 def _until(booking: Booking, horizon: int) -> int:

@@ -10,6 +10,7 @@ its refusal, so the front can turn Radicale's generic 400/403/500 into our
 import contextlib
 import contextvars
 import dataclasses
+import logging
 from typing import Optional
 
 
@@ -30,9 +31,16 @@ class RequestState:
     refusal: Optional[Exception] = None   # a storage.errors.Refusal
     reason: Optional[str] = None          # why (decline, cancel, clear): told to the booker
     rewritten: bool = False               # the booking core changed what the client sent
+    time_zones: set = dataclasses.field(default_factory=set)  # unknown TZIDs, logged once
 
 
 _state: contextvars.ContextVar = contextvars.ContextVar("roomcal_request", default=None)
+# "PUT /rooms/r1/x.ics": set by the front at the start of every request, for the log.
+_where: contextvars.ContextVar = contextvars.ContextVar("roomcal_where", default="")
+
+
+def set_where(where: str) -> None:
+    _where.set(where)
 
 
 @contextlib.contextmanager
@@ -79,3 +87,29 @@ def set_reason(reason: Optional[str]) -> None:
 def current_reason() -> Optional[str]:
     state = _state.get()
     return state.reason if state else None
+
+
+def unknown_time_zones(record: logging.LogRecord) -> bool:
+    """A logging filter (root and radicale loggers): an unknown TZID is a client's mistake.
+
+    vobject logs each lookup of one as a bare ERROR (``'Mars/Olympus'``) on the root
+    logger, several times per body; Radicale then reads the time as UTC, and a room
+    refuses the booking (Radicale logs that "Bad PUT request", the client gets why).
+    Kept: one WARNING per request and TZID, saying where, who and which."""
+    state = _state.get()
+    if type(record.msg).__name__ != "UnknownTimeZoneError":  # pytz's, raised inside vobject
+        # Radicale's line about the refusal of the same TZID says nothing more
+        return not (state and state.time_zones and isinstance(record.msg, str)
+                    and record.msg.startswith("Bad ")
+                    and any(repr(tzid) in record.getMessage() for tzid in state.time_zones))
+    tzid = record.msg.args[0] if record.msg.args else str(record.msg)
+    if state is not None:
+        if tzid in state.time_zones:
+            return False
+        state.time_zones.add(tzid)
+    who = (state.actor.user or "the command line") if state and state.actor else "anonymous"
+    record.levelno, record.levelname = logging.WARNING, "WARNING"
+    record.msg = ("Unknown TZID %r in %s by %s: a client's mistake (a room refuses the booking, "
+                  "another calendar reads the time as UTC)")
+    record.args = (tzid, _where.get() or "a request", who)
+    return True

@@ -12,9 +12,9 @@ import re
 from dateutil.relativedelta import relativedelta
 
 _PATTERN = re.compile(
-    r"^P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?"
+    r"P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?"
     r"(?:(?P<days>\d+)D)?(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?"
-    r"(?:(?P<seconds>\d+)S)?)?$")
+    r"(?:(?P<seconds>\d+)S)?)?")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Duration:
 
 def parse(text: str, *, calendar_ok: bool = False) -> Duration:
     """Parse ``text``; ValueError with a sentence a person understands."""
-    match = _PATTERN.match(text.strip().upper()) if isinstance(text, str) else None
+    match = _PATTERN.fullmatch(text.strip().upper()) if isinstance(text, str) else None
     if not match:
         raise ValueError(f"{text!r} is not an ISO 8601 duration "
                          "(examples: PT30M, PT4H, P1D, P90D)")

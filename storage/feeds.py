@@ -37,7 +37,7 @@ from storage.sqlite import Connections
 
 PREFIX = "/.feeds/"            # public URLs: /.feeds/<secret>.ics (never a Radicale path)
 SECRET_PREFIX = "rcf_"
-SECRET = re.compile(r"^rcf_([0-9a-f]{12})_[A-Za-z0-9_-]{43}$")
+SECRET = re.compile(r"rcf_([0-9a-f]{12})_[A-Za-z0-9_-]{43}")
 DEFAULT_BUSY_TITLE = "Busy"
 # What a busy-only VEVENT keeps (plus SUMMARY, the room's busy title, and STATUS:TENTATIVE).
 BUSY_TIMES = ("DTSTART", "DTEND", "DURATION", "RRULE", "RDATE", "EXDATE", "RECURRENCE-ID")
@@ -126,7 +126,7 @@ class Feeds:
         self._db().execute("DELETE FROM feeds WHERE room = ?", (room_id,))
 
     def check(self, secret: str) -> Optional[Feed]:
-        match = SECRET.match(secret or "")
+        match = SECRET.fullmatch(secret or "")
         if not match:
             return None
         row = self._db().execute("SELECT id, room, label, busy_only, created, created_by, salt, hash "

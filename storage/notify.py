@@ -31,7 +31,6 @@ import datetime
 import functools
 import logging
 import os
-import re
 import socket
 import tempfile
 import threading
@@ -40,6 +39,7 @@ from typing import Dict, Optional, Tuple
 from storage import context
 from storage.booking import OWNER
 from storage.instances import Booking, utc
+from storage.text import is_email
 
 logger = logging.getLogger("roomcal.notify")
 
@@ -55,7 +55,6 @@ DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
 ENVIRONMENT = {"SMTP_SERVER": "smtp_server", "SMTP_PORT": "smtp_port", "SMTP_EMAIL": "from_email",
                "SMTP_PASSWORD": "smtp_password", "SMTP_USER_NAME": "smtp_username",
                "SMTP_SENDER_NAME": "sender_name", "SMTP_BCC": "bcc"}
-EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+$")
 KINDS = ("approved", "declined", "cancelled", "cleared")
 
 # A write that enqueued a mail wakes this process's sender at once (server/mailer.py).
@@ -88,7 +87,7 @@ class Settings:
 
     @property
     def sender(self) -> str:
-        return self.from_email or (self.username if EMAIL.match(self.username or "") else
+        return self.from_email or (self.username if is_email(self.username) else
                                    f"roomcal@{socket.getfqdn()}")
 
     @property
@@ -123,7 +122,7 @@ def parse_settings(values: Dict[str, str], environ=None) -> Settings:
         raise NotifyConfigError(f"[notify] smtp_port must be a port number, not {port!r}") from None
     bcc = tuple(a.strip() for a in (values.get("bcc") or "").split(",") if a.strip())
     for address in bcc + ((values["from_email"],) if values.get("from_email") else ()):
-        if not EMAIL.match(address):
+        if not is_email(address):
             raise NotifyConfigError(f"[notify] {address!r} is not an e-mail address")
     return Settings(server=values.get("smtp_server", ""), port=port, security=security,
                     username=values.get("smtp_username", ""), password=values.get("smtp_password", ""),
@@ -481,7 +480,7 @@ class Notifier:
             return None
         account = self.accounts.get_user(user)
         email = account.email if account else ""
-        return email if email and EMAIL.match(email) else None
+        return email if is_email(email) else None
 
     def recipient(self, booking: Optional[Booking]) -> Optional[str]:
         if booking is None:
@@ -546,4 +545,4 @@ def _address(value: Optional[str]) -> Optional[str]:
     value = value.strip()
     if value.lower().startswith("mailto:"):
         value = value[7:]
-    return value if EMAIL.match(value) else None
+    return value if is_email(value) else None

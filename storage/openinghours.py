@@ -9,7 +9,7 @@ import datetime
 import re
 
 DAYS = ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"]
-_SPAN = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
+_SPAN = re.compile(r"(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +77,7 @@ def parse(text: str) -> OpeningHours:
                 windows[day] = []
             continue
         for span in spans.split(","):
-            match = _SPAN.match(span.strip())
+            match = _SPAN.fullmatch(span.strip())
             if not match:
                 raise ValueError(f"time span {span.strip()!r} in opening hours is not HH:MM-HH:MM")
             h1, m1, h2, m2 = (int(g) for g in match.groups())

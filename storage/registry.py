@@ -23,7 +23,7 @@ class RoomRegistry:
         return os.path.join(self.rooms_dir, room_id, ".Radicale.props")
 
     def get(self, room_id: str) -> Optional[Room]:
-        if not rooms.ID_PATTERN.match(room_id or ""):
+        if not rooms.ID_PATTERN.fullmatch(room_id or ""):
             return None
         path = self.props_path(room_id)
         try:

@@ -18,7 +18,7 @@ from storage import durations, openinghours
 NS = "urn:roomcal:caldav"
 ROOMS = "rooms"  # the collection that holds every room
 COMPONENTS = "C:supported-calendar-component-set"  # a room takes VEVENTs only
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # the whole id: fullmatch
 # Ids a room may not take: they are, or will be, fixed routes under /api/.
 RESERVED_IDS = frozenset({"api", "admin", "rooms", "clear-bookings", "docs",
                           "openapi.json", "feeds", "me", "users", "tokens"})
@@ -101,16 +101,24 @@ class Room:
             raise ValueError(f"capacity must be a whole number >= 0, not {self.capacity!r}")
         self.tz = zone(self.timezone)
         for entry in self.bookers + self.managers + self.viewers:
-            if not re.match(r"^@?[A-Za-z0-9][A-Za-z0-9_.@-]*$", entry):
+            if not isinstance(entry, str) or not re.fullmatch(r"@?[A-Za-z0-9][A-Za-z0-9_.@-]*", entry):
                 raise ValueError(f"{entry!r} is not a user name or @group")
         r = self.rules
+        for name in ("opening_hours", "min_duration", "max_duration", "min_notice", "max_advance", "buffer"):
+            if getattr(r, name) is not None and not isinstance(getattr(r, name), str):
+                raise ValueError(f"{Rules.NAMES[name]} must be text, not {getattr(r, name)!r}")
+        for name in ("no_recurring", "no_multiday", "approval"):
+            if not isinstance(getattr(r, name), bool):
+                raise ValueError(f"{Rules.NAMES[name]} must be true or false, not {getattr(r, name)!r}")
+        if not isinstance(r.blackouts, list):
+            raise ValueError(f"blackout must be a list of START/END texts, not {r.blackouts!r}")
         self.opening = openinghours.parse(r.opening_hours) if r.opening_hours else None
         self.min_duration = _duration("min-duration", r.min_duration)
         self.max_duration = _duration("max-duration", r.max_duration)
         self.min_notice = _duration("min-notice", r.min_notice)
         self.max_advance = _duration("max-advance", r.max_advance, calendar_ok=True)
         self.buffer = _duration("buffer", r.buffer)
-        if not isinstance(r.quantity, int) or r.quantity < 1:
+        if not isinstance(r.quantity, int) or isinstance(r.quantity, bool) or r.quantity < 1:
             raise ValueError(f"quantity must be a whole number >= 1, not {r.quantity!r}")
         if r.max_instances is not None and (not isinstance(r.max_instances, int) or r.max_instances < 1):
             raise ValueError(f"max-instances must be a whole number >= 1, not {r.max_instances!r}")
@@ -174,17 +182,29 @@ class Room:
 
         def split(name):
             return [v.strip() for v in text(name).split(",") if v.strip()]
-        capacity = text("capacity")
+        # Properties are text (PROPPATCH): read them with sentences, not Python's errors.
+        capacity = text("capacity").strip()
+        try:
+            capacity = int(capacity) if capacity else None
+        except ValueError:
+            raise ValueError(f"capacity must be a whole number, not {capacity!r}") from None
+        try:
+            rules = json.loads(text("rules") or "{}")
+        except ValueError:
+            rules = None
+        if not isinstance(rules, dict):
+            raise ValueError('rules must be a JSON object such as {"buffer": "PT15M"}, '
+                             f"not {text('rules')!r}")
         room = cls(
             id=room_id,
             name=props.get("D:displayname") or room_id,
-            capacity=int(capacity) if capacity.strip() else None,
+            capacity=capacity,
             location=text("location"),
             timezone=text("timezone") or "UTC",
             features=split("features"),
             bookers=split("bookers"),
             managers=split("managers"),
-            rules=Rules.from_json(json.loads(text("rules") or "{}")),
+            rules=Rules.from_json(rules),
         )
         room.viewers = split("viewers")
         room.busy_title = text("busy-title").strip()
@@ -203,7 +223,7 @@ class Room:
 
 
 def check_id(room_id: str) -> None:
-    if not isinstance(room_id, str) or not ID_PATTERN.match(room_id):
+    if not isinstance(room_id, str) or not ID_PATTERN.fullmatch(room_id):
         raise ValueError(f"room id {room_id!r} must be letters, digits, '.', '_' or '-' "
                          "(starting with a letter or digit, at most 64 characters)")
     if room_id.lower() in RESERVED_IDS:
@@ -226,18 +246,36 @@ def _duration(name, text, calendar_ok=False):
         raise ValueError(f"{name}: {e}") from None
 
 
-def parse_local(text: str, tz: datetime.tzinfo, *, end_of_day: bool = False) -> datetime.datetime:
-    """An ISO date or date-time; naive values are read in ``tz``."""
+# The years a date given by a person may name.  Python's dates end with the years 1 and
+# 9999, and the arithmetic on a moment (whole local days, buffers, time zones, slots)
+# must not run off either end; nothing real is booked outside these years.
+FIRST_YEAR, LAST_YEAR = 1900, 8999
+FIRST = datetime.datetime(FIRST_YEAR, 1, 1, tzinfo=datetime.timezone.utc)
+LAST = datetime.datetime(LAST_YEAR + 1, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def parse_local(text: str, tz: datetime.tzinfo, *, end_of_day: bool = False,
+                clamp: bool = False) -> datetime.datetime:
+    """An ISO date or date-time; naive values are read in ``tz``.
+
+    A year outside FIRST_YEAR..LAST_YEAR is a ValueError, or with ``clamp`` the nearer
+    end, FIRST or LAST (a listing "from year 1" lists from the beginning)."""
     text = text.strip()
     try:
         if len(text) == 10:
-            day = datetime.date.fromisoformat(text)
-            if end_of_day:
-                day += datetime.timedelta(days=1)
-            return datetime.datetime.combine(day, datetime.time(), tz)
-        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = datetime.date.fromisoformat(text)
+        else:
+            moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{text!r} is not an ISO 8601 date or date-time") from None
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:  # before any arithmetic can overflow
+        if clamp:
+            return FIRST if moment.year < FIRST_YEAR else LAST
+        raise ValueError(f"{text!r} is outside the years {FIRST_YEAR} to {LAST_YEAR}")
+    if not isinstance(moment, datetime.datetime):
+        if end_of_day:
+            moment += datetime.timedelta(days=1)
+        return datetime.datetime.combine(moment, datetime.time(), tz)
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 

@@ -34,6 +34,7 @@ from storage.notify import Notifier
 from storage.registry import RoomRegistry
 from storage.screen import UnsafeCalendar, screen
 from storage.unreadable import Unreadable
+from storage.text import one_line
 
 logger = logging.getLogger("roomcal.storage")
 HISTORY_CLEAN_INTERVAL = 300  # seconds; see Collection._clean_history
@@ -563,6 +564,14 @@ class Storage(multifilesystem.Storage):
         self.room_collection_exists(room_id)
         return self.write_item(f"/{rooms.ROOMS}/{room_id}/", text, actor, **preconditions)
 
+    def absent_room(self, path: str) -> Optional[str]:
+        """The room id when ``path`` (sanitized) lies inside ``/rooms/<id>/`` and there is no
+        such room: the answer is 404 then, not the 403 of a room nobody has rights on."""
+        parts = path.strip("/").split("/")
+        if len(parts) >= 2 and parts[0] == rooms.ROOMS and self.registry.get(parts[1]) is None:
+            return parts[1]
+        return None
+
     def room_collection_exists(self, room_id: str) -> None:
         if self.registry.get(room_id) is None:
             raise NotFound(f"There is no room {room_id!r}.")
@@ -669,7 +678,7 @@ def screened(text: str) -> str:
 
 def free_href(uid: str, taken) -> str:
     href = f"{uid}.ics"
-    if pathutils.is_safe_filesystem_path_component(href) and not taken(href):
+    if pathutils.is_safe_filesystem_path_component(href) and one_line(href) and not taken(href):
         return href
     return radicale_item.find_available_uid(taken, ".ics")
 

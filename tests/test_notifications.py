@@ -423,6 +423,26 @@ def test_a_mail_held_by_a_killed_sender_goes_out_when_a_sender_starts(srv, smtp)
     smtp.wait_for(lambda m: uid in m["Subject"], timeout=20)
 
 
+def test_a_line_break_never_reaches_a_mail_header(srv, smtp):
+    """A recipient or subject with a line break (an address stored before addresses were
+    checked, a row written by hand) would end the header block or add a "Bcc:": such a
+    mail fails for good at once, nothing of it goes out, and the next mail does."""
+    outbox = Outbox(os.path.join(srv.dir, "data", "outbox.sqlite"))
+    tag = uuid.uuid4().hex[:6]
+    bad = [outbox.add(f"{ALICE_MAIL}\nBcc: eve@example.org", f"Injected {tag}", "body", kind="cancelled"),
+           outbox.add(ALICE_MAIL, f"Split {tag}\r\nBcc: eve@example.org", "body", kind="cancelled")]
+    outbox.add(ALICE_MAIL, f"Fine {tag}", "body", kind="cancelled")
+    smtp.wait_for(lambda m: m["Subject"] == f"Fine {tag}")
+    deadline = time.time() + 10
+    while time.time() < deadline and {m["state"] for m in outbox.list() if m["id"] in bad} != {"failed"}:
+        time.sleep(0.05)
+    failed = [m for m in outbox.list() if m["id"] in bad]
+    assert [m["state"] for m in failed] == ["failed", "failed"] and all(m["attempts"] <= 1 for m in failed)
+    assert all("line break" in m["last_error"] for m in failed), failed
+    assert not [m for rcpts, m in smtp.messages if "eve@example.org" in rcpts or tag in m["Subject"]
+                and "Fine" not in m["Subject"]]
+
+
 # -- without a server -----------------------------------------------------------------------------
 def test_outbox_claims_are_exclusive_and_expire(tmp_path):
     outbox = Outbox(str(tmp_path / "outbox.sqlite"))

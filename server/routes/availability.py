@@ -34,12 +34,14 @@ def iso(room, seconds: int):
     return utc(seconds).astimezone(room.tz).isoformat()
 
 
-def moment(value, room, name: str, *, end_of_day: bool = False) -> int:
-    """An ISO date or date-time parameter (naive: the room's time zone) as UTC seconds."""
+def moment(value, room, name: str, *, end_of_day: bool = False, clamp: bool = False) -> int:
+    """An ISO date or date-time parameter (naive: the room's time zone) as UTC seconds;
+    ``clamp``: a listing's bound, where a year out of range means "from the beginning"
+    or "to the end" (storage/rooms.py parse_local)."""
     if value is None or not value.strip():
         raise BadRequest(f"'{name}' is required (an ISO 8601 date or date-time).")
     try:
-        return int(parse_local(value, room.tz, end_of_day=end_of_day).timestamp())
+        return int(parse_local(value, room.tz, end_of_day=end_of_day, clamp=clamp).timestamp())
     except (ValueError, OverflowError) as e:
         raise BadRequest(f"'{name}': {e}.") from None
 

@@ -89,8 +89,8 @@ def list_bookings(api, request, identity, room_id):
             if status not in STATUSES:
                 raise BadRequest(f"status={status!r} is not one of {', '.join(STATUSES)}.")
             statuses.add(status)
-    lo = _moment(args.get("from"), room, "from") if args.get("from") else None
-    hi = _moment(args.get("to"), room, "to", end_of_day=True) if args.get("to") else None
+    lo = _moment(args.get("from"), room, "from", clamp=True) if args.get("from") else None
+    hi = _moment(args.get("to"), room, "to", end_of_day=True, clamp=True) if args.get("to") else None
     if lo is not None and hi is not None and hi <= lo:
         raise BadRequest("'to' must be after 'from'.")
     mine = (args.get("mine") or "").strip().lower()

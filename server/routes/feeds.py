@@ -23,7 +23,7 @@ from storage import feeds as feed_store
 from storage.errors import NotFound
 
 logger = logging.getLogger("roomcal.feeds")
-PUBLIC = re.compile(r"^/\.feeds/([^/]+)\.ics$")
+PUBLIC = re.compile(r"/\.feeds/([^/]+)\.ics")
 ALLOW = "GET, HEAD"
 CACHE_SIZE = 64
 _cache = {}
@@ -37,7 +37,7 @@ def serve_public(front, environ, start_response):
     if method not in ("GET", "HEAD"):
         return _plain(start_response, 405, "A feed can only be read (GET or HEAD).",
                       [("Allow", ALLOW)])
-    match = PUBLIC.match(environ.get("PATH_INFO", ""))
+    match = PUBLIC.fullmatch(environ.get("PATH_INFO", ""))
     store = front.storage.feeds
     feed = store.check(match.group(1)) if match else None
     if feed is None:
