@@ -1189,6 +1189,25 @@ def test_ical_to_json_to_ical_is_lossless_and_stable(text):
     assert sorted(map(subcomponent_lines, vevents(out))) == sorted(map(subcomponent_lines, vevents(text)))
 
 
+def without_no_op_overrides(event: dict) -> dict:
+    """``event`` less the override patches that set what the master already says: an edit of
+    the master can make one of them a no-op (a participant declined on the master too), and
+    the conversion does not write what changes nothing."""
+    event = copy.deepcopy(event)
+    for override in (event.get("recurrenceOverrides") or {}).values():
+        for path in list(override):
+            value, found = event, True
+            for part in path.split("/"):
+                if isinstance(value, dict) and part in value:
+                    value = value[part]
+                else:
+                    found = False
+                    break
+            if found and value == override[path]:
+                del override[path]
+    return event
+
+
 @FAST
 @given(icalendars(), st.data())
 def test_ical_edit_through_json_keeps_unmapped_lines(text, data):
@@ -1199,7 +1218,7 @@ def test_ical_edit_through_json_keeps_unmapped_lines(text, data):
         patch[f"participants/{pid}/participationStatus"] = data.draw(st.sampled_from(J.PARTSTATS))
     edited = apply_patch(event, patch)
     out = from_jscalendar(edited, text)
-    assert to_jscalendar(out) == edited
+    assert to_jscalendar(out) == without_no_op_overrides(edited)
     mapped = {"SUMMARY", "PRIORITY", "ATTENDEE", "ORGANIZER", "DTSTAMP"}
     for before, after in zip(sorted(vevents(text), key=lambda e: "RECURRENCE-ID" in e),
                              sorted(vevents(out), key=lambda e: "RECURRENCE-ID" in e)):

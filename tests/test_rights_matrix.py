@@ -30,6 +30,8 @@ import rights_matrix as rm  # noqa: E402
 @pytest.fixture(scope="module")
 def matrix(make_server):
     server = make_server(workers=2, start=False)
+    # Wrong passwords are actors of the matrix: no lock-out of the address (tests/test_logins.py)
+    server.configure(("[auth]", "[auth]\nmax_failures = 1000000"))
 
     def cli(*args):
         return server.cli(*args).stdout
