@@ -22,7 +22,8 @@ Two allowances, both in work units of roughly 0.1 µs of dateutil's time:
 
 Only a dateutil that still has the internals this relies on is bounded; any
 other logs a warning once and the worker's watchdog (server/worker.py) is the
-only bound left.
+only bound left.  Raising inside dateutil needs one repair of dateutil: see
+``_release_cache_lock_on_errors``.
 """
 
 import contextlib
@@ -129,7 +130,29 @@ def _install() -> bool:
             return self._period(super().ddayset(year, month, day))
 
     dateutil_rrule._iterinfo = BoundedIterinfo
+    _release_cache_lock_on_errors(dateutil_rrule.rrulebase)
     return True
+
+
+def _release_cache_lock_on_errors(rrulebase) -> None:
+    """A cached rule (``cache=True``: the rules of every VTIMEZONE vobject keeps for the whole
+    process) holds a lock while it computes its next occurrences, and dateutil releases it
+    only when that step returns or ends: a step that raises (TooMuchWork, or dateutil's own
+    errors) left it held, and the next use of the rule, by any thread, waited for ever.
+    The error is raised while this thread holds the lock, so it is released here, and the
+    rule starts over at its next use (which fails the same way, as fast)."""
+    iterate = rrulebase._iter_cached
+    if getattr(iterate, "roomcal_releases", False):
+        return
+
+    def iterate_releasing(self):
+        try:
+            yield from iterate(self)
+        except Exception:   # not GeneratorExit: a consumer that stops early holds no lock
+            self._invalidate_cache()   # releases the lock, and the half-made cache
+            raise
+    iterate_releasing.roomcal_releases = True
+    rrulebase._iter_cached = iterate_releasing
 
 
 INSTALLED = _install()

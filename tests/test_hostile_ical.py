@@ -132,6 +132,17 @@ def test_budget_stops_any_iteration_of_a_never_matching_rule():
     assert rrule_budget.INSTALLED
 
 
+def test_a_cached_rule_that_went_over_budget_can_be_used_again():
+    """dateutil keeps a lock while a cached rule computes; a step that raised used to leave it
+    held, and the next use (any thread, e.g. of a VTIMEZONE vobject keeps) waited for ever."""
+    rule = dateutil_rrule.rrulestr("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30",
+                                   dtstart=datetime.datetime(2000, 1, 1), cache=True)
+    for _ in range(2):
+        with pytest.raises(rrule_budget.TooMuchWork):
+            rule.before(datetime.datetime(9000, 1, 1))
+        assert not rule._cache_lock.locked()
+
+
 def test_budget_scope_is_shared_by_everything_inside():
     weekly = "FREQ=WEEKLY;COUNT=500"
     with rrule_budget.allowance(500_000):
