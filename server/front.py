@@ -49,6 +49,7 @@ class Front:
         self.radicale = radicale.app.Application(configuration)
         self.storage = self.radicale._storage  # shares the lock, caches and index
         self.accounts = self.storage.accounts
+        self.accounts.dummy_hash()   # now, not in the first unknown name's sign-in
         self.failures = LoginFailures(self.accounts.db_path,
                                       roomcal_config.auth_number(configuration, "max_failures"),
                                       roomcal_config.auth_number(configuration, "failure_window"))

@@ -265,7 +265,7 @@ class Accounts:
             with self._bcrypt:
                 check.busy = False
                 try:
-                    check.ok = bcrypt.checkpw(password.encode(), self._dummy() if hashed is None
+                    check.ok = bcrypt.checkpw(password.encode(), self.dummy_hash() if hashed is None
                                               else hashed.encode()) and hashed is not None
                 except ValueError:  # not a bcrypt hash, or a password over bcrypt's 72 bytes
                     check.ok = False
@@ -279,7 +279,9 @@ class Accounts:
             self._verified[digest] = time.monotonic() + 300
         return check.ok
 
-    def _dummy(self) -> bytes:
+    def dummy_hash(self) -> bytes:
+        """What an unknown name's password is checked against (the server makes it at start:
+        made on first use, it would cost the first unknown name a second bcrypt)."""
         if self._dummy_hash is None:
             self._dummy_hash = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(self.bcrypt_rounds))
         return self._dummy_hash

@@ -367,12 +367,16 @@ def _human(room: Room, seconds: int) -> str:
 
 
 def row_for(href: str, booking: Booking, max_occurrences: int) -> Row:
-    """The index row of a stored booking."""
-    start, end = booking.envelope(max_occurrences)
-    if booking.recurring:
-        blocking = True  # an override may block even when the master does not
-    else:
-        occurrence = booking.occurrences(EARLIEST, INFINITY, 1)
-        blocking = bool(occurrence) and occurrence[0].blocking
+    """The index row of a booking.  Writers ask for it before they store anything: a booking
+    that cannot be indexed (its series too much work to expand) is refused, not left behind."""
+    try:
+        start, end = booking.envelope(max_occurrences)
+        if booking.recurring:
+            blocking = True  # an override may block even when the master does not
+        else:
+            occurrence = booking.occurrences(EARLIEST, INFINITY, 1)
+            blocking = bool(occurrence) and occurrence[0].blocking
+    except BadBooking as e:
+        raise InvalidBooking(f"This booking cannot be checked: {e}.") from None
     return Row(href, booking.uid, start, end, booking.recurring, blocking,
                (booking.get("STATUS") or "").upper(), booking.public_title or "")

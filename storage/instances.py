@@ -14,6 +14,7 @@ again costs nothing.
 import dataclasses
 import datetime
 import hashlib
+import itertools
 from typing import Iterator, List, Optional
 
 import icalendar
@@ -218,6 +219,9 @@ class Booking:
             occurrence = self._occurrence(self.master)
             return occurrence.start, occurrence.end
         first = min(instant(e["DTSTART"].dt, self.tz) for e in self.events) - 86400
+        if self.infinite:   # its end is INFINITY: only its first occurrences are needed
+            starts = [o.start for o in itertools.islice(self._iterate(first, INFINITY), FIRST_FEW)]
+            return (min(starts) if starts else first), INFINITY
         starts, ends = [], []
         for count, occurrence in enumerate(self._iterate(first, INFINITY)):
             if count >= limit:
@@ -270,6 +274,7 @@ class TooManyOccurrences(ValueError):
 # minutes wherever it finds something, and every query re-reads the series from its
 # start: 5 000 hourly occurrences cost 4 s of CPU that way.)
 FIRST_WINDOW = 900                 # seconds
+FIRST_FEW = 8   # occurrences looked at for an open series' start (windows meet floating times a day apart)
 WINDOW_OCCURRENCES = 500
 FIRST_INSTANT = int(datetime.datetime(1, 1, 2, tzinfo=UTC).timestamp())
 LAST_INSTANT = int(datetime.datetime(9999, 12, 30, tzinfo=UTC).timestamp())

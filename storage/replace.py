@@ -20,7 +20,6 @@ import dataclasses
 from typing import List, Optional
 
 from storage import rooms
-from storage.booking import row_for
 from storage.errors import AccessDenied, BookingRefused, InvalidBooking, Refusal
 from storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, utc
 # store.py imports this module only inside Storage.replace_period, so no cycle.
@@ -164,40 +163,39 @@ def replace_period(storage, room_id: str, start: int, end: int, texts: List[str]
         position_of = {href: position for position, href, _ in batch}
 
         period_view = PeriodView(collection, storage.index, view.room_key, excluded)
-        stored = []  # (position, href, item, booking)
+        stored = []  # (position, href, item, booking, index row)
         for position, href, item in batch:
             try:
-                (href, item, booking), = storage._admit_batch(collection, room, period_view,
-                                                               [(href, item)], actor, check=True)
+                (href, item, booking, row), = storage._admit_batch(collection, room, period_view,
+                                                                    [(href, item)], actor, check=True)
             except BookingRefused as refusal:
                 problems.extend(_problems(room, position, refusal.decision, position_of))
                 continue
             except Refusal as refusal:
                 problems.append(Problem(position, "invalid", refusal.message))
                 continue
-            stored.append((position, href, item, booking))
+            stored.append((position, href, item, booking, row))
         if problems:
             raise ReplaceRefused(problems)
 
-        reused = {href for _, href, _, _ in stored} & excluded
+        reused = {href for _, href, _, _, _ in stored} & excluded
         removed = [href for href in sorted(excluded) if href not in reused]
         # What the replaced bookings were, for the mails (only read when mail is configured).
         before = {href: view.booking(href) for href in excluded} if storage.notifier.settings.enabled else {}
         for href in removed:
             collection._remove(href)
-        rows = []
-        for _, href, item, booking in stored:
+        for _, href, item, _, _ in stored:
             collection._store(href, item)
-            rows.append(row_for(href, booking, core.max_occurrences))
+        rows = [row for _, _, _, _, row in stored]
         collection._index_after_write(put=rows, remove=removed)
         # Someone else's booking removed or changed by the replace: its organizer hears of it.
         for href in removed:
             storage.notifier.after_write(room, href, before.get(href), None, actor)
-        for _, href, _, booking in stored:
+        for _, href, _, booking, _ in stored:
             storage.notifier.after_write(room, href, before.get(href), booking, actor)
         return Result(room,
                       [Entry(r.href, r.uid, booking.summary, r.start, r.end, r.status)
-                       for r, (_, _, _, booking) in zip(rows, stored)],
+                       for r, (_, _, _, booking, _) in zip(rows, stored)],
                       [Entry(r.href, r.uid, r.summary, r.start, r.end, r.status)
                        for r in sorted(replaced, key=lambda r: (r.start, r.href))])
 

@@ -227,8 +227,9 @@ class Collection(multifilesystem.Collection):
         if changed:
             item = self._item(booking.to_ical())
             context.note_rewritten()
+        row = row_for(href, booking, self._storage.core.max_occurrences)   # may refuse: first
         result = self._store(href, item)
-        self._index_after_write(put=[row_for(href, booking, self._storage.core.max_occurrences)])
+        self._index_after_write(put=[row])
         # Mail to the organizer (approved, declined, cancelled, cleared): never raises.
         self._storage.notifier.after_write(room, href, previous, booking, actor)
         return result
@@ -458,14 +459,15 @@ class Storage(multifilesystem.Storage):
         view.replacing = True
         stored = self._admit_batch(collection, existing, view, [(i.href, i) for i in items],
                                    self.actor(), check=True)
-        result = super().create_collection(href, [item for _, item, _ in stored], room_props)
+        result = super().create_collection(href, [item for _, item, _, _ in stored], room_props)
         self.journal.reset(href)
         # Radicale picks the new hrefs and swaps the folder in: index what is there now.
         next(iter(self.discover(href))).reindex()
         return result
 
     def _admit_batch(self, collection, room, view, items, actor, check):
-        """Admit items one after another, each against the room and the ones before it."""
+        """Admit items one after another, each against the room and the ones before it:
+        [(href, item to store, booking, index row)], or the refusals of all of them."""
         stored, refusals = [], []
         for href, item in items:
             try:
@@ -477,8 +479,13 @@ class Storage(multifilesystem.Storage):
                 item = collection._item(booking.to_ical())
                 context.note_rewritten()
             href = href or item.href or (item.uid + ".ics")
-            view.extra.append((row_for(href, booking, self.core.max_occurrences), booking))
-            stored.append((href, item, booking))
+            try:
+                row = row_for(href, booking, self.core.max_occurrences)
+            except Refusal as refusal:
+                refusals.append(refusal)
+                continue
+            view.extra.append((row, booking))
+            stored.append((href, item, booking, row))
         if refusals:
             raise _combine(room, refusals)
         return stored
@@ -505,9 +512,9 @@ class Storage(multifilesystem.Storage):
             if changed:
                 new_item = to_collection._item(booking.to_ical())
                 context.note_rewritten()
+            row = row_for(to_href, booking, self.core.max_occurrences)   # may refuse: first
             to_collection._store(to_href, new_item)
-            to_collection._index_after_write(
-                put=[row_for(to_href, booking, self.core.max_occurrences)])
+            to_collection._index_after_write(put=[row])
             source._remove(item.href)
             if room_id_of(source.path) is not None:
                 source._index_after_write(remove=[item.href])
@@ -544,13 +551,13 @@ class Storage(multifilesystem.Storage):
             stored = self._admit_batch(collection, room, view, batch, actor,
                                        check=not allow_conflicts)
             if not dry_run:
-                for number, (href, item, booking) in enumerate(stored, 1):
+                for number, (href, item, _, _) in enumerate(stored, 1):
                     collection._store(href, item)
                     if progress:
                         progress(number, len(stored))
                 collection._index_after_write(
-                    put=[row_for(href, booking, self.core.max_occurrences) for href, _, booking in stored])
-            return [href for href, _, _ in stored]
+                    put=[row for _, _, _, row in stored])
+            return [href for href, _, _, _ in stored]
 
     def replace_period(self, room_id: str, start: int, end: int, texts: List[str], actor: Actor):
         """Replace every booking of a room starting in [start, end) (UTC seconds) with
