@@ -40,7 +40,9 @@ import os
 import random
 import re
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -65,6 +67,7 @@ ALL_CATEGORIES = CATEGORIES + HARDENING
 WRITES = {"PUT", "POST", "PATCH", "DELETE", "MOVE", "COPY", "MKCALENDAR", "PROPPATCH"}
 SLOW = 2.0   # seconds: a request slower than this is listed
 READ_BACK = {"vtimezone", "rrule", "edgedates"}
+COLLECTION_EVERY = 20   # accepted writes between reads of the whole collection
 
 JUNK = ["", " ", "\x00", "\r\n", "\n\n", "\\", "\"", "'", "<", ">", "&", "%", "%00", "%zz", "..", "/",
         "é", "\u202e", "\ud7ff", "💥", "A" * 3000, "-1", "0", "99999999999999999999", "1e308", "NaN",
@@ -921,19 +924,29 @@ def build_hardening(category, rng, event_href, hevent_href):
     return method, path, headers, body, auth, label
 
 
+class Hung(Exception):
+    """The server did not answer a request or a snapshot in time."""
+
+    def __init__(self, what: dict):
+        super().__init__(what["stage"])
+        self.what = what
+
+
 class Fuzzer:
     """Sends generated inputs to a running server and checks every answer."""
 
     WATCHED = (f"/rooms/{ROOM}/", f"/rooms/{HROOM}/", PERSONAL)
     ADMIN_LISTINGS = ("/api/admin/users", "/api/admin/rooms", "/api/admin/groups", "/api/admin/tokens")
 
-    def __init__(self, url):
+    def __init__(self, url, recover=None, timeout=60.0):
+        """``recover(strays) -> url``, when given, is called when the server stops answering (a
+        request or a snapshot gets no answer within ``timeout``): it gets the files of writes that
+        were refused but stored, and returns the address of a server started afresh.  Without it
+        a hang raises ``Hung``."""
         self.url = url
-        self.session = requests.Session()
-        self.admin = requests.Session()   # reads only: snapshots (retried on a connection closed meanwhile)
-        self.admin.mount("http://", requests.adapters.HTTPAdapter(
-            max_retries=urllib3.util.Retry(total=3, allowed_methods={"GET"}, backoff_factor=0.1)))
-        self.admin.auth = (ADMIN, ADMIN_PW)
+        self.recover = recover
+        self.timeout = timeout
+        self._sessions()
         self.counts = collections.Counter()
         self.statuses = collections.defaultdict(collections.Counter)
         self.failures = []
@@ -944,9 +957,23 @@ class Fuzzer:
         self.accepted_controls = collections.Counter()   # label -> writes with a control character answered 2xx
         self.accepted_examples = {}
         self.errors = []          # transport errors (no answer), with the exception
+        self.accepted_writes = 0
+        self.collection_reads = []    # (clock, category, method, collection, status, seconds)
+        self.unannounced_close = []   # 413s after which the server closed the connection unannounced
+        self.stored_anyway = []   # writes refused (4xx) that changed storage
+        self.hangs = []           # requests (or snapshots) the server did not answer in time
+        self.strays = []          # (watched collection, href): refused writes that were stored
         self.last_used = time.monotonic()
         self.event_href = None    # an event in ROOM that PUT/PATCH/headers inputs aim at
         self.hevent_href = None   # an event in HROOM that PATCHes and verbs of the issue-12 classes aim at
+
+    def _sessions(self):
+        self.session = requests.Session()
+        self.admin = requests.Session()   # reads only: snapshots (retried on a connection closed meanwhile)
+        self.admin.mount("http://", requests.adapters.HTTPAdapter(
+            max_retries=urllib3.util.Retry(total=2, connect=2, read=1, status=0, allowed_methods={"GET"},
+                                           backoff_factor=0.1)))
+        self.admin.auth = (ADMIN, ADMIN_PW)
 
     def setup(self):
         r = self.session.request("MKCALENDAR", self.url + PERSONAL, auth=(USER, PASSWORD))
@@ -957,8 +984,16 @@ class Fuzzer:
 
     def _ensure(self, href, room, year):
         """An event of ours in ``room`` (re-created if an input deleted, cancelled or moved it)."""
+        try:
+            return self._ensure_once(href, room, year)
+        except requests.RequestException as e:
+            raise Hung({"category": "(setup)", "label": "the event inputs aim at", "method": "PUT",
+                        "path": f"/rooms/{room}/", "content_type": "", "body": "",
+                        "stage": f"re-creating the event inputs aim at: {type(e).__name__}"}) from None
+
+    def _ensure_once(self, href, room, year):
         if href:
-            r = self.session.get(self.url + href, auth=(USER, PASSWORD))
+            r = self.session.get(self.url + href, auth=(USER, PASSWORD), timeout=self.timeout)
             if r.status_code == 200:
                 return href
         for attempt in range(50):   # stored series of earlier inputs may cover the first choices
@@ -969,7 +1004,7 @@ class Fuzzer:
                 ics = ics.replace("0000Z", f"{attempt % 60:02d}00Z").replace("SUMMARY:fuzz", "SUMMARY:fuzz\r\nDURATION:PT1M")
                 ics = re.sub(r"DTEND:\S+\r\n", "", ics)
             r = self.session.put(self.url + href, data=ics.encode(), auth=(USER, PASSWORD),
-                                 headers={"Content-Type": "text/calendar"})
+                                 headers={"Content-Type": "text/calendar"}, timeout=self.timeout)
             if r.status_code in (201, 204):
                 return href
             assert r.status_code == 409, (r.status_code, r.text)
@@ -984,14 +1019,20 @@ class Fuzzer:
     def snapshot(self):
         result = {}
         for path in self.WATCHED:
-            r = self.admin.get(self.url + path, params={"props[]": "getetag"}, timeout=120,
+            r = self.admin.get(self.url + path, params={"props[]": "getetag"}, timeout=self.timeout,
                                headers={"Accept": "application/json"}, auth=(USER, PASSWORD) if path == PERSONAL else None)
             assert r.status_code == 200, (path, r.status_code)
             result[path] = r.json()["responses"]
         return result
 
+    def _snapshot_or_hang(self, take, what, stage):
+        try:
+            return take()
+        except requests.RequestException as e:
+            raise Hung(dict(what, stage=f"{stage}: {type(e).__name__}")) from None
+
     def admin_snapshot(self):
-        return {path: self.admin.get(self.url + path, timeout=60).text for path in self.ADMIN_LISTINGS}
+        return {path: self.admin.get(self.url + path, timeout=self.timeout).text for path in self.ADMIN_LISTINGS}
 
     def send(self, category, label, method, path, headers, body, auth):
         """(status or 'error …', response or None) of one request, timed."""
@@ -1002,9 +1043,15 @@ class Fuzzer:
         t0 = time.perf_counter()
         try:
             r = self.session.request(method, self.url + path, data=body, headers=headers, auth=auth,
-                                     timeout=60, allow_redirects=False)
+                                     timeout=self.timeout, allow_redirects=False)
             _ = r.content
             status = r.status_code
+            if status == 413 and "close" not in r.headers.get("Connection", "").lower():
+                # Answered without reading the body, and the connection is then closed without
+                # saying so: the client's next request on it would fail (reported on its own,
+                # not blamed on the next input)
+                self.unannounced_close.append(f"{method} {path[:100]} ({len(body)} bytes)")
+                self.session.close()
         except requests.RequestException as e:
             r, status = None, f"error {type(e).__name__}"
             self.errors.append(f"{method} {path[:100]}: {e}"[:300])
@@ -1024,6 +1071,26 @@ class Fuzzer:
             "answer": response.text[:300] if response is not None else ""})
 
     def one(self, category, rng):
+        try:
+            return self._one(category, rng)
+        except Hung as hung:
+            self.hangs.append(hung.what)
+            self.failures.append((hung.what["category"], hung.what["method"], hung.what["path"], {}, b"",
+                                  f"no answer within {self.timeout:g} s ({hung.what['stage']})"))
+            if self.recover is None:
+                raise
+            strays, self.strays = self.strays, []
+            self.url = self.recover(strays, hung.what)
+            self.session.close()
+            self.admin.close()
+            self._sessions()
+            self.event_href = self.hevent_href = None
+            self.ensure_event()
+            self.ensure_hevent()
+            self.snapshots = self.snapshot()
+            return "hung"
+
+    def _one(self, category, rng):
         if category in HARDENING:
             method, path, headers, body, auth, label = build_hardening(category, rng, self.event_href, self.hevent_href)
         else:
@@ -1031,24 +1098,34 @@ class Fuzzer:
         self.counts[category] += 1
         write = method.upper() in WRITES
         admin_write = write and path.startswith("/api/admin")
-        admin_before = self.admin_snapshot() if admin_write else None
+        what = {"category": category, "label": label, "method": method, "path": path[:200],
+                "content_type": headers.get("Content-Type", ""), "body": body[:2000].decode("latin-1")}
+        admin_before = self._snapshot_or_hang(self.admin_snapshot, what, "admin listings before") if admin_write else None
         status, response = self.send(category, label, method, path, headers, body, auth)
         self.statuses[category][status] += 1
+        if status == "error ReadTimeout":
+            raise Hung(dict(what, stage="the request itself"))
         failed = not isinstance(status, int) or status >= 500
         if not write:
             if failed:
                 self._record_5xx(category, label, method, path, headers, body, status, response)
             return status
-        after = self.snapshot()
+        after = self._snapshot_or_hang(self.snapshot, what, f"reading the collections after a {status}")
         changed = after != self.snapshots
         if admin_write:
-            changed = changed or self.admin_snapshot() != admin_before
+            changed = changed or self._snapshot_or_hang(self.admin_snapshot, what, "admin listings after") != admin_before
+        if isinstance(status, int) and status >= 400:
+            for collection, hrefs in after.items():
+                for href, etag in hrefs.items():
+                    if self.snapshots.get(collection, {}).get(href) != etag:
+                        self.strays.append((collection, href))
         self.snapshots = after
         if failed:
             self._record_5xx(category, label, method, path, headers, body, status, response,
                              " and storage changed" if changed else "")
         elif status >= 400 and changed:
             self.failures.append((category, method, path, headers, body[:300], f"{status} but storage changed"))
+            self.stored_anyway.append(dict(what, status=status))
         if isinstance(status, int) and status < 300:
             if category == "controls":
                 self.accepted_controls[label] += 1
@@ -1067,8 +1144,10 @@ class Fuzzer:
         return status
 
     def read_back(self, category, label, method, path, response):
-        """Read an accepted item back the ways clients do: as JSON, in a listing with a time range,
-        in the room's availability, in a CalDAV REPORT that expands recurrences."""
+        """Read an accepted item back the ways clients do: as JSON, in a CalDAV multiget that
+        expands its recurrence over a month, in the room's availability; and after every
+        COLLECTION_EVERY-th accepted write the whole collection too (a JSON listing with a time
+        range, a calendar-query with <C:expand>), which shows what the items stored so far cost."""
         href = None
         if method == "PUT":
             href = path
@@ -1079,26 +1158,42 @@ class Fuzzer:
                 href = response.json().get("href")
             except ValueError:
                 href = None
-        collection = PERSONAL if path.startswith(PERSONAL) else f"/rooms/{HROOM}/"
         if path.endswith("/check"):
             href = None   # a dry run: nothing stored
-        expand = ('<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
-                  '<D:prop><D:getetag/><C:calendar-data><C:expand start="20270301T000000Z" end="20270401T000000Z"/>'
-                  '</C:calendar-data></D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
-                  '<C:time-range start="20270301T000000Z" end="20270401T000000Z"/></C:comp-filter></C:comp-filter>'
-                  '</C:filter></C:calendar-query>')
-        reads = [("GET", f"{collection}?start=2027-03-01T00:00:00Z&end=2027-04-01T00:00:00Z",
-                  {"Accept": "application/json"}, b""),
-                 ("REPORT", collection, {"Content-Type": "application/xml", "Depth": "1"}, expand.encode())]
+        collection = PERSONAL if path.startswith(PERSONAL) else f"/rooms/{HROOM}/"
+        expand = ('<C:calendar-data><C:expand start="20270301T000000Z" end="20270401T000000Z"/></C:calendar-data>')
+        reads = []
         if href:
-            reads.insert(0, ("GET", href, {"Accept": "application/json"}, b""))
+            reads += [("GET", href, {"Accept": "application/json"}, b""),
+                      ("REPORT", collection, {"Content-Type": "application/xml", "Depth": "1"},
+                       ('<?xml version="1.0"?><C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+                        f'<D:prop><D:getetag/>{expand}</D:prop><D:href>{href}</D:href></C:calendar-multiget>').encode())]
         if collection != PERSONAL:
             reads.append(("GET", f"/api/rooms/{HROOM}/availability?start=2027-03-01&end=2027-03-31", {}, b""))
+        self.accepted_writes += 1
+        if self.accepted_writes % COLLECTION_EVERY == 0:
+            reads += [("GET", f"{collection}?start=2027-03-01T00:00:00Z&end=2027-04-01T00:00:00Z",
+                       {"Accept": "application/json"}, b""),
+                      ("REPORT", collection, {"Content-Type": "application/xml", "Depth": "1"},
+                       ('<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+                        f'<D:prop><D:getetag/>{expand}</D:prop><C:filter><C:comp-filter name="VCALENDAR">'
+                        '<C:comp-filter name="VEVENT"><C:time-range start="20270301T000000Z" end="20270401T000000Z"/>'
+                        '</C:comp-filter></C:comp-filter></C:filter></C:calendar-query>').encode())]
         for read_method, read_path, headers, body in reads:
-            status, r = self.send(category, "read-back: " + label, read_method, read_path, headers, body, (USER, PASSWORD))
+            whole = read_path.startswith(collection) and (read_method == "REPORT" and b"calendar-query" in body
+                                                            or "?start=" in read_path)
+            kind = "read-back (whole collection)" if whole else "read-back"
+            status, r = self.send(category, f"{kind}: {label}", read_method, read_path, headers, body, (USER, PASSWORD))
             self.read_backs[(category, status)] += 1
+            if whole:
+                self.collection_reads.append((time.perf_counter(), category, read_method, collection, status,
+                                              self.times[category][-1]))
+            if status == "error ReadTimeout":
+                raise Hung({"category": category, "label": f"{kind} of ({label})", "method": read_method,
+                            "path": read_path, "content_type": headers.get("Content-Type", ""),
+                            "body": body[:2000].decode("latin-1"), "stage": f"a {kind} of an accepted write"})
             if not isinstance(status, int) or status >= 500:
-                self._record_5xx(category, f"read-back of ({label})", read_method, read_path, headers, body, status, r)
+                self._record_5xx(category, f"{kind} of ({label})", read_method, read_path, headers, body, status, r)
 
     def alive(self) -> bool:
         r = self.session.get(self.url + f"/rooms/{ROOM}/", auth=(USER, PASSWORD), headers={"Accept": "application/json"},
@@ -1189,8 +1284,79 @@ def warm_up(fuzzer, rng):
                             data=json.dumps(_full_event(rng)).encode())
 
 
+def cpu_ticks(pid: int):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class Servers:
+    """The `roomcal serve` of this run, its workers' memory, and its restarts after a hang."""
+
+    def __init__(self, cli, workers, log_path, workdir, py_spy=None, max_restarts=20):
+        from bench_booking import REPO, ServerProcess
+        self.server = ServerProcess("roomcal", cli + ["serve", "--workers", str(workers), "--bind", "127.0.0.1:{port}"],
+                                    REPO, log_path, new_session=True)
+        self.workdir, self.py_spy, self.max_restarts = workdir, py_spy, max_restarts
+        self.rss_first, self.rss_last, self.rss_peak = {}, {}, {}
+        self.restarts = []
+        self.removed = []
+
+    def start(self) -> str:
+        self.server.start()
+        return self.server.url
+
+    def sample(self, first=False):
+        for pid, kb in worker_rss(self.server.process.pid).items():
+            if first or pid not in self.rss_first:
+                self.rss_first.setdefault(pid, kb)
+            self.rss_last[pid] = kb
+            self.rss_peak[pid] = max(self.rss_peak.get(pid, 0), kb)
+
+    def recover(self, strays, what) -> str:
+        """The server stopped answering: note what its workers do, kill it, take out the items
+        of refused writes that were stored anyway (they are kept in strays/), start it again."""
+        if len(self.restarts) >= self.max_restarts:
+            raise SystemExit(f"the server hung {len(self.restarts) + 1} times; giving up")
+        master = self.server.process.pid
+        workers = worker_pids(master)
+        ticks = {pid: cpu_ticks(pid) for pid in workers}
+        time.sleep(1)
+        busy = {pid: (cpu_ticks(pid) or 0) - (ticks[pid] or 0) for pid in workers}
+        self.sample()
+        dumps = None
+        if self.py_spy:
+            dumps = os.path.join(self.workdir, f"hang-{len(self.restarts) + 1}-stacks.txt")
+            with open(dumps, "w") as out:
+                for pid in workers:
+                    out.write(f"== worker {pid}\n")
+                    out.flush()
+                    subprocess.run([self.py_spy, "dump", "--pid", str(pid)], stdout=out, stderr=subprocess.STDOUT,
+                                   timeout=60)
+        self.server.kill()
+        removed = []
+        root = os.path.join(self.workdir, "data", "collections", "collection-root")
+        for collection, href in strays:
+            relative = href if href.startswith("/") else collection + href
+            source = os.path.join(root, relative.strip("/"))
+            if os.path.isfile(source):
+                target = os.path.join(self.workdir, "strays", relative.strip("/").replace("/", "_"))
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                shutil.move(source, target)
+                removed.append(relative)
+        self.removed += removed
+        self.restarts.append(dict(what, cpu_ticks_in_1s=busy, removed=removed, stacks=dumps))
+        print(f"  server hung ({what['stage']}) on {what['category']} [{what['label'][:60]}] {what['method']} "
+              f"{what['path'][:80]}; worker CPU in 1 s: {busy}; restarted, {len(removed)} stray item(s) taken out",
+              flush=True)
+        return self.start()
+
+
 def main(argv=None):
-    from bench_booking import REPO, ROOMCAL, ServerProcess, init_roomcal, run
+    from bench_booking import REPO, ROOMCAL, init_roomcal, run
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inputs", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=1)
@@ -1199,10 +1365,16 @@ def main(argv=None):
                         help="all, old (issue 7's six), new (issue 12's five) or a comma-separated list "
                              f"of {', '.join(ALL_CATEGORIES)}")
     parser.add_argument("--max-seconds", type=float, default=3600, help="stop sending after this long")
+    parser.add_argument("--request-timeout", type=float, default=60,
+                        help="seconds without an answer after which the server counts as hung (it is then "
+                             "killed and started again, and the run goes on)")
+    parser.add_argument("--max-restarts", type=int, default=20)
+    parser.add_argument("--py-spy", help="path of py-spy: dump the workers' stacks when the server hangs")
     parser.add_argument("--rss-every", type=int, default=250, help="read the workers' memory every N inputs")
     parser.add_argument("--json", help="write the figures to this file")
     parser.add_argument("--keep", action="store_true", help="keep the data folder and log")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     categories = {"all": ALL_CATEGORIES, "old": CATEGORIES, "new": HARDENING}.get(args.categories) or \
         tuple(c.strip() for c in args.categories.split(","))
     unknown = set(categories) - set(ALL_CATEGORIES)
@@ -1213,42 +1385,43 @@ def main(argv=None):
     cli = ROOMCAL + ["--config", config]
     seed_server(cli, run, REPO)
     log_path = os.path.join(workdir, "serve.log")
-    server = ServerProcess("roomcal", cli + ["serve", "--workers", str(args.workers), "--bind", "127.0.0.1:{port}"],
-                           REPO, log_path, new_session=True)
+    servers = Servers(cli, args.workers, log_path, workdir, args.py_spy, args.max_restarts)
     rng = random.Random(args.seed)
-    rss_before = rss_after = {}
-    rss_peak = {}
     stopped_early = None
+    alive = False
     t0 = time.time()
+    fuzzer = None
     try:
-        server.start()
-        master = server.process.pid
-        fuzzer = Fuzzer(server.url)
+        url = servers.start()
+        fuzzer = Fuzzer(url, recover=servers.recover, timeout=args.request_timeout)
         fuzzer.setup()
         warm_up(fuzzer, random.Random(0))
-        rss_before = worker_rss(master)
-        print(f"server on {server.url}, workers {sorted(rss_before)}; RSS before (after warm-up): "
-              + ", ".join(f"{pid}: {kb / 1024:.0f} MB" for pid, kb in sorted(rss_before.items())), flush=True)
+        servers.sample(first=True)
+        print(f"server on {url}, workers {sorted(servers.rss_first)}; RSS before (after warm-up): "
+              + ", ".join(f"{pid}: {kb / 1024:.0f} MB" for pid, kb in sorted(servers.rss_first.items())), flush=True)
         t0 = time.time()
         for i in range(args.inputs):
             fuzzer.one(categories[i % len(categories)], rng)
             if (i + 1) % args.rss_every == 0:
-                for pid, kb in worker_rss(master).items():
-                    rss_peak[pid] = max(rss_peak.get(pid, 0), kb)
+                servers.sample()
             if (i + 1) % 1000 == 0:
                 print(f"  {i + 1} inputs, {len(fuzzer.failures)} failures, {len(fuzzer.slow)} over {SLOW:g} s, "
-                      f"{time.time() - t0:.0f} s", flush=True)
+                      f"{len(servers.restarts)} restarts, {time.time() - t0:.0f} s", flush=True)
             if time.time() - t0 > args.max_seconds:
                 stopped_early = i + 1
                 print(f"  stopped after {i + 1} inputs: --max-seconds {args.max_seconds:g} reached", flush=True)
                 break
         elapsed = time.time() - t0
         alive = fuzzer.alive()
-        rss_after = worker_rss(master)
-        for pid, kb in rss_after.items():
-            rss_peak[pid] = max(rss_peak.get(pid, 0), kb)
+        servers.sample()
+    except (Hung, SystemExit) as e:
+        elapsed = time.time() - t0
+        stopped_early = f"gave up: {e}"
+        print(f"  {stopped_early}", flush=True)
     finally:
-        server.stop()
+        servers.server.stop()
+    if fuzzer is None:
+        return 1
     logged = log_summary(log_path)
     print(f"inputs: {sum(fuzzer.counts.values())} in {elapsed:.0f} s (seed {args.seed}, {args.workers} workers)")
     for category in categories:
@@ -1262,55 +1435,90 @@ def main(argv=None):
             print(f"    read-backs of accepted writes: {dict(sorted(reads.items(), key=str))}")
     fivexx = sum(c for cat in fuzzer.statuses.values() for s, c in cat.items() if not isinstance(s, int) or s >= 500)
     fivexx_reads = sum(c for (_, s), c in fuzzer.read_backs.items() if not isinstance(s, int) or s >= 500)
-    changed = sum(1 for f in fuzzer.failures if "changed" in str(f[-1]))
     print(f"responses >= 500 (or no answer): {fivexx} to inputs, {fivexx_reads} to read-backs; "
-          f"5xx in the access log: {logged['fivexx_logged']}; rejected writes that changed storage: {changed}; "
-          f"server answering afterwards: {alive}")
+          f"5xx in the access log: {logged['fivexx_logged']}; rejected writes that changed storage: "
+          f"{len(fuzzer.stored_anyway)}; hangs (no answer within {args.request_timeout:g} s, server restarted): "
+          f"{len(fuzzer.hangs)}; server answering afterwards: {alive}")
     for category in categories:
         examples = fuzzer.fivexx.get(category)
         if not examples:
             continue
-        by_label = collections.Counter(e["label"] for e in examples)
+        by_label = collections.Counter(" ".join(e["label"].split()[:3]) for e in examples)
         print(f"  5xx in {category}: {len(examples)}; by variant: {dict(by_label.most_common(12))}")
         e = examples[0]
         print(f"    e.g. {e['method']} {e['path']} ({e['content_type']}) -> {e['status']}{e['note']}: "
               f"{e['body'][:200]!r} answer {e['answer'][:150]!r}")
+    for stored in fuzzer.stored_anyway[:10]:
+        print(f"  refused but stored: {stored['status']} to {stored['category']} [{stored['label'][:60]}] "
+              f"{stored['method']} {stored['path'][:80]}")
+    for hang in fuzzer.hangs[:10]:
+        print(f"  hang: {hang['category']} [{hang['label'][:60]}] {hang['method']} {hang['path'][:80]} "
+              f"({hang['stage']})")
+    for restart in servers.restarts[:10]:
+        print(f"    restart: worker CPU ticks in 1 s {restart['cpu_ticks_in_1s']}, taken out {restart['removed']}"
+              + (f", stacks in {restart['stacks']}" if restart["stacks"] else ""))
     if logged["exceptions"]:
         print("exceptions in the server log (last line of each traceback):")
-        for line, count in logged["exceptions"].most_common(15):
+        for line, count in logged["exceptions"].most_common(20):
             print(f"  {count} x {line}")
     for error in fuzzer.errors[:5]:
         print(f"  no answer: {error}")
-    print(f"requests over {SLOW:g} s: {len(fuzzer.slow)}")
+    if fuzzer.unannounced_close:
+        print(f"413 answers with 'Connection: keep-alive' on a connection the server then closes: "
+              f"{len(fuzzer.unannounced_close)}, e.g. {fuzzer.unannounced_close[0]}")
+    print(f"requests over {SLOW:g} s: {len(fuzzer.slow)} "
+          f"{dict(collections.Counter(s['category'] for s in fuzzer.slow))}")
     for slow in sorted(fuzzer.slow, key=lambda s: -s["seconds"])[:15]:
         print(f"  {slow['seconds']:.1f} s {slow['category']} [{slow['label'][:70]}] {slow['method']} "
               f"{slow['path'][:80]} -> {slow['status']} ({slow['bytes']} bytes)")
+    print("items stored at the end: " + ", ".join(f"{path} {len(items)}" for path, items in
+                                                  getattr(fuzzer, "snapshots", {}).items()))
+    if fuzzer.collection_reads:
+        for collection in (f"/rooms/{HROOM}/", PERSONAL):
+            for method in ("GET", "REPORT"):
+                seconds = [c[5] for c in fuzzer.collection_reads if c[3] == collection and c[2] == method]
+                if seconds:
+                    third = max(1, len(seconds) // 3)
+                    print(f"whole-collection {method} of {collection} (a month, {'JSON listing' if method == 'GET' else 'expand'}): "
+                          f"{len(seconds)} reads, median {statistics.median(seconds) * 1000:.0f} ms; first third "
+                          f"{statistics.median(seconds[:third]) * 1000:.0f} ms, last third "
+                          f"{statistics.median(seconds[-third:]) * 1000:.0f} ms, max {max(seconds) * 1000:.0f} ms")
     print(f"workers replaced by the watchdog: {len(logged['replaced'])}")
     for line in logged["replaced"][:5]:
         print("  " + line)
-    growth = {pid: rss_after[pid] - rss_before[pid] for pid in rss_before if pid in rss_after}
-    print("worker RSS (MB): " + "; ".join(
-        f"{pid}: {rss_before.get(pid, 0) / 1024:.0f} before, {rss_peak.get(pid, 0) / 1024:.0f} peak, "
-        f"{rss_after[pid] / 1024:.0f} after" if pid in rss_after else f"{pid}: {rss_before[pid] / 1024:.0f} before, gone"
-        for pid in sorted(set(rss_before) | set(rss_after))))
+    rss_first, rss_last, rss_peak = servers.rss_first, servers.rss_last, servers.rss_peak
+    print("worker RSS (MB; first reading after warm-up or after a restart, peak, last reading): " + "; ".join(
+        f"{pid}: {rss_first[pid] / 1024:.0f} / {rss_peak[pid] / 1024:.0f} / {rss_last[pid] / 1024:.0f}"
+        for pid in sorted(rss_first)))
+    growth = {pid: rss_last[pid] - rss_first[pid] for pid in rss_first}
     if growth:
         worst = max(growth, key=growth.get)
-        print(f"worst RSS growth: {growth[worst] / 1024:+.1f} MB (worker {worst})")
+        print(f"worst RSS growth: {growth[worst] / 1024:+.1f} MB (worker {worst}); highest peak "
+              f"{max(rss_peak.values()) / 1024:.0f} MB")
     if fuzzer.accepted_controls:
-        print("accepted (2xx) with a control character in a field (not a failure; for the record):")
-        for label, count in fuzzer.accepted_controls.most_common(20):
+        by_field = collections.Counter()
+        for label, count in fuzzer.accepted_controls.items():
+            by_field[" ".join(label.split()[:2])] += count
+        print(f"accepted (2xx) with a control character in a field (for the record): {sum(by_field.values())}: "
+              f"{dict(by_field.most_common(30))}")
+        for label, count in fuzzer.accepted_controls.most_common(8):
             print(f"  {count} x {label}: e.g. {fuzzer.accepted_examples[label]['body'][:160]!r}")
     ok = not fuzzer.failures and alive and not logged["fivexx_logged"] and not stopped_early
     print("RESULT:", "OK" if ok else f"FAIL (log: {log_path})")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"inputs": sum(fuzzer.counts.values()), "seconds": elapsed, "seed": args.seed,
+                       "stopped_early": stopped_early,
                        "statuses": {c: {str(k): v for k, v in s.items()} for c, s in fuzzer.statuses.items()},
-                       "fivexx": fuzzer.fivexx, "slow": fuzzer.slow, "rss_before_kb": rss_before,
-                       "rss_peak_kb": rss_peak, "rss_after_kb": rss_after,
+                       "times": {c: {"n": len(t), "median": statistics.median(t), "p95": percentile(t, 0.95),
+                                     "max": max(t)} for c, t in fuzzer.times.items() if t},
+                       "fivexx": fuzzer.fivexx, "slow": fuzzer.slow, "hangs": fuzzer.hangs,
+                       "restarts": servers.restarts, "stored_anyway": fuzzer.stored_anyway,
+                       "rss_first_kb": rss_first, "rss_peak_kb": rss_peak, "rss_last_kb": rss_last,
                        "exceptions": dict(logged["exceptions"]), "replaced": logged["replaced"],
                        "accepted_controls": dict(fuzzer.accepted_controls),
                        "read_backs": {f"{c} {s}": n for (c, s), n in fuzzer.read_backs.items()},
+                       "collection_reads": fuzzer.collection_reads, "errors": fuzzer.errors, "unannounced_close": fuzzer.unannounced_close,
                        "failures": [[str(x) for x in f] for f in fuzzer.failures]}, f, indent=1, default=str)
     if not args.keep and ok:
         shutil.rmtree(workdir, ignore_errors=True)
