@@ -938,7 +938,7 @@ class Fuzzer:
     WATCHED = (f"/rooms/{ROOM}/", f"/rooms/{HROOM}/", PERSONAL)
     ADMIN_LISTINGS = ("/api/admin/users", "/api/admin/rooms", "/api/admin/groups", "/api/admin/tokens")
 
-    def __init__(self, url, recover=None, timeout=60.0):
+    def __init__(self, url, recover=None, timeout=60.0, keep_accepted=False):
         """``recover(strays) -> url``, when given, is called when the server stops answering (a
         request or a snapshot gets no answer within ``timeout``): it gets the files of writes that
         were refused but stored, and returns the address of a server started afresh.  Without it
@@ -946,6 +946,8 @@ class Fuzzer:
         self.url = url
         self.recover = recover
         self.timeout = timeout
+        self.keep_accepted = keep_accepted
+        self.cleanups = collections.Counter()   # statuses of the DELETEs of accepted issue-12 items
         self._sessions()
         self.counts = collections.Counter()
         self.statuses = collections.defaultdict(collections.Counter)
@@ -1082,14 +1084,24 @@ class Fuzzer:
                 raise
             strays, self.strays = self.strays, []
             self.url = self.recover(strays, hung.what)
-            self.session.close()
-            self.admin.close()
-            self._sessions()
-            self.event_href = self.hevent_href = None
-            self.ensure_event()
-            self.ensure_hevent()
-            self.snapshots = self.snapshot()
+            try:
+                self._after_restart()
+            except Hung as again:   # what is stored is too much for the server: start the room afresh
+                self.hangs.append(again.what)
+                self.url = self.recover([], again.what, wipe=True)
+                self._after_restart()
             return "hung"
+
+    def _after_restart(self):
+        self.session.close()
+        self.admin.close()
+        self._sessions()
+        self.event_href = self.hevent_href = None
+        self.ensure_event()
+        self.ensure_hevent()
+        self.snapshots = self._snapshot_or_hang(self.snapshot, {"category": "(restart)", "label": "", "method": "GET",
+                                                                "path": "", "content_type": "", "body": ""},
+                                                "reading the collections after a restart")
 
     def _one(self, category, rng):
         if category in HARDENING:
@@ -1134,6 +1146,9 @@ class Fuzzer:
                                                           "body": body[:300].decode("utf-8", "replace")})
             if category in READ_BACK and response is not None:
                 self.read_back(category, label, method, path, response)
+            created = self._created_href(method, path, response) if category in HARDENING else None
+            if created and not self.keep_accepted and created not in (self.event_href, self.hevent_href):
+                self.clean_up(category, label, created)
         if isinstance(status, int) and status < 400 and method in ("DELETE", "PUT", "PATCH", "POST"):
             before = (self.event_href, self.hevent_href)
             if self.hevent_href and self.hevent_href.rsplit("/", 1)[-1][:-4] in path:
@@ -1143,6 +1158,37 @@ class Fuzzer:
             if before != (self.event_href, self.hevent_href):
                 self.snapshots = self.snapshot()
         return status
+
+    @staticmethod
+    def _created_href(method, path, response):
+        """The href of the item an accepted write created, if it did."""
+        if response is None or path.endswith("/check") or "/bookings/" in path or path.startswith("/api/admin"):
+            return None
+        if method == "PUT" and path.endswith(".ics"):
+            return path
+        if response.headers.get("Location", "").startswith("/") and response.headers["Location"].endswith(".ics"):
+            return response.headers["Location"]
+        if path.startswith("/api/rooms/") and path.endswith("/bookings"):
+            try:
+                return response.json().get("href")
+            except (ValueError, AttributeError):
+                return None
+        return None
+
+    def clean_up(self, category, label, href):
+        """Delete an item an issue-12 input stored once it has been read back: hostile items that
+        passed the screen still cost work in every later expansion of their collection, and
+        thousands of them would turn this run into a measure of their sum (``--keep-accepted``)."""
+        status, r = self.send(category, f"clean-up: {label}", "DELETE", href, {}, b"", (USER, PASSWORD))
+        self.cleanups[status] += 1
+        if status == "error ReadTimeout":
+            raise Hung({"category": category, "label": f"clean-up of ({label})", "method": "DELETE", "path": href,
+                        "content_type": "", "body": "", "stage": "deleting an accepted item"})
+        if not isinstance(status, int) or status >= 500:
+            self._record_5xx(category, f"clean-up of ({label})", "DELETE", href, {}, b"", status, r)
+        self.snapshots = self._snapshot_or_hang(self.snapshot, {"category": category, "label": label, "method": "DELETE",
+                                                                "path": href, "content_type": "", "body": ""},
+                                                "reading the collections after a clean-up")
 
     def read_back(self, category, label, method, path, response):
         """Read an accepted item back the ways clients do: as JSON, in a CalDAV multiget that
@@ -1317,9 +1363,11 @@ class Servers:
             self.rss_last[pid] = kb
             self.rss_peak[pid] = max(self.rss_peak.get(pid, 0), kb)
 
-    def recover(self, strays, what) -> str:
+    def recover(self, strays, what, wipe=False) -> str:
         """The server stopped answering: note what its workers do, kill it, take out the items
-        of refused writes that were stored anyway (they are kept in strays/), start it again."""
+        of refused writes that were stored anyway (they are kept in strays/), start it again.
+        ``wipe``: it hung again at once: every item of the issue-12 room and the personal
+        calendar is taken out too."""
         if len(self.restarts) >= self.max_restarts:
             raise SystemExit(f"the server hung {len(self.restarts) + 1} times; giving up")
         master = self.server.process.pid
@@ -1340,6 +1388,11 @@ class Servers:
         self.server.kill()
         removed = []
         root = os.path.join(self.workdir, "data", "collections", "collection-root")
+        if wipe:
+            for collection in (f"/rooms/{HROOM}/", PERSONAL):
+                folder = os.path.join(root, collection.strip("/"))
+                strays = strays + [(collection, collection + name) for name in sorted(os.listdir(folder))
+                                   if name.endswith(".ics")]
         for collection, href in strays:
             relative = href if href.startswith("/") else collection + href
             source = os.path.join(root, relative.strip("/"))
@@ -1349,9 +1402,10 @@ class Servers:
                 shutil.move(source, target)
                 removed.append(relative)
         self.removed += removed
-        self.restarts.append(dict(what, cpu_ticks_in_1s=busy, removed=removed, stacks=dumps))
+        self.restarts.append(dict(what, cpu_ticks_in_1s=busy, removed=removed, stacks=dumps, wiped=wipe))
         print(f"  server hung ({what['stage']}) on {what['category']} [{what['label'][:60]}] {what['method']} "
-              f"{what['path'][:80]}; worker CPU in 1 s: {busy}; restarted, {len(removed)} stray item(s) taken out",
+              f"{what['path'][:80]}; worker CPU in 1 s: {busy}; restarted, {len(removed)} "
+              f"{'item(s) of the hardening room and personal calendar' if wipe else 'stray item(s)'} taken out",
               flush=True)
         return self.start()
 
@@ -1370,6 +1424,9 @@ def main(argv=None):
                         help="seconds without an answer after which the server counts as hung (it is then "
                              "killed and started again, and the run goes on)")
     parser.add_argument("--max-restarts", type=int, default=20)
+    parser.add_argument("--keep-accepted", action="store_true",
+                        help="keep what issue-12 inputs stored (by default each accepted item is deleted once "
+                             "read back): then the run also measures what thousands of them cost together")
     parser.add_argument("--py-spy", help="path of py-spy: dump the workers' stacks when the server hangs")
     parser.add_argument("--rss-every", type=int, default=250, help="read the workers' memory every N inputs")
     parser.add_argument("--json", help="write the figures to this file")
@@ -1401,7 +1458,7 @@ def main(argv=None):
     fuzzer = None
     try:
         url = servers.start()
-        fuzzer = Fuzzer(url, recover=servers.recover, timeout=args.request_timeout)
+        fuzzer = Fuzzer(url, recover=servers.recover, timeout=args.request_timeout, keep_accepted=args.keep_accepted)
         fuzzer.setup()
         warm_up(fuzzer, random.Random(0))
         servers.sample(first=True)
@@ -1463,7 +1520,8 @@ def main(argv=None):
         print(f"  hang: {hang['category']} [{hang['label'][:60]}] {hang['method']} {hang['path'][:80]} "
               f"({hang['stage']})")
     for restart in servers.restarts[:10]:
-        print(f"    restart: worker CPU ticks in 1 s {restart['cpu_ticks_in_1s']}, taken out {restart['removed']}"
+        print(f"    restart: worker CPU ticks in 1 s {restart['cpu_ticks_in_1s']}, taken out "
+              f"{len(restart['removed']) if restart['wiped'] else restart['removed']}{' (room wiped)' if restart['wiped'] else ''}"
               + (f", stacks in {restart['stacks']}" if restart["stacks"] else ""))
     if logged["exceptions"]:
         print("exceptions in the server log (last line of each traceback):")
@@ -1479,6 +1537,8 @@ def main(argv=None):
     for slow in sorted(fuzzer.slow, key=lambda s: -s["seconds"])[:15]:
         print(f"  {slow['seconds']:.1f} s {slow['category']} [{slow['label'][:70]}] {slow['method']} "
               f"{slow['path'][:80]} -> {slow['status']} ({slow['bytes']} bytes)")
+    if fuzzer.cleanups:
+        print(f"accepted issue-12 items deleted after their read-back: {dict(fuzzer.cleanups)}")
     print("items stored at the end: " + ", ".join(f"{path} {len(items)}" for path, items in
                                                   getattr(fuzzer, "snapshots", {}).items()))
     if fuzzer.collection_reads:
