@@ -837,9 +837,10 @@ def controls_input(rng, event_href, hevent_href):
         body = {"name": name, "password": "pw-" + name, "email": f"{name}@example.org", "admin": False}
         field = rng.choice(["name", "password", "email", "email"])
         body[field] = _dirty(rng, body[field])
-        if rng.random() < 0.4:
-            body.pop("name")
-            return "PATCH", f"/api/admin/users/{VICTIM}", dict(JSON), json.dumps(body).encode(), f"admin user PATCH {field}"
+        if rng.random() < 0.4:   # a PATCH of an existing user; a dirty name goes into its path
+            dirty_name = body.pop("name")
+            target = requests.utils.quote(dirty_name, safe="") if field == "name" else VICTIM
+            return "PATCH", f"/api/admin/users/{target}", dict(JSON), json.dumps(body).encode(), f"admin user PATCH {field}"
         return "POST", "/api/admin/users", dict(JSON), json.dumps(body).encode(), f"admin user POST {field}"
     if kind == "admin-room":
         room_id = f"r{rng.randrange(10 ** 9)}"
