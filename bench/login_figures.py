@@ -24,7 +24,7 @@ any names per address, within 900 s):
 
 Everything runs in a temporary folder; the server listens on a port the kernel picked free and
 whose listening socket is checked to be this server's; it is stopped on exit, Ctrl-C and
-SIGTERM.  About 2 minutes with the defaults:
+SIGTERM.  About 2.5 minutes with the defaults:
 
     .venv/bin/python bench/login_figures.py [--workers 4] [--rounds 12] [--attempts 20]
         [--guessers 12] [--duration 30] [--json out.json] [--keep]

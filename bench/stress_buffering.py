@@ -22,7 +22,7 @@ Each client gives up after ``--hold`` (70) seconds.
 
 Everything runs in a temporary folder; the server listens on a port the kernel picked free and
 whose listening socket is checked to be this server's; it is stopped on exit, Ctrl-C and SIGTERM.
-About 3 minutes with the defaults:
+About 1.5 minutes with the defaults:
 
     .venv/bin/python bench/stress_buffering.py [--clients 40] [--size 9900000] [--workers 2]
         [--timeout 5] [--hold 70] [--max-buffered BYTES] [--json out.json] [--keep]
