@@ -962,7 +962,7 @@ class Fuzzer:
         self.errors = []          # transport errors (no answer), with the exception
         self.accepted_writes = 0
         self.collection_reads = []    # (clock, category, method, collection, status, seconds)
-        self.unannounced_close = []   # 413s after which the server closed the connection unannounced
+        self.unannounced_close = []   # 413s ("keep-alive") after which the connection was closed
         self.stored_anyway = []   # writes refused (4xx) that changed storage
         self.hangs = []           # requests (or snapshots) the server did not answer in time
         self.strays = []          # (watched collection, href): refused writes that were stored
@@ -1051,11 +1051,13 @@ class Fuzzer:
             _ = r.content
             status = r.status_code
             if status == 413 and "close" not in r.headers.get("Connection", "").lower():
-                # Answered without reading the body, and the connection is then closed without
-                # saying so: the client's next request on it would fail (reported on its own,
-                # not blamed on the next input)
-                self.unannounced_close.append(f"{method} {path[:100]} ({len(body)} bytes)")
-                self.session.close()
+                # Answered without the body read, and "keep-alive": the connection must take
+                # the next request (reported on its own, not blamed on the next input)
+                try:
+                    self.session.options(self.url + "/", timeout=self.timeout)
+                except requests.RequestException:
+                    self.unannounced_close.append(f"{method} {path[:100]} ({len(body)} bytes)")
+                    self.session.close()
         except requests.RequestException as e:
             r, status = None, f"error {type(e).__name__}"
             self.errors.append(f"{method} {path[:100]}: {e}"[:300])

@@ -62,6 +62,16 @@ class Front:
         self.max_content_length = configuration.get("server", "max_content_length")
 
     def __call__(self, environ, start_response):
+        body = environ.get("wsgi.input")
+        try:
+            return self._answer(environ, start_response)
+        finally:
+            # What was not read of the body (a refusal before reading it) is read now, from
+            # the worker's buffer: gunicorn itself drains 64 KiB at most and then closes a
+            # connection it has just answered "keep-alive" on.
+            _discard(body, self.max_content_length)
+
+    def _answer(self, environ, start_response):
         path = _utf8_path(environ.get("PATH_INFO", "")) or "/"
         context.set_where(f"{environ.get('REQUEST_METHOD', 'GET')} {path}")
         if _public(path):  # secret feed links: no login, no Radicale
@@ -196,12 +206,16 @@ class Front:
         they are needed), or None to take the body.  A success is remembered by the
         password check, so the request itself does not run bcrypt again."""
         path = unquote(target.split("?", 1)[0], "latin-1")
-        if _public(path):
-            return None
         environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "REMOTE_ADDR": client}
         for name, value in headers:
             key = name.upper().replace("-", "_")
-            environ["CONTENT_TYPE" if key == "CONTENT_TYPE" else f"HTTP_{key}"] = value
+            environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"] = value
+        if "CONTENT_LENGTH" in environ:   # (a chunked body is measured as it arrives)
+            too_large = self.refuse_large_body(environ, path == "/api" or path.startswith("/api/"))
+            if too_large is not None:   # answered before a byte of the body is taken
+                return _raw_response(*too_large)
+        if _public(path):
+            return None
         try:
             identity = self.authenticate(environ)
         except (Unauthorized, TooManyFailures, SignInsBusy) as refused:
@@ -253,6 +267,20 @@ class Front:
     def run_as(self, identity):
         """A request scope for JSON and /api writes through the same storage."""
         return context.request(identity.actor() if identity else None)
+
+
+def _discard(body, limit: int) -> None:
+    if body is None:
+        return
+    try:
+        left = limit if limit > 0 else 1 << 30
+        while left > 0:
+            chunk = body.read(min(left, 1 << 20))
+            if not chunk:
+                return
+            left -= len(chunk)
+    except (OSError, ValueError):   # the client went away, or a server that closed it
+        return
 
 
 def _public(path: str) -> bool:
@@ -353,22 +381,29 @@ def _body_text(environ) -> str:
 
 
 def _refuse_unknown_charset(environ, is_api):
-    """415 for a Content-Type whose charset Python does not know (Radicale decodes the body
-    with it and would answer 500 with a LookupError)."""
-    import codecs
+    """415 for a body its declared charset cannot decode: a charset Python does not know, a
+    codec that is not a text encoding (base64, rot13), or bytes that are not in it
+    (Radicale and the JSON layer decode with it, and answered 500).  The body (at most
+    max_content_length) is read here and handed on unchanged."""
     from email.message import Message
     content_type = environ.get("CONTENT_TYPE") or ""
     if "charset" not in content_type.lower():
         return None
     message = Message()
     message["Content-Type"] = content_type
-    charset = message.get_content_charset()
+    charset = message.get_content_charset() or ""
     try:
-        codecs.lookup(charset or "")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+    try:
+        body.decode(charset)
         return None
-    except (LookupError, ValueError):
+    except (LookupError, UnicodeError, ValueError):   # UnicodeDecodeError is a UnicodeError
         pass
-    text = f"Unknown charset {charset!r} in Content-Type; send UTF-8."
+    text = f"The body cannot be read as charset {charset!r}; send UTF-8."
     if is_api or wants_json(environ):
         return errors.json_error(415, "unsupportedMediaType", text)
     return 415, [("Content-Type", "text/plain; charset=utf-8")], f"{text}\n".encode()

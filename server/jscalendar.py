@@ -1231,6 +1231,9 @@ def _check_id_map(errors, value, pointer, what):
     return out
 
 
+ICAL_INT_MAX = 2 ** 31 - 1
+
+
 def _check_int_list(errors, rule, key, pointer, low, high, nonzero=False):
     if key not in rule:
         return
@@ -1251,10 +1254,9 @@ def _check_rule(errors, rule, pointer):
     _check_type(errors, rule, "@type", pointer + "/@type", "RecurrenceRule")
     if rule.get("frequency") not in FREQUENCIES:
         errors.add(pointer + "/frequency", "must be one of " + ", ".join(FREQUENCIES))
-    if "interval" in rule and (not _is_int(rule["interval"]) or rule["interval"] < 1):
-        errors.add(pointer + "/interval", "must be a positive integer")
-    if "count" in rule and (not _is_int(rule["count"]) or rule["count"] < 1):
-        errors.add(pointer + "/count", "must be a positive integer")
+    for key in ("interval", "count"):   # iCalendar INTEGERs: at most 2^31 - 1
+        if key in rule and (not _is_int(rule[key]) or not 1 <= rule[key] <= ICAL_INT_MAX):
+            errors.add(f"{pointer}/{key}", f"must be an integer from 1 to {ICAL_INT_MAX}")
     if "until" in rule and _parse_local(rule["until"]) is None:
         errors.add(pointer + "/until", "must be " + _LOCAL_TEXT)
     if "count" in rule and "until" in rule:

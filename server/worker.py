@@ -62,6 +62,7 @@ class RequestFrame:
         self.head_end = None      # offset just after the head's blank line
         self.body_end = None      # offset just after the body, when the length is known
         self.chunk_at = None      # chunked: offset of the next chunk-size line
+        self.oversized = False    # a declared length over max_body: never waited for
         self.expects_continue = False
         self._searched = 0
 
@@ -125,9 +126,12 @@ class RequestFrame:
             length = int(lengths.pop()) if lengths else 0
         except ValueError:
             length = -1
-        if length < 0 or length > self.max_body:
-            self._give_up()   # the parser answers 400, the front 413 (without reading the body)
+        if length < 0:
+            self._give_up()   # the parser answers 400
             return False
+        if length > self.max_body:   # the application's head check answers 413 (the worker's
+            self.oversized = True     # _after_head), without waiting for the body
+            return True
         self.body_end = self.head_end + length
         return True
 
@@ -275,6 +279,8 @@ class BufferingThreadWorker(ThreadWorker):
         check = getattr(self.wsgi, "check_head", None)
         if check is None:
             conn.head_state = "passed"
+            if frame.oversized:   # whoever answers, it is not worth waiting for that body
+                return self._hand_over(conn)
             return self._continue(conn)
         conn.head_state = "checking"
         head = bytes(frame.data[:frame.head_end])
@@ -289,6 +295,8 @@ class BufferingThreadWorker(ThreadWorker):
         if answer:
             return self._drop(conn, answer)
         conn.head_state = "passed"
+        if conn.frame.oversized:
+            return self._hand_over(conn)
         self._continue(conn)
 
     def _continue(self, conn):

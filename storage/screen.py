@@ -6,7 +6,9 @@ recursion, and recurrence, which they expand with dateutil for as long as it
 takes.  ``screen`` runs on every body that enters — a CalDAV PUT before Radicale
 sees it, JSON and /api writes, imports — reads only the lines, and refuses:
 
-- components nested deeper than any calendar needs (MAX_DEPTH);
+- components nested deeper than any calendar needs (MAX_DEPTH), a VTIMEZONE with more
+  observances or transition dates than any zone has (MAX_OBSERVANCES, MAX_ZONE_DATES), a
+  component with more RDATE/EXDATE values than the server checks occurrences (MAX_DATES);
 - a VTIMEZONE observance (STANDARD/DAYLIGHT) whose rule repeats more often than
   yearly: no time zone changes its offset more often, and the libraries expand
   such a rule into every transition since its DTSTART (1601, in the attack);
@@ -29,9 +31,11 @@ from dateutil import rrule as dateutil_rrule
 from storage import rrule_budget
 
 MAX_DEPTH = 8                  # VCALENDAR > VEVENT > VALARM is 3; VTIMEZONE > DAYLIGHT is 3
+MAX_OBSERVANCES = 200          # STANDARD/DAYLIGHT blocks of one VTIMEZONE (IANA's busiest: ~100)
+MAX_ZONE_DATES = 2000          # RDATE values of one VTIMEZONE (a zone's every transition since 1800)
+MAX_DATES = 10000              # RDATE or EXDATE values of one component
 PROBE_OCCURRENCES = 5001       # a finite rule is expanded whole (up to this), as Radicale does
 PROBE_OPEN = 2                 # an open rule: its first occurrences (the rest is bounded per use)
-TZ_PROBE_END = datetime.datetime(2100, 1, 1)  # observances: transitions the libraries compute
 ALLOWANCE_PER_BODY = 10_000_000          # work units (~0.1 µs) for the probes of one body…
 ALLOWANCE_PER_RULE = 20_000              # …plus this much per rule it holds
 SUB_YEARLY_OBSERVANCE = re.compile(r"(?:^|;)FREQ=(?!YEARLY(?:;|$))", re.IGNORECASE)
@@ -43,13 +47,15 @@ class UnsafeCalendar(ValueError):
 
 
 class _Component:
-    __slots__ = ("name", "parent", "dtstart", "rules")
+    __slots__ = ("name", "parent", "dtstart", "rules", "dates", "children")
 
     def __init__(self, name: str, parent: Optional["_Component"]):
         self.name = name
         self.parent = parent
         self.dtstart: Optional[str] = None
         self.rules: List[str] = []
+        self.dates = 0      # RDATE and EXDATE values, its observances' included for a VTIMEZONE
+        self.children = 0
 
 
 def screen(text: str) -> None:
@@ -59,10 +65,16 @@ def screen(text: str) -> None:
     for line in _content_lines(text):
         name, value = _name_and_value(line)
         if name == "BEGIN":
-            stack.append(_Component(value.upper(), stack[-1] if stack else None))
+            parent = stack[-1] if stack else None
+            stack.append(_Component(value.upper(), parent))
             if len(stack) > MAX_DEPTH:
                 raise UnsafeCalendar(f"Components are nested {len(stack)} deep; "
                                      f"at most {MAX_DEPTH} are accepted.")
+            if parent is not None:
+                parent.children += 1
+                if parent.name == "VTIMEZONE" and parent.children > MAX_OBSERVANCES:
+                    raise UnsafeCalendar(f"A VTIMEZONE has more than {MAX_OBSERVANCES} "
+                                         "observances; no time zone has that many.")
         elif name == "END":
             if stack:
                 component = stack.pop()
@@ -72,11 +84,26 @@ def screen(text: str) -> None:
             stack[-1].dtstart = value
         elif stack and name in ("RRULE", "EXRULE"):
             stack[-1].rules.append(value)
+        elif stack and name in ("RDATE", "EXDATE"):
+            _count_dates(stack[-1], value.count(",") + 1)
     rules = sum(len(c.rules) for c in observed)
     with rrule_budget.allowance(ALLOWANCE_PER_BODY + ALLOWANCE_PER_RULE * rules):
         for component in observed:
             for rule in component.rules:
                 _probe(component, rule)
+
+
+def _count_dates(component: _Component, values: int) -> None:
+    component.dates += values
+    zone = component.parent if component.name in ("STANDARD", "DAYLIGHT") else None
+    if zone is not None and zone.name == "VTIMEZONE":
+        zone.dates += values
+        if zone.dates > MAX_ZONE_DATES:
+            raise UnsafeCalendar(f"A VTIMEZONE lists more than {MAX_ZONE_DATES} transition dates; "
+                                 "no time zone has that many.")
+    elif component.dates > MAX_DATES:
+        raise UnsafeCalendar(f"A {component.name} lists more than {MAX_DATES} RDATE or EXDATE "
+                             "values; the server checks fewer occurrences than that.")
 
 
 def _probe(component: _Component, rule: str) -> None:
@@ -92,25 +119,24 @@ def _probe(component: _Component, rule: str) -> None:
         return  # no usable DTSTART: the parsers refuse the object, or ignore the rule
     try:
         expansion = dateutil_rrule.rrulestr(rule, dtstart=start, cache=False)
-    except (ValueError, TypeError, OverflowError) as e:
+    except Exception as e:   # dateutil's errors on a rule it cannot read are of every kind
         raise UnsafeCalendar(f"The recurrence rule {_short(rule)} of {where} cannot be "
-                             f"read: {e}.") from None
+                             f"read: {_reason(e)}.") from None
     finite = "COUNT=" in rule.upper() or "UNTIL=" in rule.upper()
-    wanted = PROBE_OCCURRENCES if finite or observance else PROBE_OPEN
-    end = TZ_PROBE_END.replace(tzinfo=start.tzinfo) if observance else None
+    wanted = PROBE_OCCURRENCES if finite else PROBE_OPEN
     found = 0
     try:
-        for occurrence in expansion:
+        for _ in expansion:
             found += 1
-            if found >= wanted or (end is not None and occurrence >= end):
+            if found >= wanted:
                 break
     except rrule_budget.TooMuchWork:
         raise UnsafeCalendar(f"The recurrence rule {_short(rule)} of {where} takes too much work "
                              "to expand: it repeats too often, or its parts (BY…) rarely or "
                              "never match a date.") from None
-    except (ValueError, OverflowError) as e:
+    except Exception as e:   # IndexError, TypeError, ZeroDivisionError… on impossible parts
         raise UnsafeCalendar(f"The recurrence rule {_short(rule)} of {where} cannot be "
-                             f"expanded: {e}.") from None
+                             f"expanded: {_reason(e)}.") from None
     if found == 0 and not finite:
         raise UnsafeCalendar(f"The recurrence rule {_short(rule)} of {where} never matches a date.")
 
@@ -169,6 +195,10 @@ def _where(component: _Component) -> str:
     if component.parent is not None and component.parent.name == "VTIMEZONE":
         return f"a {component.name} observance of a VTIMEZONE"
     return f"a {component.name}"
+
+
+def _reason(error: Exception) -> str:
+    return str(error) or f"its parts cannot be combined ({type(error).__name__})"
 
 
 def _short(rule: str, limit: int = 80) -> str:

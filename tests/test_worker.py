@@ -58,8 +58,13 @@ def test_expect_continue_is_noted_and_taken_out_of_the_head():
     assert bytes(f.data) == b"PUT /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nok"
 
 
+def test_a_body_over_max_body_is_never_waited_for():
+    """The head is framed (the application's head check answers 413), the body never is."""
+    f, ready = frame(b"PUT /a HTTP/1.1\r\nContent-Length: 5000\r\n\r\n", b"x" * 100)
+    assert ready == [False, False] and f.oversized and f.head_end is not None
+
+
 @pytest.mark.parametrize("request_bytes", [
-    b"PUT /a HTTP/1.1\r\nContent-Length: 5000\r\n\r\n",              # over max_body: the front answers 413
     b"PUT /a HTTP/1.1\r\nContent-Length: -1\r\n\r\n",                # the parser answers 400
     b"PUT /a HTTP/1.1\r\nContent-Length: x\r\n\r\n",
     b"PUT /a HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
@@ -260,3 +265,24 @@ def test_more_dribbling_clients_than_threads_do_not_stall_others(srv):
         thread.join()
         for s in sockets:
             s.close()
+
+
+def test_a_body_refused_unread_leaves_the_connection_usable(srv):
+    """/api refuses a JSON body over 1 MB without reading it; the front reads it from the
+    worker's buffer, so the "keep-alive" it answered holds (gunicorn drains 64 KiB at most,
+    and used to close the connection under the client's next request)."""
+    with requests.Session() as session:
+        session.auth = srv.auth("alice")
+        refused = session.post(f"{srv.url}/api/rooms/wrk/check", headers={"Content-Type": "application/json"},
+                               data=b'{"title": "' + b"x" * 1_200_000 + b'"}')
+        assert refused.status_code == 413 and refused.headers.get("Connection") != "close"
+        assert session.get(f"{srv.url}/api/rooms/wrk").status_code == 200
+
+
+def test_a_body_over_max_content_length_is_refused_after_the_head(srv):
+    with connect(srv) as s:
+        s.sendall(f"PUT /rooms/wrk/big.ics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {basic(srv)}\r\n"
+                  "Content-Length: 20000000\r\n\r\nBEGIN".encode())
+        status, headers, body = read_responses(s, 1, timeout=5)[0]
+    assert status == 413 and b"too large" in body
+    assert re.search(r"(?i)connection: close", headers)
