@@ -359,6 +359,28 @@ def _refuse_xml(configuration, environ):
     if environ.get("REQUEST_METHOD", "").upper() == "PROPFIND" and len(root) == 0:
         # Radicale's PROPFIND indexes the first child of the root (IndexError, 500, when empty)
         return "This PROPFIND body is refused: its root element is empty (name a prop, allprop or propname)."
+    return _refuse_time_ranges(root)
+
+
+CALDAV = "{urn:ietf:params:xml:ns:caldav}"
+RANGED = tuple(CALDAV + name for name in ("time-range", "expand", "limit-recurrence-set",
+                                          "limit-freebusy-set"))
+
+
+def _refuse_time_ranges(root):
+    """What Radicale's REPORT code cannot take and answers with a 500: a free-busy-query
+    without its time-range (RFC 4791 7.10), or a range reaching the ends of Python's dates
+    (it widens ranges by an event's duration)."""
+    if root.tag == CALDAV + "free-busy-query" and root.find(CALDAV + "time-range") is None:
+        return "This free-busy-query is refused: it needs a CALDAV:time-range (RFC 4791, 7.10)."
+    for element in root.iter():
+        if element.tag not in RANGED:
+            continue
+        for name in ("start", "end"):
+            value = element.get(name) or ""
+            if value[:4].isdigit() and not "0002" <= value[:4] <= "9998":
+                return (f"This {element.tag.split('}')[1]} is refused: {name} {value!r} lies at the end "
+                        "of the calendar; use dates between the years 2 and 9998.")
     return None
 
 

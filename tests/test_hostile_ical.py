@@ -372,3 +372,17 @@ def test_a_request_over_its_cpu_budget_is_stopped_and_the_worker_replaced(make_s
         time.sleep(0.2)
     assert set(workers(server)) and not set(workers(server)) & before
     assert server.request("GET", "/api/rooms", user="alice").status_code == 200
+
+
+@pytest.mark.parametrize("report", [
+    '<C:free-busy-query xmlns:C="urn:ietf:params:xml:ns:caldav"><C:time-Xrange start="20270101T000000Z" '
+    'end="20270201T000000Z"/></C:free-busy-query>',
+    '<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><C:calendar-data>'
+    '<C:expand start="00010101T000000Z" end="00010101T000000Z"/></C:calendar-data></D:prop><C:filter>'
+    '<C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"><C:time-range start="00010101T000000Z" '
+    'end="00010101T000000Z"/></C:comp-filter></C:comp-filter></C:filter></C:calendar-query>'])
+def test_reports_radicale_cannot_take_are_400_with_a_sentence(srv, report):
+    """Radicale's REPORT code answered these with a 500 (the fuzzer found them)."""
+    r = srv.request("REPORT", "/alice/cal/", user="alice", headers={"Depth": "1", "Content-Type": "application/xml"},
+                    data='<?xml version="1.0"?>' + report)
+    assert r.status_code == 400 and "is refused" in r.text, r.text
