@@ -340,15 +340,9 @@ def _refuse_xml(configuration, environ):
     import defusedxml
     import defusedxml.ElementTree
     from radicale import httputils
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
+    body = _read_body(environ)
+    if not body:
         return None
-    if length <= 0:
-        return None
-    body = environ["wsgi.input"].read(length)
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
     try:
         root = defusedxml.ElementTree.fromstring(httputils.decode_request(configuration, environ, body),
                                                  forbid_dtd=True)
@@ -384,20 +378,31 @@ def _refuse_time_ranges(root):
     return None
 
 
-def _body_text(environ) -> str:
-    """The request body (at most max_content_length, read here and handed on unchanged) as
-    text in its declared charset; "" when it is not text (Radicale answers that)."""
+def _read_body(environ) -> bytes:
+    """The request body, read here and handed on unchanged (at most max_content_length: the
+    front refused longer ones first); b"" without a usable Content-Length."""
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        return ""
+        return b""
     body = environ["wsgi.input"].read(length) if length > 0 else b""
     environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+    return body
+
+
+def _declared_charset(environ):
+    """The charset parameter of Content-Type, or None."""
     from email.message import Message
     message = Message()
-    message["Content-Type"] = environ.get("CONTENT_TYPE") or "text/calendar"
+    message["Content-Type"] = environ.get("CONTENT_TYPE") or ""
+    return message.get_content_charset()
+
+
+def _body_text(environ) -> str:
+    """The request body as text in its declared charset (else UTF-8); "" when it is not
+    text (Radicale answers that)."""
     try:
-        return body.decode(message.get_content_charset() or "utf-8")
+        return _read_body(environ).decode(_declared_charset(environ) or "utf-8")
     except (LookupError, UnicodeDecodeError):
         return ""
 
@@ -407,21 +412,11 @@ def _refuse_unknown_charset(environ, is_api):
     codec that is not a text encoding (base64, rot13), or bytes that are not in it
     (Radicale and the JSON layer decode with it, and answered 500).  The body (at most
     max_content_length) is read here and handed on unchanged."""
-    from email.message import Message
-    content_type = environ.get("CONTENT_TYPE") or ""
-    if "charset" not in content_type.lower():
+    if "charset" not in (environ.get("CONTENT_TYPE") or "").lower():
         return None
-    message = Message()
-    message["Content-Type"] = content_type
-    charset = message.get_content_charset() or ""
+    charset = _declared_charset(environ) or ""
     try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    body = environ["wsgi.input"].read(length) if length > 0 else b""
-    environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
-    try:
-        body.decode(charset)
+        _read_body(environ).decode(charset)
         return None
     except (LookupError, UnicodeError, ValueError):   # UnicodeDecodeError is a UnicodeError
         pass

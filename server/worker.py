@@ -217,7 +217,7 @@ class BufferingThreadWorker(ThreadWorker):
         conn.frame = frame
         conn.read_started = time.monotonic()
         conn.continued = False
-        conn.head_state = None   # None, "checking", "passed"
+        conn.head_seen = False   # its head went to the application's check (once)
         if frame.ready:
             return self._hand_over(conn)
         self.buffered += len(frame.data)
@@ -272,17 +272,16 @@ class BufferingThreadWorker(ThreadWorker):
         """Once the head is in and a body is still to come: check the credentials first,
         then (if the client asked) tell it to send the body."""
         frame = conn.frame
-        if frame.head_end is None or conn.head_state is not None:
+        if frame.head_end is None or conn.head_seen:
             return
+        conn.head_seen = True
         # The application's check_head(method, target, headers, client) -> the bytes of a
         # whole HTTP response that refuses the request, or None (server/front.py).
         check = getattr(self.wsgi, "check_head", None)
         if check is None:
-            conn.head_state = "passed"
             if frame.oversized:   # whoever answers, it is not worth waiting for that body
                 return self._hand_over(conn)
             return self._continue(conn)
-        conn.head_state = "checking"
         head = bytes(frame.data[:frame.head_end])
         future = self.tpool.submit(_checked_head, check, head, _address(conn))
         future.add_done_callback(
@@ -294,7 +293,6 @@ class BufferingThreadWorker(ThreadWorker):
         answer = done.result() if not done.cancelled() else None
         if answer:
             return self._drop(conn, answer)
-        conn.head_state = "passed"
         if conn.frame.oversized:
             return self._hand_over(conn)
         self._continue(conn)

@@ -237,19 +237,19 @@ class Accounts:
     def verified_recently(self, name: str, password: str) -> bool:
         """True when this password was checked right for ``name`` in the last minutes
         (no bcrypt: the check every request of a signed-in client takes)."""
-        hashed = self._read_htpasswd().get(name)
-        if hashed is None:
-            return False
-        expiry = self._verified.get(self._digest(name, password, hashed))
+        return self._verified_now(self._digest(name, password, self._read_htpasswd().get(name) or ""))
+
+    def _verified_now(self, digest: bytes) -> bool:
+        expiry = self._verified.get(digest)
         return bool(expiry and expiry > time.monotonic())
 
     def check_password(self, name: str, password: str) -> bool:
         """bcrypt, one at a time per process (SignInsBusy when too many wait); the same
         cost for unknown users as for known ones."""
         hashed = self._read_htpasswd().get(name)
-        if hashed is not None and self.verified_recently(name, password):
-            return True
         digest = self._digest(name, password, hashed or "")
+        if self._verified_now(digest):   # (only successes are remembered)
+            return True
         with self._checking_lock:
             check = self._checking.get(digest)
             leader = check is None

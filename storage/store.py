@@ -33,8 +33,8 @@ from storage.instances import INFINITY, BadBooking, Booking
 from storage.notify import Notifier
 from storage.registry import RoomRegistry
 from storage.screen import UnsafeCalendar, screen
-from storage.unreadable import Unreadable
 from storage.text import one_line
+from storage.unreadable import Unreadable
 
 logger = logging.getLogger("roomcal.storage")
 HISTORY_CLEAN_INTERVAL = 300  # seconds; see Collection._clean_history
@@ -224,9 +224,7 @@ class Collection(multifilesystem.Collection):
         previous = view.booking(href)
         booking, changed = self._storage.core.admit(
             room, item.serialize(), view, actor, previous=previous)
-        if changed:
-            item = self._item(booking.to_ical())
-            context.note_rewritten()
+        item = self._item_to_store(item, booking, changed)
         row = row_for(href, booking, self._storage.core.max_occurrences)   # may refuse: first
         result = self._store(href, item)
         self._index_after_write(put=[row])
@@ -248,6 +246,14 @@ class Collection(multifilesystem.Collection):
         if item is None and pathutils.is_safe_filesystem_path_component(href):
             _unreadable_files.add(key, "skipped")
         return item
+
+    def _item_to_store(self, item: radicale_item.Item, booking, changed: bool) -> radicale_item.Item:
+        """What is stored of an admitted booking: the client's item, or the one the core
+        stamped (then the client is not given an ETag: RFC 4791 5.3.4)."""
+        if not changed:
+            return item
+        context.note_rewritten()
+        return self._item(booking.to_ical())
 
     def _item(self, text: str) -> radicale_item.Item:
         vobject_item, = radicale_item.read_components(text)
@@ -475,9 +481,7 @@ class Storage(multifilesystem.Storage):
             except Refusal as refusal:
                 refusals.append(refusal)
                 continue
-            if changed:
-                item = collection._item(booking.to_ical())
-                context.note_rewritten()
+            item = collection._item_to_store(item, booking, changed)
             href = href or item.href or (item.uid + ".ics")
             try:
                 row = row_for(href, booking, self.core.max_occurrences)
@@ -508,10 +512,7 @@ class Storage(multifilesystem.Storage):
                 source.view().booking(item.href) if source.path == to_collection.path else None)
             booking, changed = self.core.admit(to_collection.room(), item.serialize(),
                                                target_view, actor, previous=previous)
-            new_item = item
-            if changed:
-                new_item = to_collection._item(booking.to_ical())
-                context.note_rewritten()
+            new_item = to_collection._item_to_store(item, booking, changed)
             row = row_for(to_href, booking, self.core.max_occurrences)   # may refuse: first
             to_collection._store(to_href, new_item)
             to_collection._index_after_write(put=[row])
@@ -674,13 +675,12 @@ def split_calendar(configuration, path: str, text: str) -> List[radicale_item.It
     return items
 
 
-def screened(text: str) -> str:
-    """``text``, if storage/screen.py lets it through to the parsers; else the refusal."""
+def screened(text: str) -> None:
+    """Refuse (UnsafeCalendarData) what storage/screen.py does not let through to the parsers."""
     try:
         screen(text)
     except UnsafeCalendar as e:
         raise UnsafeCalendarData(str(e)) from None
-    return text
 
 
 def free_href(uid: str, taken) -> str:
