@@ -228,14 +228,17 @@ def drop_caches(folder: str) -> None:
 
 
 # -- the two installations ------------------------------------------------------------------
-def init_roomcal(directory: str) -> str:
-    """`roomcal init DIR` with cheap bcrypt and no sign-in lock-outs (the scripts create users
-    and send wrong credentials on purpose; they do not measure how sign-ins are guarded)."""
+def init_roomcal(directory: str, *edits) -> str:
+    """`roomcal init DIR`, the config edited by ``edits`` ((old, new) pairs, each old text
+    must be there), by default with cheap bcrypt and no sign-in lock-outs (the scripts create
+    users and send wrong credentials on purpose; they do not measure how sign-ins are guarded)."""
     run(ROOMCAL + ["init", directory], cwd=REPO)
     config = os.path.join(directory, "radicale.conf")
     with open(config) as f:
         text = f.read()
-    text = text.replace("roomcal_bcrypt_rounds = 12", "roomcal_bcrypt_rounds = 4\nmax_failures = 1000000")
+    for old, new in edits or [("roomcal_bcrypt_rounds = 12", "roomcal_bcrypt_rounds = 4\nmax_failures = 1000000")]:
+        assert old in text, f"{old!r} is not in {config}"
+        text = text.replace(old, new, 1)
     with open(config, "w") as f:
         f.write(text)
     return config

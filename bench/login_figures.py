@@ -48,7 +48,7 @@ import time
 import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_booking import REPO, ROOMCAL, ServerProcess, run  # noqa: E402
+from bench_booking import REPO, ROOMCAL, ServerProcess, init_roomcal, run  # noqa: E402
 
 USERS = {"alice": "alice-Correct-Horse-1", "bob": "bob-Battery-Staple-2"}
 TOKEN_USER = "carol"
@@ -61,16 +61,9 @@ def percentile(values, q):
 
 def setup(workdir: str, workers: int, rounds: int, extra_server: str = "", extra_auth: str = "") -> tuple:
     """`roomcal init` with the given bcrypt cost, users, a room and a token; (server, token, cli)."""
-    run(ROOMCAL + ["init", workdir], cwd=REPO)
-    config = os.path.join(workdir, "radicale.conf")
-    with open(config) as f:
-        text = f.read()
-    assert "roomcal_bcrypt_rounds = 12" in text and "[server]" in text and "[auth]" in text
-    text = text.replace("roomcal_bcrypt_rounds = 12", f"roomcal_bcrypt_rounds = {rounds}")
-    text = text.replace("[server]", "[server]\ntrusted_proxies = 127.0.0.1" + extra_server, 1)
-    text = text.replace("[auth]", "[auth]" + extra_auth, 1)
-    with open(config, "w") as f:
-        f.write(text)
+    config = init_roomcal(workdir, ("roomcal_bcrypt_rounds = 12", f"roomcal_bcrypt_rounds = {rounds}"),
+                          ("[server]", "[server]\ntrusted_proxies = 127.0.0.1" + extra_server),
+                          ("[auth]", "[auth]" + extra_auth))
     cli = ROOMCAL + ["--config", config]
     for user, password in {**USERS, TOKEN_USER: "carol-pw-unused"}.items():
         run(cli + ["user", "add", user, "--password", password], cwd=REPO)

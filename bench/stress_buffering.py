@@ -47,7 +47,7 @@ import time
 import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_booking import REPO, ROOMCAL, ServerProcess, run  # noqa: E402
+from bench_booking import REPO, ROOMCAL, ServerProcess, init_roomcal, run  # noqa: E402
 from stress_fuzz import worker_rss  # noqa: E402
 
 USER, PASSWORD = "uploader", "uploader-Correct-Horse-3"
@@ -55,14 +55,8 @@ CHUNK = 256 * 1024
 
 
 def setup(workdir, workers, timeout, max_buffered):
-    run(ROOMCAL + ["init", workdir], cwd=REPO)
-    config = os.path.join(workdir, "radicale.conf")
-    with open(config) as f:
-        text = f.read()
-    assert "[server]" in text
     options = f"\ntimeout = {timeout}" + (f"\nmax_buffered = {max_buffered}" if max_buffered else "")
-    with open(config, "w") as f:
-        f.write(text.replace("[server]", "[server]" + options, 1))
+    config = init_roomcal(workdir, ("[server]", "[server]" + options))
     cli = ROOMCAL + ["--config", config]
     run(cli + ["user", "add", USER, "--password", PASSWORD], cwd=REPO)
     run(cli + ["room", "add", "upload", "--name", "Upload room", "--timezone", "Europe/Berlin"], cwd=REPO)
