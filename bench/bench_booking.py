@@ -43,7 +43,7 @@ import requests
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = sys.executable
-ROOMCAL = [PYTHON, "-m", "server.cli"]
+ROOMCAL = [PYTHON, "-m", "roomcal.server.cli"]
 ROOM = "r1"
 ROOM_PATH = f"/rooms/{ROOM}/"
 USER, PASSWORD = "bench", "bench-pw"
@@ -394,7 +394,7 @@ def measure_size(n: int, reps: dict, workdir: str, log, rng: random.Random) -> d
 
 def measure_index(rows_count: int, windows: int, workdir: str, log, rng: random.Random) -> dict:
     sys.path.insert(0, REPO)
-    from storage.index import Index, Row
+    from roomcal.storage.index import Index, Row
     index = Index(os.path.join(workdir, "index-bench.sqlite"))
     room = "rooms/idx"
     base = 1_800_000_000

@@ -43,10 +43,10 @@ sys.path.insert(0, os.path.join(REPO, "bench"))
 
 from bench_booking import ServerProcess, init_roomcal  # noqa: E402
 
-from storage.check import parse_error  # noqa: E402
+from roomcal.storage.check import parse_error  # noqa: E402
 
 PYTHON = sys.executable
-ROOMCAL = [PYTHON, "-m", "server.cli"]
+ROOMCAL = [PYTHON, "-m", "roomcal.server.cli"]
 USER, PASSWORD = "storm", "storm-pw"
 SLOT = 1800  # every write gets its own half-hour in its room: nothing conflicts
 BASE = int(time.time()) // 86400 * 86400 + 2 * 86400  # midnight UTC, two days ahead

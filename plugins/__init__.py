@@ -1,1 +1,1 @@
-"""roomcal's Radicale plugins: ``[auth] type = plugins.auth``, ``[rights] type = plugins.rights``."""
+"""roomcal's Radicale plugins: ``[auth] type = roomcal.plugins.auth``, ``[rights] type = roomcal.plugins.rights``."""

@@ -13,11 +13,11 @@ since rights never see items.
 
 from radicale import pathutils, rights
 
-from storage import rooms
-from storage.booking import BookingCore
-from storage.context import Actor
-from storage.registry import RoomRegistry
-from storage.store import accounts_from
+from roomcal.storage import rooms
+from roomcal.storage.booking import BookingCore
+from roomcal.storage.context import Actor
+from roomcal.storage.registry import RoomRegistry
+from roomcal.storage.store import accounts_from
 
 BOOKER = "rwdol"   # read, book; never delete, replace or re-configure the room
 READER = "rdol"

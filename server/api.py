@@ -14,20 +14,20 @@ from werkzeug.exceptions import NotFound as NoRoute
 from werkzeug.routing import Map
 from werkzeug.wrappers import Request
 
-from server import booking_body, errors
-from server.errors import BadRequest
-from storage.errors import NotFound, Refusal
+from roomcal.server import booking_body, errors
+from roomcal.server.errors import BadRequest
+from roomcal.storage.errors import NotFound, Refusal
 
 MAX_BODY = 1_000_000
 ROUTE_MODULES = (
-    "server.routes.rooms",
-    "server.routes.bookings",
-    "server.routes.availability",
-    "server.routes.seed",
-    "server.routes.admin",
-    "server.routes.feeds",
-    "server.routes.replace",
-    "server.routes.docs",
+    "roomcal.server.routes.rooms",
+    "roomcal.server.routes.bookings",
+    "roomcal.server.routes.availability",
+    "roomcal.server.routes.seed",
+    "roomcal.server.routes.admin",
+    "roomcal.server.routes.feeds",
+    "roomcal.server.routes.replace",
+    "roomcal.server.routes.docs",
 )
 
 

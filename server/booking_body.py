@@ -28,11 +28,11 @@ from typing import Callable, List, Optional, Tuple
 
 import icalendar
 
-from server import jscalendar
-from server.rest import _server_fields
-from storage.errors import InvalidBooking, UnsupportedComponent
-from storage.rooms import parse_local
-from storage.text import free_text, one_line
+from roomcal.server import jscalendar
+from roomcal.server.rest import _server_fields
+from roomcal.storage.errors import InvalidBooking, UnsupportedComponent
+from roomcal.storage.rooms import parse_local
+from roomcal.storage.text import free_text, one_line
 
 MEMBERS = ("title", "start", "end", "description", "uid")   # the short form
 TITLE_ALIAS = "name"                                        # the seed's spelling of title

@@ -11,12 +11,12 @@ import getpass
 import json
 import sys
 
-from server import admin
-from server import config as roomcal_config
-from storage import context, rooms
-from storage.accounts import AccountError
-from storage.context import Actor
-from storage.errors import BookingRefused, Refusal
+from roomcal.server import admin
+from roomcal.server import config as roomcal_config
+from roomcal.storage import context, rooms
+from roomcal.storage.accounts import AccountError
+from roomcal.storage.context import Actor
+from roomcal.storage.errors import BookingRefused, Refusal
 
 
 class CliError(Exception):
@@ -31,7 +31,7 @@ def _configuration(args):
 def _storage(args):
     import logging
 
-    from storage.store import Storage
+    from roomcal.storage.store import Storage
     # ERROR: Radicale's "Storage location ... creating now" warnings would break the
     # one-line-on-stderr contract of the first command on a fresh store.
     logging.getLogger("radicale").setLevel(logging.ERROR)
@@ -64,7 +64,7 @@ def cmd_init(args):
 
 
 def cmd_serve(args):
-    from server.serve import serve
+    from roomcal.server.serve import serve
     path = roomcal_config.locate(args.config)
     serve(path, workers=args.workers, threads=args.threads,
           bind=[args.bind] if args.bind else None)
@@ -281,7 +281,7 @@ def cmd_reindex(args):
 
 
 def cmd_check(args):
-    from storage import check as store_check
+    from roomcal.storage import check as store_check
     storage = _storage(args)
     if args.room and storage.registry.get(args.room) is None:
         raise CliError(f"no room {args.room!r}")
@@ -320,7 +320,7 @@ def _server_url(configuration):
 
 
 def cmd_feed_create(args):
-    from storage import feeds
+    from roomcal.storage import feeds
     storage = _storage(args)
     room = storage.registry.get(args.room)
     if room is None:

@@ -11,7 +11,7 @@ from typing import Optional
 
 from radicale import config as radicale_config
 
-from storage import notify
+from roomcal.storage import notify
 
 ENV = "ROOMCAL_CONFIG"
 # Options that hold paths: (section, option, default relative to the config dir).
@@ -103,6 +103,20 @@ def _schema():
     return schema
 
 
+# Configs written before the packages were installed under ``roomcal.`` name the plugins by
+# their folders; they keep working.
+_FORMER_TYPES = {"plugins.auth": "roomcal.plugins.auth", "plugins.rights": "roomcal.plugins.rights",
+                 "storage": "roomcal.storage"}
+
+
+def _current_types(sections: dict) -> dict:
+    for section in ("auth", "rights", "storage"):
+        options = sections.get(section, {})
+        if options.get("type") in _FORMER_TYPES:
+            options["type"] = _FORMER_TYPES[options["type"]]
+    return sections
+
+
 def load(path: str) -> radicale_config.Configuration:
     # Radicale refuses unknown sections: [notify] (e-mail to organizers) is taken out here and
     # handed to roomcal's storage as [storage] roomcal_notify_<option>.
@@ -113,7 +127,7 @@ def load(path: str) -> radicale_config.Configuration:
             raise ConfigError(f"{path}: unknown option(s) in [notify]: {', '.join(unknown)} "
                               f"(known: {', '.join(notify.OPTIONS)})")
         configuration = radicale_config.Configuration(_schema())
-        configuration.update(sections, f"config file {path!r}")
+        configuration.update(_current_types(sections), f"config file {path!r}")
         if notify_options:
             configuration.update({"storage": {notify.CARRIED + k: v for k, v in notify_options.items()}},
                                  f"[notify] of {path}")
@@ -160,7 +174,7 @@ max_content_length = 10000000
 delay_on_error = 0
 
 [auth]
-type = plugins.auth
+type = roomcal.plugins.auth
 # bcrypt password file (htpasswd -B compatible)
 htpasswd_filename = {data}/users
 # admin flags, e-mail addresses, groups and hashed API tokens
@@ -169,10 +183,10 @@ roomcal_bcrypt_rounds = 12
 delay = 0
 
 [rights]
-type = plugins.rights
+type = roomcal.plugins.rights
 
 [storage]
-type = storage
+type = roomcal.storage
 filesystem_folder = {data}/collections
 # the booking index (rebuilt from the collections when missing or stale)
 roomcal_index = {data}/index.sqlite

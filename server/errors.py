@@ -3,8 +3,8 @@
 import json
 import xml.etree.ElementTree as ET
 
-from storage.errors import BookingRefused, Refusal
-from storage.rooms import NS
+from roomcal.storage.errors import BookingRefused, Refusal
+from roomcal.storage.rooms import NS
 
 DAV = "DAV:"
 CALDAV = "urn:ietf:params:xml:ns:caldav"

@@ -17,15 +17,15 @@ from urllib.parse import unquote
 import radicale.app
 from radicale import pathutils
 
-from plugins.auth import hand_over
-from server import config as roomcal_config
-from server import errors
-from server.rest import wants_json
-from storage import context
-from storage.accounts import SignInsBusy
-from storage.errors import NotFound, Refusal
-from storage.login_failures import ADDRESS_FACTOR, LockedOut, LoginFailures
-from storage.store import screened
+from roomcal.plugins.auth import hand_over
+from roomcal.server import config as roomcal_config
+from roomcal.server import errors
+from roomcal.server.rest import wants_json
+from roomcal.storage import context
+from roomcal.storage.accounts import SignInsBusy
+from roomcal.storage.errors import NotFound, Refusal
+from roomcal.storage.login_failures import ADDRESS_FACTOR, LockedOut, LoginFailures
+from roomcal.storage.store import screened
 
 logger = logging.getLogger("roomcal")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT"})
@@ -55,8 +55,8 @@ class Front:
                                       roomcal_config.auth_number(configuration, "failure_window"))
         self.trusted_proxies = _networks(configuration.get("server", "trusted_proxies"))
         self.login_required = configuration.get("auth", "type") != "none"
-        from server.api import Api
-        from server.rest import Rest
+        from roomcal.server.api import Api
+        from roomcal.server.rest import Rest
         self.api = Api(self)
         self.rest = Rest(self)
         self.max_content_length = configuration.get("server", "max_content_length")
@@ -75,7 +75,7 @@ class Front:
         path = _utf8_path(environ.get("PATH_INFO", "")) or "/"
         context.set_where(f"{environ.get('REQUEST_METHOD', 'GET')} {path}")
         if _public(path):  # secret feed links: no login, no Radicale
-            from server.routes.feeds import serve_public
+            from roomcal.server.routes.feeds import serve_public
             return serve_public(self, environ, start_response)
         is_api = path == "/api" or path.startswith("/api/")
         too_large = self.refuse_large_body(environ, is_api)

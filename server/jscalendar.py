@@ -59,9 +59,9 @@ from icalendar import Alarm, Calendar, Event, vCalAddress
 from icalendar.prop import vUnknown
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
-from storage.booking import is_stamped
-from storage.rooms import FIRST_YEAR, LAST_YEAR
-from storage.text import free_text, one_line
+from roomcal.storage.booking import is_stamped
+from roomcal.storage.rooms import FIRST_YEAR, LAST_YEAR
+from roomcal.storage.text import free_text, one_line
 
 __all__ = ["InvalidEvent", "to_jscalendar", "from_jscalendar", "validate", "apply_patch"]
 

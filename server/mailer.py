@@ -21,9 +21,9 @@ import time
 import uuid
 from typing import Optional
 
-from storage import notify
-from storage.outbox import Mail, Outbox
-from storage.text import one_line
+from roomcal.storage import notify
+from roomcal.storage.outbox import Mail, Outbox
+from roomcal.storage.text import one_line
 
 logger = logging.getLogger("roomcal.notify")
 SMTP_TIMEOUT = 30  # seconds per SMTP operation; the claim lease must be longer

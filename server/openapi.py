@@ -23,7 +23,7 @@ import importlib.resources
 import json
 import re
 
-from server.admin import camel_case, words
+from roomcal.server.admin import camel_case, words
 
 OPENAPI_VERSION = "3.1.0"
 HIDDEN_METHODS = {"HEAD", "OPTIONS"}
@@ -743,7 +743,7 @@ def _version() -> str:
 
 # -- HTML --------------------------------------------------------------------------------------
 def stylesheet() -> str:
-    return importlib.resources.files("server").joinpath("static/docs.css").read_text("utf-8")
+    return importlib.resources.files("roomcal.server").joinpath("static/docs.css").read_text("utf-8")
 
 
 def render_html(spec: dict, json_url: str = "openapi.json") -> str:

@@ -22,12 +22,12 @@ from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 from werkzeug.wrappers import Request
 
-from server import errors, jscalendar
-from server.errors import BadRequest, Forbidden
-from storage import rooms
-from storage.errors import NotFound, Refusal, UnsupportedComponent
-from storage.instances import BadBooking, Booking, TooManyOccurrences
-from storage.journal import InvalidToken, continues_listing
+from roomcal.server import errors, jscalendar
+from roomcal.server.errors import BadRequest, Forbidden
+from roomcal.storage import rooms
+from roomcal.storage.errors import NotFound, Refusal, UnsupportedComponent
+from roomcal.storage.instances import BadBooking, Booking, TooManyOccurrences
+from roomcal.storage.journal import InvalidToken, continues_listing
 
 JSON_TYPES = ("application/json", "application/jscalendar+json", "application/pretty+json")
 EVENT_TYPE = "application/jscalendar+json;type=event"

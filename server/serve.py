@@ -11,8 +11,8 @@ import logging
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger as GunicornLogger
 
-from server import config as roomcal_config
-from server import tls, worker
+from roomcal.server import config as roomcal_config
+from roomcal.server import tls, worker
 
 ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 
@@ -21,8 +21,8 @@ def make_app(config_path: str):
     """Build the WSGI application from a config file (also usable by any WSGI server)."""
     from radicale import log as radicale_log
 
-    from server.front import Front
-    from storage import context
+    from roomcal.server.front import Front
+    from roomcal.storage import context
     configuration = roomcal_config.load(config_path)
     radicale_log.setup()
     radicale_log.set_level(configuration.get("logging", "level"),
@@ -39,7 +39,7 @@ def make_app(config_path: str):
             audit.setLevel(logging.INFO)
     front = Front(configuration)
     # This process's mail sender (the outbox; no thread without [notify] smtp_server).
-    from server import mailer
+    from roomcal.server import mailer
     mailer.start(configuration, front.storage)
     return front
 
@@ -51,7 +51,7 @@ def _drop_errors_of_refusals(record: logging.LogRecord) -> bool:
     CRITICAL 500 line; the front answers 403/409 instead, and the access log
     says so.  Other errors of the same request are kept.
     """
-    from storage import context
+    from roomcal.storage import context
     state = context.current()
     return not (state is not None and state.refusal is not None and record.levelno >= logging.ERROR)
 
@@ -63,8 +63,8 @@ def _keep_reasons_of_bad_requests(record: logging.LogRecord) -> bool:
     DAV:error body (server/errors.py UnreadableData).  Only seen while [logging] level
     lets warnings through (the default); otherwise the bare 400 stays.
     """
-    from server.errors import UnreadableData
-    from storage import context
+    from roomcal.server.errors import UnreadableData
+    from roomcal.storage import context
     state = context.current()
     if state is not None and state.refusal is None and record.levelno == logging.WARNING \
             and isinstance(record.msg, str) and record.msg.startswith("Bad ") and record.args:
@@ -83,7 +83,7 @@ class MaskingLogger(GunicornLogger):
     """
 
     def atoms(self, resp, req, environ, request_time):
-        from storage.feeds import mask
+        from roomcal.storage.feeds import mask
         atoms = super().atoms(resp, req, environ, request_time)
         path = environ.get("PATH_INFO") or ""
         if path.startswith("/.feeds"):  # decoded: /%2Efeeds/ and %-escapes in the secret too
@@ -100,7 +100,7 @@ class MaskingLogger(GunicornLogger):
 
 
 def _mask_record(record: logging.LogRecord) -> bool:
-    from storage.feeds import mask
+    from roomcal.storage.feeds import mask
     try:
         message = record.getMessage()
     except Exception:
@@ -112,7 +112,7 @@ def _mask_record(record: logging.LogRecord) -> bool:
 
 def _worker_exit(arbiter, worker) -> None:
     """Gunicorn's hook in a worker that stops (SIGTERM, restart): finish and hand back mail."""
-    from server import mailer
+    from roomcal.server import mailer
     mailer.stop_all(timeout=min(10.0, arbiter.cfg.graceful_timeout / 2))
 
 

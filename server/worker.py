@@ -427,7 +427,7 @@ def _address(conn) -> str:
 
 
 def _masked(path: str) -> str:
-    from storage.feeds import mask
+    from roomcal.storage.feeds import mask
     return mask(path) if "feeds" in path or "rcf_" in path else path
 
 

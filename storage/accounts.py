@@ -19,9 +19,9 @@ from typing import List, Optional
 
 import bcrypt
 
-from storage.context import Actor
-from storage.sqlite import Connections
-from storage.text import is_email, one_line
+from roomcal.storage.context import Actor
+from roomcal.storage.sqlite import Connections
+from roomcal.storage.text import is_email, one_line
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")  # the whole name: fullmatch
 # Top-level URL segments that are not principals.

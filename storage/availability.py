@@ -30,8 +30,8 @@ import datetime
 import uuid
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from storage import rules
-from storage.instances import (BadBooking, Booking, Occurrence, TooManyOccurrences, instant,
+from roomcal.storage import rules
+from roomcal.storage.instances import (BadBooking, Booking, Occurrence, TooManyOccurrences, instant,
                                utc)
 
 Interval = Tuple[int, int]

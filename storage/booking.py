@@ -20,14 +20,14 @@ import datetime
 import time
 from typing import Dict, List, Optional, Protocol
 
-from storage import rules
-from storage.context import Actor
-from storage.durations import Duration
-from storage.errors import AccessDenied, BookingRefused, InvalidBooking, UnsupportedComponent
-from storage.index import Row
-from storage.instances import (INFINITY, BadBooking, Booking, NotAnEvent, Occurrence,
+from roomcal.storage import rules
+from roomcal.storage.context import Actor
+from roomcal.storage.durations import Duration
+from roomcal.storage.errors import AccessDenied, BookingRefused, InvalidBooking, UnsupportedComponent
+from roomcal.storage.index import Row
+from roomcal.storage.instances import (INFINITY, BadBooking, Booking, NotAnEvent, Occurrence,
                                TooManyOccurrences, instant, utc)
-from storage.rooms import FIRST_YEAR, LAST, LAST_YEAR, Room
+from roomcal.storage.rooms import FIRST_YEAR, LAST, LAST_YEAR, Room
 
 OWNER = "X-ROOMCAL-BOOKED-BY"
 BOOKED_AT = "X-ROOMCAL-BOOKED-AT"

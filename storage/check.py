@@ -30,11 +30,11 @@ from typing import Iterable, List, Optional
 import radicale.item as radicale_item
 from radicale.storage import multifilesystem
 
-from storage import rooms
-from storage.errors import Refusal
-from storage.index import Row, _row
-from storage.instances import BadBooking, Booking
-from storage.screen import UnsafeCalendar, screen
+from roomcal.storage import rooms
+from roomcal.storage.errors import Refusal
+from roomcal.storage.index import Row, _row
+from roomcal.storage.instances import BadBooking, Booking
+from roomcal.storage.screen import UnsafeCalendar, screen
 
 RADICALE_TMP = ".Radicale.tmp-"
 FUTURE_SLACK = 300  # seconds of clock skew tolerated for journal entries

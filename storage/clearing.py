@@ -26,10 +26,10 @@ from typing import Dict, List, Optional
 
 import icalendar
 
-from storage import rules
-from storage.booking import BOOKED_AT, OWNER
-from storage.errors import Refusal
-from storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, instant, utc
+from roomcal.storage import rules
+from roomcal.storage.booking import BOOKED_AT, OWNER
+from roomcal.storage.errors import Refusal
+from roomcal.storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, instant, utc
 
 logger = logging.getLogger("roomcal.storage")
 
@@ -268,7 +268,7 @@ def clear(storage, room_ids: List[str], actor, *, test: bool, now: Optional[int]
     whose actor is ``actor`` (``Front.run_as``)."""
     import time
 
-    from storage import notify
+    from roomcal.storage import notify
     now = int(time.time()) if now is None else now
     results = []
     with storage.acquire_lock("r" if test else "w", actor.user, path="/rooms/", request="DELETE",

@@ -32,8 +32,8 @@ from urllib.parse import urlsplit
 
 import icalendar
 
-from storage.instances import BadBooking, Booking, TooManyOccurrences
-from storage.sqlite import Connections
+from roomcal.storage.instances import BadBooking, Booking, TooManyOccurrences
+from roomcal.storage.sqlite import Connections
 
 PREFIX = "/.feeds/"            # public URLs: /.feeds/<secret>.ics (never a Radicale path)
 SECRET_PREFIX = "rcf_"

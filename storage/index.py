@@ -13,8 +13,8 @@ import dataclasses
 import sqlite3
 from typing import Iterable, List, Optional
 
-from storage.instances import INFINITY
-from storage.sqlite import Connections
+from roomcal.storage.instances import INFINITY
+from roomcal.storage.sqlite import Connections
 
 
 @dataclasses.dataclass(frozen=True)

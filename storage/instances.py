@@ -20,8 +20,8 @@ from typing import Iterator, List, Optional
 import icalendar
 import recurring_ical_events
 
-from storage.rrule_budget import TooMuchWork
-from storage.unreadable import Unreadable
+from roomcal.storage.rrule_budget import TooMuchWork
+from roomcal.storage.unreadable import Unreadable
 
 INFINITY = 2 ** 62  # "no end" for an open series in the index
 UTC = datetime.timezone.utc

@@ -26,7 +26,7 @@ import binascii
 import time
 from typing import Iterable, List, Optional, Tuple
 
-from storage.sqlite import Connections
+from roomcal.storage.sqlite import Connections
 
 PREFIX = "urn:roomcal:sync:"
 AFTER = ":after:"  # PREFIX <seq> AFTER <last href listed>: the next page of an initial sync

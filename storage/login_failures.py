@@ -16,7 +16,7 @@ import random
 import time
 from typing import Optional
 
-from storage.sqlite import Connections
+from roomcal.storage.sqlite import Connections
 
 ADDRESS_FACTOR = 5
 SCHEMA = """

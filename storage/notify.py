@@ -36,10 +36,10 @@ import tempfile
 import threading
 from typing import Dict, Optional, Tuple
 
-from storage import context
-from storage.booking import OWNER
-from storage.instances import Booking, utc
-from storage.text import is_email
+from roomcal.storage import context
+from roomcal.storage.booking import OWNER
+from roomcal.storage.instances import Booking, utc
+from roomcal.storage.text import is_email
 
 logger = logging.getLogger("roomcal.notify")
 
@@ -415,7 +415,7 @@ class Notifier:
     @property
     def outbox(self):
         if self._outbox is None:
-            from storage.outbox import Outbox
+            from roomcal.storage.outbox import Outbox
             self._outbox = Outbox(self.outbox_path)
         return self._outbox
 
@@ -492,7 +492,7 @@ class Notifier:
 
     def variables(self, room, kind: str, previous: Booking, new: Optional[Booking], actor,
                   overlaps: list, recipient: str) -> dict:
-        from storage.clearing import created_at
+        from roomcal.storage.clearing import created_at
         booking = previous
 
         def moment(seconds):

@@ -17,7 +17,7 @@ import dataclasses
 import time
 from typing import List, Optional
 
-from storage.sqlite import Connections
+from roomcal.storage.sqlite import Connections
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox(

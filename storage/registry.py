@@ -9,8 +9,8 @@ import os
 import threading
 from typing import List, Optional
 
-from storage import rooms
-from storage.rooms import Room
+from roomcal.storage import rooms
+from roomcal.storage.rooms import Room
 
 
 class RoomRegistry:

@@ -19,11 +19,11 @@ the same room.
 import dataclasses
 from typing import List, Optional
 
-from storage import rooms
-from storage.errors import AccessDenied, BookingRefused, InvalidBooking, Refusal
-from storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, utc
+from roomcal.storage import rooms
+from roomcal.storage.errors import AccessDenied, BookingRefused, InvalidBooking, Refusal
+from roomcal.storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, utc
 # store.py imports this module only inside Storage.replace_period, so no cycle.
-from storage.store import RoomView, free_href, split_calendar
+from roomcal.storage.store import RoomView, free_href, split_calendar
 
 
 @dataclasses.dataclass

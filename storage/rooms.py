@@ -13,7 +13,7 @@ import urllib.parse
 import zoneinfo
 from typing import Optional
 
-from storage import durations, openinghours
+from roomcal.storage import durations, openinghours
 
 NS = "urn:roomcal:caldav"
 ROOMS = "rooms"  # the collection that holds every room

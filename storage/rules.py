@@ -10,8 +10,8 @@ import dataclasses
 import datetime
 from typing import Iterable, List, Tuple
 
-from storage.durations import human
-from storage.instances import Occurrence, utc
+from roomcal.storage.durations import human
+from roomcal.storage.instances import Occurrence, utc
 
 
 @dataclasses.dataclass(frozen=True)

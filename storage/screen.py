@@ -28,7 +28,7 @@ from typing import List, Optional
 
 from dateutil import rrule as dateutil_rrule
 
-from storage import rrule_budget
+from roomcal.storage import rrule_budget
 
 MAX_DEPTH = 8                  # VCALENDAR > VEVENT > VALARM is 3; VTIMEZONE > DAYLIGHT is 3
 MAX_OBSERVANCES = 200          # STANDARD/DAYLIGHT blocks of one VTIMEZONE (IANA's busiest: ~100)

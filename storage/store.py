@@ -19,22 +19,22 @@ from radicale import pathutils, types
 from radicale.item import filter as radicale_filter
 from radicale.storage import multifilesystem
 
-from storage import context, iana_zones, rooms
-from storage.accounts import Accounts
-from storage.booking import EARLIEST, BookingCore, Decision, row_for
-from storage.context import Actor
-from storage.durations import parse as parse_duration
-from storage.errors import (BookingRefused, InvalidBooking, InvalidRoom, NotFound, PreconditionFailed,
+from roomcal.storage import context, iana_zones, rooms
+from roomcal.storage.accounts import Accounts
+from roomcal.storage.booking import EARLIEST, BookingCore, Decision, row_for
+from roomcal.storage.context import Actor
+from roomcal.storage.durations import parse as parse_duration
+from roomcal.storage.errors import (BookingRefused, InvalidBooking, InvalidRoom, NotFound, PreconditionFailed,
                             Refusal, UidConflict, UnsafeCalendarData)
-from storage.feeds import feeds_from
-from storage.index import Index, Row
-from storage.journal import Journal
-from storage.instances import INFINITY, BadBooking, Booking
-from storage.notify import Notifier
-from storage.registry import RoomRegistry
-from storage.screen import UnsafeCalendar, screen
-from storage.text import one_line
-from storage.unreadable import Unreadable
+from roomcal.storage.feeds import feeds_from
+from roomcal.storage.index import Index, Row
+from roomcal.storage.journal import Journal
+from roomcal.storage.instances import INFINITY, BadBooking, Booking
+from roomcal.storage.notify import Notifier
+from roomcal.storage.registry import RoomRegistry
+from roomcal.storage.screen import UnsafeCalendar, screen
+from roomcal.storage.text import one_line
+from roomcal.storage.unreadable import Unreadable
 
 logger = logging.getLogger("roomcal.storage")
 HISTORY_CLEAN_INTERVAL = 300  # seconds; see Collection._clean_history
@@ -564,7 +564,7 @@ class Storage(multifilesystem.Storage):
         """Replace every booking of a room starting in [start, end) (UTC seconds) with
         ``texts`` (one iCalendar object each), all or nothing under one write lock:
         storage/replace.py (``ReplaceRefused`` lists every problem, nothing changed)."""
-        from storage.replace import replace_period
+        from roomcal.storage.replace import replace_period
         return replace_period(self, room_id, start, end, texts, actor)
 
     def put_booking(self, room_id: str, text: str, actor: Actor, **preconditions) -> "Written":

@@ -16,7 +16,7 @@ import uuid
 import pytest
 import requests
 
-ROOMCAL = [sys.executable, "-m", "server.cli"]
+ROOMCAL = [sys.executable, "-m", "roomcal.server.cli"]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -4,12 +4,12 @@ the snapshot used for many decisions, and busy/free from a fake room."""
 import datetime
 import random
 
-from storage import availability as av
-from storage.booking import EARLIEST, BookingCore
-from storage.durations import parse
-from storage.index import Row
-from storage.instances import INFINITY, Booking
-from storage.rooms import Room, Rules
+from roomcal.storage import availability as av
+from roomcal.storage.booking import EARLIEST, BookingCore
+from roomcal.storage.durations import parse
+from roomcal.storage.index import Row
+from roomcal.storage.instances import INFINITY, Booking
+from roomcal.storage.rooms import Room, Rules
 
 BERLIN = "Europe/Berlin"
 

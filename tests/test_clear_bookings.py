@@ -9,8 +9,8 @@ import zoneinfo
 import pytest
 
 from conftest import assert_no_500, event
-from storage import clearing, rooms
-from storage.instances import INFINITY, Booking
+from roomcal.storage import clearing, rooms
+from roomcal.storage.instances import INFINITY, Booking
 
 ADMIN, MGR, ALICE, BOB = "cb-admin", "cb-mgr", "cb-alice", "cb-bob"
 ROOM, OTHER, QTY, BUF = "cb-room", "cb-other", "cb-qty", "cb-buf"

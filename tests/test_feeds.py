@@ -571,8 +571,8 @@ END:VCALENDAR
 
 
 def test_render_keeps_custom_zones_and_reads_floating_until_in_the_start_zone():
-    from storage.feeds import Source, render
-    from storage.rooms import Room
+    from roomcal.storage.feeds import Source, render
+    from roomcal.storage.rooms import Room
     room = Room(id="r", name="R", timezone="America/New_York").validate()
     first = (TODAY + datetime.timedelta(days=10)).date()
     text = OUTLOOK.format(start=first.strftime("%Y%m%d"),
@@ -590,7 +590,7 @@ def test_render_keeps_custom_zones_and_reads_floating_until_in_the_start_zone():
 
 
 def test_mask_hides_every_secret():
-    from storage.feeds import mask
+    from roomcal.storage.feeds import mask
     secret = "rcf_0123456789ab_" + "Ab_-" * 10 + "xyz"
     for line in (f'"GET /.feeds/{secret}.ics HTTP/1.1"', f'"GET /%2Efeeds/{secret}.ics HTTP/1.1"',
                  f'"GET /rooms/x/{secret} HTTP/1.1"', f"Error handling request /.feeds/{secret}.ics?x=1"):

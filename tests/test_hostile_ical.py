@@ -22,8 +22,8 @@ import requests
 from dateutil import rrule as dateutil_rrule
 
 from conftest import assert_no_500, event
-from storage import rrule_budget
-from storage.screen import UnsafeCalendar, screen
+from roomcal.storage import rrule_budget
+from roomcal.storage.screen import UnsafeCalendar, screen
 
 EVIL_TZ = """BEGIN:VCALENDAR\r
 VERSION:2.0\r

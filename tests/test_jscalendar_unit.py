@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import THUNDERBIRD_EVENT
-from server import jscalendar as J
-from server.jscalendar import InvalidEvent, apply_patch, from_jscalendar, to_jscalendar, validate
+from roomcal.server import jscalendar as J
+from roomcal.server.jscalendar import InvalidEvent, apply_patch, from_jscalendar, to_jscalendar, validate
 
 UTC = datetime.timezone.utc
 # JSCALENDAR_EXAMPLES=2000 for a longer hunt; the default keeps the file at a few seconds.

@@ -17,8 +17,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from conftest import assert_no_500, event, free_port
-from storage import notify
-from storage.outbox import Outbox
+from roomcal.storage import notify
+from roomcal.storage.outbox import Outbox
 
 ADMIN, MGR, ALICE, BOB = "nt-admin", "nt-mgr", "nt-alice", "nt-bob"
 ALICE_MAIL, BOB_MAIL = "alice@example.org", "bob@example.org"

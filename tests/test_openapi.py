@@ -15,8 +15,8 @@ from openapi_spec_validator import validate
 from werkzeug.routing import Map, Rule
 
 from conftest import REPO, assert_no_500
-from server import openapi
-from server.api import ROUTE_MODULES
+from roomcal.server import openapi
+from roomcal.server.api import ROUTE_MODULES
 
 USER, ADMIN = "oa-user", "oa-admin"
 

@@ -312,7 +312,7 @@ def test_python_caldav_edits_a_room_booking(server):
 def test_auth_none_opens_personal_calendars_as_radicale_does_but_never_rooms(make_server):
     srv = make_server(start=False)
     # Radicale's own auth types take no options of roomcal's: the accounts go to their default.
-    srv.configure(("type = plugins.auth", "type = none"),
+    srv.configure(("type = roomcal.plugins.auth", "type = none"),
                   ("roomcal_accounts = data/accounts.sqlite\n", ""), ("roomcal_bcrypt_rounds = 4\n", ""))
     srv.start()
     srv.add_user(ALICE)

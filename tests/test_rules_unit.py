@@ -5,9 +5,9 @@ import zoneinfo
 
 import pytest
 
-from storage import durations, openinghours, rules
-from storage.instances import BadBooking, Booking
-from storage.rooms import Room, Rules
+from roomcal.storage import durations, openinghours, rules
+from roomcal.storage.instances import BadBooking, Booking
+from roomcal.storage.rooms import Room, Rules
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 
@@ -108,7 +108,7 @@ def test_buffer_is_the_gap_consecutive_bookings_need():
 
 
 def facts(room, start, end, **extra):
-    from storage.instances import Occurrence
+    from roomcal.storage.instances import Occurrence
     base = dict(room=room, new=[Occurrence(start, end, "", False)], instance_count=1, count_capped=False,
                 recurring=False, infinite=False, last_start=start, now=local(2027, 1, 1))
     base.update(extra)

@@ -183,7 +183,7 @@ def test_the_id_works_for_bookings_made_over_caldav(world):
 
 # -- fixed /api routes win over <calendar> ------------------------------------------------------
 def fixed_first_segments():
-    from server.api import ROUTE_MODULES
+    from roomcal.server.api import ROUTE_MODULES
     segments = set()
     for name in ROUTE_MODULES:
         for rule in importlib.import_module(name).ROUTES:
@@ -194,7 +194,7 @@ def fixed_first_segments():
 
 
 def test_every_fixed_first_segment_is_a_reserved_room_id():
-    from storage.rooms import RESERVED_IDS
+    from roomcal.storage.rooms import RESERVED_IDS
     segments = fixed_first_segments()
     assert {"rooms", "admin", "clear-bookings"} <= segments
     assert segments <= RESERVED_IDS

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from conftest import assert_no_500, event
-from server.worker import MIN_RATE, RequestFrame
+from roomcal.server.worker import MIN_RATE, RequestFrame
 
 TIMEOUT = 2
 

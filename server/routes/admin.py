@@ -11,10 +11,10 @@ import datetime
 
 from werkzeug.routing import Rule
 
-from server import admin, errors
-from server.admin import InvalidChange
-from server.errors import Forbidden
-from storage.errors import NotFound
+from roomcal.server import admin, errors
+from roomcal.server.admin import InvalidChange
+from roomcal.server.errors import Forbidden
+from roomcal.storage.errors import NotFound
 
 YES = frozenset({"1", "true", "yes", "on"})
 
@@ -213,7 +213,7 @@ def get_template(api, request, identity, room_id=None):
 
 
 def set_template(api, request, identity, room_id=None):
-    from storage.notify import format_template
+    from roomcal.storage.notify import format_template
     _admin(identity)
     if request.mimetype.endswith("json"):
         body = _object(api, request, ("subject", "body", "text"))

@@ -14,13 +14,13 @@ import time
 
 from werkzeug.routing import Rule
 
-from server import errors
-from server.errors import BadRequest
-from storage import availability as avail
-from storage import durations
-from storage.errors import NotFound
-from storage.instances import INFINITY, utc
-from storage.rooms import parse_local
+from roomcal.server import errors
+from roomcal.server.errors import BadRequest
+from roomcal.storage import availability as avail
+from roomcal.storage import durations
+from roomcal.storage.errors import NotFound
+from roomcal.storage.instances import INFINITY, utc
+from roomcal.storage.rooms import parse_local
 
 MAX_RANGE = 62 * 86400   # seconds an availability query may span
 MAX_SLOTS = 3000         # start times one query may ask the core about

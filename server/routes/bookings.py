@@ -21,16 +21,16 @@ import json
 
 from werkzeug.routing import Rule
 
-from server import errors, jscalendar
-from server.errors import BadRequest, Forbidden
-from server.rest import EVENT_TYPE
-from server.routes.availability import iso
-from server.routes.availability import moment as _moment
-from storage import context
-from storage.booking import EARLIEST, OWNER
-from storage.errors import InvalidBooking, NotFound, PreconditionFailed, Refusal
-from storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, instant
-from storage.rooms import parse_local
+from roomcal.server import errors, jscalendar
+from roomcal.server.errors import BadRequest, Forbidden
+from roomcal.server.rest import EVENT_TYPE
+from roomcal.server.routes.availability import iso
+from roomcal.server.routes.availability import moment as _moment
+from roomcal.storage import context
+from roomcal.storage.booking import EARLIEST, OWNER
+from roomcal.storage.errors import InvalidBooking, NotFound, PreconditionFailed, Refusal
+from roomcal.storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, instant
+from roomcal.storage.rooms import parse_local
 
 STATUSES = ("confirmed", "pending", "cancelled")
 MAX_REASON = 2000

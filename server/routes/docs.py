@@ -10,7 +10,7 @@ import json
 
 from werkzeug.routing import Rule
 
-from server import openapi
+from roomcal.server import openapi
 
 # The page is static HTML with an inline stylesheet: nothing else may load or run.
 DOCS_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "

@@ -18,9 +18,9 @@ from email.utils import formatdate, parsedate_to_datetime
 
 from werkzeug.routing import Rule
 
-from server import errors
-from storage import feeds as feed_store
-from storage.errors import NotFound
+from roomcal.server import errors
+from roomcal.storage import feeds as feed_store
+from roomcal.storage.errors import NotFound
 
 logger = logging.getLogger("roomcal.feeds")
 PUBLIC = re.compile(r"/\.feeds/([^/]+)\.ics")

@@ -26,11 +26,11 @@ Nothing is changed by a 400.  200 answers ``{"room", "period", "bookings", "remo
 
 from werkzeug.routing import Rule
 
-from server import booking_body, errors
-from server.errors import Forbidden
-from storage.instances import INFINITY, utc
-from storage.replace import ReplaceRefused
-from storage.rooms import parse_local
+from roomcal.server import booking_body, errors
+from roomcal.server.errors import Forbidden
+from roomcal.storage.instances import INFINITY, utc
+from roomcal.storage.replace import ReplaceRefused
+from roomcal.storage.rooms import parse_local
 
 REQUIRED = "This field is required."
 

@@ -5,8 +5,8 @@ Bookings are in ``bookings.py``, availability and the finder in ``availability.p
 
 from werkzeug.routing import Rule
 
-from server import errors
-from server.routes import availability
+from roomcal.server import errors
+from roomcal.server.routes import availability
 
 
 def rooms(api, request, identity):

@@ -18,12 +18,12 @@ import uuid
 
 from werkzeug.routing import Rule
 
-from server import booking_body, errors
-from server.errors import BadRequest, Forbidden
-from server.routes import bookings
-from storage import clearing
-from storage.errors import NotFound
-from storage.instances import INFINITY, utc
+from roomcal.server import booking_body, errors
+from roomcal.server.errors import BadRequest, Forbidden
+from roomcal.server.routes import bookings
+from roomcal.storage import clearing
+from roomcal.storage.errors import NotFound
+from roomcal.storage.instances import INFINITY, utc
 
 logger = logging.getLogger("roomcal.admin")
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"  # as the seed's ids
