@@ -90,7 +90,7 @@ class BadRequest(Refusal):
 
 class UnreadableData(Refusal):
     """What Radicale refused with a bare 400 (a body it cannot parse, a recurrence over its
-    limits), with the reason it wrote only to its log (server/serve.py)."""
+    limits), with the reason it wrote only to its log (server/bad_requests.py)."""
     caldav_status = json_status = 400
     precondition = "valid-calendar-data"
     json_type = "badRequest"

@@ -18,6 +18,7 @@ import radicale.app
 from radicale import pathutils
 
 from roomcal.plugins.auth import hand_over
+from roomcal.server import bad_requests
 from roomcal.server import config as roomcal_config
 from roomcal.server import errors
 from roomcal.server.rest import wants_json
@@ -46,6 +47,7 @@ class TooManyFailures(Exception):
 class Front:
     def __init__(self, configuration):
         self.configuration = configuration
+        bad_requests.install()
         self.radicale = radicale.app.Application(configuration)
         self.storage = self.radicale._storage  # shares the lock, caches and index
         self.accounts = self.storage.accounts
@@ -256,6 +258,9 @@ class Front:
         if state.refusal is not None and status >= 400:
             prefix = environ.get("SCRIPT_NAME", "").rstrip("/")
             return _respond(start_response, *errors.dav_error(state.refusal, prefix))
+        if state.unreadable is not None and status == 400:
+            return _respond(start_response, *errors.dav_error(errors.UnreadableData(
+                f"The server cannot take this request: {state.unreadable}")))
         if status == 401:  # Radicale's anonymous 401 says "forbidden": ours says log in
             return _respond(start_response, *errors.dav_unauthorized())
         headers = captured["headers"]

@@ -28,7 +28,6 @@ def make_app(config_path: str):
     radicale_log.set_level(configuration.get("logging", "level"),
                            configuration.get("logging", "backtrace_on_debug"))
     for name in ("radicale", ""):
-        logging.getLogger(name).addFilter(_keep_reasons_of_bad_requests)
         logging.getLogger(name).addFilter(_drop_errors_of_refusals)
         logging.getLogger(name).addFilter(_mask_record)
         logging.getLogger(name).addFilter(context.unknown_time_zones)
@@ -54,24 +53,6 @@ def _drop_errors_of_refusals(record: logging.LogRecord) -> bool:
     from roomcal.storage import context
     state = context.current()
     return not (state is not None and state.refusal is not None and record.levelno >= logging.ERROR)
-
-
-def _keep_reasons_of_bad_requests(record: logging.LogRecord) -> bool:
-    """Radicale answers a body it cannot take with a bare "400 Bad Request" and tells
-    why only in its log ("Bad PUT request on '/…' (prepare): Too many recurrence rule
-    entries …").  The reason is kept for the request, and the front answers it in a
-    DAV:error body (server/errors.py UnreadableData).  Only seen while [logging] level
-    lets warnings through (the default); otherwise the bare 400 stays.
-    """
-    from roomcal.server.errors import UnreadableData
-    from roomcal.storage import context
-    state = context.current()
-    if state is not None and state.refusal is None and record.levelno == logging.WARNING \
-            and isinstance(record.msg, str) and record.msg.startswith("Bad ") and record.args:
-        reason = record.args[-1] if isinstance(record.args, tuple) else None
-        if isinstance(reason, Exception):
-            state.refusal = UnreadableData(f"The server cannot take this request: {reason}")
-    return True
 
 
 class MaskingLogger(GunicornLogger):

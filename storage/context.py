@@ -32,6 +32,7 @@ class RequestState:
     reason: Optional[str] = None          # why (decline, cancel, clear): told to the booker
     rewritten: bool = False               # the booking core changed what the client sent
     time_zones: set = dataclasses.field(default_factory=set)  # unknown TZIDs, logged once
+    unreadable: Optional[str] = None      # why Radicale could not read the body (its bare 400)
 
 
 _state: contextvars.ContextVar = contextvars.ContextVar("roomcal_request", default=None)
@@ -67,6 +68,12 @@ def record_refusal(refusal: Exception) -> None:
     state = _state.get()
     if state is not None:
         state.refusal = refusal
+
+
+def note_unreadable(reason: str) -> None:
+    state = _state.get()
+    if state is not None and state.unreadable is None:   # the first reason is the cause
+        state.unreadable = reason
 
 
 def note_rewritten() -> None:

@@ -128,6 +128,25 @@ def test_radicale_400s_say_why(srv):
     assert "<R:valid-calendar-data" in r.text and "The server cannot take this request:" in r.text, r.text
 
 
+def test_radicale_400s_say_why_whatever_the_log_level(make_server):
+    """The reason is taken where Radicale finds it, not from its log: with [logging]
+    level = error no warning is written, and the client still hears why."""
+    server = make_server(start=False)
+    server.configure(("level = warning", "level = error"))
+    server.start()
+    server.add_user("alice")
+    server.add_room("why", "--timezone", "UTC")
+    r = server.put_ics(f"/alice/calendar/{uuid.uuid4().hex}.ics",
+                       "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:not-a-date\r\n", user="alice")
+    assert r.status_code == 400
+    assert "<R:valid-calendar-data" in r.text and "The server cannot take this request:" in r.text, r.text
+    r = server.put_ics(f"/rooms/why/{uuid.uuid4().hex}.ics",
+                       event("20270401T000000Z", "20270401T000100Z", extra="RRULE:FREQ=MINUTELY;COUNT=20000"),
+                       user="alice")
+    assert r.status_code == 400
+    assert "too many recurrence rule entries" in r.text.lower(), r.text
+
+
 def test_endless_minutely_series_by_json_is_refused(srv):
     before = listing(srv)
     t0 = time.time()
