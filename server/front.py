@@ -20,13 +20,13 @@ from radicale import pathutils
 from roomcal.plugins.auth import hand_over
 from roomcal.server import bad_requests
 from roomcal.server import config as roomcal_config
-from roomcal.server import errors
+from roomcal.server import errors, floating_expand
 from roomcal.server.rest import wants_json
 from roomcal.storage import context
 from roomcal.storage.accounts import SignInsBusy
 from roomcal.storage.errors import NotFound, Refusal
 from roomcal.storage.login_failures import ADDRESS_FACTOR, LockedOut, LoginFailures
-from roomcal.storage.store import screened
+from roomcal.storage.store import room_id_of, screened
 
 logger = logging.getLogger("roomcal")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT"})
@@ -50,6 +50,7 @@ class Front:
         bad_requests.install()
         self.radicale = radicale.app.Application(configuration)
         self.storage = self.radicale._storage  # shares the lock, caches and index
+        floating_expand.install(self._zone_of)
         self.accounts = self.storage.accounts
         self.accounts.dummy_hash()   # now, not in the first unknown name's sign-in
         self.failures = LoginFailures(self.accounts.db_path,
@@ -62,6 +63,11 @@ class Front:
         self.api = Api(self)
         self.rest = Rest(self)
         self.max_content_length = configuration.get("server", "max_content_length")
+
+    def _zone_of(self, collection_path: str):
+        """The zone a collection's floating times are read in: a room's own, else None."""
+        room = self.storage.registry.get(room_id_of(collection_path) or "")
+        return room.tz if room else None
 
     def __call__(self, environ, start_response):
         body = environ.get("wsgi.input")

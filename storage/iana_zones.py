@@ -7,6 +7,11 @@ worker parses, other people's included.  icalendar (the booking core) already
 prefers its IANA zones.  Here the IANA zone of a name is registered before
 vobject would register an object's own VTIMEZONE under it, so an object's
 definition only counts for names IANA does not know.
+
+The zone registered is zoneinfo's, not pytz's (which vobject picks by itself): dateutil's
+recurrence rules step in wall-clock time, and a pytz zone keeps the offset of the first
+occurrence, so 10:00 in Berlin became 11:00 all summer in Radicale's expansion and
+free-busy.
 """
 
 import functools
@@ -20,6 +25,19 @@ def iana_names() -> frozenset:
     return frozenset(zoneinfo.available_timezones())
 
 
+class IanaZone(zoneinfo.ZoneInfo):
+    """A zoneinfo zone that vobject can name (it reads a TZID from ``tzid``)."""
+
+    @property
+    def tzid(self) -> str:
+        return self.key
+
+
+def _register_iana(tzid) -> None:
+    if tzid in iana_names() and not isinstance(vobject_icalendar.getTzid(tzid, False), IanaZone):
+        vobject_icalendar.registerTzid(tzid, IanaZone(tzid))
+
+
 def install() -> None:
     """Once per process, before vobject parses anything (idempotent)."""
     component = vobject_icalendar.TimezoneComponent
@@ -28,10 +46,16 @@ def install() -> None:
         return
 
     def register_preferring_iana(cls, tzinfo):
-        tzid = getattr(tzinfo, "_tzid", None)   # tzical's zones: those made from a VTIMEZONE
-        if tzid in iana_names():
-            vobject_icalendar.getTzid(tzid, True)   # registers the IANA zone first
+        _register_iana(getattr(tzinfo, "_tzid", None))   # tzical's zones: made from a VTIMEZONE
         return register(cls, tzinfo)
     register_preferring_iana.roomcal_prefers_iana = True
     component.registerTzinfo = classmethod(register_preferring_iana)
+
+    get_tzid = vobject_icalendar.getTzid
+
+    def get_tzid_preferring_iana(tzid, smart=True):   # a TZID without a VTIMEZONE
+        if smart:
+            _register_iana(tzid)
+        return get_tzid(tzid, smart)
+    vobject_icalendar.getTzid = get_tzid_preferring_iana
 

@@ -91,19 +91,20 @@ def outlook_event(uid, start="20270301T100000", end="20270301T110000", rule=None
 
 
 # -- the screen and the budget, without HTTP ---------------------------------------------------
+# Times are this thread's CPU seconds: the bound is on work, and other processes share the cores.
 def test_screen_refuses_sub_yearly_time_zone_rules_at_once():
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     with pytest.raises(UnsafeCalendar, match="more often than yearly"):
         screen(EVIL_TZ.format(uid="x"))
-    assert time.perf_counter() - t0 < 0.1   # a look at the lines, no expansion
+    assert time.thread_time() - t0 < 0.1   # a look at the lines, no expansion
 
 
 @pytest.mark.parametrize("rule", NEVER)
 def test_screen_refuses_rules_that_never_match(rule):
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     with pytest.raises(UnsafeCalendar, match="too much work|never matches"):
         screen(with_rule(rule))
-    assert time.perf_counter() - t0 < 1.0
+    assert time.thread_time() - t0 < 1.0
 
 
 @pytest.mark.parametrize("rule", [
@@ -125,10 +126,10 @@ def test_budget_stops_any_iteration_of_a_never_matching_rule():
     """Whoever iterates (vobject, icalendar, recurring_ical_events), dateutil itself stops."""
     rule = dateutil_rrule.rrulestr("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30",
                                    dtstart=datetime.datetime(2026, 1, 1))
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     with pytest.raises(rrule_budget.TooMuchWork):
         next(iter(rule))
-    assert time.perf_counter() - t0 < 1.0
+    assert time.thread_time() - t0 < 1.0
     assert rrule_budget.INSTALLED
 
 

@@ -352,3 +352,67 @@ def test_auth_none_opens_personal_calendars_as_radicale_does_but_never_rooms(mak
     assert srv.put_ics(f"/rooms/{open_room}/{uuid.uuid4()}.ics", event(*SLOT_LATER),
                        user=BOB).status_code == 201
     assert_no_500(srv)
+
+
+# -- 5. expanding floating recurring events ---------------------------------------------------
+EXPAND = ('<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+          '<D:prop><C:calendar-data><C:expand start="20280101T000000Z" end="20280801T000000Z"/>'
+          '</C:calendar-data></D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
+          '<C:time-range start="20280101T000000Z" end="20280801T000000Z"/></C:comp-filter></C:comp-filter>'
+          '</C:filter></C:calendar-query>')
+FLOATING_SERIES = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n"
+                   "DTSTAMP:20270101T000000Z\r\nDTSTART:20280103T100000\r\nDTEND:20280103T110000\r\n"
+                   "RRULE:FREQ=MONTHLY;COUNT=7\r\nEXDATE:20280203T100000\r\nSUMMARY:Floating\r\n"
+                   "END:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+def expanded_starts(server, collection, uid):
+    r = server.request("REPORT", collection, user=ADMIN if collection.startswith("/rooms/") else ALICE,
+                       headers={"Depth": "1", "Content-Type": "application/xml"}, data=EXPAND)
+    assert r.status_code == 207, r.text
+    data = "".join(e.text or "" for e in ET.fromstring(r.content).iter("{urn:ietf:params:xml:ns:caldav}calendar-data"))
+    blocks = [b for b in data.split("BEGIN:VEVENT")[1:] if f"UID:{uid}" in b]
+    return sorted(line.split(":", 1)[1].strip() for b in blocks for line in b.splitlines()
+                  if line.startswith("DTSTART"))
+
+
+def test_expanding_a_floating_series_reads_it_in_the_calendars_zone(server):
+    """Radicale 3.9 answered <C:expand> of a recurring event with floating times with a 500
+    (its expansion compares them with the UTC range).  RFC 4791 §9.6.5: floating times are read
+    in the calendar's time zone — a room's own zone (as the booking core reads them), UTC
+    in a personal calendar without one."""
+    uid = uuid.uuid4().hex
+    assert server.put_ics(f"{CALENDAR}{uid}.ics", FLOATING_SERIES.format(uid=uid), user=ALICE).status_code == 201
+    assert expanded_starts(server, CALENDAR, uid) == [
+        "20280103T100000Z", "20280303T100000Z", "20280403T100000Z", "20280503T100000Z",
+        "20280603T100000Z", "20280703T100000Z"]
+    room = new_room(server, "fl-", tz="Europe/Berlin")
+    uid = uuid.uuid4().hex
+    assert server.put_ics(f"/rooms/{room}/{uid}.ics", FLOATING_SERIES.format(uid=uid), user=ALICE).status_code == 201
+    assert expanded_starts(server, f"/rooms/{room}/", uid) == [   # 10:00 in Berlin, CET then CEST
+        "20280103T090000Z", "20280303T090000Z", "20280403T080000Z", "20280503T080000Z",
+        "20280603T080000Z", "20280703T080000Z"]
+
+
+BERLIN_SERIES = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\n"
+                 "BEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\nTZNAME:CEST\r\n"
+                 "DTSTART:19700329T020000\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\nEND:DAYLIGHT\r\n"
+                 "BEGIN:STANDARD\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nTZNAME:CET\r\n"
+                 "DTSTART:19701025T030000\r\nRRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nEND:STANDARD\r\n"
+                 "END:VTIMEZONE\r\nBEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20270101T000000Z\r\n"
+                 "DTSTART;TZID=Europe/Berlin:20280103T100000\r\nDTEND;TZID=Europe/Berlin:20280103T110000\r\n"
+                 "RRULE:FREQ=MONTHLY;COUNT=7\r\nSUMMARY:Berlin\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+def test_a_series_in_a_named_zone_keeps_its_wall_clock_time_across_dst(server):
+    """10:00 in Berlin is 09:00Z in winter and 08:00Z in summer, in Radicale's own expansion
+    and free-busy too (a zone that vobject takes from pytz kept January's offset all year)."""
+    uid = uuid.uuid4().hex
+    assert server.put_ics(f"{CALENDAR}{uid}.ics", BERLIN_SERIES.format(uid=uid), user=ALICE).status_code == 201
+    assert expanded_starts(server, CALENDAR, uid) == [
+        "20280103T090000Z", "20280203T090000Z", "20280303T090000Z", "20280403T080000Z",
+        "20280503T080000Z", "20280603T080000Z", "20280703T080000Z"]
+    r = server.request("REPORT", CALENDAR, user=ALICE, headers={"Depth": "1", "Content-Type": "application/xml"},
+                       data='<?xml version="1.0"?><C:free-busy-query xmlns:C="urn:ietf:params:xml:ns:caldav">'
+                            '<C:time-range start="20280601T000000Z" end="20280701T000000Z"/></C:free-busy-query>')
+    assert r.status_code == 200 and "20280603T080000Z/20280603T090000Z" in r.text.replace("\r\n ", ""), r.text
