@@ -26,7 +26,7 @@ from roomcal.storage.durations import Duration
 from roomcal.storage.errors import AccessDenied, BookingRefused, InvalidBooking, UnsupportedComponent
 from roomcal.storage.index import Row
 from roomcal.storage.instances import (INFINITY, BadBooking, Booking, NotAnEvent, Occurrence,
-                               TooManyOccurrences, instant, utc)
+                               TooManyOccurrences, instant, iso, utc)
 from roomcal.storage.rooms import FIRST_YEAR, LAST, LAST_YEAR, Room
 
 OWNER = "X-ROOMCAL-BOOKED-BY"
@@ -52,7 +52,7 @@ class Conflict:
     title: Optional[str]  # also None for a private booking
 
     def to_json(self, room: Room) -> dict:
-        body = {"start": _iso(room, self.start), "end": _iso(room, self.end)}
+        body = {"start": iso(room, self.start), "end": iso(room, self.end)}
         if self.href is not None:
             body["href"] = room.url(self.href)
         for name in ("uid", "title"):
@@ -354,12 +354,6 @@ def _listed(entries: List[str], actor: Actor) -> bool:
         elif entry == actor.user:
             return True
     return False
-
-
-def _iso(room: Room, seconds: int) -> str:
-    if seconds >= INFINITY:
-        return None
-    return utc(seconds).astimezone(room.tz).isoformat()
 
 
 def _human(room: Room, seconds: int) -> str:

@@ -80,6 +80,13 @@ def utc(seconds: int) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(seconds, UTC)
 
 
+def iso(room, seconds: Optional[int]) -> Optional[str]:
+    """UTC seconds as ISO 8601 text in ``room``'s zone; None for no time or no end."""
+    if seconds is None or seconds >= INFINITY:
+        return None
+    return utc(seconds).astimezone(room.tz).isoformat()
+
+
 class Booking:
     """One stored or proposed booking (all components of one UID)."""
 

@@ -24,12 +24,11 @@ from werkzeug.routing import Rule
 from roomcal.server import errors, jscalendar
 from roomcal.server.errors import BadRequest, Forbidden
 from roomcal.server.rest import EVENT_TYPE
-from roomcal.server.routes.availability import iso
 from roomcal.server.routes.availability import moment as _moment
 from roomcal.storage import context
 from roomcal.storage.booking import EARLIEST, OWNER
 from roomcal.storage.errors import InvalidBooking, NotFound, PreconditionFailed, Refusal
-from roomcal.storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, instant
+from roomcal.storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, instant, iso
 from roomcal.storage.rooms import parse_local
 
 STATUSES = ("confirmed", "pending", "cancelled")
