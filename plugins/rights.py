@@ -7,14 +7,13 @@ keep their roles, and nobody anonymous may book (a booking needs an author).
 Letters (radicale/rights): R/W non-leaf collections, r/w calendars and items;
 ``d`` no collection DELETE, ``o`` no whole-collection PUT, ``l`` no PROPPATCH,
 ``f`` free/busy only (a room's ``viewers`` list leaves everyone else just that).
-Who may change which booking inside a room is decided by the booking core,
-since rights never see items.
+The roles are ``storage/roles.py``, the same the booking core asks; who may change
+which booking inside a room is decided by the core, since rights never see items.
 """
 
 from radicale import pathutils, rights
 
-from roomcal.storage import rooms
-from roomcal.storage.booking import BookingCore
+from roomcal.storage import roles, rooms
 from roomcal.storage.context import Actor
 from roomcal.storage.registry import RoomRegistry
 from roomcal.storage.store import accounts_from
@@ -30,7 +29,6 @@ class Rights(rights.BaseRights):
         super().__init__(configuration)
         self._accounts = accounts_from(configuration)
         self._registry = RoomRegistry(configuration.get("storage", "filesystem_folder"))
-        self._roles = BookingCore(self._accounts, horizon=None)
         # As radicale/rights/owner_only.py: no authentication, no owners to verify.
         self._verify_user = configuration.get("auth", "type") != "none"
 
@@ -60,6 +58,6 @@ class Rights(rights.BaseRights):
         # Radicale passes no groups when it checks a MOVE's destination: look them up.
         groups = user_groups or self._accounts.groups_of(user)
         actor = Actor(user, frozenset(groups), False)
-        if user and self._roles.may_book(room, actor):  # anonymous ([auth] type = none) reads only
+        if user and roles.may_book(room, actor):  # anonymous ([auth] type = none) reads only
             return BOOKER
-        return READER if self._roles.may_view(room, actor) else FREE_BUSY
+        return READER if roles.may_view(room, actor) else FREE_BUSY

@@ -20,16 +20,16 @@ import datetime
 import time
 from typing import Dict, List, Optional, Protocol
 
-from roomcal.storage import rules
+from roomcal.storage import roles, rules
 from roomcal.storage.context import Actor
 from roomcal.storage.durations import Duration
 from roomcal.storage.errors import AccessDenied, BookingRefused, InvalidBooking, UnsupportedComponent
 from roomcal.storage.index import Row
 from roomcal.storage.instances import (INFINITY, BadBooking, Booking, NotAnEvent, Occurrence,
-                               TooManyOccurrences, instant, utc)
+                               TooManyOccurrences, instant, iso, utc)
 from roomcal.storage.rooms import FIRST_YEAR, LAST, LAST_YEAR, Room
 
-OWNER = "X-ROOMCAL-BOOKED-BY"
+OWNER = roles.OWNER  # who booked (the roles ask for it too)
 BOOKED_AT = "X-ROOMCAL-BOOKED-AT"
 # What ``BookingCore._stamp`` writes on every admitted booking.  No client sets these
 # (the core overwrites them, and JSON refuses them as members); views show only what
@@ -52,7 +52,7 @@ class Conflict:
     title: Optional[str]  # also None for a private booking
 
     def to_json(self, room: Room) -> dict:
-        body = {"start": _iso(room, self.start), "end": _iso(room, self.end)}
+        body = {"start": iso(room, self.start), "end": iso(room, self.end)}
         if self.href is not None:
             body["href"] = room.url(self.href)
         for name in ("uid", "title"):
@@ -109,44 +109,13 @@ class BookingCore:
         self.horizon = horizon
         self.max_occurrences = max_occurrences
 
-    # -- who may do what ---------------------------------------------------------
-    def is_manager(self, room: Room, actor: Actor) -> bool:
-        return actor.admin or _listed(room.managers, actor)
-
-    def may_book(self, room: Room, actor: Actor) -> bool:
-        return (self.is_manager(room, actor) or not room.bookers
-                or _listed(room.bookers, actor))
-
-    def may_view(self, room: Room, actor: Actor) -> bool:
-        """May see bookings (titles, details); everyone else gets free/busy only."""
-        return (not room.viewers or self.may_book(room, actor)
-                or _listed(room.viewers, actor))
-
-    def may_see_details(self, room: Room, actor: Actor, booking: Booking) -> bool:
-        """Title, notes, people of a booking: CLASS:PRIVATE/CONFIDENTIAL ones only for
-        their booker and the room's managers (others who may view see when, not what)."""
-        if not booking.private:
-            return self.may_view(room, actor)
-        owner = booking.get(OWNER)
-        return bool(owner and owner == actor.user) or self.is_manager(room, actor)
-
-    def may_change(self, room: Room, actor: Actor, previous: Optional[Booking]) -> bool:
-        """Your own booking, while you may still book the room (the rights plugin gives
-        CalDAV writes to bookers only; every other path asks here); any, if you manage it."""
-        if previous is None or self.is_manager(room, actor):
-            return True
-        owner = previous.get(OWNER)
-        return bool(owner) and owner == actor.user and self.may_book(room, actor)
-
-    def check_change(self, room: Room, actor: Actor, previous: Optional[Booking], verb: str) -> None:
-        if not self.may_change(room, actor, previous):
-            owner = previous.get(OWNER) if previous else None
-            if owner and owner == actor.user:
-                raise AccessDenied(f"You may no longer book {room.name}, so you cannot {verb} your "
-                                   f"booking there; a manager of the room or an admin can.")
-            whose = f"{owner}'s booking" if owner else "this booking"
-            raise AccessDenied(f"You may not {verb} {whose}: only the person who booked it, "
-                               f"a manager of {room.name} or an admin may.")
+    # -- who may do what: storage/roles.py (the rights plugin asks there too) ---------
+    is_manager = staticmethod(roles.is_manager)
+    may_book = staticmethod(roles.may_book)
+    may_view = staticmethod(roles.may_view)
+    may_see_details = staticmethod(roles.may_see_details)
+    may_change = staticmethod(roles.may_change)
+    check_change = staticmethod(roles.check_change)
 
     # -- the decision --------------------------------------------------------------
     def parse(self, room: Room, text: str) -> Booking:
@@ -342,24 +311,6 @@ def _until(booking: Booking, horizon: int) -> int:
         return INFINITY
     first = min(instant(e["DTSTART"].dt, booking.tz) for e in booking.events)
     return max(horizon, first + 1)
-
-
-def _listed(entries: List[str], actor: Actor) -> bool:
-    if not actor.user:
-        return False
-    for entry in entries:
-        if entry.startswith("@"):
-            if entry[1:] in actor.groups:
-                return True
-        elif entry == actor.user:
-            return True
-    return False
-
-
-def _iso(room: Room, seconds: int) -> str:
-    if seconds >= INFINITY:
-        return None
-    return utc(seconds).astimezone(room.tz).isoformat()
 
 
 def _human(room: Room, seconds: int) -> str:

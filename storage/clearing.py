@@ -29,7 +29,7 @@ import icalendar
 from roomcal.storage import rules
 from roomcal.storage.booking import BOOKED_AT, OWNER
 from roomcal.storage.errors import Refusal
-from roomcal.storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, instant, utc
+from roomcal.storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, instant, like, utc
 
 logger = logging.getLogger("roomcal.storage")
 
@@ -231,7 +231,7 @@ def without_occurrences(booking: Booking, starts: set) -> Optional[str]:
             excluded.append(event["RECURRENCE-ID"].dt)
             _remove_component(calendar, event)
     for start in sorted(remaining):
-        excluded.append(_like(dtstart, start, booking.tz))
+        excluded.append(like(utc(start), dtstart, booking.tz))
     for value in excluded:
         master.add("EXDATE", value)
     return calendar.to_ical().decode()
@@ -243,16 +243,6 @@ def _remove_component(calendar, event) -> None:
             if child is event:
                 del component.subcomponents[position]
                 return
-
-
-def _like(dtstart, seconds: int, tz):
-    """The instant ``seconds`` in the form of ``dtstart`` (date, floating, UTC or zoned)."""
-    moment = utc(seconds)
-    if not isinstance(dtstart, datetime.datetime):
-        return moment.astimezone(tz).date()
-    if dtstart.tzinfo is None:
-        return moment.astimezone(tz).replace(tzinfo=None)
-    return moment.astimezone(dtstart.tzinfo)
 
 
 # -- applying a plan --------------------------------------------------------------------------

@@ -80,6 +80,28 @@ def utc(seconds: int) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(seconds, UTC)
 
 
+def like(moment, form, tz: datetime.tzinfo):
+    """``moment`` written as ``form`` (a stored value) is written: a date, floating (the
+    wall clock in ``tz``), or in ``form``'s zone.  A floating ``moment`` is read in ``tz``;
+    a date ``moment`` is returned as it is."""
+    if not isinstance(moment, datetime.datetime):
+        return moment
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    if not isinstance(form, datetime.datetime):
+        return moment.astimezone(tz).date()
+    if form.tzinfo is None:
+        return moment.astimezone(tz).replace(tzinfo=None)
+    return moment.astimezone(form.tzinfo)
+
+
+def iso(room, seconds: Optional[int]) -> Optional[str]:
+    """UTC seconds as ISO 8601 text in ``room``'s zone; None for no time or no end."""
+    if seconds is None or seconds >= INFINITY:
+        return None
+    return utc(seconds).astimezone(room.tz).isoformat()
+
+
 class Booking:
     """One stored or proposed booking (all components of one UID)."""
 
@@ -122,7 +144,7 @@ class Booking:
         for event in self.events:
             self._check_times(event)
         self.recurring = any(("RRULE" in e or "RDATE" in e) for e in self.events) or len(self.events) > 1
-        self.infinite = any(_open_rule(rule) for e in masters for rule in _rules(e))
+        self.infinite = any(_open_rule(rule) for e in masters for rule in rrules(e))
         self.summary = str(self.master.get("SUMMARY", ""))
 
     def _check_times(self, event) -> None:
@@ -245,6 +267,21 @@ class Booking:
             if value is not None:
                 event.add(name, value)
 
+    def touch(self, now: Optional[datetime.datetime] = None) -> None:
+        """Mark a significant change: SEQUENCE + 1 and LAST-MODIFIED on every VEVENT.
+        (DTSTAMP stays: clear-bookings falls back to it for when a booking was created.)"""
+        if now is None:
+            now = datetime.datetime.now(UTC).replace(microsecond=0)
+        for event in self.events:
+            try:
+                sequence = int(str(event.get("SEQUENCE", 0))) + 1
+            except ValueError:
+                sequence = 1
+            event.pop("SEQUENCE", None)
+            event.add("SEQUENCE", sequence)
+            event.pop("LAST-MODIFIED", None)
+            event.add("LAST-MODIFIED", now)
+
     def get(self, name: str) -> Optional[str]:
         value = self.master.get(name)
         return None if value is None else str(value)
@@ -286,7 +323,8 @@ def _next_window(span: int, found: int) -> int:
     return max(FIRST_WINDOW, min(span * 2, span * WINDOW_OCCURRENCES // found))
 
 
-def _rules(event):
+def rrules(event) -> list:
+    """An event's RRULEs (icalendar gives one or a list)."""
     rules = event.get("RRULE")
     if rules is None:
         return []

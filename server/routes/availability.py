@@ -19,19 +19,13 @@ from roomcal.server.errors import BadRequest
 from roomcal.storage import availability as avail
 from roomcal.storage import durations
 from roomcal.storage.errors import NotFound
-from roomcal.storage.instances import INFINITY, utc
+from roomcal.storage.instances import iso, utc
 from roomcal.storage.rooms import parse_local
 
 MAX_RANGE = 62 * 86400   # seconds an availability query may span
 MAX_SLOTS = 3000         # start times one query may ask the core about
 MIN_STEP = 60            # seconds
 DEFAULT_STEP = 1800      # PT30M, or the duration when it is shorter
-
-
-def iso(room, seconds: int):
-    if seconds is None or seconds >= INFINITY:
-        return None
-    return utc(seconds).astimezone(room.tz).isoformat()
 
 
 def moment(value, room, name: str, *, end_of_day: bool = False, clamp: bool = False) -> int:

@@ -16,7 +16,6 @@ it was.  The reason goes into the request context (``storage.context.set_reason`
 for the mail to the organizer.
 """
 
-import datetime
 import json
 
 from werkzeug.routing import Rule
@@ -24,22 +23,17 @@ from werkzeug.routing import Rule
 from roomcal.server import errors, jscalendar
 from roomcal.server.errors import BadRequest, Forbidden
 from roomcal.server.rest import EVENT_TYPE
-from roomcal.server.routes.availability import iso
 from roomcal.server.routes.availability import moment as _moment
 from roomcal.storage import context
 from roomcal.storage.booking import EARLIEST, OWNER
 from roomcal.storage.errors import InvalidBooking, NotFound, PreconditionFailed, Refusal
-from roomcal.storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, instant
-from roomcal.storage.rooms import parse_local
+from roomcal.storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, instant, iso
+from roomcal.storage.reschedule import BadTime, move
 
 STATUSES = ("confirmed", "pending", "cancelled")
 MAX_REASON = 2000
 TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"", "0", "false", "no", "off"})
-# RRULE parts that pin a series to days or to times of day: moving the series start
-# across them would not move the occurrences (see _shift_series).
-DAY_PARTS = ("BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYMONTH", "BYSETPOS")
-TIME_PARTS = ("BYHOUR", "BYMINUTE", "BYSECOND")
 
 
 class StateConflict(Refusal):
@@ -246,7 +240,7 @@ def _verb(api, request, identity, room_id, uid, verb: str, change, *, managers_o
             raise InvalidBooking(f"The booking {uid!r} cannot be read: {e}.") from None
         core.check_change(stored, actor, booking, verb)  # yours, or you manage the room
         change(booking, body, stored)
-        _touch(booking)
+        booking.touch()
         return booking.to_ical()
 
     with api.front.run_as(identity):
@@ -265,21 +259,6 @@ def _body(api, request) -> dict:
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object.")
     return body
-
-
-def _touch(booking: Booking) -> None:
-    """A significant change: SEQUENCE + 1 and LAST-MODIFIED (DTSTAMP stays: clear-bookings
-    falls back to it for when a booking was created)."""
-    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-    for event in booking.events:
-        try:
-            sequence = int(str(event.get("SEQUENCE", 0))) + 1
-        except ValueError:
-            sequence = 1
-        event.pop("SEQUENCE", None)
-        event.add("SEQUENCE", sequence)
-        event.pop("LAST-MODIFIED", None)
-        event.add("LAST-MODIFIED", now)
 
 
 def cancel(api, request, identity, room_id, uid):
@@ -321,155 +300,11 @@ def reschedule(api, request, identity, room_id, uid):
     def change(booking, body, room):
         if status_of(booking) == "cancelled":
             raise StateConflict(f"The booking {uid!r} is cancelled; book the new time instead.")
-        _move(booking, room, body["start"], body.get("end"))
-    return _verb(api, request, identity, room_id, uid, "reschedule", change)
-
-
-# -- moving a booking --------------------------------------------------------------------------
-def _move(booking: Booking, room, start_text: str, end_text):
-    """Move the booking to start at ``start_text`` (and end at ``end_text``, else keep its
-    length).  Naive times are the room's; values keep their stored form (TZID, UTC or
-    floating; date for all-day bookings).  A series moves as a whole: its start, and with
-    it every occurrence, EXDATE, RDATE, RECURRENCE-ID, override and UNTIL, by the same
-    wall-clock shift."""
-    master = booking.master
-    old_start = master["DTSTART"].dt
-    all_day = not isinstance(old_start, datetime.datetime)
-    new_start = _value(start_text, room, old_start, "start")
-    new_end = _value(end_text, room, old_start, "end") if end_text else None
-    if all_day:
-        shift = datetime.timedelta(days=(new_start - old_start).days)
-    else:
-        shift = new_start.replace(tzinfo=None) - old_start.replace(tzinfo=None)
-    zone = old_start.tzinfo if not all_day and old_start.tzinfo is not None else room.tz
-
-    def moved(value):
-        if not isinstance(value, datetime.datetime):
-            return value + datetime.timedelta(days=shift.days) if all_day else value + shift
-        if value.tzinfo is None:
-            return value + shift
-        local = value.astimezone(zone).replace(tzinfo=None) + shift
-        return local.replace(tzinfo=zone).astimezone(value.tzinfo)
-
-    _check_rules_allow(booking, old_start, new_start, all_day)
-    if new_end is not None and _instant(new_end, room) <= _instant(new_start, room):
-        raise BadRequest("'end' must be after 'start'.")
-    for event in booking.events:
-        if event is master:
-            _move_master(event, room, old_start, new_start, new_end, moved)
-        else:
-            _set(event, "DTSTART", moved(event["DTSTART"].dt))
-            if "DTEND" in event:
-                _set(event, "DTEND", moved(event["DTEND"].dt))
-        if "RECURRENCE-ID" in event:
-            _set(event, "RECURRENCE-ID", moved(event["RECURRENCE-ID"].dt))
-        for name in ("EXDATE", "RDATE"):
-            _move_list(event, name, moved)
-        rules = event.get("RRULE")
-        for rule in (rules if isinstance(rules, list) else [rules] if rules is not None else []):
-            if "UNTIL" in rule:
-                rule["UNTIL"] = [moved(u) for u in rule["UNTIL"]]
-
-
-def _move_master(event, room, old_start, new_start, new_end, moved):
-    old_end = event["DTEND"].dt if "DTEND" in event else None
-    _set(event, "DTSTART", new_start)
-    if new_end is None:
-        if old_end is not None:  # keep the length (exactly: wall clock for all-day, else seconds)
-            if isinstance(old_start, datetime.datetime):
-                length = _instant(old_end, room) - _instant(old_start, room)
-                end = datetime.datetime.fromtimestamp(_instant(new_start, room) + length,
-                                                      datetime.timezone.utc)
-                _set(event, "DTEND", _like(end, old_end, room))
-            else:
-                _set(event, "DTEND", new_start + (old_end - old_start))
-        return  # DURATION (or none) stays as it is
-    if "DURATION" in event and old_end is None:
-        event.pop("DURATION")
-        if isinstance(new_start, datetime.datetime):
-            event.add("DURATION", datetime.timedelta(
-                seconds=_instant(new_end, room) - _instant(new_start, room)))
-        else:
-            event.add("DURATION", new_end - new_start)
-        return
-    _set(event, "DTEND", _like(new_end, old_end, room) if old_end is not None else new_end)
-
-
-def _value(text: str, room, like, name: str):
-    """The new value of a time property, in the form of ``like`` (the stored DTSTART)."""
-    text = text.strip()
-    date_only = len(text) == 10
-    if not isinstance(like, datetime.datetime):
-        if not date_only:
-            raise BadRequest(f"This is an all-day booking: '{name}' must be a date (YYYY-MM-DD).")
         try:
-            return datetime.date.fromisoformat(text)
-        except ValueError:
-            raise BadRequest(f"'{name}': {text!r} is not an ISO 8601 date.") from None
-    if date_only:
-        raise BadRequest(f"This booking has times: '{name}' must be a date-time.")
-    try:
-        moment = parse_local(text, room.tz)
-    except ValueError as e:
-        raise BadRequest(f"'{name}': {e}.") from None
-    return _like(moment, like, room)
-
-
-def _like(moment: datetime.datetime, like, room):
-    """``moment`` (aware) written as ``like`` is: in its zone, in UTC, or floating."""
-    if not isinstance(moment, datetime.datetime):  # a date (all-day): as it is
-        return moment
-    if moment.tzinfo is None:  # floating: read in the room's zone
-        moment = moment.replace(tzinfo=room.tz)
-    if isinstance(like, datetime.datetime) and like.tzinfo is not None:
-        return moment.astimezone(like.tzinfo)
-    return moment.astimezone(room.tz).replace(tzinfo=None)
-
-
-def _instant(value, room) -> int:
-    if not isinstance(value, datetime.datetime):
-        value = datetime.datetime.combine(value, datetime.time())
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=room.tz)
-    return int(value.timestamp())
-
-
-def _check_rules_allow(booking, old_start, new_start, all_day):
-    """Refuse to move a series whose RRULE pins the days or times the move changes."""
-    if not booking.recurring:
-        return
-    if all_day:
-        old_day, new_day, same_time = old_start, new_start, True
-    else:
-        old_day, new_day = old_start.date(), new_start.date()
-        same_time = old_start.time() == new_start.time()
-    for event in booking.events:
-        rules = event.get("RRULE")
-        for rule in (rules if isinstance(rules, list) else [rules] if rules is not None else []):
-            pinned = [p for p in DAY_PARTS if p in rule and old_day != new_day]
-            if "BYDAY" in rule and old_day.weekday() != new_day.weekday():
-                pinned.append("BYDAY")
-            pinned += [p for p in TIME_PARTS if p in rule and not same_time]
-            if pinned:
-                raise InvalidBooking(
-                    f"This series repeats by {', '.join(pinned)}, which a new start does not "
-                    "move; change its recurrence over CalDAV or JSCalendar instead.")
-
-
-def _set(event, name: str, value) -> None:
-    params = {k: v for k, v in event[name].params.items() if k.upper() not in ("TZID", "VALUE")} \
-        if name in event else {}
-    event.pop(name, None)
-    event.add(name, value, parameters=params or None)
-
-
-def _move_list(event, name: str, moved) -> None:
-    values = event.get(name)
-    if values is None:
-        return
-    event.pop(name)
-    for prop in (values if isinstance(values, list) else [values]):
-        event.add(name, [moved(v.dt) for v in prop.dts])
+            move(booking, body["start"], body.get("end"))
+        except BadTime as e:
+            raise BadRequest(str(e)) from None
+    return _verb(api, request, identity, room_id, uid, "reschedule", change)
 
 
 ROUTES = [

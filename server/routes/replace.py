@@ -28,7 +28,7 @@ from werkzeug.routing import Rule
 
 from roomcal.server import booking_body, errors
 from roomcal.server.errors import Forbidden
-from roomcal.storage.instances import INFINITY, utc
+from roomcal.storage.instances import iso
 from roomcal.storage.replace import ReplaceRefused
 from roomcal.storage.rooms import parse_local
 
@@ -66,7 +66,7 @@ def replace(api, request, identity, room_id):
         return errors.json_response(400, _refusal_body(refused.problems))
     return errors.json_response(200, {
         "room": room.id,
-        "period": {"start": _iso(room, start), "end": _iso(room, end)},
+        "period": {"start": iso(room, start), "end": iso(room, end)},
         "bookings": [_entry(room, e) for e in result.stored],
         "removed": [_entry(room, e) for e in result.removed]})
 
@@ -152,14 +152,8 @@ def _refusal_body(problems) -> dict:
 
 def _entry(room, entry) -> dict:
     return {"uid": entry.uid, "href": room.url(entry.href), "title": entry.title,
-            "start": _iso(room, entry.start), "end": _iso(room, entry.end),
+            "start": iso(room, entry.start), "end": iso(room, entry.end),
             "status": entry.status or None}
-
-
-def _iso(room, seconds):
-    if seconds is None or seconds >= INFINITY:
-        return None
-    return utc(seconds).astimezone(room.tz).isoformat()
 
 
 ROUTES = [

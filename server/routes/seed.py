@@ -23,7 +23,7 @@ from roomcal.server.errors import BadRequest, Forbidden
 from roomcal.server.routes import bookings
 from roomcal.storage import clearing
 from roomcal.storage.errors import NotFound
-from roomcal.storage.instances import INFINITY, utc
+from roomcal.storage.instances import iso
 
 logger = logging.getLogger("roomcal.admin")
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"  # as the seed's ids
@@ -100,9 +100,9 @@ def clear_bookings(api, request, identity):
         return emails[event.booked_by]
 
     def event_json(room, event):
-        return {"uid": event.uid, "name": event.name, "start": _iso(room, event.start),
-                "end": _iso(room, event.end),
-                "created": None if event.created is None else _iso(room, event.created),
+        return {"uid": event.uid, "name": event.name, "start": iso(room, event.start),
+                "end": iso(room, event.end),
+                "created": iso(room, event.created),
                 "organizer": organizer(event)}
 
     def overlap_json(room, overlap):
@@ -135,12 +135,6 @@ def _test_mode(value) -> bool:
         return False
     raise BadRequest(f"test={value!r} is not understood: use test=1, ok or on for a dry run, "
                      "or leave it out.")
-
-
-def _iso(room, seconds):
-    if seconds is None or seconds >= INFINITY:
-        return None
-    return utc(seconds).astimezone(room.tz).isoformat()
 
 
 ROUTES = [
