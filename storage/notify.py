@@ -38,6 +38,7 @@ from typing import Dict, Optional, Tuple
 
 from roomcal.storage import context
 from roomcal.storage.booking import OWNER
+from roomcal.storage.created import created_at
 from roomcal.storage.instances import Booking, utc
 from roomcal.storage.text import is_email
 
@@ -492,7 +493,6 @@ class Notifier:
 
     def variables(self, room, kind: str, previous: Booking, new: Optional[Booking], actor,
                   overlaps: list, recipient: str) -> dict:
-        from roomcal.storage.clearing import created_at
         booking = previous
 
         def moment(seconds):
