@@ -1,9 +1,10 @@
 """Mail to a booking's organizer when someone else decides about it (issue 5).
 
-Detected in one place: ``Collection.upload`` and ``Collection.delete`` of a
-room call ``Notifier.after_write`` once the write succeeded, still inside
-Radicale's write lock, with the booking before and after and the actor.  A
-mail goes out when a booking is
+Detected in one place: ``commit`` (storage/commit.py), the step every write
+of an item takes, calls ``Notifier.after_write`` for each booking of a room
+written or removed by a PUT, a DELETE or a replace, once the write succeeded,
+still inside Radicale's write lock, with the booking before and after and the
+actor.  A mail goes out when a booking is
 
 - ``approved``: ``STATUS:TENTATIVE`` -> ``CONFIRMED`` by someone other than the booker;
 - ``declined``: ``TENTATIVE`` -> ``CANCELLED`` by someone other than the booker (a manager);
