@@ -41,6 +41,7 @@ from roomcal.storage import context
 from roomcal.storage.booking import OWNER
 from roomcal.storage.created import created_at
 from roomcal.storage.instances import Booking, utc
+from roomcal.storage.outbox import Outbox
 from roomcal.storage.text import is_email
 
 logger = logging.getLogger("roomcal.notify")
@@ -417,7 +418,6 @@ class Notifier:
     @property
     def outbox(self):
         if self._outbox is None:
-            from roomcal.storage.outbox import Outbox
             self._outbox = Outbox(self.outbox_path)
         return self._outbox
 
