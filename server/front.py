@@ -26,8 +26,8 @@ from roomcal.server.routes.feeds import serve_public
 from roomcal.storage import context
 from roomcal.storage.accounts import SignInsBusy
 from roomcal.storage.errors import NotFound, Refusal
+from roomcal.storage.items import screened
 from roomcal.storage.login_failures import ADDRESS_FACTOR, LockedOut, LoginFailures
-from roomcal.storage.store import screened
 
 logger = logging.getLogger("roomcal")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT"})
