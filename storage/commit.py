@@ -16,11 +16,13 @@ booking that cannot be indexed is refused and nothing is left behind.
    on the paths that mail (``MAILED``).
 
 Every write of an item uses it: CalDAV and JSON PUT and DELETE (store.py
-``Collection.upload``/``delete``, also clear-bookings' writes), MOVE, ``roomcal
-import`` and replace (storage/replace.py).  Whole collections are not written
-item by item: a whole-calendar PUT (admitted with ``admit_batch``) and a room's
-removal are one folder swap by Radicale, after which store.py resets the journal
-and rebuilds or drops the index; they mail nobody.
+``Collection.upload``/``delete``, also clear-bookings' writes), a MOVE into a
+room, ``roomcal import`` and replace (storage/replace.py).  A MOVE out of a room
+is Radicale's rename of the file, journaled and unindexed (``index_changes``) in
+store.py.  Whole collections are not written item by item: a whole-calendar PUT
+(admitted with ``admit_batch``) and a room's removal are one folder swap by
+Radicale, after which store.py resets the journal and rebuilds or drops the
+index; they mail nobody.
 """
 
 import contextlib
