@@ -27,6 +27,7 @@ from roomcal.storage import context, rooms
 from roomcal.storage.accounts import RESERVED_USERS, AccountError, check_email, check_name
 from roomcal.storage.context import Actor
 from roomcal.storage.errors import NotFound, Refusal, RoomInUse
+from roomcal.storage.notify import TemplateError, format_template
 
 logger = logging.getLogger("roomcal.admin")
 PEOPLE = ("bookers", "managers", "viewers")   # lists of users and @groups
@@ -473,7 +474,6 @@ def _template_owner(storage, room_id: Optional[str]) -> str:
 
 def template(storage, room_id: Optional[str]) -> dict:
     """The template a room's mails use: its own, else the default, else the built-in one."""
-    from roomcal.storage.notify import format_template
     _template_owner(storage, room_id)
     subject, body, whose = storage.notifier.templates.get(room_id)
     return {"room": room_id, "whose": whose, "subject": subject, "body": body,
@@ -482,7 +482,6 @@ def template(storage, room_id: Optional[str]) -> dict:
 
 def set_template(storage, room_id: Optional[str], text, actor: Actor) -> None:
     """Checked first (compiles, renders on sample data); the old one stays if refused."""
-    from roomcal.storage.notify import TemplateError
     owner = _template_owner(storage, room_id)
     if not isinstance(text, str) or not text.strip():
         raise InvalidChange("A template is text: the subject on the first line, then the body.", ["text"])

@@ -9,14 +9,17 @@ import argparse
 import contextlib
 import getpass
 import json
+import logging
 import sys
 
 from roomcal.server import admin
 from roomcal.server import config as roomcal_config
-from roomcal.storage import context, rooms
+from roomcal.storage import check as store_check
+from roomcal.storage import context, feeds, rooms
 from roomcal.storage.accounts import AccountError
 from roomcal.storage.context import Actor
 from roomcal.storage.errors import BookingRefused, Refusal
+from roomcal.storage.store import Storage
 
 
 class CliError(Exception):
@@ -29,9 +32,6 @@ def _configuration(args):
 
 
 def _storage(args):
-    import logging
-
-    from roomcal.storage.store import Storage
     # ERROR: Radicale's "Storage location ... creating now" warnings would break the
     # one-line-on-stderr contract of the first command on a fresh store.
     logging.getLogger("radicale").setLevel(logging.ERROR)
@@ -64,7 +64,7 @@ def cmd_init(args):
 
 
 def cmd_serve(args):
-    from roomcal.server.serve import serve
+    from roomcal.server.serve import serve  # gunicorn and the WSGI app: only this command needs them
     path = roomcal_config.locate(args.config)
     serve(path, workers=args.workers, threads=args.threads,
           bind=[args.bind] if args.bind else None)
@@ -281,7 +281,6 @@ def cmd_reindex(args):
 
 
 def cmd_check(args):
-    from roomcal.storage import check as store_check
     storage = _storage(args)
     if args.room and storage.registry.get(args.room) is None:
         raise CliError(f"no room {args.room!r}")
@@ -320,7 +319,6 @@ def _server_url(configuration):
 
 
 def cmd_feed_create(args):
-    from roomcal.storage import feeds
     storage = _storage(args)
     room = storage.registry.get(args.room)
     if room is None:

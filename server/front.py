@@ -21,12 +21,15 @@ from roomcal.plugins.auth import hand_over
 from roomcal.server import bad_requests
 from roomcal.server import config as roomcal_config
 from roomcal.server import errors, floating_expand
-from roomcal.server.rest import wants_json
+from roomcal.server.api import Api
+from roomcal.server.rest import Rest, wants_json
+from roomcal.server.routes.feeds import serve_public
 from roomcal.storage import context
 from roomcal.storage.accounts import SignInsBusy
 from roomcal.storage.errors import NotFound, Refusal
+from roomcal.storage.items import screened
 from roomcal.storage.login_failures import ADDRESS_FACTOR, LockedOut, LoginFailures
-from roomcal.storage.store import room_id_of, screened
+from roomcal.storage.store import room_id_of
 
 logger = logging.getLogger("roomcal")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT"})
@@ -58,8 +61,6 @@ class Front:
                                       roomcal_config.auth_number(configuration, "failure_window"))
         self.trusted_proxies = _networks(configuration.get("server", "trusted_proxies"))
         self.login_required = configuration.get("auth", "type") != "none"
-        from roomcal.server.api import Api
-        from roomcal.server.rest import Rest
         self.api = Api(self)
         self.rest = Rest(self)
         self.max_content_length = configuration.get("server", "max_content_length")
@@ -83,7 +84,6 @@ class Front:
         path = _utf8_path(environ.get("PATH_INFO", "")) or "/"
         context.set_where(f"{environ.get('REQUEST_METHOD', 'GET')} {path}")
         if _public(path):  # secret feed links: no login, no Radicale
-            from roomcal.server.routes.feeds import serve_public
             return serve_public(self, environ, start_response)
         is_api = path == "/api" or path.startswith("/api/")
         too_large = self.refuse_large_body(environ, is_api)

@@ -10,19 +10,20 @@ import logging
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger as GunicornLogger
+from radicale import log as radicale_log
 
 from roomcal.server import config as roomcal_config
-from roomcal.server import tls, worker
+from roomcal.server import mailer, tls, worker
+from roomcal.server.front import Front
+from roomcal.storage import context
+from roomcal.storage.context import unknown_time_zones
+from roomcal.storage.feeds import mask
 
 ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 
 
 def make_app(config_path: str):
     """Build the WSGI application from a config file (also usable by any WSGI server)."""
-    from radicale import log as radicale_log
-
-    from roomcal.server.front import Front
-    from roomcal.storage import context
     configuration = roomcal_config.load(config_path)
     radicale_log.setup()
     radicale_log.set_level(configuration.get("logging", "level"),
@@ -30,7 +31,7 @@ def make_app(config_path: str):
     for name in ("radicale", ""):
         logging.getLogger(name).addFilter(_drop_errors_of_refusals)
         logging.getLogger(name).addFilter(_mask_record)
-        logging.getLogger(name).addFilter(context.unknown_time_zones)
+        logging.getLogger(name).addFilter(unknown_time_zones)
     # Who changed what (server/admin.py): always logged, whatever [logging] level says.
     for name in ("roomcal.admin", "roomcal.notify"):  # and which mails were queued and sent
         audit = logging.getLogger(name)
@@ -38,7 +39,6 @@ def make_app(config_path: str):
             audit.setLevel(logging.INFO)
     front = Front(configuration)
     # This process's mail sender (the outbox; no thread without [notify] smtp_server).
-    from roomcal.server import mailer
     mailer.start(configuration, front.storage)
     return front
 
@@ -50,7 +50,6 @@ def _drop_errors_of_refusals(record: logging.LogRecord) -> bool:
     CRITICAL 500 line; the front answers 403/409 instead, and the access log
     says so.  Other errors of the same request are kept.
     """
-    from roomcal.storage import context
     state = context.current()
     return not (state is not None and state.refusal is not None and record.levelno >= logging.ERROR)
 
@@ -64,7 +63,6 @@ class MaskingLogger(GunicornLogger):
     """
 
     def atoms(self, resp, req, environ, request_time):
-        from roomcal.storage.feeds import mask
         atoms = super().atoms(resp, req, environ, request_time)
         path = environ.get("PATH_INFO") or ""
         if path.startswith("/.feeds"):  # decoded: /%2Efeeds/ and %-escapes in the secret too
@@ -81,7 +79,6 @@ class MaskingLogger(GunicornLogger):
 
 
 def _mask_record(record: logging.LogRecord) -> bool:
-    from roomcal.storage.feeds import mask
     try:
         message = record.getMessage()
     except Exception:
@@ -93,7 +90,6 @@ def _mask_record(record: logging.LogRecord) -> bool:
 
 def _worker_exit(arbiter, worker) -> None:
     """Gunicorn's hook in a worker that stops (SIGTERM, restart): finish and hand back mail."""
-    from roomcal.server import mailer
     mailer.stop_all(timeout=min(10.0, arbiter.cfg.graceful_timeout / 2))
 
 

@@ -40,6 +40,8 @@ from gunicorn import http
 from gunicorn import sock as gunicorn_sock
 from gunicorn.workers.gthread import ThreadWorker
 
+from roomcal.storage.feeds import mask
+
 RECV_SIZE = 256 * 1024
 MIN_RATE = 1024   # bytes a second that earn a slow upload more time (like Apache's mod_reqtimeout)
 MAX_EXTENSIONS = 10   # …but at most 10 × the timeout in all
@@ -427,7 +429,6 @@ def _address(conn) -> str:
 
 
 def _masked(path: str) -> str:
-    from roomcal.storage.feeds import mask
     return mask(path) if "feeds" in path or "rcf_" in path else path
 
 

@@ -22,12 +22,14 @@ import dataclasses
 import datetime
 import logging
 import os
+import time
 from typing import Dict, List, Optional
 
 import icalendar
 
-from roomcal.storage import rules
-from roomcal.storage.booking import BOOKED_AT, OWNER
+from roomcal.storage import notify, rules
+from roomcal.storage.booking import OWNER
+from roomcal.storage.created import created_at
 from roomcal.storage.errors import Refusal
 from roomcal.storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, instant, like, utc
 
@@ -179,23 +181,6 @@ class _Kept:
         return [self.rows[position] for _, position in self.starts[lo:hi]]
 
 
-def created_at(booking: Booking, stored_at: Optional[float]) -> Optional[int]:
-    """When a booking was made: CREATED, else DTSTAMP, else X-ROOMCAL-BOOKED-AT, else stored."""
-    for name in ("CREATED", "DTSTAMP"):
-        value = booking.master.get(name)
-        moment = getattr(value, "dt", None)
-        if isinstance(moment, (datetime.datetime, datetime.date)):
-            return instant(moment, datetime.timezone.utc)
-    booked_at = booking.get(BOOKED_AT)
-    if booked_at:
-        try:
-            return int(datetime.datetime.strptime(booked_at, "%Y%m%dT%H%M%SZ")
-                       .replace(tzinfo=datetime.timezone.utc).timestamp())
-        except ValueError:
-            pass
-    return int(stored_at) if stored_at is not None else None
-
-
 def _event(candidate: _Candidate, occurrence) -> Event:
     booking = candidate.booking
     if occurrence is None:  # the booking itself: its main event's span
@@ -256,9 +241,6 @@ def clear(storage, room_ids: List[str], actor, *, test: bool, now: Optional[int]
     """Plan every room and, unless ``test``, apply the plans — all under one lock
     (a read lock in test mode: nothing changes).  Call inside a request scope
     whose actor is ``actor`` (``Front.run_as``)."""
-    import time
-
-    from roomcal.storage import notify
     now = int(time.time()) if now is None else now
     results = []
     with storage.acquire_lock("r" if test else "w", actor.user, path="/rooms/", request="DELETE",

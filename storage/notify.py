@@ -1,9 +1,10 @@
 """Mail to a booking's organizer when someone else decides about it (issue 5).
 
-Detected in one place: ``Collection.upload`` and ``Collection.delete`` of a
-room call ``Notifier.after_write`` once the write succeeded, still inside
-Radicale's write lock, with the booking before and after and the actor.  A
-mail goes out when a booking is
+Detected in one place: ``commit`` (storage/commit.py), the step every write
+of an item takes, calls ``Notifier.after_write`` for each booking of a room
+written or removed by a PUT, a DELETE or a replace, once the write succeeded,
+still inside Radicale's write lock, with the booking before and after and the
+actor.  A mail goes out when a booking is
 
 - ``approved``: ``STATUS:TENTATIVE`` -> ``CONFIRMED`` by someone other than the booker;
 - ``declined``: ``TENTATIVE`` -> ``CANCELLED`` by someone other than the booker (a manager);
@@ -38,7 +39,9 @@ from typing import Dict, Optional, Tuple
 
 from roomcal.storage import context
 from roomcal.storage.booking import OWNER
+from roomcal.storage.created import created_at
 from roomcal.storage.instances import Booking, utc
+from roomcal.storage.outbox import Outbox
 from roomcal.storage.text import is_email
 
 logger = logging.getLogger("roomcal.notify")
@@ -415,7 +418,6 @@ class Notifier:
     @property
     def outbox(self):
         if self._outbox is None:
-            from roomcal.storage.outbox import Outbox
             self._outbox = Outbox(self.outbox_path)
         return self._outbox
 
@@ -492,7 +494,6 @@ class Notifier:
 
     def variables(self, room, kind: str, previous: Booking, new: Optional[Booking], actor,
                   overlaps: list, recipient: str) -> dict:
-        from roomcal.storage.clearing import created_at
         booking = previous
 
         def moment(seconds):

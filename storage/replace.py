@@ -2,12 +2,11 @@
 
 ``replace_period`` runs under ONE storage write lock: it decides the whole new set
 against the room *minus* the bookings being replaced (a ``PeriodView`` whose
-``overlapping`` leaves them out, and the booking core's batch machinery,
-``Storage._admit_batch``, so each new booking is checked against the kept ones and
-the new ones before it), and only when every booking passes does it remove the
-replaced items and store the new ones through the collection's ``_remove``/``_store``
-and ``_index_after_write`` — the primitives ``roomcal import`` uses — so the
-journal (JSON sync), the index and Radicale's sync history see every change.
+``overlapping`` leaves them out, and ``commit.admit_batch``, so each new booking
+is checked against the kept ones and the new ones before it), and only when every
+booking passes does it remove the replaced items and store the new ones in one
+``commit`` (storage/commit.py) — the step every write takes — so the journal (JSON
+sync), the index, Radicale's sync history and the organizers' mails see every change.
 Nothing is written when anything is refused.
 
 "Replaced" means every stored item of the room (confirmed, pending, cancelled, single or
@@ -20,10 +19,10 @@ import dataclasses
 from typing import List, Optional
 
 from roomcal.storage import rooms
+from roomcal.storage.commit import REPLACE, admit_batch, commit
 from roomcal.storage.errors import AccessDenied, BookingRefused, InvalidBooking, Refusal
 from roomcal.storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, utc
-# store.py imports this module only inside Storage.replace_period, so no cycle.
-from roomcal.storage.store import RoomView, free_href, split_calendar
+from roomcal.storage.items import free_href, split_calendar
 
 
 @dataclasses.dataclass
@@ -63,15 +62,17 @@ class Result:
     removed: List[Entry]
 
 
-class PeriodView(RoomView):
-    """The room as the booking core sees it, without the bookings being replaced.
+class PeriodView:
+    """The room as the booking core sees it (a store.RoomView), without the bookings
+    being replaced.
 
     Rows the batch adds (``extra``) stay visible even when a new booking reuses the
     href of a replaced one (same UID): they are told apart from index rows by identity.
     """
 
-    def __init__(self, collection, index, room_key: str, excluded):
-        super().__init__(collection, index, room_key)
+    def __init__(self, view, excluded):
+        self.view = view               # a RoomView of its own: the batch adds to its extra
+        self.extra = view.extra
         self.excluded = frozenset(excluded)
         self._batch_ids = set()
         self._counted = 0
@@ -84,7 +85,7 @@ class PeriodView(RoomView):
 
     def overlapping(self, start: int, end: int):
         batch = self._batch_rows()
-        return [row for row in super().overlapping(start, end)
+        return [row for row in self.view.overlapping(start, end)
                 if id(row) in batch or row.href not in self.excluded]
 
     def booking(self, href: str):
@@ -93,7 +94,7 @@ class PeriodView(RoomView):
                 return booking
         if href in self.excluded:
             return None
-        return super().booking(href)
+        return self.view.booking(href)
 
 
 def replace_period(storage, room_id: str, start: int, end: int, texts: List[str], actor) -> Result:
@@ -162,40 +163,28 @@ def replace_period(storage, room_id: str, start: int, end: int, texts: List[str]
             batch.append((position, href, item))
         position_of = {href: position for position, href, _ in batch}
 
-        period_view = PeriodView(collection, storage.index, view.room_key, excluded)
-        stored = []  # (position, href, item, booking, index row)
+        period_view = PeriodView(collection.view(), excluded)  # not ``view``: it reads the old bookings
+        stored = []  # commit.Put, in the order of the list
         for position, href, item in batch:
             try:
-                (href, item, booking, row), = storage._admit_batch(collection, room, period_view,
-                                                                    [(href, item)], actor, check=True)
+                put, = admit_batch(collection, room, period_view, [(href, item)], actor, check=True)
             except BookingRefused as refusal:
                 problems.extend(_problems(room, position, refusal.decision, position_of))
                 continue
             except Refusal as refusal:
                 problems.append(Problem(position, "invalid", refusal.message))
                 continue
-            stored.append((position, href, item, booking, row))
+            stored.append(put)
         if problems:
             raise ReplaceRefused(problems)
 
-        reused = {href for _, href, _, _, _ in stored} & excluded
+        reused = {put.href for put in stored} & excluded
         removed = [href for href in sorted(excluded) if href not in reused]
-        # What the replaced bookings were, for the mails (only read when mail is configured).
-        before = {href: view.booking(href) for href in excluded} if storage.notifier.settings.enabled else {}
-        for href in removed:
-            collection._remove(href)
-        for _, href, item, _, _ in stored:
-            collection._store(href, item)
-        rows = [row for _, _, _, _, row in stored]
-        collection._index_after_write(put=rows, remove=removed)
-        # Someone else's booking removed or changed by the replace: its organizer hears of it.
-        for href in removed:
-            storage.notifier.after_write(room, href, before.get(href), None, actor)
-        for _, href, _, booking, _ in stored:
-            storage.notifier.after_write(room, href, before.get(href), booking, actor)
+        # ``view.booking``: what the replaced bookings were, for their organizers' mails.
+        commit(collection, put=stored, remove=removed, reason=REPLACE, actor=actor, before=view.booking)
         return Result(room,
-                      [Entry(r.href, r.uid, booking.summary, r.start, r.end, r.status)
-                       for r, (_, _, _, booking, _) in zip(rows, stored)],
+                      [Entry(p.href, p.row.uid, p.booking.summary, p.row.start, p.row.end, p.row.status)
+                       for p in stored],
                       [Entry(r.href, r.uid, r.summary, r.start, r.end, r.status)
                        for r in sorted(replaced, key=lambda r: (r.start, r.href))])
 

@@ -4,11 +4,11 @@ Only collections under ``/rooms/<id>/`` are touched; personal calendars behave
 exactly as in Radicale.  Every way an item can enter a room ends in
 ``BookingCore.admit`` under Radicale's global write lock:
 ``upload`` (item PUT, JSON, /api), ``create_collection`` (whole-collection
-PUT), ``move`` (MOVE into a room) and ``import_bookings`` (CLI).
+PUT), ``move`` (MOVE into a room), ``import_bookings`` (CLI) and ``replace_period``;
+every item written goes through storage/commit.py (journal, file, index, mail).
 """
 
 import bisect
-import contextlib
 import logging
 import os
 import time
@@ -19,21 +19,20 @@ from radicale import pathutils, types
 from radicale.item import filter as radicale_filter
 from radicale.storage import multifilesystem
 
-from roomcal.storage import context, iana_zones, rooms
+from roomcal.storage import context, iana_zones, replace, rooms
 from roomcal.storage.accounts import Accounts
 from roomcal.storage.booking import EARLIEST, BookingCore, Decision, row_for
+from roomcal.storage.commit import DELETE, IMPORT, MOVE, PUT, Put, admit, admit_batch, commit, index_changes
 from roomcal.storage.context import Actor
 from roomcal.storage.durations import parse as parse_duration
-from roomcal.storage.errors import (BookingRefused, InvalidBooking, InvalidRoom, NotFound, PreconditionFailed,
-                            Refusal, UidConflict, UnsafeCalendarData)
+from roomcal.storage.errors import InvalidBooking, InvalidRoom, NotFound, PreconditionFailed, Refusal, UidConflict
 from roomcal.storage.feeds import feeds_from
 from roomcal.storage.index import Index, Row
-from roomcal.storage.journal import Journal
 from roomcal.storage.instances import INFINITY, BadBooking, Booking
+from roomcal.storage.items import free_href, screened, split_calendar
+from roomcal.storage.journal import Journal
 from roomcal.storage.notify import Notifier
 from roomcal.storage.registry import RoomRegistry
-from roomcal.storage.screen import UnsafeCalendar, screen
-from roomcal.storage.text import one_line
 from roomcal.storage.unreadable import Unreadable
 
 logger = logging.getLogger("roomcal.storage")
@@ -198,39 +197,15 @@ class Collection(multifilesystem.Collection):
             logger.warning("Booking %s%s cannot be read: %s", self.path, href, e)
             return Row(href, item.uid or href, EARLIEST, INFINITY, True, False)
 
-    def _index_after_write(self, put=(), remove=()) -> None:
-        newest = 0
-        for row in put:
-            with contextlib.suppress(OSError):
-                newest = max(newest, os.stat(os.path.join(self._filesystem_path, row.href)).st_mtime_ns)
-        self._storage.index.change(self.path, self._fingerprint(), put=put, remove=remove, newest=newest)
-
-    # -- writes --------------------------------------------------------------------
-    # Every file written or removed by this storage goes through _store/_remove,
-    # which journal the change first (storage/journal.py).
-    def _store(self, href: str, item: radicale_item.Item):
-        self._storage.journal.record(self.path, [href])
-        return multifilesystem.Collection.upload(self, href, item)
-
-    def _remove(self, href: str) -> None:
-        self._storage.journal.record(self.path, [href])
-        multifilesystem.Collection.delete(self, href)
-
+    # -- writes: every file written or removed goes through storage/commit.py -------------
     @_refusing
     def upload(self, href: str, item: radicale_item.Item):
         if self.room_id is None:
-            return self._store(href, item)
+            return commit(self, put=[Put(href, item)], reason=PUT)[0]
         room, view, actor = self.room(), self.view(), self._storage.actor()
         previous = view.booking(href)
-        booking, changed = self._storage.core.admit(
-            room, item.serialize(), view, actor, previous=previous)
-        item = self._item_to_store(item, booking, changed)
-        row = row_for(href, booking, self._storage.core.max_occurrences)   # may refuse: first
-        result = self._store(href, item)
-        self._index_after_write(put=[row])
-        # Mail to the organizer (approved, declined, cancelled, cleared): never raises.
-        self._storage.notifier.after_write(room, href, previous, booking, actor)
-        return result
+        put = admit(self, room, view, href, item, actor, previous=previous)
+        return commit(self, put=[put], reason=PUT, actor=actor, before={href: previous}.get)[0]
 
     def _get(self, href: str, verify_href: bool = True):
         """Radicale's read of one item, which skips an unreadable one with a WARNING
@@ -246,14 +221,6 @@ class Collection(multifilesystem.Collection):
         if item is None and pathutils.is_safe_filesystem_path_component(href):
             _unreadable_files.add(key, "skipped")
         return item
-
-    def _item_to_store(self, item: radicale_item.Item, booking, changed: bool) -> radicale_item.Item:
-        """What is stored of an admitted booking: the client's item, or the one the core
-        stamped (then the client is not given an ETag: RFC 4791 5.3.4)."""
-        if not changed:
-            return item
-        context.note_rewritten()
-        return self._item(booking.to_ical())
 
     def _item(self, text: str) -> radicale_item.Item:
         vobject_item, = radicale_item.read_components(text)
@@ -272,13 +239,12 @@ class Collection(multifilesystem.Collection):
                 self._storage.notifier.templates.remove(self.room_id)
             return
         if self.room_id is None:
-            return self._remove(href)
+            commit(self, remove=[href], reason=DELETE)
+            return
         view, actor = self.view(), self._storage.actor()
         previous = view.booking(href)
         self._storage.core.check_change(self.room(), actor, previous, "delete")
-        self._remove(href)
-        self._index_after_write(remove=[href])
-        self._storage.notifier.after_write(self.room(), href, previous, None, actor)
+        commit(self, remove=[href], reason=DELETE, actor=actor, before={href: previous}.get)
 
     def get_meta(self, key=None):
         """A room advertises events only, whatever its stored properties say (rooms made
@@ -463,36 +429,13 @@ class Storage(multifilesystem.Storage):
         room_props = collection.get_meta()
         view = collection.view()
         view.replacing = True
-        stored = self._admit_batch(collection, existing, view, [(i.href, i) for i in items],
-                                   self.actor(), check=True)
-        result = super().create_collection(href, [item for _, item, _, _ in stored], room_props)
+        stored = admit_batch(collection, existing, view, [(i.href, i) for i in items],
+                             self.actor(), check=True)
+        result = super().create_collection(href, [put.item for put in stored], room_props)
         self.journal.reset(href)
         # Radicale picks the new hrefs and swaps the folder in: index what is there now.
         next(iter(self.discover(href))).reindex()
         return result
-
-    def _admit_batch(self, collection, room, view, items, actor, check):
-        """Admit items one after another, each against the room and the ones before it:
-        [(href, item to store, booking, index row)], or the refusals of all of them."""
-        stored, refusals = [], []
-        for href, item in items:
-            try:
-                booking, changed = self.core.admit(room, item.serialize(), view, actor, check=check)
-            except Refusal as refusal:
-                refusals.append(refusal)
-                continue
-            item = collection._item_to_store(item, booking, changed)
-            href = href or item.href or (item.uid + ".ics")
-            try:
-                row = row_for(href, booking, self.core.max_occurrences)
-            except Refusal as refusal:
-                refusals.append(refusal)
-                continue
-            view.extra.append((row, booking))
-            stored.append((href, item, booking, row))
-        if refusals:
-            raise _combine(room, refusals)
-        return stored
 
     @_refusing
     def move(self, item: radicale_item.Item, to_collection, to_href: str) -> None:
@@ -510,21 +453,18 @@ class Storage(multifilesystem.Storage):
             target_view = to_collection.view()
             previous = target_view.booking(to_href) or (
                 source.view().booking(item.href) if source.path == to_collection.path else None)
-            booking, changed = self.core.admit(to_collection.room(), item.serialize(),
-                                               target_view, actor, previous=previous)
-            new_item = to_collection._item_to_store(item, booking, changed)
-            row = row_for(to_href, booking, self.core.max_occurrences)   # may refuse: first
-            to_collection._store(to_href, new_item)
-            to_collection._index_after_write(put=[row])
-            source._remove(item.href)
-            if room_id_of(source.path) is not None:
-                source._index_after_write(remove=[item.href])
+            put = admit(to_collection, to_collection.room(), target_view, to_href, item, actor,
+                        previous=previous)
+            commit(to_collection, put=[put], reason=MOVE, actor=actor)
+            commit(source, remove=[item.href], reason=MOVE, actor=actor)
             return
+        # Out of a room (into a calendar): Radicale's move, one rename, journaled and
+        # unindexed as commit would.
         self.journal.record(source.path, [item.href])
         self.journal.record(to_collection.path, [to_href])
         super().move(item, to_collection, to_href)
         if room_id_of(source.path) is not None:
-            source._index_after_write(remove=[item.href])
+            index_changes(source, remove=[item.href])
 
     # -- command line -------------------------------------------------------------------------
     def room_collection(self, room_id: str) -> Collection:
@@ -549,23 +489,16 @@ class Storage(multifilesystem.Storage):
                 href = free_href(item.uid, lambda h: h in taken or collection._get(h) is not None)
                 taken.add(href)
                 batch.append((href, item))
-            stored = self._admit_batch(collection, room, view, batch, actor,
-                                       check=not allow_conflicts)
+            stored = admit_batch(collection, room, view, batch, actor, check=not allow_conflicts)
             if not dry_run:
-                for number, (href, item, _, _) in enumerate(stored, 1):
-                    collection._store(href, item)
-                    if progress:
-                        progress(number, len(stored))
-                collection._index_after_write(
-                    put=[row for _, _, _, row in stored])
-            return [href for href, _, _, _ in stored]
+                commit(collection, put=stored, reason=IMPORT, actor=actor, progress=progress)
+            return [put.href for put in stored]
 
     def replace_period(self, room_id: str, start: int, end: int, texts: List[str], actor: Actor):
         """Replace every booking of a room starting in [start, end) (UTC seconds) with
         ``texts`` (one iCalendar object each), all or nothing under one write lock:
         storage/replace.py (``ReplaceRefused`` lists every problem, nothing changed)."""
-        from roomcal.storage.replace import replace_period
-        return replace_period(self, room_id, start, end, texts, actor)
+        return replace.replace_period(self, room_id, start, end, texts, actor)
 
     def put_booking(self, room_id: str, text: str, actor: Actor, **preconditions) -> "Written":
         """A booking from /api: ``write_item`` into the room."""
@@ -654,49 +587,6 @@ class Storage(multifilesystem.Storage):
             href = self.index.href_of_uid(view.room_key, candidate.uid)
             previous = view.booking(href) if href else None
             return self.core.decide(room, candidate, view, previous=previous)
-
-
-def split_calendar(configuration, path: str, text: str) -> List[radicale_item.Item]:
-    """One prepared Item per UID, exactly as Radicale splits a whole-collection PUT."""
-    from radicale.app.put import prepare
-    screened(text)
-    try:
-        vobject_items = radicale_item.read_components(text)
-        items, _, _, _, error = prepare(
-            vobject_items, path, "text/calendar", True, False,
-            configuration.get("server", "max_resource_size"),
-            configuration.get("server", "max_vevent_rrule_occurrence"),
-            "VCALENDAR", True)
-        items = list(items)
-    except Exception as e:
-        raise InvalidBooking(f"The calendar data is not valid iCalendar: {e}") from None
-    if error:
-        raise InvalidBooking(f"The calendar data is not valid iCalendar: {error[1]}")
-    return items
-
-
-def screened(text: str) -> None:
-    """Refuse (UnsafeCalendarData) what storage/screen.py does not let through to the parsers."""
-    try:
-        screen(text)
-    except UnsafeCalendar as e:
-        raise UnsafeCalendarData(str(e)) from None
-
-
-def free_href(uid: str, taken) -> str:
-    href = f"{uid}.ics"
-    if pathutils.is_safe_filesystem_path_component(href) and one_line(href) and not taken(href):
-        return href
-    return radicale_item.find_available_uid(taken, ".ics")
-
-
-def _combine(room, refusals: List[Refusal]) -> Refusal:
-    refused = [r for r in refusals if isinstance(r, BookingRefused)]
-    if len(refused) != len(refusals):
-        return next(r for r in refusals if not isinstance(r, BookingRefused))
-    decision = Decision(room, [v for r in refused for v in r.decision.violations],
-                        [c for r in refused for c in r.decision.conflicts])
-    return BookingRefused(decision)
 
 
 def _option(configuration, section: str, option: str, default: str) -> str:

@@ -15,6 +15,7 @@ from roomcal.server import admin, errors
 from roomcal.server.admin import InvalidChange
 from roomcal.server.errors import Forbidden
 from roomcal.storage.errors import NotFound
+from roomcal.storage.notify import format_template
 
 YES = frozenset({"1", "true", "yes", "on"})
 
@@ -213,7 +214,6 @@ def get_template(api, request, identity, room_id=None):
 
 
 def set_template(api, request, identity, room_id=None):
-    from roomcal.storage.notify import format_template
     _admin(identity)
     if request.mimetype.endswith("json"):
         body = _object(api, request, ("subject", "body", "text"))
