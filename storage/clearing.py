@@ -19,7 +19,6 @@ and still occupies its slot).
 
 import bisect
 import dataclasses
-import datetime
 import logging
 import os
 import time
