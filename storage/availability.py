@@ -10,11 +10,11 @@ Intervals are half-open ``(start, end)`` pairs of UTC epoch seconds.
 - **busy**: every blocking occurrence in the window (``booked``, or ``pending``
   for TENTATIVE), the stretches next to them that a new booking cannot touch
   (``buffer``: the room's buffer before and after each, since consecutive
-  bookings need a gap of at least the buffer, ``rules.clash``), the hours
+  bookings need a gap of at least the buffer, ``overlap.clash``), the hours
   outside the opening hours (``closed``) and blackout periods (``blackout``).
 - **free**: the stretches where a booking lying entirely inside one of them
   passes every conflict check — with quantity N, where fewer than N are held
-  (``rules.occupied``) — inside opening hours and outside blackouts.  Free windows
+  (``overlap.occupied``) — inside opening hours and outside blackouts.  Free windows
   are cut at the end of each opening window (an occurrence must fit one window
   of its day).  Other rules (durations, notice, advance, ...) are not part of
   "free"; they are what ``bookable`` asks the core about.
@@ -30,7 +30,7 @@ import datetime
 import uuid
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from roomcal.storage import rules
+from roomcal.storage import overlap
 from roomcal.storage.instances import (BadBooking, Booking, Occurrence, TooManyOccurrences, instant,
                                utc)
 
@@ -88,15 +88,8 @@ def complement(intervals: Iterable[Interval], lo: int, hi: int) -> List[Interval
 
 def at_least(intervals: Iterable[Interval], depth: int) -> List[Interval]:
     """Where ``depth`` or more of ``intervals`` overlap (half-open: touching ones do not)."""
-    points = []
-    for start, end in intervals:
-        if start < end:
-            points.append((start, 1))
-            points.append((end, -1))
-    points.sort()  # at one instant ends (-1) come before starts: half-open
-    out, level, since = [], 0, None
-    for moment, step in points:
-        level += step
+    out, since = [], None
+    for moment, level in overlap.levels(intervals):
         if level >= depth and since is None:
             since = moment
         elif level < depth and since is not None:
@@ -207,9 +200,9 @@ def availability(room, existing, lo: int, hi: int, max_occurrences: int) -> Avai
     busy += [Busy(s, e, "closed") for s, e in closed_spans(room, lo, hi)]
     busy += [Busy(s, e, "blackout") for s, e in blackouts]
     busy.sort(key=lambda b: (b.start, b.end, KINDS.index(b.kind)))
-    # Where all N are held (rules.occupied); a new booking holds one until B after its
+    # Where all N are held (overlap.occupied); a new booking holds one until B after its
     # end, so it must also end B before such a stretch begins.
-    full = at_least([rules.occupied(s, e, buffer) for s, e in spans], room.rules.quantity)
+    full = at_least([overlap.occupied(s, e, buffer) for s, e in spans], room.rules.quantity)
     free = subtract(open_spans(room, lo, hi), [(s - buffer, e) for s, e in full] + blackouts)
     return Availability(busy, free)
 

@@ -5,10 +5,10 @@ Every path — CalDAV item PUT, whole-collection PUT, MOVE, the JSON layer,
 ``BookingCore.admit`` (decide, refuse or return what to store).
 
 Conflicts: intervals are half-open; with buffer B two occurrences conflict
-when the gap between them is shorter than B (``rules.clash``); CANCELLED and
+when the gap between them is shorter than B (``overlap.clash``); CANCELLED and
 TRANSPARENT occurrences do not block, TENTATIVE (pending) ones do; with
 quantity N a write is refused when more than N occurrences would be held at
-one instant (each from its start until B after its end: ``rules.too_many``).
+one instant (each from its start until B after its end: ``overlap.blockers``).
 Only the occurrences a write adds or moves are checked (against rules and
 against other bookings), so editing or moving your own booking never
 conflicts with itself.  Series are expanded up to the room's horizon
@@ -20,7 +20,7 @@ import datetime
 import time
 from typing import Dict, List, Optional, Protocol
 
-from roomcal.storage import rules
+from roomcal.storage import overlap, rules
 from roomcal.storage.context import Actor
 from roomcal.storage.durations import Duration
 from roomcal.storage.errors import AccessDenied, BookingRefused, InvalidBooking, UnsupportedComponent
@@ -270,8 +270,8 @@ class BookingCore:
             return []
         buffer = room.buffer_seconds()
         quantity = room.rules.quantity
-        lo = min(rules.reach(o.start, o.end, buffer)[0] for o in new)
-        hi = max(rules.reach(o.start, o.end, buffer)[1] for o in new)
+        lo = min(overlap.reach(o.start, o.end, buffer)[0] for o in new)
+        hi = max(overlap.reach(o.start, o.end, buffer)[1] for o in new)
         # Each series in range is expanded once for the whole window.
         series: Dict[str, List[Occurrence]] = {}
         titles: Dict[str, Optional[str]] = {}
@@ -289,20 +289,17 @@ class BookingCore:
             titles[row.href] = booking.public_title
         found: Dict[tuple, Conflict] = {}
         for o in new:
-            span = (o.start, o.end)
-            others = []  # (href, uid, start, end, title)
-            for row in existing.overlapping(*rules.reach(o.start, o.end, buffer)):
+            others = []  # (start, end, (href, uid, title))
+            for row in existing.overlapping(*overlap.reach(o.start, o.end, buffer)):
                 if row.uid == uid:
                     continue
                 if row.recurring:
-                    for occ in series.get(row.href, ()):
-                        if rules.clash(span, (occ.start, occ.end), buffer):
-                            others.append((row.href, row.uid, occ.start, occ.end, titles.get(row.href)))
-                elif row.blocking and rules.clash(span, (row.start, row.end), buffer):
-                    others.append((row.href, row.uid, row.start, row.end, row.summary or None))
-            if rules.too_many(span, [(s, e) for _, _, s, e, _ in others], buffer, quantity):
-                for href, other_uid, s, e, title in others:
-                    found.setdefault((href, s), Conflict(href, other_uid, s, e, title))
+                    others += [(occ.start, occ.end, (row.href, row.uid, titles.get(row.href)))
+                               for occ in series.get(row.href, ())]
+                elif row.blocking:
+                    others.append((row.start, row.end, (row.href, row.uid, row.summary or None)))
+            for s, e, (href, other_uid, title) in overlap.blockers((o.start, o.end), others, buffer, quantity):
+                found.setdefault((href, s), Conflict(href, other_uid, s, e, title))
         return sorted(found.values(), key=lambda c: (c.start, c.href))
 
 
