@@ -297,22 +297,13 @@ class Snapshot:
     def __init__(self, source, lo: int, hi: int, max_occurrences: int):
         self._source, self._lo, self._hi = source, lo, hi
         self._limit = max_occurrences
-        rows = source.overlapping(lo, hi)
-        self._series = [r for r in rows if r.recurring]
-        singles = sorted((r for r in rows if not r.recurring), key=lambda r: r.start)
-        self._singles = singles
-        self._starts = [r.start for r in singles]
-        self._longest = max((r.end - r.start for r in singles), default=0)
+        self._rows = overlap.Rows(source.overlapping(lo, hi))
         self._bookings: Dict[str, object] = {}
 
     def overlapping(self, start: int, end: int) -> list:
         if start < self._lo or end > self._hi:
             return self._source.overlapping(start, end)
-        first = bisect.bisect_left(self._starts, start - self._longest)
-        last = bisect.bisect_left(self._starts, end)
-        rows = [r for r in self._singles[first:last] if r.end > start or r.start == start]
-        rows += [r for r in self._series if r.start < end and r.end > start]
-        return rows
+        return self._rows.overlapping(start, end)
 
     def booking(self, href: str):
         if href not in self._bookings:

@@ -272,9 +272,9 @@ class BookingCore:
         quantity = room.rules.quantity
         lo = min(overlap.reach(o.start, o.end, buffer)[0] for o in new)
         hi = max(overlap.reach(o.start, o.end, buffer)[1] for o in new)
-        # Each series in range is expanded once for the whole window.
-        series: Dict[str, List[Occurrence]] = {}
-        titles: Dict[str, Optional[str]] = {}
+        # Each series in range is expanded once for the whole window, into a lookup of
+        # its blocking occurrences: (start, end, (href, uid, title)).
+        series: Dict[str, overlap.Spans] = {}
         for row in existing.overlapping(lo, hi):
             if row.uid == uid or not row.recurring or not row.blocking:
                 continue   # (a series that cannot block is one the index could not read)
@@ -282,20 +282,22 @@ class BookingCore:
             if booking is None:
                 continue
             try:
-                series[row.href] = [o for o in booking.occurrences(lo, hi, self.max_occurrences) if o.blocking]
+                occurrences = [o for o in booking.occurrences(lo, hi, self.max_occurrences) if o.blocking]
             except (BadBooking, TooManyOccurrences):
                 # An unreadable stored series blocks its whole span.
-                series[row.href] = [Occurrence(max(row.start, lo), min(row.end, hi), "", False)]
-            titles[row.href] = booking.public_title
+                occurrences = [Occurrence(max(row.start, lo), min(row.end, hi), "", False)]
+            who = (row.href, row.uid, booking.public_title)
+            series[row.href] = overlap.Spans((o.start, o.end, who) for o in occurrences)
         found: Dict[tuple, Conflict] = {}
         for o in new:
+            around = overlap.reach(o.start, o.end, buffer)
             others = []  # (start, end, (href, uid, title))
-            for row in existing.overlapping(*overlap.reach(o.start, o.end, buffer)):
+            for row in existing.overlapping(*around):
                 if row.uid == uid:
                     continue
                 if row.recurring:
-                    others += [(occ.start, occ.end, (row.href, row.uid, titles.get(row.href)))
-                               for occ in series.get(row.href, ())]
+                    if row.href in series:
+                        others += series[row.href].meeting(*around)
                 elif row.blocking:
                     others.append((row.start, row.end, (row.href, row.uid, row.summary or None)))
             for s, e, (href, other_uid, title) in overlap.blockers((o.start, o.end), others, buffer, quantity):

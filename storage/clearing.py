@@ -17,7 +17,6 @@ occurrence that has already begun is never touched (it is reported as ignored,
 and still occupies its slot).
 """
 
-import bisect
 import dataclasses
 import datetime
 import logging
@@ -116,7 +115,7 @@ def plan(room, stored: List[Stored], *, now: int, horizon: int, max_occurrences:
 
     buffer = room.buffer_seconds()
     quantity = room.rules.quantity
-    kept = _Kept()
+    earlier = overlap.Spans()  # the occurrences kept so far: (start, end, (key, event))
     for candidate in candidates:
         booking = candidate.booking
         try:
@@ -129,8 +128,8 @@ def plan(room, stored: List[Stored], *, now: int, horizon: int, max_occurrences:
             continue
         losing = []  # (occurrence, winner)
         for o in occurrences:
-            others = [(s, e, (key, event)) for key, s, e, event
-                      in kept.meeting(*overlap.reach(o.start, o.end, buffer)) if event.uid != booking.uid]
+            others = [(s, e, (key, event)) for s, e, (key, event)
+                      in earlier.meeting(*overlap.reach(o.start, o.end, buffer)) if event.uid != booking.uid]
             winners = [what for _, _, what in overlap.blockers((o.start, o.end), others, buffer, quantity)]
             if winners:  # (key, event): it is reported against the one made first
                 losing.append((o, min(winners, key=lambda what: what[0])[1]))
@@ -138,7 +137,7 @@ def plan(room, stored: List[Stored], *, now: int, horizon: int, max_occurrences:
         started = {id(o) for o, _ in losing if o.start < now}
         for o in occurrences:
             if id(o) not in lost or id(o) in started:  # what stays occupies its slot
-                kept.add(candidate.key, o.start, o.end, _event(candidate, o))
+                earlier.add(o.start, o.end, (candidate.key, _event(candidate, o)))
         for o, winner in losing:
             lost_to = Overlap(_event(candidate, o if booking.recurring else None), winner)
             if id(o) in started:
@@ -158,25 +157,6 @@ def plan(room, stored: List[Stored], *, now: int, horizon: int, max_occurrences:
             else:
                 result.rewrites[candidate.stored.href] = text
     return result
-
-
-class _Kept:
-    """Occurrences kept so far, sorted by start, for overlap lookups."""
-
-    def __init__(self):
-        self.starts: List[tuple] = []  # (start, sequence)
-        self.rows: List[tuple] = []     # (key, start, end, event)
-        self.longest = 0
-
-    def add(self, key, start: int, end: int, event: Event) -> None:
-        bisect.insort(self.starts, (start, len(self.rows)))
-        self.rows.append((key, start, end, event))
-        self.longest = max(self.longest, max(end, start + 1) - start)
-
-    def meeting(self, start: int, end: int) -> List[tuple]:
-        lo = bisect.bisect_left(self.starts, (start - self.longest, -1))
-        hi = bisect.bisect_left(self.starts, (end, -1))
-        return [self.rows[position] for _, position in self.starts[lo:hi]]
 
 
 def created_at(booking: Booking, stored_at: Optional[float]) -> Optional[int]:

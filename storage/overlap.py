@@ -1,8 +1,9 @@
-"""Overlap of bookings: the one definition of buffer and quantity.
+"""Overlap of bookings: the one definition of buffer and quantity, and the one span lookup.
 
 Pure: spans are ``(start, end)`` pairs of UTC epoch seconds, half-open; no Radicale,
 no HTTP, no I/O.  The booking core (``BookingCore.decide``), clear-bookings
-(``clearing.plan``) and availability all ask here, so they cannot disagree.
+(``clearing.plan``), availability and the in-memory views of the index
+(``RoomView``, ``Snapshot``) all ask here, so they cannot disagree.
 
 A room's buffer B is the time a booking needs after it (cleaning, set-up for the next
 one), as LibreBooking's and Cal.com's buffers: consecutive bookings need a gap of at
@@ -10,7 +11,8 @@ least B.  With quantity N, a booking is refused when all N would be tied up at s
 instant of what it occupies.
 """
 
-from typing import Iterable, Iterator, List, Tuple, TypeVar
+import bisect
+from typing import Generic, Iterable, Iterator, List, Tuple, TypeVar
 
 Span = Tuple[int, int]
 T = TypeVar("T")
@@ -75,3 +77,60 @@ def peak(start: int, end: int, spans: Iterable[Span]) -> int:
     """Most spans covering one instant of [start, end)."""
     return max((level for _, level in levels((max(s, start), min(e, end)) for s, e in spans)),
                default=0)
+
+
+# -- which spans meet a window --------------------------------------------------------------------
+def meets(start: int, end: int, lo: int, hi: int) -> bool:
+    """Does [start, end) meet the window [lo, hi)?  A zero-length span at ``lo`` does
+    (it is inside the window), as the index answers (``Index.overlapping``)."""
+    return start < hi and (end > lo or start == lo)
+
+
+class Spans(Generic[T]):
+    """``(start, end, what)`` sorted by start, and which of them meet a window, in
+    O(log n + k): one that meets [lo, hi) starts before ``hi`` and no earlier than ``lo``
+    minus the longest span.  Spans may be added between queries."""
+
+    def __init__(self, spans: Iterable[Tuple[int, int, T]] = ()):
+        self._spans: List[Tuple[int, int, T]] = list(spans)
+        self._starts = sorted((span[0], position) for position, span in enumerate(self._spans))
+        self._longest = max((end - start for start, end, _ in self._spans), default=0)
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+    def add(self, start: int, end: int, what: T) -> None:
+        bisect.insort(self._starts, (start, len(self._spans)))
+        self._spans.append((start, end, what))
+        self._longest = max(self._longest, end - start)
+
+    def meeting(self, lo: int, hi: int) -> List[Tuple[int, int, T]]:
+        """Those that meet [lo, hi), by start (then in the order added)."""
+        first = bisect.bisect_left(self._starts, (lo - self._longest, -1))
+        last = bisect.bisect_left(self._starts, (hi, -1))
+        found = (self._spans[position] for _, position in self._starts[first:last])
+        return [span for span in found if meets(span[0], span[1], lo, hi)]
+
+
+class Rows:
+    """Index rows held in memory (anything with ``start``, ``end``, ``recurring``),
+    answering ``overlapping`` as ``Index.overlapping`` does: single bookings through
+    ``Spans``; series by their envelope, scanned, since an envelope can reach INFINITY
+    and would widen the singles' bound to everything."""
+
+    def __init__(self, rows: Iterable = ()):
+        self._singles: Spans = Spans()
+        self._series: list = []
+        for row in rows:
+            self.add(row)
+
+    def add(self, row) -> None:
+        if row.recurring:
+            self._series.append(row)
+        else:
+            self._singles.add(row.start, row.end, row)
+
+    def overlapping(self, lo: int, hi: int) -> list:
+        """Singles by start, then series in the order added."""
+        return ([row for _, _, row in self._singles.meeting(lo, hi)]
+                + [row for row in self._series if row.start < hi and row.end > lo])
