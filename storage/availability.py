@@ -31,6 +31,7 @@ import uuid
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from roomcal.storage import overlap
+from roomcal.storage.booking import blocking_occurrences
 from roomcal.storage.instances import (BadBooking, Booking, Occurrence, TooManyOccurrences, instant,
                                utc)
 
@@ -160,14 +161,9 @@ def taken(existing, lo: int, hi: int, max_occurrences: int) -> List[Taken]:
         if booking is None:
             continue
         title = booking.public_title
-        try:
-            occurrences = booking.occurrences(lo, hi, max_occurrences)
-        except (BadBooking, TooManyOccurrences):  # the core blocks its whole span, so do we
-            occurrences = [Occurrence(max(row.start, lo), min(row.end, hi), "", False)]
-        for occurrence in occurrences:
-            if occurrence.blocking:
-                found.append(Taken(row.href, row.uid, occurrence.start, occurrence.end,
-                                   occurrence.pending, title))
+        for occurrence in blocking_occurrences(row, booking, lo, hi, max_occurrences):
+            found.append(Taken(row.href, row.uid, occurrence.start, occurrence.end,
+                               occurrence.pending, title))
     return sorted(found, key=lambda t: (t.start, t.end, t.href))
 
 

@@ -281,13 +281,9 @@ class BookingCore:
             booking = existing.booking(row.href)
             if booking is None:
                 continue
-            try:
-                occurrences = [o for o in booking.occurrences(lo, hi, self.max_occurrences) if o.blocking]
-            except (BadBooking, TooManyOccurrences):
-                # An unreadable stored series blocks its whole span.
-                occurrences = [Occurrence(max(row.start, lo), min(row.end, hi), "", False)]
             who = (row.href, row.uid, booking.public_title)
-            series[row.href] = overlap.Spans((o.start, o.end, who) for o in occurrences)
+            series[row.href] = overlap.Spans(
+                (o.start, o.end, who) for o in blocking_occurrences(row, booking, lo, hi, self.max_occurrences))
         found: Dict[tuple, Conflict] = {}
         for o in new:
             around = overlap.reach(o.start, o.end, buffer)
@@ -303,6 +299,16 @@ class BookingCore:
             for s, e, (href, other_uid, title) in overlap.blockers((o.start, o.end), others, buffer, quantity):
                 found.setdefault((href, s), Conflict(href, other_uid, s, e, title))
         return sorted(found.values(), key=lambda c: (c.start, c.href))
+
+
+def blocking_occurrences(row: Row, booking: Booking, lo: int, hi: int, limit: int) -> List[Occurrence]:
+    """The occurrences of a stored series (its index ``row``) that block [lo, hi), as the
+    core counts them (availability shows the same): one that cannot be expanded blocks
+    its whole span."""
+    try:
+        return [o for o in booking.occurrences(lo, hi, limit) if o.blocking]
+    except (BadBooking, TooManyOccurrences):
+        return [Occurrence(max(row.start, lo), min(row.end, hi), "", False)]
 
 
 def unavailable(room: Room) -> List[rules.Violation]:
