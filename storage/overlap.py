@@ -105,7 +105,7 @@ class Spans(Generic[T]):
         self._longest = max(self._longest, end - start)
 
     def meeting(self, lo: int, hi: int) -> List[Tuple[int, int, T]]:
-        """Those that meet [lo, hi), by start (then in the order added)."""
+        """Those that meet [lo, hi) (``meets``), by start, then in the order added."""
         first = bisect.bisect_left(self._starts, (lo - self._longest, -1))
         last = bisect.bisect_left(self._starts, (hi, -1))
         found = (self._spans[position] for _, position in self._starts[first:last])
@@ -114,15 +114,15 @@ class Spans(Generic[T]):
 
 class Rows:
     """Index rows held in memory (anything with ``start``, ``end``, ``recurring``),
-    answering ``overlapping`` as ``Index.overlapping`` does: single bookings through
+    answering ``overlapping`` as ``Index.overlapping`` does for the rows it was given
+    (which ones, e.g. blocking only, is the caller's choice): single bookings through
     ``Spans``; series by their envelope, scanned, since an envelope can reach INFINITY
     and would widen the singles' bound to everything."""
 
     def __init__(self, rows: Iterable = ()):
-        self._singles: Spans = Spans()
-        self._series: list = []
-        for row in rows:
-            self.add(row)
+        rows = list(rows)
+        self._singles: Spans = Spans((row.start, row.end, row) for row in rows if not row.recurring)
+        self._series = [row for row in rows if row.recurring]
 
     def add(self, row) -> None:
         if row.recurring:
