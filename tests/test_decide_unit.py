@@ -149,7 +149,7 @@ def test_a_series_against_a_series_with_quantity():
 
 
 # -- clear-bookings agrees with the booking core ----------------------------------------------------
-BASE = utc("20300330T060000Z")   # the night of a DST change (Europe/Berlin) inside the range
+BASE = utc("20300330T060000Z")   # the day before Berlin moves its clocks (31 March): daily series cross it
 LATER = utc("20300101T000000Z")  # "now" for both: every occurrence is still to come
 
 bookings = st.lists(st.fixed_dictionaries({
