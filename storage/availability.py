@@ -10,11 +10,11 @@ Intervals are half-open ``(start, end)`` pairs of UTC epoch seconds.
 - **busy**: every blocking occurrence in the window (``booked``, or ``pending``
   for TENTATIVE), the stretches next to them that a new booking cannot touch
   (``buffer``: the room's buffer before and after each, since consecutive
-  bookings need a gap of at least the buffer, ``rules.clash``), the hours
+  bookings need a gap of at least the buffer, ``overlap.clash``), the hours
   outside the opening hours (``closed``) and blackout periods (``blackout``).
 - **free**: the stretches where a booking lying entirely inside one of them
   passes every conflict check — with quantity N, where fewer than N are held
-  (``rules.occupied``) — inside opening hours and outside blackouts.  Free windows
+  (``overlap.occupied``) — inside opening hours and outside blackouts.  Free windows
   are cut at the end of each opening window (an occurrence must fit one window
   of its day).  Other rules (durations, notice, advance, ...) are not part of
   "free"; they are what ``bookable`` asks the core about.
@@ -30,7 +30,8 @@ import datetime
 import uuid
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from roomcal.storage import rules
+from roomcal.storage import overlap
+from roomcal.storage.booking import blocking_occurrences
 from roomcal.storage.instances import (BadBooking, Booking, Occurrence, TooManyOccurrences, instant,
                                utc)
 
@@ -88,15 +89,8 @@ def complement(intervals: Iterable[Interval], lo: int, hi: int) -> List[Interval
 
 def at_least(intervals: Iterable[Interval], depth: int) -> List[Interval]:
     """Where ``depth`` or more of ``intervals`` overlap (half-open: touching ones do not)."""
-    points = []
-    for start, end in intervals:
-        if start < end:
-            points.append((start, 1))
-            points.append((end, -1))
-    points.sort()  # at one instant ends (-1) come before starts: half-open
-    out, level, since = [], 0, None
-    for moment, step in points:
-        level += step
+    out, since = [], None
+    for moment, level in overlap.levels(intervals):
         if level >= depth and since is None:
             since = moment
         elif level < depth and since is not None:
@@ -167,14 +161,9 @@ def taken(existing, lo: int, hi: int, max_occurrences: int) -> List[Taken]:
         if booking is None:
             continue
         title = booking.public_title
-        try:
-            occurrences = booking.occurrences(lo, hi, max_occurrences)
-        except (BadBooking, TooManyOccurrences):  # the core blocks its whole span, so do we
-            occurrences = [Occurrence(max(row.start, lo), min(row.end, hi), "", False)]
-        for occurrence in occurrences:
-            if occurrence.blocking:
-                found.append(Taken(row.href, row.uid, occurrence.start, occurrence.end,
-                                   occurrence.pending, title))
+        for occurrence in blocking_occurrences(row, booking, lo, hi, max_occurrences):
+            found.append(Taken(row.href, row.uid, occurrence.start, occurrence.end,
+                               occurrence.pending, title))
     return sorted(found, key=lambda t: (t.start, t.end, t.href))
 
 
@@ -207,9 +196,9 @@ def availability(room, existing, lo: int, hi: int, max_occurrences: int) -> Avai
     busy += [Busy(s, e, "closed") for s, e in closed_spans(room, lo, hi)]
     busy += [Busy(s, e, "blackout") for s, e in blackouts]
     busy.sort(key=lambda b: (b.start, b.end, KINDS.index(b.kind)))
-    # Where all N are held (rules.occupied); a new booking holds one until B after its
+    # Where all N are held (overlap.occupied); a new booking holds one until B after its
     # end, so it must also end B before such a stretch begins.
-    full = at_least([rules.occupied(s, e, buffer) for s, e in spans], room.rules.quantity)
+    full = at_least([overlap.occupied(s, e, buffer) for s, e in spans], room.rules.quantity)
     free = subtract(open_spans(room, lo, hi), [(s - buffer, e) for s, e in full] + blackouts)
     return Availability(busy, free)
 
@@ -304,22 +293,13 @@ class Snapshot:
     def __init__(self, source, lo: int, hi: int, max_occurrences: int):
         self._source, self._lo, self._hi = source, lo, hi
         self._limit = max_occurrences
-        rows = source.overlapping(lo, hi)
-        self._series = [r for r in rows if r.recurring]
-        singles = sorted((r for r in rows if not r.recurring), key=lambda r: r.start)
-        self._singles = singles
-        self._starts = [r.start for r in singles]
-        self._longest = max((r.end - r.start for r in singles), default=0)
+        self._rows = overlap.Rows(source.overlapping(lo, hi))
         self._bookings: Dict[str, object] = {}
 
     def overlapping(self, start: int, end: int) -> list:
         if start < self._lo or end > self._hi:
             return self._source.overlapping(start, end)
-        first = bisect.bisect_left(self._starts, start - self._longest)
-        last = bisect.bisect_left(self._starts, end)
-        rows = [r for r in self._singles[first:last] if r.end > start or r.start == start]
-        rows += [r for r in self._series if r.start < end and r.end > start]
-        return rows
+        return self._rows.overlapping(start, end)
 
     def booking(self, href: str):
         if href not in self._bookings:

@@ -5,10 +5,10 @@ Every path — CalDAV item PUT, whole-collection PUT, MOVE, the JSON layer,
 ``BookingCore.admit`` (decide, refuse or return what to store).
 
 Conflicts: intervals are half-open; with buffer B two occurrences conflict
-when the gap between them is shorter than B (``rules.clash``); CANCELLED and
+when the gap between them is shorter than B (``overlap.clash``); CANCELLED and
 TRANSPARENT occurrences do not block, TENTATIVE (pending) ones do; with
 quantity N a write is refused when more than N occurrences would be held at
-one instant (each from its start until B after its end: ``rules.too_many``).
+one instant (each from its start until B after its end: ``overlap.blockers``).
 Only the occurrences a write adds or moves are checked (against rules and
 against other bookings), so editing or moving your own booking never
 conflicts with itself.  Series are expanded up to the room's horizon
@@ -20,7 +20,7 @@ import datetime
 import time
 from typing import Dict, List, Optional, Protocol
 
-from roomcal.storage import roles, rules
+from roomcal.storage import overlap, roles, rules
 from roomcal.storage.context import Actor
 from roomcal.storage.durations import Duration
 from roomcal.storage.errors import AccessDenied, BookingRefused, InvalidBooking, UnsupportedComponent
@@ -239,40 +239,45 @@ class BookingCore:
             return []
         buffer = room.buffer_seconds()
         quantity = room.rules.quantity
-        lo = min(rules.reach(o.start, o.end, buffer)[0] for o in new)
-        hi = max(rules.reach(o.start, o.end, buffer)[1] for o in new)
-        # Each series in range is expanded once for the whole window.
-        series: Dict[str, List[Occurrence]] = {}
-        titles: Dict[str, Optional[str]] = {}
+        lo = min(overlap.reach(o.start, o.end, buffer)[0] for o in new)
+        hi = max(overlap.reach(o.start, o.end, buffer)[1] for o in new)
+        # Each series in range is expanded once for the whole window, into a lookup of
+        # its blocking occurrences: (start, end, (href, uid, title)).
+        series: Dict[str, overlap.Spans] = {}
         for row in existing.overlapping(lo, hi):
             if row.uid == uid or not row.recurring or not row.blocking:
                 continue   # (a series that cannot block is one the index could not read)
             booking = existing.booking(row.href)
             if booking is None:
                 continue
-            try:
-                series[row.href] = [o for o in booking.occurrences(lo, hi, self.max_occurrences) if o.blocking]
-            except (BadBooking, TooManyOccurrences):
-                # An unreadable stored series blocks its whole span.
-                series[row.href] = [Occurrence(max(row.start, lo), min(row.end, hi), "", False)]
-            titles[row.href] = booking.public_title
+            who = (row.href, row.uid, booking.public_title)
+            series[row.href] = overlap.Spans(
+                (o.start, o.end, who) for o in blocking_occurrences(row, booking, lo, hi, self.max_occurrences))
         found: Dict[tuple, Conflict] = {}
         for o in new:
-            span = (o.start, o.end)
-            others = []  # (href, uid, start, end, title)
-            for row in existing.overlapping(*rules.reach(o.start, o.end, buffer)):
+            around = overlap.reach(o.start, o.end, buffer)
+            others = []  # (start, end, (href, uid, title))
+            for row in existing.overlapping(*around):
                 if row.uid == uid:
                     continue
                 if row.recurring:
-                    for occ in series.get(row.href, ()):
-                        if rules.clash(span, (occ.start, occ.end), buffer):
-                            others.append((row.href, row.uid, occ.start, occ.end, titles.get(row.href)))
-                elif row.blocking and rules.clash(span, (row.start, row.end), buffer):
-                    others.append((row.href, row.uid, row.start, row.end, row.summary or None))
-            if rules.too_many(span, [(s, e) for _, _, s, e, _ in others], buffer, quantity):
-                for href, other_uid, s, e, title in others:
-                    found.setdefault((href, s), Conflict(href, other_uid, s, e, title))
+                    if row.href in series:
+                        others += series[row.href].meeting(*around)
+                elif row.blocking:
+                    others.append((row.start, row.end, (row.href, row.uid, row.summary or None)))
+            for s, e, (href, other_uid, title) in overlap.blockers((o.start, o.end), others, buffer, quantity):
+                found.setdefault((href, s), Conflict(href, other_uid, s, e, title))
         return sorted(found.values(), key=lambda c: (c.start, c.href))
+
+
+def blocking_occurrences(row: Row, booking: Booking, lo: int, hi: int, limit: int) -> List[Occurrence]:
+    """The occurrences of a stored series (its index ``row``) that block [lo, hi), as the
+    core counts them (availability shows the same): one that cannot be expanded blocks
+    its whole span."""
+    try:
+        return [o for o in booking.occurrences(lo, hi, limit) if o.blocking]
+    except (BadBooking, TooManyOccurrences):
+        return [Occurrence(max(row.start, lo), min(row.end, hi), "", False)]
 
 
 def unavailable(room: Room) -> List[rules.Violation]:

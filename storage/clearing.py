@@ -8,16 +8,15 @@ change journal and the booking core see every change.
 The rule (the seed's): bookings are taken in the order they were created —
 CREATED, else DTSTAMP, else X-ROOMCAL-BOOKED-AT, else the file's time; ties by
 UID — and each keeps every occurrence that still fits next to the ones kept
-before it (quantity and buffer as in the booking core: ``rules.clash`` and
-``rules.too_many``).  A single booking that does not fit is deleted; a series
-loses only the occurrences that do not fit (EXDATE; a moved occurrence loses
-its override too).  Cancelled bookings (``STATUS:CANCELLED``) are deleted.
+before it (quantity and buffer as in the booking core: ``overlap.blockers``).
+A single booking that does not fit is deleted; a series loses only the
+occurrences that do not fit (EXDATE; a moved occurrence loses its override
+too).  Cancelled bookings (``STATUS:CANCELLED``) are deleted.
 Only occurrences that end after now count, series up to the room's horizon; an
 occurrence that has already begun is never touched (it is reported as ignored,
 and still occupies its slot).
 """
 
-import bisect
 import dataclasses
 import logging
 import os
@@ -26,7 +25,7 @@ from typing import Dict, List, Optional
 
 import icalendar
 
-from roomcal.storage import notify, rules
+from roomcal.storage import notify, overlap
 from roomcal.storage.booking import OWNER
 from roomcal.storage.created import created_at
 from roomcal.storage.errors import Refusal
@@ -78,11 +77,11 @@ class Plan:
         """A rewrite the booking core refused: its occurrences are ignored instead."""
         self.rewrites.pop(href, None)
         keep = []
-        for overlap in self.excluded:
-            if overlap.event.href == href:
-                self.ignored.append(dataclasses.replace(overlap, reason=reason))
+        for lost_to in self.excluded:
+            if lost_to.event.href == href:
+                self.ignored.append(dataclasses.replace(lost_to, reason=reason))
             else:
-                keep.append(overlap)
+                keep.append(lost_to)
         self.excluded = keep
 
 
@@ -117,7 +116,7 @@ def plan(room, stored: List[Stored], *, now: int, horizon: int, max_occurrences:
 
     buffer = room.buffer_seconds()
     quantity = room.rules.quantity
-    kept = _Kept()
+    earlier = overlap.Spans()  # the occurrences kept so far: (start, end, (key, event))
     for candidate in candidates:
         booking = candidate.booking
         try:
@@ -130,24 +129,24 @@ def plan(room, stored: List[Stored], *, now: int, horizon: int, max_occurrences:
             continue
         losing = []  # (occurrence, winner)
         for o in occurrences:
-            span = (o.start, o.end)
-            hits = [(k, s, e, event) for k, s, e, event in kept.meeting(*rules.reach(o.start, o.end, buffer))
-                    if rules.clash(span, (s, e), buffer) and event.uid != booking.uid]
-            if rules.too_many(span, [(s, e) for _, s, e, _ in hits], buffer, quantity):
-                losing.append((o, min(hits, key=lambda hit: hit[0])[3]))
+            others = [(s, e, (key, event)) for s, e, (key, event)
+                      in earlier.meeting(*overlap.reach(o.start, o.end, buffer)) if event.uid != booking.uid]
+            winners = [what for _, _, what in overlap.blockers((o.start, o.end), others, buffer, quantity)]
+            if winners:  # (key, event): it is reported against the one made first
+                losing.append((o, min(winners, key=lambda what: what[0])[1]))
         lost = {id(o) for o, _ in losing}
         started = {id(o) for o, _ in losing if o.start < now}
         for o in occurrences:
             if id(o) not in lost or id(o) in started:  # what stays occupies its slot
-                kept.add(candidate.key, o.start, o.end, _event(candidate, o))
+                earlier.add(o.start, o.end, (candidate.key, _event(candidate, o)))
         for o, winner in losing:
-            overlap = Overlap(_event(candidate, o if booking.recurring else None), winner)
+            lost_to = Overlap(_event(candidate, o if booking.recurring else None), winner)
             if id(o) in started:
-                result.ignored.append(dataclasses.replace(overlap, reason="it has already begun"))
+                result.ignored.append(dataclasses.replace(lost_to, reason="it has already begun"))
             elif booking.recurring:
-                result.excluded.append(overlap)
+                result.excluded.append(lost_to)
             else:
-                result.deleted.append(overlap)
+                result.deleted.append(lost_to)
         if not booking.recurring and losing and not started:
             result.deletes.append(candidate.stored.href)
         excluded = [o for o, _ in losing if booking.recurring and id(o) not in started]
@@ -161,23 +160,6 @@ def plan(room, stored: List[Stored], *, now: int, horizon: int, max_occurrences:
     return result
 
 
-class _Kept:
-    """Occurrences kept so far, sorted by start, for overlap lookups."""
-
-    def __init__(self):
-        self.starts: List[tuple] = []  # (start, sequence)
-        self.rows: List[tuple] = []     # (key, start, end, event)
-        self.longest = 0
-
-    def add(self, key, start: int, end: int, event: Event) -> None:
-        bisect.insort(self.starts, (start, len(self.rows)))
-        self.rows.append((key, start, end, event))
-        self.longest = max(self.longest, max(end, start + 1) - start)
-
-    def meeting(self, start: int, end: int) -> List[tuple]:
-        lo = bisect.bisect_left(self.starts, (start - self.longest, -1))
-        hi = bisect.bisect_left(self.starts, (end, -1))
-        return [self.rows[position] for _, position in self.starts[lo:hi]]
 
 
 def _event(candidate: _Candidate, occurrence) -> Event:

@@ -3,12 +3,12 @@
 Each rule looks at the occurrences a write adds or moves (``new``), the whole
 candidate and the moment of the request, and returns violations: the rule's
 public name and a sentence.  No I/O, no HTTP: ``decide`` in booking.py calls
-them all.
+them all.  Conflicts with other bookings (buffer, quantity) are in overlap.py.
 """
 
 import dataclasses
 import datetime
-from typing import Iterable, List, Tuple
+from typing import List
 
 from roomcal.storage.durations import human
 from roomcal.storage.instances import Occurrence, utc
@@ -150,54 +150,3 @@ ALL = (zero_length, min_duration, max_duration, min_notice, max_advance, opening
 
 def check(facts: Facts) -> List[Violation]:
     return [v for rule in ALL for v in rule(facts)]
-
-
-# -- conflicts: the one definition of buffer and quantity --------------------------------------
-# A room's buffer B is the time a booking needs after it (cleaning, set-up for the next
-# one), as LibreBooking's and Cal.com's buffers: consecutive bookings need a gap of at
-# least B.  The booking core, availability and clear-bookings all ask these functions.
-Span = Tuple[int, int]
-
-
-def occupied(start: int, end: int, buffer: int) -> Span:
-    """What a booking keeps from others: its own time (an instant counts as one second),
-    then the buffer.  With quantity N, it ties up one of the N for this span."""
-    return start, max(end, start + 1) + buffer
-
-
-def reach(start: int, end: int, buffer: int) -> Span:
-    """Where another booking's own time must meet [start, end) to conflict with it."""
-    return start - buffer, max(end, start + 1) + buffer
-
-
-def clash(a: Span, b: Span, buffer: int) -> bool:
-    """Two bookings conflict when they overlap or the gap between them is shorter than
-    the buffer (half-open: back to back is fine without one)."""
-    (a_start, a_end), (b_start, b_end) = occupied(*a, buffer), occupied(*b, buffer)
-    return a_start < b_end and b_start < a_end
-
-
-def too_many(span: Span, others: Iterable[Span], buffer: int, quantity: int) -> bool:
-    """Is ``span`` one booking too many next to ``others`` (those it clashes with):
-    are all N already tied up at some instant of its occupied span?"""
-    others = list(others)
-    if len(others) < quantity:
-        return False
-    start, end = occupied(*span, buffer)
-    return peak(start, end, [occupied(s, e, buffer) for s, e in others]) >= quantity
-
-
-def peak(start: int, end: int, spans: Iterable[Span]) -> int:
-    """Most spans covering one instant of [start, end)."""
-    points = []
-    for s, e in spans:
-        s, e = max(s, start), min(e, end)
-        if s < e:
-            points.append((s, 1))
-            points.append((e, -1))
-    points.sort()  # ends (-1) sort before starts at the same instant: half-open
-    depth = most = 0
-    for _, step in points:
-        depth += step
-        most = max(most, depth)
-    return most

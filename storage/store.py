@@ -8,7 +8,6 @@ PUT), ``move`` (MOVE into a room), ``import_bookings`` (CLI) and ``replace_perio
 every item written goes through storage/commit.py (journal, file, index, mail).
 """
 
-import bisect
 import logging
 import os
 import time
@@ -19,7 +18,7 @@ from radicale import pathutils, types
 from radicale.item import filter as radicale_filter
 from radicale.storage import multifilesystem
 
-from roomcal.storage import context, iana_zones, replace, rooms
+from roomcal.storage import context, iana_zones, overlap, replace, rooms
 from roomcal.storage.accounts import Accounts
 from roomcal.storage.booking import EARLIEST, BookingCore, Decision, row_for
 from roomcal.storage.commit import DELETE, IMPORT, MOVE, PUT, Put, admit, admit_batch, commit, index_changes
@@ -94,33 +93,16 @@ class RoomView:
         self.room_key = room_key
         self.extra: List[tuple] = []  # (Row, Booking) admitted earlier in a batch
         self.replacing = False        # whole-collection PUT: the stored items go away
-        # A lookup over ``extra`` (appended to by the batch), so a batch is not O(n²):
+        # ``extra`` in a lookup (the batch appends to it), so a batch is not O(n²):
         self._seen = 0                    # entries of ``extra`` taken in so far
-        self._singles: List[tuple] = []   # (start, position in extra), sorted
-        self._longest = 0                 # longest single row
-        self._series: List[int] = []      # positions of recurring rows
+        self._extra_rows = overlap.Rows()
 
     def overlapping(self, start: int, end: int) -> List[Row]:
         rows = [] if self.replacing else self.index.overlapping(self.room_key, start, end)
-        for position in self._extra_candidates(start, end):
-            row = self.extra[position][0]
-            if row.start < end and (row.end > start or row.start == start):
-                rows.append(row)
-        return rows
-
-    def _extra_candidates(self, start: int, end: int) -> List[int]:
-        """Positions in ``extra`` (in order) of every row that may meet [start, end)."""
-        while self._seen < len(self.extra):
-            row = self.extra[self._seen][0]
-            if row.recurring:
-                self._series.append(self._seen)
-            else:
-                bisect.insort(self._singles, (row.start, self._seen))
-                self._longest = max(self._longest, row.end - row.start)
-            self._seen += 1
-        lo = bisect.bisect_left(self._singles, (start - self._longest, -1))
-        hi = bisect.bisect_left(self._singles, (end, -1))
-        return sorted([position for _, position in self._singles[lo:hi]] + self._series)
+        for row, _ in self.extra[self._seen:]:
+            self._extra_rows.add(row)
+        self._seen = len(self.extra)
+        return rows + self._extra_rows.overlapping(start, end)
 
     def booking(self, href: str) -> Optional[Booking]:
         for row, booking in self.extra:

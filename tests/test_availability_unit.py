@@ -4,11 +4,10 @@ the snapshot used for many decisions, and busy/free from a fake room."""
 import datetime
 import random
 
+from fake_existing import Fake
 from roomcal.storage import availability as av
-from roomcal.storage.booking import EARLIEST, BookingCore
+from roomcal.storage.booking import BookingCore
 from roomcal.storage.durations import parse
-from roomcal.storage.index import Row
-from roomcal.storage.instances import INFINITY, Booking
 from roomcal.storage.rooms import Room, Rules
 
 BERLIN = "Europe/Berlin"
@@ -28,31 +27,6 @@ def ics(uid, start, end, extra=""):
              "DTSTAMP:20260101T000000Z", f"DTSTART;TZID={BERLIN}:{start}", f"DTEND;TZID={BERLIN}:{end}",
              "SUMMARY:" + uid] + [line for line in extra.splitlines() if line] + ["END:VEVENT", "END:VCALENDAR"]
     return "\r\n".join(lines) + "\r\n"
-
-
-class Fake:
-    """An Existing as the index answers: exact singles, series by envelope."""
-
-    def __init__(self, r, texts):
-        self.bookings, self.rows = {}, []
-        for text in texts:
-            booking = Booking(text, r.tz)
-            start, end = booking.envelope(1000)
-            href = booking.uid + ".ics"
-            occurrence = booking.occurrences(EARLIEST, INFINITY, 1000)[0]
-            blocking = True if booking.recurring else occurrence.blocking
-            self.rows.append(Row(href, booking.uid, start, end, booking.recurring, blocking,
-                                 (booking.get("STATUS") or "").upper(),
-                                 "" if booking.get("CLASS") else booking.summary))
-            self.bookings[href] = booking
-        self.queries = 0
-
-    def overlapping(self, start, end):
-        self.queries += 1
-        return [r for r in self.rows if r.blocking and r.start < end and (r.end > start or r.start == start)]
-
-    def booking(self, href):
-        return self.bookings.get(href)
 
 
 # -- interval arithmetic ----------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The pure parts of the booking core, without HTTP: parsing, expansion, rules, peak."""
+"""The pure parts of the booking core, without HTTP: parsing, expansion, rules.
+(Buffer, quantity and peak: test_overlap_unit.py.)"""
 
 import datetime
 import zoneinfo
@@ -83,28 +84,6 @@ def test_exdate_and_cancelled_override_free_their_slots():
     blocking = [o for o in booking.occurrences(0, 2 ** 40, 10) if o.blocking]
     days = [datetime.datetime.fromtimestamp(o.start, datetime.timezone.utc).day for o in blocking]
     assert days == [4, 7]
-
-
-def test_peak_counts_simultaneous_overlap_not_pairs():
-    # three bookings overlapping pairwise, never all at once
-    assert rules.peak(0, 100, [(0, 40), (30, 70), (60, 100)]) == 2
-    assert rules.peak(0, 100, [(0, 50), (10, 60), (20, 70)]) == 3
-    assert rules.peak(0, 100, [(0, 50), (50, 100)]) == 1  # half-open: back to back
-
-
-def test_buffer_is_the_gap_consecutive_bookings_need():
-    b = 900
-    assert not rules.clash((0, 3600), (3600 + b, 7200), b)          # gap exactly B
-    assert rules.clash((0, 3600), (3600 + b - 1, 7200), b)          # one second less
-    assert rules.clash((3600 + b - 1, 7200), (0, 3600), b)          # either order
-    assert not rules.clash((0, 3600), (3600, 7200), 0)              # back to back, no buffer
-    assert rules.clash((0, 0), (0, 60), 0)                          # an instant counts
-    assert rules.reach(100, 200, b) == (100 - b, 200 + b)
-    # quantity 2: two held until 3600 + B, the third may start then
-    held = [(0, 3600), (0, 3600)]
-    assert rules.too_many((3600 + b - 1, 7200), held, b, 2)
-    assert not rules.too_many((3600 + b, 7200), held, b, 2)
-    assert not rules.too_many((0, 3600), held[:1], b, 2)
 
 
 def facts(room, start, end, **extra):
