@@ -1,12 +1,20 @@
 """RFC 8984 §1.4.9 PatchObject, applied as the JSON Patch (RFC 6902) it is equivalent to.
+
+Each key is a JSON pointer with an implicit leading "/"; null is ``remove`` (nothing when
+the member is absent), any other value ``add`` (which replaces a member that exists).
+jsonpointer reads the keys and jsonpatch applies the operations; what RFC 8984 forbids and
+JSON Patch allows (a pointer into an array, a key inside another patched key) is refused
+here first, so a PatchObject is applied whole or not at all.
 """
 
 from __future__ import annotations
 
 import copy
-import re
 
-from roomcal.server.jscalendar.values import InvalidEvent, _esc, _unesc
+import jsonpatch
+from jsonpointer import JsonPointer, JsonPointerException
+
+from roomcal.server.jscalendar.values import InvalidEvent
 
 
 def apply_patch(event: dict, patch: dict) -> dict:
@@ -23,50 +31,63 @@ def apply_patch(event: dict, patch: dict) -> dict:
     if not isinstance(patch, dict):
         raise InvalidEvent("A PatchObject must be a JSON object.", [""], type="invalidPatch")
     problems = []  # (pointer, message)
-    keys = {}
+    keys = {}      # key without its leading "/" -> (the key as sent, its JsonPointer)
     for raw in patch:
         if not isinstance(raw, str):
             problems.append(("", f"patch key {raw!r} is not a string"))
             continue
         key = raw[1:] if raw.startswith("/") else raw
-        if key == "" or re.search(r"~(?![01])", key):
+        pointer = _pointer(key)
+        if pointer is None:
             problems.append(("/" + key, f"{raw!r} is not a valid JSON pointer"))
             continue
         if key in keys:
             problems.append(("/" + key, f"{raw!r} is given twice"))
             continue
-        keys[key] = (raw, [_unesc(t) for t in key.split("/")])
-    for a in keys:
-        for b in keys:
-            if a != b and b.startswith(a + "/"):
+        keys[key] = (raw, pointer)
+    for a, (_, outer) in keys.items():
+        for b, (_, inner) in keys.items():
+            if a != b and inner.contains(outer):  # RFC 8984: no key inside another
                 problems.append(("/" + b, f"{a!r} is a prefix of {b!r}"))
-    for key, (raw, tokens) in keys.items():
-        parent = event
-        for i, token in enumerate(tokens):
-            if isinstance(parent, list):
-                problems.append(("/" + key, f"{raw!r} points into an array"))
-                break
-            if i == len(tokens) - 1:
-                if not isinstance(parent, dict):
-                    problems.append(("/" + key, f"{raw!r}: the parent is not an object"))
-                break
-            if not isinstance(parent, dict) or token not in parent:
-                where = "/".join(_esc(t) for t in tokens[:i + 1])
-                problems.append(("/" + key, f"{raw!r}: {where!r} does not exist"))
-                break
-            parent = parent[token]
+    for key, (raw, pointer) in keys.items():
+        problem = _unreachable(event, pointer.parts)
+        if problem:
+            problems.append(("/" + key, f"{raw!r}{problem}"))
     if problems:
         pointers = list(dict.fromkeys(p for p, _ in problems))
         raise InvalidEvent("Invalid patch: " + "; ".join(m for _, m in problems[:5]), pointers,
                            type="invalidPatch")
-    new = copy.deepcopy(event)
-    for key, (raw, tokens) in keys.items():
-        parent = new
-        for token in tokens[:-1]:
-            parent = parent[token]
+    operations = []
+    for raw, pointer in keys.values():
         value = patch[raw]
-        if value is None:
-            parent.pop(tokens[-1], None)
+        if value is not None:
+            operations.append({"op": "add", "path": pointer.path, "value": copy.deepcopy(value)})
         else:
-            parent[tokens[-1]] = copy.deepcopy(value)
-    return new
+            parent, last = pointer.to_last(event)
+            if last in parent:  # RFC 8984: removing what is absent is no error
+                operations.append({"op": "remove", "path": pointer.path})
+    return jsonpatch.JsonPatch(operations).apply(event)  # on a deep copy
+
+
+def _pointer(key: str) -> JsonPointer | None:
+    """The JSON pointer a PatchObject key names; None if it is none (or the whole event)."""
+    if key == "":
+        return None
+    try:
+        return JsonPointer("/" + key)
+    except JsonPointerException:  # "~" not followed by 0 or 1
+        return None
+
+
+def _unreachable(event: dict, tokens: list) -> str:
+    """Why a pointer cannot be patched in event (the rest of a sentence), or ""."""
+    parent = event
+    for i, token in enumerate(tokens):
+        if isinstance(parent, list):
+            return " points into an array"
+        if i == len(tokens) - 1:
+            return "" if isinstance(parent, dict) else ": the parent is not an object"
+        if not isinstance(parent, dict) or token not in parent:
+            return f": {JsonPointer.from_parts(tokens[:i + 1]).path[1:]!r} does not exist"
+        parent = parent[token]
+    return ""
