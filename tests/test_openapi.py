@@ -17,6 +17,7 @@ from werkzeug.routing import Map, Rule
 from conftest import REPO, assert_no_500
 from roomcal.server import openapi
 from roomcal.server.api import ROUTE_MODULES
+from roomcal.server.routes import docs
 
 USER, ADMIN = "oa-user", "oa-admin"
 
@@ -214,11 +215,11 @@ def test_stylesheet_is_package_data():
     a non-editable install, has it)."""
     with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
         setuptools = tomllib.load(f)["tool"]["setuptools"]
-    assert "server.static" in setuptools["packages"]
-    patterns = setuptools["package-data"]["server.static"]
+    assert "roomcal.server.static" in setuptools["packages"]
+    patterns = setuptools["package-data"]["roomcal.server.static"]
     static = os.path.join(REPO, "server", "static")
     files = os.listdir(static)
     assert files
     for name in files:
         assert any(fnmatch.fnmatch(name, p) for p in patterns), name
-    assert openapi.stylesheet().strip()
+    assert docs.stylesheet().strip()
