@@ -121,9 +121,11 @@ SCHEMAS = {
         "violations": array(ref("Violation"), "type ruleViolation: each broken rule"),
     }, ["error", "type", "message"], "Every JSON error of roomcal (except the seed's 400s of "
                                      "the replace route, see ReplaceErrors)."),
-    "Conflict": obj({"href": STRING, "uid": STRING, "start": DATE_TIME, "end": DATE_TIME,
+    "Conflict": obj({"href": {**STRING, "description": "left out for callers with free/busy "
+                                                       "access only (as uid)"},
+                     "uid": STRING, "start": DATE_TIME, "end": DATE_TIME,
                      "title": {**STRING, "description": "left out where the caller may not see it"}},
-                    ["href", "uid", "start", "end"]),
+                    ["start", "end"]),
     "Violation": obj({"rule": {**STRING, "description": "max-duration, opening-hours, min-notice, "
                                                         "blackout, unavailable, ..."},
                       "message": STRING}, ["rule", "message"]),
