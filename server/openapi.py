@@ -358,9 +358,10 @@ def operation(summary, description="", request=None, responses=None, parameters=
     return spec
 
 
-def describe(*args, **kwargs):
+def describe(summary, description="", request=None, responses=None, parameters=None,
+             errors=None):
     """Decorator of a route: its ``operation(...)``, kept next to the code it describes."""
-    return describe_by_path(operation(*args, **kwargs))
+    return describe_by_path(operation(summary, description, request, responses, parameters, errors))
 
 
 def describe_by_path(spec):
