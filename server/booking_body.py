@@ -10,7 +10,7 @@ the same body, one of:
   time zone), ``end`` after ``start``; ``description`` text; ``uid`` non-blank text (left
   out, the server picks one).  No other members.
 - a JSCalendar Event: an object with ``"@type": "Event"``, read as on the CalDAV URLs
-  (``server/jscalendar.py``), with the server's fields filled in.
+  (``server/jscalendar/``), with the server's fields filled in.
 
 ``read`` finds every problem of a body at once, each a ``Problem`` (JSON pointer, code,
 sentence); ``to_ical`` raises them as ``InvalidBody``: 422 ``invalidProperties`` with

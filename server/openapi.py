@@ -4,23 +4,19 @@
 route added to any ``ROUTE_MODULES`` module is in the document the moment it exists:
 at least its path, method, path parameters (``any(...)`` converters as enums), the
 endpoint's docstring and the common error answers.  What a route takes and answers in
-detail comes from ``OPERATIONS`` below, keyed by (METHOD, OpenAPI path), or from an
-``openapi`` attribute on the endpoint function (a partial Operation Object merged last),
-so a route module can describe itself::
+detail it says itself, next to its code: an ``openapi`` attribute on the endpoint (a
+partial Operation Object merged last), set by the ``describe`` decorator::
 
+    @describe("Cancel a booking", request=body("Reason"), responses={"200": ...})
     def cancel(api, request, identity, room_id, uid): ...
-    cancel.openapi = {"summary": "Cancel a booking", "requestBody": {...}}
 
-``render_html(spec)`` turns the document into one self-contained HTML page (the
-stylesheet is package data, ``server/static/docs.css``, inlined): no scripts, no CDN, so
-``/api/docs`` works on servers without Internet access.
+This module holds what the routes share: the components (``SCHEMAS``, ``RESPONSES``),
+the helpers that build Operation Objects, and the JSON verbs of the CalDAV tree, which
+are no /api route.  ``/api/docs`` renders the document as HTML (``server/routes/docs.py``).
 """
 
 import copy
-import html
 import importlib.metadata
-import importlib.resources
-import json
 import re
 
 from roomcal.server.admin import camel_case, words
@@ -125,9 +121,11 @@ SCHEMAS = {
         "violations": array(ref("Violation"), "type ruleViolation: each broken rule"),
     }, ["error", "type", "message"], "Every JSON error of roomcal (except the seed's 400s of "
                                      "the replace route, see ReplaceErrors)."),
-    "Conflict": obj({"href": STRING, "uid": STRING, "start": DATE_TIME, "end": DATE_TIME,
+    "Conflict": obj({"href": {**STRING, "description": "left out for callers with free/busy "
+                                                       "access only (as uid)"},
+                     "uid": STRING, "start": DATE_TIME, "end": DATE_TIME,
                      "title": {**STRING, "description": "left out where the caller may not see it"}},
-                    ["href", "uid", "start", "end"]),
+                    ["start", "end"]),
     "Violation": obj({"rule": {**STRING, "description": "max-duration, opening-hours, min-notice, "
                                                         "blackout, unavailable, ..."},
                       "message": STRING}, ["rule", "message"]),
@@ -343,10 +341,12 @@ COMMON_ERRORS = {**error("401", "Unauthorized"), **error("403", "Forbidden"), **
 WRITE_ERRORS = {**error("400", "BadRequest"), **error("409", "Conflict"),
                 **error("422", "Unprocessable")}
 NO_CONTENT = {"204": {"description": "Done; no body."}}
-ROOM = "/api/rooms/{room_id}"
 
 
-def _op(summary, description="", request=None, responses=None, parameters=None, errors=None):
+def operation(summary, description="", request=None, responses=None, parameters=None,
+              errors=None) -> dict:
+    """A partial Operation Object: what a route takes and answers beyond what ``build``
+    finds on its own (path, method, path parameters, docstring, common errors)."""
     spec = {"summary": summary}
     if description:
         spec["description"] = description
@@ -358,168 +358,27 @@ def _op(summary, description="", request=None, responses=None, parameters=None, 
     return spec
 
 
+def describe(summary, description="", request=None, responses=None, parameters=None,
+             errors=None):
+    """Decorator of a route: its ``operation(...)``, kept next to the code it describes."""
+    return describe_by_path(operation(summary, description, request, responses, parameters, errors))
+
+
+def describe_by_path(spec):
+    """Decorator of a route: an Operation Object, or a function of the OpenAPI path giving
+    one (for an endpoint that serves more than one path)."""
+    def mark(endpoint):
+        endpoint.openapi = spec
+        return endpoint
+    return mark
+
+
 # The one definition of a booking body (server/booking_body.py), on every route that takes one.
 BOOKING_JSON = {"required": True, "content": {
     JSON: {"schema": {"anyOf": [ref("SimpleBooking"), ref("Event")]}}}}
 BOOKING_BODY = {"required": True, "content": {
     **BOOKING_JSON["content"],
     "text/calendar": {"schema": {"type": "string", "description": "one VEVENT in a VCALENDAR"}}}}
-
-OPERATIONS = {
-    ("GET", "/api/rooms"): _op(
-        "List and find rooms", "Every room the caller can see (hidden rooms: admins only), with what "
-        "the caller may do there; the finder parameters narrow the list.",
-        parameters=[query("free-from", "with free-until: rooms with no blocking booking then and whose "
-                                       "rules allow that span (naive: each room's time zone)"),
-                    query("free-until", "see free-from"),
-                    query("capacity", "at least this many people", {"type": "integer", "minimum": 0}),
-                    query("feature", "has this feature (repeatable: all of them)",
-                          {"type": "array", "items": STRING})],
-        responses={"200": answer("The rooms.", "RoomList")}, errors=error("400", "BadRequest")),
-    ("GET", ROOM + "/availability"): _op(
-        "Busy and free times of a room",
-        "Busy intervals with their kind (titles only for callers who may read them), free windows "
-        "and, with duration, the start times every rule allows. At most 62 days at once.",
-        parameters=[query("start", "ISO 8601 date or date-time", required=True),
-                    query("end", "ISO 8601 (a date: through that day)", required=True),
-                    query("duration", "ISO 8601 duration of the wanted booking, e.g. PT1H"),
-                    query("step", "between candidate starts (needs duration; default PT30M, or the duration when shorter)")],
-        responses={"200": answer("The availability.", "Availability")}, errors=error("400", "BadRequest")),
-    ("GET", ROOM + "/bookings"): _op(
-        "List a room's bookings",
-        parameters=[query("status", "confirmed, pending, cancelled (repeatable or comma-separated)"),
-                    query("from", "ISO 8601: bookings with an occurrence from then"),
-                    query("to", "ISO 8601 (a date: through that day)"),
-                    query("mine", "1: only the caller's bookings")],
-        responses={"200": answer("The bookings, by start.", "BookingList")},
-        errors=error("400", "BadRequest")),
-    ("GET", ROOM + "/bookings/{uid}"): _op(
-        "One booking", "By UID: the JSCalendar Event plus `roomcal` (room, status, etag...).",
-        responses={"200": answer("The booking.", "BookingEvent", {"ETag": "its ETag"},
-                                 "application/jscalendar+json;type=event")}),
-    ("POST", ROOM + "/bookings/{uid}/cancel"): _op(
-        "Cancel a booking", "STATUS:CANCELLED, kept as history; the slot is free again. Yours, or "
-        "any if you manage the room.", body("Reason", required=False),
-        {"200": answer("Cancelled.", "BookingSummary")}, errors=error("409", "Conflict")),
-    ("POST", ROOM + "/bookings/{uid}/reschedule"): _op(
-        "Move a booking", "Atomic: the old slot is released only if the new one is granted.",
-        body("Reschedule"), {"200": answer("Moved.", "BookingSummary")}, errors=WRITE_ERRORS),
-    ("POST", ROOM + "/bookings/{uid}/approve"): _op(
-        "Approve a pending booking", "Room managers and admins: TENTATIVE -> CONFIRMED.",
-        body("Reason", required=False), {"200": answer("Approved.", "BookingSummary")},
-        errors=error("409", "Conflict")),
-    ("POST", ROOM + "/bookings/{uid}/decline"): _op(
-        "Decline a pending booking", "Room managers and admins: TENTATIVE -> CANCELLED; the reason "
-        "is mailed to the organizer.", body("Reason", required=False),
-        {"200": answer("Declined.", "BookingSummary")}, errors=error("409", "Conflict")),
-    ("GET", ROOM): _op("One room", responses={"200": answer("The room.", "Room")}),
-    ("POST", ROOM + "/check"): _op(
-        "Dry run of a booking", "Every violation and conflict the booking would meet; nothing is "
-        "stored. Titles of conflicts are left out for callers with free/busy access only.",
-        BOOKING_BODY, {"200": answer("The verdict.", "CheckResult")}, errors=WRITE_ERRORS),
-    ("POST", ROOM + "/bookings"): _op(
-        "Book the room", "The same booking core as a CalDAV PUT.", BOOKING_BODY,
-        {"201": answer("Booked.", "Created", {"Location": "the booking's CalDAV URL"})},
-        errors=WRITE_ERRORS),
-    ("POST", ROOM + "/bookings/replace"): _op(
-        "Replace a period's bookings (seed 002)",
-        "Admins and the room's managers. Atomically replaces every booking starting inside "
-        "[period.start, period.end) with the given ones (each inside the period): decided as a "
-        "whole against the room without the replaced bookings, under one write lock; all or "
-        "nothing. A 400 changes nothing and answers Django REST framework's shapes: "
-        "`period.non_field_errors` (end before start), `bookings.<index>.<field>` (missing or "
-        "invalid start, end, title...), `non_field_errors` (a booking outside the period, "
-        "bookings of the list overlapping each other), `bookings.<index>.non_field_errors` "
-        "(a broken rule, code = the rule; a conflict with a kept booking, code conflict).",
-        body("ReplaceRequest"),
-        {"200": answer("Replaced: the stored bookings and the removed ones.", "ReplaceResult"),
-         "400": answer("Nothing changed; why, per field and per booking.", "ReplaceErrors")}),
-    ("POST", "/api/{calendar}/{kind}/"): _op(
-        "Create an event (Django Room Booking scripts)", "`calendar` is a room id; stored at "
-        "/rooms/<calendar>/<id>.ics. The body is a booking's short form, `{name, start, end}` "
-        "(or any booking body).", BOOKING_JSON,
-        {"201": answer("Created.", "SeedCreated", {"Location": "the CalDAV URL"})},
-        errors=WRITE_ERRORS),
-    ("DELETE", "/api/{calendar}/{kind}/{event_id}"): _op(
-        "Delete an event (Django Room Booking scripts)", "By UID; yours, or any if you manage the "
-        "room.", responses=NO_CONTENT),
-    ("DELETE", "/api/clear-bookings"): _op(
-        "Clear overlapping and cancelled bookings",
-        "Admins and room managers. The earlier-created booking wins; a later single booking is "
-        "deleted, a later series loses only its overlapping occurrences; cancelled bookings are "
-        "deleted. Test mode changes nothing.",
-        parameters=[query("calendar", "a room id; left out: every room the caller manages"),
-                    query("test", "1, ok or on: a dry run", {"type": "string",
-                                                            "enum": ["1", "ok", "on", "true", "yes",
-                                                                     "0", "off", "false", "no"]})],
-        responses={"200": answer("What was (test mode: would be) cleared.", "ClearBookingsResult")},
-        errors=error("400", "BadRequest")),
-    ("GET", "/api/admin/rooms"): _op("List every room (admins)",
-                                     responses={"200": answer("The rooms.", "RoomList")}),
-    ("POST", "/api/admin/rooms"): _op("Add a room", request=body("RoomChange"),
-                                      responses={"201": answer("Added.", "Room")},
-                                      errors={**error("409", "Conflict"), **error("422", "Unprocessable")}),
-    ("GET", "/api/admin/rooms/{room_id}"): _op("One room (admins)",
-                                               responses={"200": answer("The room.", "Room")}),
-    ("PATCH", "/api/admin/rooms/{room_id}"): _op("Change a room", request=body("RoomChange"),
-                                                 responses={"200": answer("Changed.", "Room")},
-                                                 errors=error("422", "Unprocessable")),
-    ("DELETE", "/api/admin/rooms/{room_id}"): _op(
-        "Remove a room", parameters=[query("force", "1: also when it has bookings")],
-        responses=NO_CONTENT, errors=error("409", "Conflict")),
-    ("GET", "/api/admin/users"): _op("List users", responses={"200": answer("The users.", "UserList")}),
-    ("POST", "/api/admin/users"): _op("Add a user", request=body("UserChange"),
-                                      responses={"201": answer("Added.", "User")},
-                                      errors={**error("409", "Conflict"), **error("422", "Unprocessable")}),
-    ("GET", "/api/admin/users/{name}"): _op("One user", responses={"200": answer("The user.", "User")}),
-    ("PATCH", "/api/admin/users/{name}"): _op("Change a user", request=body("UserChange"),
-                                              responses={"200": answer("Changed.", "User")},
-                                              errors=error("422", "Unprocessable")),
-    ("DELETE", "/api/admin/users/{name}"): _op("Remove a user", responses=NO_CONTENT),
-    ("GET", "/api/admin/groups"): _op("List groups", responses={"200": answer("The groups.", "GroupList")}),
-    ("POST", "/api/admin/groups"): _op("Create a group and/or add members", request=body("Group"),
-                                       responses={"201": answer("Created.", "Group"),
-                                                  "200": answer("Members added.", "Group")}),
-    ("GET", "/api/admin/groups/{name}"): _op("One group", responses={"200": answer("The group.", "Group")}),
-    ("POST", "/api/admin/groups/{name}/members"): _op("Add members", request=body("Members"),
-                                                      responses={"200": answer("The group.", "Group")}),
-    ("DELETE", "/api/admin/groups/{name}/members/{user}"): _op("Remove a member", responses=NO_CONTENT),
-    ("GET", "/api/admin/tokens"): _op("List tokens", parameters=[query("user", "only this user's")],
-                                      responses={"200": answer("The tokens.", "TokenList")}),
-    ("POST", "/api/admin/tokens"): _op("Create a token", request=body("TokenChange"),
-                                       responses={"201": answer("Created; the secret is shown only "
-                                                                "now.", "TokenCreated")}),
-    ("DELETE", "/api/admin/tokens/{token_id}"): _op("Revoke a token", responses=NO_CONTENT),
-    **{(method, path): operation
-       for path, whose in (("/api/admin/templates/default", "rooms without their own"),
-                           ("/api/admin/rooms/{room_id}/template", "one room"))
-       for method, operation in (
-           ("GET", _op(f"The mail template of {whose}", "Its own, else the default, else the "
-                       "built-in one (`whose` says which).",
-                       responses={"200": answer("The template.", "Template")})),
-           ("PUT", _op(f"Set the mail template of {whose}",
-                       "Checked first: it must compile and render on sample data (sandboxed "
-                       "Jinja2), else 422 and the old one stays. text/plain: the subject on the "
-                       "first line, then the body.",
-                       {"required": True, "content": {**content(ref("TemplateChange")),
-                                                      "text/plain": {"schema": STRING}}},
-                       {"200": answer("Set.", "Template")}, errors=error("422", "Unprocessable"))),
-           ("DELETE", _op(f"Remove the mail template of {whose}", responses=NO_CONTENT)))},
-    ("GET", ROOM + "/feeds"): _op("List a room's feeds (managers)",
-                                  responses={"200": answer("The feeds.", "FeedList")}),
-    ("POST", ROOM + "/feeds"): _op("Create a subscription feed",
-                                   request=body("FeedChange", required=False),
-                                   responses={"201": answer("Created; the link is shown only now.",
-                                                            "FeedCreated")},
-                                   errors=error("400", "BadRequest")),
-    ("GET", ROOM + "/feeds/{feed_id}"): _op("One feed", responses={"200": answer("The feed.", "Feed")}),
-    ("DELETE", ROOM + "/feeds/{feed_id}"): _op("Revoke a feed", responses=NO_CONTENT),
-    ("GET", "/api/openapi.json"): _op("This document (OpenAPI 3.1)",
-                                      responses={"200": answer("The document.", "OpenAPI")}),
-    ("GET", "/api/docs"): _op("This document as a readable page", responses={"200": {
-        "description": "HTML, self-contained (no scripts, no external resources).",
-        "content": {"text/html": {"schema": {"type": "string"}}}}}),
-}
 
 TAGS = {
     "rooms": "The room directory, dry runs and bookings.",
@@ -688,20 +547,19 @@ def build(url_map, server_url: str = "") -> dict:
             while operation_id in operation_ids:
                 operation_id += method.capitalize()
             operation_ids.add(operation_id)
-            operation = {"tags": [module.rsplit(".", 1)[-1] or "api"], "operationId": operation_id,
+            generated = {"tags": [module.rsplit(".", 1)[-1] or "api"], "operationId": operation_id,
                          "summary": summary}
             if description:
-                operation["description"] = description
-            operation["responses"] = {"default": answer("An error.", "Error"), **COMMON_ERRORS}
-            detail = OPERATIONS.get((method, path))
-            if detail is None:
-                operation["responses"]["200"] = {"description": "OK (JSON)."}
-            else:
-                _merge(operation, detail)
+                generated["description"] = description
+            generated["responses"] = {"default": answer("An error.", "Error"), **COMMON_ERRORS}
             own = getattr(endpoint, "openapi", None)
+            if callable(own):
+                own = own(path)
             if isinstance(own, dict):
-                _merge(operation, own)
-            item[method.lower()] = operation
+                _merge(generated, own)
+            else:
+                generated["responses"]["200"] = {"description": "OK (JSON)."}
+            item[method.lower()] = generated
     paths.update(_caldav_paths())
     used_tags = {t for item in paths.values() for op in item.values() if isinstance(op, dict)
                  for t in op.get("tags", ())}
@@ -739,177 +597,3 @@ def _version() -> str:
         return importlib.metadata.version("roomcal")
     except importlib.metadata.PackageNotFoundError:
         return "0"
-
-
-# -- HTML --------------------------------------------------------------------------------------
-def stylesheet() -> str:
-    return importlib.resources.files("roomcal.server").joinpath("static/docs.css").read_text("utf-8")
-
-
-def render_html(spec: dict, json_url: str = "openapi.json") -> str:
-    """One self-contained page: the operations by tag, then the schemas."""
-    e = html.escape
-    schemas = spec.get("components", {}).get("schemas", {})
-    responses = spec.get("components", {}).get("responses", {})
-    by_tag = {}
-    for path, item in spec["paths"].items():
-        for method, operation in item.items():
-            if method == "parameters":
-                continue
-            tag = (operation.get("tags") or ["api"])[0]
-            by_tag.setdefault(tag, []).append((path, method, operation, item.get("parameters", [])))
-    tag_text = {t["name"]: t.get("description", "") for t in spec.get("tags", [])}
-    order = [t["name"] for t in spec.get("tags", [])] + sorted(set(by_tag) - set(tag_text))
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           f"<title>{e(spec['info']['title'])} API</title>",
-           f"<style>{stylesheet()}</style></head><body>",
-           f"<header><h1>{e(spec['info']['title'])} API <small>{e(spec['info']['version'])}"
-           f" · OpenAPI {e(spec['openapi'])}</small></h1>",
-           f'<p class="raw"><a href="{e(json_url)}">openapi.json</a> (the same document, for tools)</p>',
-           "</header><main>", _paragraphs(spec["info"].get("description", "")),
-           "<h2>Authentication</h2><ul>"]
-    for name, scheme in spec["components"].get("securitySchemes", {}).items():
-        out.append(f"<li><b>{e(name)}</b>: HTTP {e(scheme.get('scheme', ''))} — "
-                   f"{e(scheme.get('description', ''))}</li>")
-    out.append("</ul><nav><h2>Contents</h2>")
-    for tag in order:
-        if tag not in by_tag:
-            continue
-        out.append(f"<h3>{e(tag)}</h3><ul class='toc'>")
-        for path, method, operation, _ in by_tag[tag]:
-            out.append(f"<li><a href='#{e(_anchor(operation, method, path))}'>"
-                       f"<span class='method {method}'>{method.upper()}</span> "
-                       f"<code>{e(path)}</code></a> {e(operation.get('summary', ''))}</li>")
-        out.append("</ul>")
-    out.append("<p><a href='#schemas'>Schemas</a></p></nav>")
-    for tag in order:
-        if tag not in by_tag:
-            continue
-        out.append(f"<section><h2 id='tag-{e(tag)}'>{e(tag)}</h2>")
-        if tag_text.get(tag):
-            out.append(f"<p>{e(tag_text[tag])}</p>")
-        for path, method, operation, shared in by_tag[tag]:
-            out.append(_operation(path, method, operation, shared, responses, schemas))
-        out.append("</section>")
-    out.append("<section><h2 id='schemas'>Schemas</h2>")
-    for name, schema in schemas.items():
-        out.append(f"<article class='schema' id='schema-{e(name)}'><h3>{e(name)}</h3>")
-        if schema.get("description"):
-            out.append(f"<p>{e(schema['description'])}</p>")
-        out.append(_schema_block(schema))
-        out.append("</article>")
-    out.append("</section></main></body></html>")
-    return "\n".join(out)
-
-
-def _anchor(operation, method, path) -> str:
-    return operation.get("operationId") or f"{method}-{path}"
-
-
-def _paragraphs(text: str) -> str:
-    parts = []
-    for block in text.split("\n\n"):
-        escaped = html.escape(" ".join(block.split()))
-        parts.append("<p>" + re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped) + "</p>")
-    return "\n".join(parts)
-
-
-def _operation(path, method, operation, shared, responses, schemas) -> str:
-    e = html.escape
-    out = [f"<article class='operation' id='{e(_anchor(operation, method, path))}'>",
-           f"<h3><span class='method {method}'>{method.upper()}</span> <code>{e(path)}</code></h3>",
-           f"<p class='summary'>{e(operation.get('summary', ''))}</p>"]
-    if operation.get("description"):
-        out.append(_paragraphs(operation["description"]))
-    parameters = list(shared) + list(operation.get("parameters", []))
-    if parameters:
-        out.append("<h4>Parameters</h4><table><tr><th>name</th><th>in</th><th>type</th>"
-                   "<th>description</th></tr>")
-        for p in parameters:
-            required = " <span class='req'>required</span>" if p.get("required") else ""
-            out.append(f"<tr><td><code>{e(p['name'])}</code>{required}</td><td>{e(p['in'])}</td>"
-                       f"<td>{_type(p.get('schema', {}))}</td><td>{e(p.get('description', ''))}</td></tr>")
-        out.append("</table>")
-    request = operation.get("requestBody")
-    if request:
-        out.append("<h4>Request body</h4>")
-        if request.get("description"):
-            out.append(f"<p>{e(request['description'])}</p>")
-        out.append(_content(request.get("content", {}), schemas=schemas))
-    out.append("<h4>Responses</h4><table><tr><th>status</th><th>description</th><th>body</th></tr>")
-    for status, spec in sorted(operation.get("responses", {}).items()):
-        if "$ref" in spec:
-            spec = responses.get(spec["$ref"].rsplit("/", 1)[-1], {})
-        headers = spec.get("headers", {})
-        extra = "".join(f"<br><small>{e(h)}: {e(v.get('description', ''))}</small>"
-                        for h, v in headers.items())
-        out.append(f"<tr><td>{e(status)}</td><td>{e(spec.get('description', ''))}{extra}</td>"
-                   f"<td>{_content(spec.get('content', {}), compact=True)}</td></tr>")
-    out.append("</table></article>")
-    return "\n".join(out)
-
-
-def _content(media: dict, compact: bool = False, schemas=None) -> str:
-    """Media types and their schemas; a request body's members shown in full."""
-    e = html.escape
-    parts = []
-    for media_type, spec in media.items():
-        schema = spec.get("schema", {})
-        if compact:
-            parts.append(f"<code>{e(media_type)}</code> {_type(schema)}")
-        else:
-            parts.append(f"<p><code>{e(media_type)}</code>: {_type(schema)}</p>")
-            if "$ref" in schema and schemas:
-                schema = schemas.get(schema["$ref"].rsplit("/", 1)[-1], {})
-            if schema.get("type") == "object" and schema.get("properties"):
-                parts.append(_schema_block(schema))
-    return ("<br>" if compact else "\n").join(parts)
-
-
-def _type(schema: dict, depth: int = 0) -> str:
-    """A short HTML description of a schema's type, with links to named schemas."""
-    e = html.escape
-    if not isinstance(schema, dict):
-        return ""
-    if "$ref" in schema:
-        name = schema["$ref"].rsplit("/", 1)[-1]
-        return f"<a href='#schema-{e(name)}'>{e(name)}</a>"
-    if "const" in schema:
-        return f"<code>{e(json.dumps(schema['const']))}</code>"
-    for key, word in (("anyOf", " or "), ("oneOf", " or "), ("allOf", " and ")):
-        if key in schema:
-            return word.join(_type(s, depth + 1) for s in schema[key])
-    kind = schema.get("type", "any")
-    if isinstance(kind, list):
-        kind = " or ".join(kind)
-    text = e(kind)
-    if kind == "array":
-        text = f"array of {_type(schema.get('items', {}), depth + 1)}"
-    elif kind == "object" and isinstance(schema.get("additionalProperties"), dict) \
-            and not schema.get("properties"):
-        text = f"map of {_type(schema['additionalProperties'], depth + 1)}"
-    if schema.get("enum"):
-        text += " (" + ", ".join(f"<code>{e(str(v))}</code>" for v in schema["enum"]) + ")"
-    return text
-
-
-def _schema_block(schema: dict, depth: int = 0) -> str:
-    e = html.escape
-    properties = schema.get("properties") or {}
-    if not properties:
-        return f"<p>{_type(schema)}</p>"
-    required = set(schema.get("required", ()))
-    out = ["<table class='props'><tr><th>member</th><th>type</th><th>description</th></tr>"]
-    for name, prop in properties.items():
-        mark = " <span class='req'>required</span>" if name in required else ""
-        nested = ""
-        if depth < 2 and isinstance(prop, dict) and prop.get("type") == "object" and prop.get("properties"):
-            nested = _schema_block(prop, depth + 1)
-        examples = prop.get("examples") if isinstance(prop, dict) else None
-        example = f" <small>e.g. <code>{e(str(examples[0]))}</code></small>" if examples else ""
-        description = e(prop.get("description", "")) if isinstance(prop, dict) else ""
-        out.append(f"<tr><td><code>{e(name)}</code>{mark}</td><td>{_type(prop)}{nested}</td>"
-                   f"<td>{description}{example}</td></tr>")
-    out.append("</table>")
-    return "\n".join(out)

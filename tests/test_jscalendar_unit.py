@@ -1,4 +1,4 @@
-"""server/jscalendar.py: iCalendar <-> JSCalendar (RFC 8984), pure unit tests.
+"""server/jscalendar/: iCalendar <-> JSCalendar (RFC 8984), pure unit tests.
 
 Fixtures: real Thunderbird 153 output (reference/clients/thunderbird-153-traffic.log), the
 RFC 8984 §6 examples re-expressed as our own, and the test vectors of the reference notes.
@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import THUNDERBIRD_EVENT
-from roomcal.server import jscalendar as J
+from roomcal.server.jscalendar import canonical, normalize, read, zones
+from roomcal.server.jscalendar import values as J
 from roomcal.server.jscalendar import InvalidEvent, apply_patch, from_jscalendar, to_jscalendar, validate
 
 UTC = datetime.timezone.utc
@@ -171,9 +172,9 @@ def test_unchanged_put_keeps_every_line(text):
 
 def test_rich_event_mapping():
     event = to_jscalendar(RICH)
-    alice = J._uuid5("mailto:alice@example.org")
-    bob = J._uuid5("mailto:bob@example.org")
-    room = J._uuid5("mailto:board@rooms.example.org")
+    alice = read._uuid5("mailto:alice@example.org")
+    bob = read._uuid5("mailto:bob@example.org")
+    room = read._uuid5("mailto:board@rooms.example.org")
     assert event["title"] == "Board meeting, quarterly"
     assert event["description"] == "Agenda:\n1. Budget; 2. Rooms"
     assert (event["start"], event["timeZone"], event["duration"]) == ("2026-12-07T10:00:00", "Europe/Berlin", "PT1H30M")
@@ -201,7 +202,7 @@ def test_rich_event_mapping():
 
 def test_edit_keeps_x_properties_parameters_alarm_extras_and_unknown_components():
     event = to_jscalendar(RICH)
-    bob = J._uuid5("mailto:bob@example.org")
+    bob = read._uuid5("mailto:bob@example.org")
     event = apply_patch(event, {
         "title": "Board meeting (moved)",
         "start": "2026-12-08T14:00:00",
@@ -406,7 +407,7 @@ def test_unknown_and_vendor_properties_are_kept():
     })
     validate(event)
     text, back = roundtrip(event)
-    assert without(back, "prodId") == without(J._canonical(J._normalize(event), J._Zones(), event["uid"]), "prodId")
+    assert without(back, "prodId") == without(canonical._canonical(normalize._normalize(event), zones._Zones(), event["uid"]), "prodId")
     assert back["example.com:nested"] == {"a": [1, {"c": "x,y;z\\"}]}  # null means "absent"
     assert back["participants"]["p"]["example.com:seat"] == 12
     assert back["locations"]["L"]["coordinates"] == "geo:1,2"
@@ -425,7 +426,7 @@ def test_participant_ids_follow_the_draft_uuid5_vectors():
 def test_ids_are_stable_and_patch_paths_keep_working():
     first, second = to_jscalendar(RICH), to_jscalendar(RICH)
     assert first == second
-    bob = J._uuid5("mailto:bob@example.org")
+    bob = read._uuid5("mailto:bob@example.org")
     [(alarm_id, _), _] = first["alerts"].items()
     text = RICH
     for status, offset in (("accepted", "-PT30M"), ("declined", "-PT1H"), ("tentative", "-P1D")):
@@ -443,7 +444,7 @@ def test_ids_are_stable_and_patch_paths_keep_working():
 
 
 def test_client_chosen_ids_survive_and_are_only_written_when_needed():
-    derived = J._uuid5("mailto:ann@example.com")
+    derived = read._uuid5("mailto:ann@example.com")
     event = {"uid": "x", "start": "2024-03-01T10:00:00", "timeZone": "Europe/Berlin", "duration": "PT1H",
              "participants": {"room-1-01": {"name": "Room 1.01", "email": "room101@example.org", "kind": "location",
                                             "roles": {"attendee": True}},
@@ -464,7 +465,7 @@ def test_duplicate_addresses_get_distinct_stable_ids():
                 "BEGIN:VALARM", "ACTION:DISPLAY", "DESCRIPTION:x", "TRIGGER:-PT5M", "END:VALARM",
                 "BEGIN:VALARM", "ACTION:DISPLAY", "DESCRIPTION:y", "TRIGGER:-PT5M", "END:VALARM")
     event = to_jscalendar(text)
-    base = J._uuid5("mailto:a@x")
+    base = read._uuid5("mailto:a@x")
     assert list(event["participants"]) == [base, base + "-2"]
     assert len(event["alerts"]) == 2
     swapped = apply_patch(event, {f"participants/{base}/name": "A2"})
@@ -916,7 +917,7 @@ def participants(draw):
         # distinct addresses keep ORGANIZER/ATTENDEE merging unambiguous
     seen = set()
     for pid in list(out):
-        address = J._address(out[pid], pid, "").casefold()
+        address = canonical._address(out[pid], pid, "").casefold()
         if address in seen:
             del out[pid]
         seen.add(address)
@@ -1088,7 +1089,7 @@ def test_json_to_ical_to_json_preserves_every_mapped_field(event):
 def test_json_to_ical_to_json_keeps_unknown_and_vendor_members(event):
     validate(event)
     text, back = roundtrip(event)
-    expected = J._canonical(J._normalize(event), J._Zones(), event["uid"])
+    expected = canonical._canonical(normalize._normalize(event), zones._Zones(), event["uid"])
     assert without(back, "prodId") == expected
     assert to_jscalendar(from_jscalendar(back, text)) == back
 

@@ -17,6 +17,7 @@ from werkzeug.routing import Map, Rule
 from conftest import REPO, assert_no_500
 from roomcal.server import openapi
 from roomcal.server.api import ROUTE_MODULES
+from roomcal.server.routes import docs
 
 USER, ADMIN = "oa-user", "oa-admin"
 
@@ -214,11 +215,115 @@ def test_stylesheet_is_package_data():
     a non-editable install, has it)."""
     with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
         setuptools = tomllib.load(f)["tool"]["setuptools"]
-    assert "server.static" in setuptools["packages"]
-    patterns = setuptools["package-data"]["server.static"]
+    assert "roomcal.server.static" in setuptools["packages"]
+    patterns = setuptools["package-data"]["roomcal.server.static"]
     static = os.path.join(REPO, "server", "static")
     files = os.listdir(static)
     assert files
     for name in files:
         assert any(fnmatch.fnmatch(name, p) for p in patterns), name
-    assert openapi.stylesheet().strip()
+    assert docs.stylesheet().strip()
+
+
+# -- real answers against the document ----------------------------------------------------------
+def conforms(spec, method, path, answer):
+    """The answer is one the document gives: its status is listed (an error may be the
+    "default"), and a JSON body is valid by the schema of that status and media type."""
+    responses = spec["paths"][path][method.lower()]["responses"]
+    status = str(answer.status_code)
+    assert status in responses or (answer.status_code >= 400 and "default" in responses), \
+        (method, path, status, sorted(responses))
+    documented = responses.get(status) or responses["default"]
+    if "$ref" in documented:
+        documented = spec["components"]["responses"][documented["$ref"].rsplit("/", 1)[-1]]
+    media = answer.headers.get("Content-Type", "").split(";")[0]
+    if not media.endswith("json"):
+        return
+    schemas = [v["schema"] for k, v in documented.get("content", {}).items() if k.split(";")[0] == media]
+    assert schemas, (method, path, status, media, documented)
+    validator = Draft202012Validator({**schemas[0], "components": spec["components"]})
+    problems = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(answer.json())]
+    assert not problems, (method, path, status, problems, answer.text)
+
+
+def test_real_answers_validate_against_the_document(world, spec):
+    """Rooms, bookings (list, read, create, the verbs), availability, the dry run, replace,
+    the seed's create, admin lists and the errors on the way: each as the server answers it."""
+    world.add_room("oa-shapes", "--timezone", "Europe/Berlin", "--max-duration", "PT4H")
+    world.add_room("oa-closed", "--bookers", ADMIN, "--viewers", ADMIN)
+    room, base = "/api/rooms/{room_id}", "/api/rooms/oa-shapes"
+    seen = []
+
+    def call(method, path, url, user=USER, **kwargs):
+        answer = world.request(method, url, user=user, **kwargs)
+        conforms(spec, method, path, answer)
+        seen.append((method, path, answer.status_code))
+        return answer
+
+    slot = {"start": "2027-06-07T10:00:00", "end": "2027-06-07T11:00:00"}
+    call("GET", "/api/rooms", "/api/rooms")
+    call("GET", "/api/rooms", "/api/rooms?capacity=x")                                   # 400
+    call("GET", room, base)
+    call("GET", room, "/api/rooms/oa-none")                                            # 404
+    created = call("POST", room + "/bookings", base + "/bookings", json={"title": "Plan", **slot})
+    assert created.status_code == 201
+    uid = created.json()["uid"]
+    call("POST", room + "/bookings", base + "/bookings", json={"title": "Again", **slot})          # 409
+    call("POST", room + "/bookings", base + "/bookings",
+         json={"title": "Long", "start": "2027-06-08T08:00:00", "end": "2027-06-08T13:00:00"})    # 422
+    call("POST", room + "/bookings", base + "/bookings", json={"title": " ", "start": "x"})        # 422
+    call("POST", room + "/bookings", "/api/rooms/oa-closed/bookings", json={"title": "No", **slot})  # 403
+    call("POST", room + "/bookings", base + "/bookings", data=b"{",
+         headers={"Content-Type": "application/json"})                                          # 400
+    untitled = call("POST", room + "/bookings", base + "/bookings",
+                    json={"@type": "Event", "start": "2027-06-09T10:00:00", "duration": "PT1H",
+                          "timeZone": "Europe/Berlin"})
+    assert untitled.status_code == 201
+    answer = world.request("POST", base + "/bookings", json={"title": "x", **slot})          # no login
+    conforms(spec, "POST", room + "/bookings", answer)
+    assert answer.status_code == 401
+    call("GET", room + "/bookings", base + "/bookings")
+    call("GET", room + "/bookings", base + "/bookings?from=x")                          # 400
+    call("GET", room + "/bookings/{uid}", f"{base}/bookings/{uid}")
+    call("GET", room + "/bookings/{uid}", f"{base}/bookings/{untitled.json()['uid']}")
+    call("GET", room + "/bookings/{uid}", base + "/bookings/oa-none")                    # 404
+    call("POST", room + "/check", base + "/check", json={"title": "Check", **slot})
+    call("POST", room + "/check", base + "/check", json={"title": "Check"})              # 422
+    call("POST", room + "/bookings", "/api/rooms/oa-closed/bookings", user=ADMIN, json={"title": "Board", **slot})
+    busy_only = call("POST", room + "/check", "/api/rooms/oa-closed/check", json={"title": "Mine", **slot})
+    assert busy_only.json()["conflicts"] == [{"start": "2027-06-07T10:00:00+00:00",
+                                              "end": "2027-06-07T11:00:00+00:00"}]
+    call("GET", room + "/bookings", "/api/rooms/oa-closed/bookings")                   # free/busy only
+    call("GET", room + "/availability", "/api/rooms/oa-closed/availability?start=2027-06-07&end=2027-06-08")
+    private = call("POST", room + "/bookings", base + "/bookings", user=ADMIN,
+                   json={"@type": "Event", "title": "Secret", "privacy": "private",
+                         "start": "2027-06-12T10:00:00", "duration": "PT1H"})
+    call("GET", room + "/bookings/{uid}", f"{base}/bookings/{private.json()['uid']}")
+    call("GET", room + "/availability", f"{base}/availability?start=2027-06-07&end=2027-06-09&duration=PT1H")
+    call("GET", room + "/availability", f"{base}/availability?start=2027-06-07")         # 400
+    call("POST", room + "/bookings/{uid}/reschedule", f"{base}/bookings/{uid}/reschedule",
+         json={"start": "2027-06-10T10:00:00"})
+    call("POST", room + "/bookings/{uid}/cancel", f"{base}/bookings/{uid}/cancel", json={"reason": "off"})
+    call("POST", room + "/bookings/{uid}/cancel", f"{base}/bookings/{uid}/cancel", json={})        # 409
+    call("POST", room + "/bookings/{uid}/approve", f"{base}/bookings/{uid}/approve", user=ADMIN)    # 409
+    call("POST", room + "/bookings/replace", base + "/bookings/replace", user=ADMIN,
+         json={"period": {"start": "2027-07-01T00:00:00", "end": "2027-07-02T00:00:00"},
+               "bookings": [{"title": "New", "start": "2027-07-01T10:00:00", "end": "2027-07-01T11:00:00"}]})
+    replaced = call("POST", room + "/bookings/replace", base + "/bookings/replace", user=ADMIN,
+                    json={"period": {"start": "2027-06-09T00:00:00", "end": "2027-06-10T00:00:00"},
+                          "bookings": []})
+    assert len(replaced.json()["removed"]) == 1  # the untitled Event
+    call("POST", room + "/bookings/replace", base + "/bookings/replace", user=ADMIN,
+         json={"period": {"start": "2027-07-02T00:00:00", "end": "2027-07-01T00:00:00"}, "bookings": []})  # 400
+    call("POST", "/api/{calendar}/{kind}/", "/api/oa-shapes/events/", user=ADMIN,
+         json={"name": "Seeded", "start": "2027-06-11T10:00:00", "end": "2027-06-11T11:00:00"})
+    call("DELETE", "/api/clear-bookings", "/api/clear-bookings?calendar=oa-shapes&test=1", user=ADMIN)
+    call("GET", "/api/admin/rooms", "/api/admin/rooms", user=ADMIN)
+    call("GET", "/api/admin/rooms", "/api/admin/rooms")                                  # 403
+    call("GET", "/api/admin/users", "/api/admin/users", user=ADMIN)
+    call("GET", "/api/admin/tokens", "/api/admin/tokens", user=ADMIN)
+    call("GET", "/api/admin/groups", "/api/admin/groups", user=ADMIN)
+    call("GET", "/api/admin/templates/default", "/api/admin/templates/default", user=ADMIN)
+    call("GET", "/api/openapi.json", "/api/openapi.json")
+    statuses = {status for _, _, status in seen}
+    assert {200, 201, 400, 403, 404, 409, 422} <= statuses, seen

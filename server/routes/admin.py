@@ -14,6 +14,8 @@ from werkzeug.routing import Rule
 from roomcal.server import admin, errors
 from roomcal.server.admin import InvalidChange
 from roomcal.server.errors import Forbidden
+from roomcal.server.openapi import (NO_CONTENT, STRING, answer, body, content, describe,
+                                    describe_by_path, error, operation, query, ref)
 from roomcal.storage.errors import NotFound
 from roomcal.storage.notify import format_template
 
@@ -48,12 +50,17 @@ def _no_content():
 
 
 # -- rooms -----------------------------------------------------------------------------------
+@describe("List every room (admins)",
+          responses={"200": answer("The rooms.", "RoomList")})
 def list_rooms(api, request, identity):
     _admin(identity, write=False)
     return errors.json_response(200, {"rooms": [api.room_json(room, identity)
                                                 for room in api.storage.registry.all()]})
 
 
+@describe("Add a room", request=body("RoomChange"),
+          responses={"201": answer("Added.", "Room")},
+          errors={**error("409", "Conflict"), **error("422", "Unprocessable")})
 def add_room(api, request, identity):
     _admin(identity)
     body = _object(api, request)
@@ -64,17 +71,25 @@ def add_room(api, request, identity):
     return _created(api.room_json(room, identity), f"/api/rooms/{room.id}")
 
 
+@describe("One room (admins)",
+          responses={"200": answer("The room.", "Room")})
 def get_room(api, request, identity, room_id):
     _admin(identity, write=False)
     return errors.json_response(200, api.room_json(api.room(room_id), identity))
 
 
+@describe("Change a room", request=body("RoomChange"),
+          responses={"200": answer("Changed.", "Room")},
+          errors=error("422", "Unprocessable"))
 def change_room(api, request, identity, room_id):
     _admin(identity)
     room = admin.update_room(api.storage, room_id, _object(api, request), identity.actor())
     return errors.json_response(200, api.room_json(room, identity))
 
 
+@describe(
+    "Remove a room", parameters=[query("force", "1: also when it has bookings")],
+    responses=NO_CONTENT, errors=error("409", "Conflict"))
 def remove_room(api, request, identity, room_id):
     _admin(identity)
     admin.remove_room(api.storage, room_id, identity.actor(),
@@ -89,12 +104,16 @@ def _user_json(api, user) -> dict:
             "groups": sorted(api.storage.accounts.groups_of(user.name))}
 
 
+@describe("List users", responses={"200": answer("The users.", "UserList")})
 def list_users(api, request, identity):
     _admin(identity, write=False)
     return errors.json_response(200, {"users": [_user_json(api, u)
                                                 for u in api.storage.accounts.list_users()]})
 
 
+@describe("Add a user", request=body("UserChange"),
+          responses={"201": answer("Added.", "User")},
+          errors={**error("409", "Conflict"), **error("422", "Unprocessable")})
 def add_user(api, request, identity):
     _admin(identity)
     body = _object(api, request, ("name", "password", "admin", "email"))
@@ -103,11 +122,15 @@ def add_user(api, request, identity):
     return _created(_user_json(api, user), f"/api/admin/users/{user.name}")
 
 
+@describe("One user", responses={"200": answer("The user.", "User")})
 def get_user(api, request, identity, name):
     _admin(identity, write=False)
     return errors.json_response(200, _user_json(api, admin.require_user(api.storage.accounts, name)))
 
 
+@describe("Change a user", request=body("UserChange"),
+          responses={"200": answer("Changed.", "User")},
+          errors=error("422", "Unprocessable"))
 def change_user(api, request, identity, name):
     _admin(identity)
     body = _object(api, request, ("password", "admin", "email"))
@@ -118,6 +141,7 @@ def change_user(api, request, identity, name):
     return errors.json_response(200, _user_json(api, user))
 
 
+@describe("Remove a user", responses=NO_CONTENT)
 def remove_user(api, request, identity, name):
     _admin(identity)
     admin.require_user(api.storage.accounts, name)
@@ -135,12 +159,16 @@ def _group(api, name) -> dict:
     return {"name": name, "members": groups[name]}
 
 
+@describe("List groups", responses={"200": answer("The groups.", "GroupList")})
 def list_groups(api, request, identity):
     _admin(identity, write=False)
     return errors.json_response(200, {"groups": [{"name": name, "members": members} for name, members
                                                  in api.storage.accounts.list_groups().items()]})
 
 
+@describe("Create a group and/or add members", request=body("Group"),
+          responses={"201": answer("Created.", "Group"),
+                     "200": answer("Members added.", "Group")})
 def add_group(api, request, identity):
     _admin(identity)
     body = _object(api, request, ("name", "members"))
@@ -153,11 +181,14 @@ def add_group(api, request, identity):
     return errors.json_response(200, _group(api, name))
 
 
+@describe("One group", responses={"200": answer("The group.", "Group")})
 def get_group(api, request, identity, name):
     _admin(identity, write=False)
     return errors.json_response(200, _group(api, name))
 
 
+@describe("Add members", request=body("Members"),
+          responses={"200": answer("The group.", "Group")})
 def add_members(api, request, identity, name):
     _admin(identity)
     _group(api, name)
@@ -168,6 +199,7 @@ def add_members(api, request, identity, name):
     return errors.json_response(200, _group(api, name))
 
 
+@describe("Remove a member", responses=NO_CONTENT)
 def remove_member(api, request, identity, name, user):
     _admin(identity)
     admin.remove_from_group(api.storage.accounts, name, [user], identity.actor())
@@ -181,6 +213,8 @@ def _token_json(token) -> dict:
             "created": created.isoformat(timespec="seconds")}
 
 
+@describe("List tokens", parameters=[query("user", "only this user's")],
+          responses={"200": answer("The tokens.", "TokenList")})
 def list_tokens(api, request, identity):
     _admin(identity, write=False)
     user = request.args.get("user") or None
@@ -190,6 +224,9 @@ def list_tokens(api, request, identity):
                                                  for t in api.storage.accounts.list_tokens(user)]})
 
 
+@describe("Create a token", request=body("TokenChange"),
+          responses={"201": answer("Created; the secret is shown only "
+                                   "now.", "TokenCreated")})
 def create_token(api, request, identity):
     _admin(identity)
     body = _object(api, request, ("user", "label", "readOnly"))
@@ -199,6 +236,7 @@ def create_token(api, request, identity):
     return _created({**_token_json(token), "token": secret}, f"/api/admin/tokens/{token.id}")
 
 
+@describe("Revoke a token", responses=NO_CONTENT)
 def revoke_token(api, request, identity, token_id):
     _admin(identity)
     admin.revoke_token(api.storage.accounts, token_id, identity.actor())
@@ -208,11 +246,26 @@ def revoke_token(api, request, identity, token_id):
 # -- mail templates ----------------------------------------------------------------------------
 # The file format of `roomcal template set`: the subject on the first line, then the body.
 # PUT takes it as text/plain, or as JSON {"subject", "body"} (or {"text"}).
+# Each endpoint serves the default template and every room's: the words differ by path.
+WHOSE = {"/api/admin/templates/default": "rooms without their own",
+         "/api/admin/rooms/{room_id}/template": "one room"}
+
+
+@describe_by_path(lambda path: operation(
+    f"The mail template of {WHOSE[path]}", "Its own, else the default, else the "
+    "built-in one (`whose` says which).", responses={"200": answer("The template.", "Template")}))
 def get_template(api, request, identity, room_id=None):
     _admin(identity, write=False)
     return errors.json_response(200, admin.template(api.storage, room_id))
 
 
+@describe_by_path(lambda path: operation(
+    f"Set the mail template of {WHOSE[path]}",
+    "Checked first: it must compile and render on sample data (sandboxed "
+    "Jinja2), else 422 and the old one stays. text/plain: the subject on the "
+    "first line, then the body.",
+    {"required": True, "content": {**content(ref("TemplateChange")), "text/plain": {"schema": STRING}}},
+    {"200": answer("Set.", "Template")}, errors=error("422", "Unprocessable")))
 def set_template(api, request, identity, room_id=None):
     _admin(identity)
     if request.mimetype.endswith("json"):
@@ -236,6 +289,8 @@ def set_template(api, request, identity, room_id=None):
     return errors.json_response(200, admin.template(api.storage, room_id))
 
 
+@describe_by_path(lambda path: operation(f"Remove the mail template of {WHOSE[path]}",
+                                         responses=NO_CONTENT))
 def remove_template(api, request, identity, room_id=None):
     _admin(identity)
     admin.remove_template(api.storage, room_id, identity.actor())

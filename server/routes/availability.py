@@ -16,6 +16,7 @@ from werkzeug.routing import Rule
 
 from roomcal.server import errors
 from roomcal.server.errors import BadRequest
+from roomcal.server.openapi import answer, describe, error, query
 from roomcal.storage import availability as avail
 from roomcal.storage import durations
 from roomcal.storage.errors import NotFound
@@ -51,6 +52,16 @@ def duration(value, name: str) -> int:
 
 
 # -- GET /api/rooms/<ID>/availability ------------------------------------------------------
+@describe(
+    "Busy and free times of a room",
+    "Busy intervals with their kind (titles only for callers who may read them), free windows "
+    "and, with duration, the start times every rule allows. At most 62 days at once.",
+    parameters=[query("start", "ISO 8601 date or date-time", required=True),
+                query("end", "ISO 8601 (a date: through that day)", required=True),
+                query("duration", "ISO 8601 duration of the wanted booking, e.g. PT1H"),
+                query("step", "between candidate starts (needs duration; default PT30M, or the "
+                              "duration when shorter)")],
+    responses={"200": answer("The availability.", "Availability")}, errors=error("400", "BadRequest"))
 def availability(api, request, identity, room_id):
     room = api.room(room_id)
     args = request.args

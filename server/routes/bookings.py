@@ -22,6 +22,7 @@ from werkzeug.routing import Rule
 
 from roomcal.server import errors, jscalendar
 from roomcal.server.errors import BadRequest, Forbidden
+from roomcal.server.openapi import BOOKING_BODY, WRITE_ERRORS, answer, body, describe, error, query
 from roomcal.server.rest import EVENT_TYPE
 from roomcal.server.routes.availability import moment as _moment
 from roomcal.storage import context
@@ -48,6 +49,10 @@ class UidTaken(Refusal):
 
 
 # -- create ------------------------------------------------------------------------------------
+@describe(
+    "Book the room", "The same booking core as a CalDAV PUT.", BOOKING_BODY,
+    {"201": answer("Booked.", "Created", {"Location": "the booking's CalDAV URL"})},
+    errors=WRITE_ERRORS)
 def book(api, request, identity, room_id):
     """Create a booking: the same storage upload (and booking core) as a CalDAV PUT."""
     room = api.room(room_id)
@@ -73,6 +78,14 @@ def create(api, identity, room, text: str):
 
 
 # -- read --------------------------------------------------------------------------------------
+@describe(
+    "List a room's bookings",
+    parameters=[query("status", "confirmed, pending, cancelled (repeatable or comma-separated)"),
+                query("from", "ISO 8601: bookings with an occurrence from then"),
+                query("to", "ISO 8601 (a date: through that day)"),
+                query("mine", "1: only the caller's bookings")],
+    responses={"200": answer("The bookings, by start.", "BookingList")},
+    errors=error("400", "BadRequest"))
 def list_bookings(api, request, identity, room_id):
     room = api.room(room_id)
     args = request.args
@@ -170,6 +183,10 @@ def summary(api, room, identity, href, booking: Booking, viewer: bool, first=Non
             "organizer": organizer or None, "bookedBy": booking.get(OWNER) or None}
 
 
+@describe(
+    "One booking", "By UID: the JSCalendar Event plus `roomcal` (room, status, etag...).",
+    responses={"200": answer("The booking.", "BookingEvent", {"ETag": "its ETag"},
+                             "application/jscalendar+json;type=event")})
 def get_booking(api, request, identity, room_id, uid):
     room = api.room(room_id)
     actor = identity.actor()
@@ -261,6 +278,10 @@ def _body(api, request) -> dict:
     return body
 
 
+@describe(
+    "Cancel a booking", "STATUS:CANCELLED, kept as history; the slot is free again. Yours, or "
+    "any if you manage the room.", body("Reason", required=False),
+    {"200": answer("Cancelled.", "BookingSummary")}, errors=error("409", "Conflict"))
 def cancel(api, request, identity, room_id, uid):
     def change(booking, body, room):
         if status_of(booking) == "cancelled":
@@ -269,6 +290,10 @@ def cancel(api, request, identity, room_id, uid):
     return _verb(api, request, identity, room_id, uid, "cancel", change)
 
 
+@describe(
+    "Approve a pending booking", "Room managers and admins: TENTATIVE -> CONFIRMED.",
+    body("Reason", required=False), {"200": answer("Approved.", "BookingSummary")},
+    errors=error("409", "Conflict"))
 def approve(api, request, identity, room_id, uid):
     def change(booking, body, room):
         _pending(booking, uid, "approved")
@@ -276,6 +301,10 @@ def approve(api, request, identity, room_id, uid):
     return _verb(api, request, identity, room_id, uid, "approve", change, managers_only=True)
 
 
+@describe(
+    "Decline a pending booking", "Room managers and admins: TENTATIVE -> CANCELLED; the reason "
+    "is mailed to the organizer.", body("Reason", required=False),
+    {"200": answer("Declined.", "BookingSummary")}, errors=error("409", "Conflict"))
 def decline(api, request, identity, room_id, uid):
     def change(booking, body, room):
         _pending(booking, uid, "declined")
@@ -289,6 +318,9 @@ def _pending(booking: Booking, uid: str, done: str) -> None:
         raise StateConflict(f"Only a pending booking can be {done}; {uid!r} is {status}.")
 
 
+@describe(
+    "Move a booking", "Atomic: the old slot is released only if the new one is granted.",
+    body("Reschedule"), {"200": answer("Moved.", "BookingSummary")}, errors=WRITE_ERRORS)
 def reschedule(api, request, identity, room_id, uid):
     body = _body(api, request)
     for name in ("start", "end"):

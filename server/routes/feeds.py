@@ -19,6 +19,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from werkzeug.routing import Rule
 
 from roomcal.server import errors
+from roomcal.server.openapi import NO_CONTENT, answer, body, describe, error
 from roomcal.storage import feeds as feed_store
 from roomcal.storage.errors import NotFound
 
@@ -124,6 +125,8 @@ def _managed_room(api, identity, room_id, writing):
     return room, None
 
 
+@describe("List a room's feeds (managers)",
+          responses={"200": answer("The feeds.", "FeedList")})
 def list_feeds(api, request, identity, room_id):
     room, refused = _managed_room(api, identity, room_id, writing=False)
     if refused:
@@ -131,6 +134,11 @@ def list_feeds(api, request, identity, room_id):
     return errors.json_response(200, {"feeds": [f.to_json() for f in api.storage.feeds.list(room.id)]})
 
 
+@describe("Create a subscription feed",
+          request=body("FeedChange", required=False),
+          responses={"201": answer("Created; the link is shown only now.",
+                                   "FeedCreated")},
+          errors=error("400", "BadRequest"))
 def create_feed(api, request, identity, room_id):
     room, refused = _managed_room(api, identity, room_id, writing=True)
     if refused:
@@ -161,6 +169,7 @@ def create_feed(api, request, identity, room_id):
     return errors.json_response(201, body, [("Location", body["href"]), ("Cache-Control", "no-store")])
 
 
+@describe("One feed", responses={"200": answer("The feed.", "Feed")})
 def get_feed(api, request, identity, room_id, feed_id):
     room, refused = _managed_room(api, identity, room_id, writing=False)
     if refused:
@@ -171,6 +180,7 @@ def get_feed(api, request, identity, room_id, feed_id):
     return errors.json_response(200, feed.to_json())
 
 
+@describe("Revoke a feed", responses=NO_CONTENT)
 def revoke_feed(api, request, identity, room_id, feed_id):
     room, refused = _managed_room(api, identity, room_id, writing=True)
     if refused:

@@ -28,6 +28,7 @@ from werkzeug.routing import Rule
 
 from roomcal.server import booking_body, errors
 from roomcal.server.errors import Forbidden
+from roomcal.server.openapi import answer, body, describe
 from roomcal.storage.instances import iso
 from roomcal.storage.replace import ReplaceRefused
 from roomcal.storage.rooms import parse_local
@@ -39,6 +40,19 @@ def _error(message: str, code: str = "invalid") -> dict:
     return {"message": message, "code": code}
 
 
+@describe(
+    "Replace a period's bookings (seed 002)",
+    "Admins and the room's managers. Atomically replaces every booking starting inside "
+    "[period.start, period.end) with the given ones (each inside the period): decided as a "
+    "whole against the room without the replaced bookings, under one write lock; all or "
+    "nothing. A 400 changes nothing and answers Django REST framework's shapes: "
+    "`period.non_field_errors` (end before start), `bookings.<index>.<field>` (missing or "
+    "invalid start, end, title...), `non_field_errors` (a booking outside the period, "
+    "bookings of the list overlapping each other), `bookings.<index>.non_field_errors` "
+    "(a broken rule, code = the rule; a conflict with a kept booking, code conflict).",
+    body("ReplaceRequest"),
+    {"200": answer("Replaced: the stored bookings and the removed ones.", "ReplaceResult"),
+     "400": answer("Nothing changed; why, per field and per booking.", "ReplaceErrors")})
 def replace(api, request, identity, room_id):
     """Replace every booking starting in a period with the given ones, all or nothing."""
     room = api.room(room_id)

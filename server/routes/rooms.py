@@ -6,9 +6,20 @@ Bookings are in ``bookings.py``, availability and the finder in ``availability.p
 from werkzeug.routing import Rule
 
 from roomcal.server import errors
+from roomcal.server.openapi import BOOKING_BODY, STRING, WRITE_ERRORS, answer, describe, error, query
 from roomcal.server.routes import availability
 
 
+@describe(
+    "List and find rooms", "Every room the caller can see (hidden rooms: admins only), with what "
+    "the caller may do there; the finder parameters narrow the list.",
+    parameters=[query("free-from", "with free-until: rooms with no blocking booking then and whose "
+                                   "rules allow that span (naive: each room's time zone)"),
+                query("free-until", "see free-from"),
+                query("capacity", "at least this many people", {"type": "integer", "minimum": 0}),
+                query("feature", "has this feature (repeatable: all of them)",
+                      {"type": "array", "items": STRING})],
+    responses={"200": answer("The rooms.", "RoomList")}, errors=error("400", "BadRequest"))
 def rooms(api, request, identity):
     """The directory; the finder filters (free-from/free-until, capacity, feature) narrow it."""
     listed = [room for room in api.storage.registry.all() if room.status != "hidden" or identity.admin]
@@ -16,10 +27,15 @@ def rooms(api, request, identity):
     return errors.json_response(200, {"rooms": [api.room_json(room, identity) for room in listed]})
 
 
+@describe("One room", responses={"200": answer("The room.", "Room")})
 def room(api, request, identity, room_id):
     return errors.json_response(200, api.room_json(api.room(room_id), identity))
 
 
+@describe(
+    "Dry run of a booking", "Every violation and conflict the booking would meet; nothing is "
+    "stored. Titles of conflicts are left out for callers with free/busy access only.",
+    BOOKING_BODY, {"200": answer("The verdict.", "CheckResult")}, errors=WRITE_ERRORS)
 def check(api, request, identity, room_id):
     """Dry run: every violation and conflict, nothing stored."""
     text = api.booking_text(request, api.room(room_id))

@@ -20,6 +20,7 @@ from werkzeug.routing import Rule
 
 from roomcal.server import booking_body, errors
 from roomcal.server.errors import BadRequest, Forbidden
+from roomcal.server.openapi import BOOKING_JSON, NO_CONTENT, WRITE_ERRORS, answer, describe, error, query
 from roomcal.server.routes import bookings
 from roomcal.storage import clearing
 from roomcal.storage.errors import NotFound
@@ -40,6 +41,12 @@ def new_id() -> str:
     return "".join(reversed(digits)).rjust(22, ALPHABET[0])
 
 
+@describe(
+    "Create an event (Django Room Booking scripts)", "`calendar` is a room id; stored at "
+    "/rooms/<calendar>/<id>.ics. The body is a booking's short form, `{name, start, end}` "
+    "(or any booking body).", BOOKING_JSON,
+    {"201": answer("Created.", "SeedCreated", {"Location": "the CalDAV URL"})},
+    errors=WRITE_ERRORS)
 def create_event(api, request, identity, calendar, kind):
     room = api.room(calendar)
     if identity.read_only:
@@ -51,6 +58,9 @@ def create_event(api, request, identity, calendar, kind):
     return errors.json_response(201, {"id": written.uid}, [("Location", room.url(written.href))])
 
 
+@describe(
+    "Delete an event (Django Room Booking scripts)", "By UID; yours, or any if you manage the "
+    "room.", responses=NO_CONTENT)
 def delete_event(api, request, identity, calendar, kind, event_id):
     room = api.room(calendar)
     if identity.read_only:
@@ -67,6 +77,17 @@ def delete_event(api, request, identity, calendar, kind, event_id):
     return 204, [], b""
 
 
+@describe(
+    "Clear overlapping and cancelled bookings",
+    "Admins and room managers. The earlier-created booking wins; a later single booking is "
+    "deleted, a later series loses only its overlapping occurrences; cancelled bookings are "
+    "deleted. Test mode changes nothing.",
+    parameters=[query("calendar", "a room id; left out: every room the caller manages"),
+                query("test", "1, ok or on: a dry run", {"type": "string",
+                                                        "enum": ["1", "ok", "on", "true", "yes",
+                                                                 "0", "off", "false", "no"]})],
+    responses={"200": answer("What was (test mode: would be) cleared.", "ClearBookingsResult")},
+    errors=error("400", "BadRequest"))
 def clear_bookings(api, request, identity):
     test = _test_mode(request.args.get("test"))
     core, actor = api.storage.core, identity.actor()
