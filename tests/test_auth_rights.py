@@ -115,7 +115,7 @@ def test_bearer_token_on_caldav_and_api_acts_as_its_user(server, world):
     assert server.request("GET", href, token=token).status_code == 200
     # The booking belongs to the token's user: bob may not delete it, alice (by password) may.
     assert server.request("DELETE", href, user=BOB).status_code == 403
-    assert server.request("DELETE", href, user=ALICE).status_code in (200, 204)
+    assert server.request("DELETE", href, user=ALICE).status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/", f"/{ALICE}/", "/rooms/", f"/rooms/{OPEN}/", "/api/rooms"])
@@ -358,13 +358,13 @@ def test_admin_administers_rooms_over_http(server, world):
     assert room_name(server, room) == "Renamed over HTTP"
 
     deleted = server.request("DELETE", f"/rooms/{room}/", user=ADMIN)
-    assert deleted.status_code in (200, 204)
+    assert deleted.status_code == 200
     assert server.request("GET", f"/api/rooms/{room}", user=BOB).status_code == 404
 
 
 def test_admin_cannot_create_a_room_with_a_reserved_id(server, world):
     response = server.request("MKCALENDAR", "/rooms/api/", user=ADMIN)
-    assert 400 <= response.status_code < 500
+    assert response.status_code == 400
     assert "api" not in {r["id"] for r in server.request("GET", "/api/rooms", user=ADMIN).json()["rooms"]}
 
 
@@ -408,10 +408,10 @@ def test_a_booking_cannot_be_claimed_through_its_icalendar_data(server, world):
     mine, mine_ics = alices_booking(server)
     edited = server.put_ics(mine, mine_ics.replace("END:VEVENT", "X-ROOMCAL-BOOKED-BY:ar-bob\r\nEND:VEVENT"),
                             user=ALICE)
-    assert edited.status_code in (201, 204)
+    assert edited.status_code == 204
     assert server.request("DELETE", mine, user=BOB).status_code == 403
-    assert server.request("DELETE", href, user=BOB).status_code in (200, 204)
-    assert server.request("DELETE", mine, user=ALICE).status_code in (200, 204)
+    assert server.request("DELETE", href, user=BOB).status_code == 200
+    assert server.request("DELETE", mine, user=ALICE).status_code == 200
 
 
 def test_the_booker_changes_and_deletes_her_own_booking(server, world):
@@ -419,7 +419,7 @@ def test_the_booker_changes_and_deletes_her_own_booking(server, world):
     changed = server.put_ics(href, same_slot(ics, "Renamed"), user=ALICE)
     assert changed.status_code == 204
     assert "Renamed" in server.request("GET", href, user=ALICE).text
-    assert server.request("DELETE", href, user=ALICE).status_code in (200, 204)
+    assert server.request("DELETE", href, user=ALICE).status_code == 200
     assert server.request("GET", href, user=ALICE).status_code == 404
 
 
@@ -432,7 +432,7 @@ def test_a_manager_or_admin_can_change_and_delete_anyones_booking(server, world,
     # It is still alice's booking: she may delete it after the manager's change...
     assert server.put_ics(href, same_slot(ics, "Back"), user=ALICE).status_code == 204
     # ...and the manager may delete it.
-    assert server.request("DELETE", href, user=who).status_code in (200, 204)
+    assert server.request("DELETE", href, user=who).status_code == 200
     assert server.request("GET", href, user=ALICE).status_code == 404
 
 
@@ -466,24 +466,24 @@ def test_owner_can_put_overlapping_events_in_a_personal_calendar(server, alices_
     assert response.status_code == 201, response.text
     listing = server.request("PROPFIND", path, user=ALICE, headers={"Depth": "1"})
     assert listing.status_code == 207 and href in listing.text and second in listing.text
-    assert server.request("DELETE", second, user=ALICE).status_code in (200, 204)
+    assert server.request("DELETE", second, user=ALICE).status_code == 200
 
 
 @pytest.mark.parametrize("other", [BOB, ADMIN], ids=["bob", "admin"])
 def test_personal_calendars_are_private(server, alices_calendar, other):
     path, href, ics = alices_calendar
-    forbidden = (403, 404)
-    assert server.request("PROPFIND", path, user=other, headers={"Depth": "1"}).status_code in forbidden
-    assert server.request("PROPFIND", f"/{ALICE}/", user=other, headers={"Depth": "1"}).status_code in forbidden
-    assert server.request("GET", href, user=other).status_code in forbidden
+    forbidden = 403   # owner_only: someone else's calendar is refused, not hidden
+    assert server.request("PROPFIND", path, user=other, headers={"Depth": "1"}).status_code == forbidden
+    assert server.request("PROPFIND", f"/{ALICE}/", user=other, headers={"Depth": "1"}).status_code == forbidden
+    assert server.request("GET", href, user=other).status_code == forbidden
     assert server.request("REPORT", path, user=other, data=QUERY,
-                          headers={"Depth": "1"}).status_code in forbidden
+                          headers={"Depth": "1"}).status_code == forbidden
     uid, new = booking("Intruder")
-    assert server.put_ics(f"{path}{uid}.ics", new, user=other).status_code in forbidden
-    assert server.put_ics(href, same_slot(ics, "Intruder"), user=other).status_code in forbidden
-    assert server.request("DELETE", href, user=other).status_code in forbidden
-    assert server.request("MKCALENDAR", f"/{ALICE}/from-{other}/", user=other).status_code in forbidden
-    assert server.request("DELETE", path, user=other).status_code in forbidden
+    assert server.put_ics(f"{path}{uid}.ics", new, user=other).status_code == forbidden
+    assert server.put_ics(href, same_slot(ics, "Intruder"), user=other).status_code == forbidden
+    assert server.request("DELETE", href, user=other).status_code == forbidden
+    assert server.request("MKCALENDAR", f"/{ALICE}/from-{other}/", user=other).status_code == forbidden
+    assert server.request("DELETE", path, user=other).status_code == forbidden
     # Nothing changed.
     assert server.request("GET", href, user=ALICE).text.count("Intruder") == 0
     assert server.request("GET", f"{path}{uid}.ics", user=ALICE).status_code == 404
@@ -494,7 +494,7 @@ def test_personal_calendars_are_private(server, alices_calendar, other):
 def test_a_token_reaches_only_its_own_users_calendars(server, alices_calendar):
     path, href, _ = alices_calendar
     bobs = server.token(BOB)
-    assert server.request("GET", href, token=bobs).status_code in (403, 404)
+    assert server.request("GET", href, token=bobs).status_code == 403
     alices = server.token(ALICE)
     assert server.request("GET", href, token=alices).status_code == 200
 
