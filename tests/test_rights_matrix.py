@@ -1,8 +1,8 @@
 """The generated rights matrix (issue "Hardening"): every actor x room x verb x path over HTTP.
 
-The matrix, the cast and the oracle live in ``bench/rights_matrix.py`` (one copy; the script
-there prints the table: ``.venv/bin/python bench/rights_matrix.py``).  Here the whole matrix
-runs against one ``roomcal serve --workers 2`` set up through the real CLI, and:
+The matrix, the cast and the oracle live in ``tests/support/rights_matrix.py`` (one copy;
+``.venv/bin/python bench/rights_matrix.py`` prints the table).  Here the whole matrix runs
+against one ``roomcal serve --workers 2`` set up through the CLI, and:
 
 - no cell reads what the policy denies (status, and no planted ``SECRET-…`` title, private
   title or UID of someone else's booking in any answer, no hidden room in listings);
@@ -16,15 +16,11 @@ runs against one ``roomcal serve --workers 2`` set up through the real CLI, and:
 """
 
 import ast
-import os
-import sys
 
 import pytest
 
-from conftest import REPO, assert_no_500
-
-sys.path.insert(0, os.path.join(REPO, "bench"))
-import rights_matrix as rm  # noqa: E402
+from conftest import assert_no_500
+from support import rights_matrix as rm
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +100,7 @@ def test_the_oracle_does_not_ask_the_project():
                 for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(tree)
                  if isinstance(node, ast.ImportFrom) and node.module}
-    assert not imported & {"plugins", "storage", "server", "radicale"}, imported
+    assert not imported & {"roomcal", "plugins", "storage", "server", "radicale"}, imported
 
 
 @pytest.mark.parametrize("actor,kind,verb,path,allowed", [
