@@ -17,7 +17,6 @@ from conftest import event
 
 DAV = "{DAV:}"
 ADMIN, ALICE, BOB, MGR = "ar-adm", "ar-alice", "ar-bob", "ar-mgr"
-USERS = (ADMIN, ALICE, BOB, MGR)
 OPEN, PRIV = "ar-open", "ar-priv"
 
 _slot = itertools.count()
@@ -233,75 +232,9 @@ def test_read_only_token_may_not_book_in_api(server, world, read_only):
     assert may["read"] is True and may["book"] is False
 
 
-# -- the rights matrix: users x rooms x verbs ------------------------------------------------------
-BOOKABLE = {OPEN: set(USERS), PRIV: {ADMIN, ALICE, MGR}}
-MATRIX = []
-for _user in USERS:
-    for _room in (OPEN, PRIV):
-        MATRIX += [
-            (_user, _room, "propfind", 207),
-            (_user, _room, "report", 207),
-            (_user, _room, "get-booking", 200),
-            (_user, _room, "book", 201 if _user in BOOKABLE[_room] else 403),
-            (_user, _room, "proppatch-room", 207 if _user == ADMIN else 403),
-            (_user, _room, "mkcalendar-room", 201 if _user == ADMIN else 403),
-        ]
-        if _user != ADMIN:  # admins deleting rooms: test_admin_administers_rooms_over_http
-            MATRIX += [(_user, _room, "mkcol-room", 403), (_user, _room, "delete-room", 403)]
-
-
-@pytest.mark.parametrize("user,room,verb,expected", MATRIX,
-                         ids=[f"{u}-{r}-{v}" for u, r, v, _ in MATRIX])
-def test_rights_matrix(server, world, user, room, verb, expected):
-    path = f"/rooms/{room}/"
-    if verb == "propfind":
-        response = server.request("PROPFIND", path, user=user, headers={"Depth": "1"})
-        assert response.status_code == expected
-        assert world[room] in response.text
-    elif verb == "report":
-        response = server.request("REPORT", path, user=user, data=QUERY,
-                                  headers={"Depth": "1", "Content-Type": "application/xml"})
-        assert response.status_code == expected
-        assert world[room] in response.text
-    elif verb == "get-booking":
-        response = server.request("GET", world[room], user=user)
-        assert response.status_code == expected and "BEGIN:VEVENT" in response.text
-    elif verb == "book":
-        uid, ics = booking(f"{user} books")
-        href = f"{path}{uid}.ics"
-        response = server.put_ics(href, ics, user=user)
-        assert response.status_code == expected, response.text
-        stored = server.request("GET", href, user=ADMIN)
-        assert stored.status_code == (200 if expected == 201 else 404)
-    elif verb == "proppatch-room":
-        name = room_name(server, room)
-        wanted = name if user == ADMIN else f"{name} hacked by {user}"
-        response = server.request("PROPPATCH", path, user=user, data=PROPPATCH.format(name=wanted).encode(),
-                                   headers={"Content-Type": "application/xml"})
-        assert response.status_code == expected
-        assert room_name(server, room) == name
-    elif verb == "mkcalendar-room":
-        new = f"{room}-mk-{user}"
-        response = server.request("MKCALENDAR", f"/rooms/{new}/", user=user,
-                                  data=MKCALENDAR.format(name=f"New {new}").encode())
-        assert response.status_code == expected
-        api = server.request("GET", f"/api/rooms/{new}", user=ADMIN)
-        assert api.status_code == (200 if expected == 201 else 404)
-    elif verb == "mkcol-room":
-        new = f"{room}-col-{user}"
-        response = server.request("MKCOL", f"/rooms/{new}/", user=user)
-        assert response.status_code == expected
-        assert server.request("PROPFIND", f"/rooms/{new}/", user=ADMIN,
-                              headers={"Depth": "0"}).status_code == 404
-    elif verb == "delete-room":
-        response = server.request("DELETE", path, user=user)
-        assert response.status_code == expected
-        assert server.request("GET", world[room], user=ADMIN).status_code == 200
-        assert server.request("GET", f"/api/rooms/{room}", user=ADMIN).status_code == 200
-    else:
-        raise AssertionError(verb)
-
-
+# -- the rooms collection ---------------------------------------------------------------------------
+# Users x rooms x verbs (PROPFIND, REPORT, GET, PUT, PROPPATCH, MKCALENDAR, MKCOL, DELETE of the
+# room) is the generated matrix's: tests/test_rights_matrix.py, which pins these users' codes too.
 def test_non_admins_cannot_touch_the_rooms_collection_itself(server, world):
     listing = server.request("PROPFIND", "/rooms/", user=BOB, headers={"Depth": "1"})
     assert listing.status_code == 207
