@@ -88,20 +88,47 @@ class Server:
 
     # -- process ----------------------------------------------------------------
     def start(self):
-        self.log = open(os.path.join(self.dir, "serve.log"), "ab")
+        # free_port's port may be taken before gunicorn binds it (by another test process
+        # under pytest-xdist): then the next free one.
+        for _ in range(5):
+            if self._start():
+                return self
+            self._move_to(free_port())
+        raise RuntimeError(f"roomcal serve found no free port: {self.read_log()}")
+
+    def _start(self) -> bool:
+        """Start ``roomcal serve``; False when its port was taken."""
+        log_path = os.path.join(self.dir, "serve.log")
+        self.log = open(log_path, "ab")
+        offset = self.log.tell()
         self.process = subprocess.Popen(
             ROOMCAL + ["--config", self.config, "serve", "--workers", str(self.workers)],
             stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
+        # Only our own master's "Listening at: ...:PORT (PID)" says that what answers is ours.
+        listening = f":{self.port} ({self.process.pid})"
         deadline = time.time() + 30
         while time.time() < deadline:
+            with open(log_path, errors="replace") as f:
+                f.seek(offset)
+                logged = f.read()
+            if "Connection in use" in logged:
+                self.stop()
+                return False
             if self.process.poll() is not None:
                 raise RuntimeError(f"roomcal serve exited: {self.read_log()}")
-            try:
-                requests.get(self.url + "/", timeout=1, verify=self.verify, cert=self.cert)
-                return self
-            except (requests.ConnectionError, requests.Timeout):   # not up yet, or a busy machine
-                time.sleep(0.1)
+            if listening in logged:
+                try:
+                    requests.get(self.url + "/", timeout=1, verify=self.verify, cert=self.cert)
+                    return True
+                except (requests.ConnectionError, requests.Timeout):   # a busy machine
+                    pass
+            time.sleep(0.1)
         raise RuntimeError("roomcal serve did not start")
+
+    def _move_to(self, port):
+        self.configure((f"127.0.0.1:{self.port}", f"127.0.0.1:{port}"))
+        self.url = self.url.replace(f":{self.port}", f":{port}")
+        self.port = port
 
     def stop(self):
         if self.process and self.process.poll() is None:
@@ -232,6 +259,19 @@ def assert_no_500(server):
     """Nothing a module sent was answered 500 (the access log: what clients got)."""
     answered_500 = [line for line in server.read_log().splitlines() if '" 500 ' in line]
     assert not answered_500, answered_500
+
+
+# The longest modules start first, so that pytest-xdist's workers finish together
+# (pyproject: --dist loadfile --no-loadscope-reorder); the rest keep their order.
+LONGEST_FIRST = ("test_rights_matrix.py", "test_hostile_ical.py", "test_jscalendar_unit.py", "test_cli.py",
+                 "test_notifications.py", "test_feeds.py", "test_fuzz.py", "test_check.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = os.path.basename(str(item.fspath))
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="module")
