@@ -17,7 +17,6 @@ from conftest import event
 
 DAV = "{DAV:}"
 ADMIN, ALICE, BOB, MGR = "ar-adm", "ar-alice", "ar-bob", "ar-mgr"
-USERS = (ADMIN, ALICE, BOB, MGR)
 OPEN, PRIV = "ar-open", "ar-priv"
 
 _slot = itertools.count()
@@ -115,7 +114,7 @@ def test_bearer_token_on_caldav_and_api_acts_as_its_user(server, world):
     assert server.request("GET", href, token=token).status_code == 200
     # The booking belongs to the token's user: bob may not delete it, alice (by password) may.
     assert server.request("DELETE", href, user=BOB).status_code == 403
-    assert server.request("DELETE", href, user=ALICE).status_code in (200, 204)
+    assert server.request("DELETE", href, user=ALICE).status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/", f"/{ALICE}/", "/rooms/", f"/rooms/{OPEN}/", "/api/rooms"])
@@ -233,75 +232,9 @@ def test_read_only_token_may_not_book_in_api(server, world, read_only):
     assert may["read"] is True and may["book"] is False
 
 
-# -- the rights matrix: users x rooms x verbs ------------------------------------------------------
-BOOKABLE = {OPEN: set(USERS), PRIV: {ADMIN, ALICE, MGR}}
-MATRIX = []
-for _user in USERS:
-    for _room in (OPEN, PRIV):
-        MATRIX += [
-            (_user, _room, "propfind", 207),
-            (_user, _room, "report", 207),
-            (_user, _room, "get-booking", 200),
-            (_user, _room, "book", 201 if _user in BOOKABLE[_room] else 403),
-            (_user, _room, "proppatch-room", 207 if _user == ADMIN else 403),
-            (_user, _room, "mkcalendar-room", 201 if _user == ADMIN else 403),
-        ]
-        if _user != ADMIN:  # admins deleting rooms: test_admin_administers_rooms_over_http
-            MATRIX += [(_user, _room, "mkcol-room", 403), (_user, _room, "delete-room", 403)]
-
-
-@pytest.mark.parametrize("user,room,verb,expected", MATRIX,
-                         ids=[f"{u}-{r}-{v}" for u, r, v, _ in MATRIX])
-def test_rights_matrix(server, world, user, room, verb, expected):
-    path = f"/rooms/{room}/"
-    if verb == "propfind":
-        response = server.request("PROPFIND", path, user=user, headers={"Depth": "1"})
-        assert response.status_code == expected
-        assert world[room] in response.text
-    elif verb == "report":
-        response = server.request("REPORT", path, user=user, data=QUERY,
-                                  headers={"Depth": "1", "Content-Type": "application/xml"})
-        assert response.status_code == expected
-        assert world[room] in response.text
-    elif verb == "get-booking":
-        response = server.request("GET", world[room], user=user)
-        assert response.status_code == expected and "BEGIN:VEVENT" in response.text
-    elif verb == "book":
-        uid, ics = booking(f"{user} books")
-        href = f"{path}{uid}.ics"
-        response = server.put_ics(href, ics, user=user)
-        assert response.status_code == expected, response.text
-        stored = server.request("GET", href, user=ADMIN)
-        assert stored.status_code == (200 if expected == 201 else 404)
-    elif verb == "proppatch-room":
-        name = room_name(server, room)
-        wanted = name if user == ADMIN else f"{name} hacked by {user}"
-        response = server.request("PROPPATCH", path, user=user, data=PROPPATCH.format(name=wanted).encode(),
-                                   headers={"Content-Type": "application/xml"})
-        assert response.status_code == expected
-        assert room_name(server, room) == name
-    elif verb == "mkcalendar-room":
-        new = f"{room}-mk-{user}"
-        response = server.request("MKCALENDAR", f"/rooms/{new}/", user=user,
-                                  data=MKCALENDAR.format(name=f"New {new}").encode())
-        assert response.status_code == expected
-        api = server.request("GET", f"/api/rooms/{new}", user=ADMIN)
-        assert api.status_code == (200 if expected == 201 else 404)
-    elif verb == "mkcol-room":
-        new = f"{room}-col-{user}"
-        response = server.request("MKCOL", f"/rooms/{new}/", user=user)
-        assert response.status_code == expected
-        assert server.request("PROPFIND", f"/rooms/{new}/", user=ADMIN,
-                              headers={"Depth": "0"}).status_code == 404
-    elif verb == "delete-room":
-        response = server.request("DELETE", path, user=user)
-        assert response.status_code == expected
-        assert server.request("GET", world[room], user=ADMIN).status_code == 200
-        assert server.request("GET", f"/api/rooms/{room}", user=ADMIN).status_code == 200
-    else:
-        raise AssertionError(verb)
-
-
+# -- the rooms collection ---------------------------------------------------------------------------
+# Users x rooms x verbs (PROPFIND, REPORT, GET, PUT, PROPPATCH, MKCALENDAR, MKCOL, DELETE of the
+# room) is the generated matrix's: tests/test_rights_matrix.py, which pins these users' codes too.
 def test_non_admins_cannot_touch_the_rooms_collection_itself(server, world):
     listing = server.request("PROPFIND", "/rooms/", user=BOB, headers={"Depth": "1"})
     assert listing.status_code == 207
@@ -358,13 +291,13 @@ def test_admin_administers_rooms_over_http(server, world):
     assert room_name(server, room) == "Renamed over HTTP"
 
     deleted = server.request("DELETE", f"/rooms/{room}/", user=ADMIN)
-    assert deleted.status_code in (200, 204)
+    assert deleted.status_code == 200
     assert server.request("GET", f"/api/rooms/{room}", user=BOB).status_code == 404
 
 
 def test_admin_cannot_create_a_room_with_a_reserved_id(server, world):
     response = server.request("MKCALENDAR", "/rooms/api/", user=ADMIN)
-    assert 400 <= response.status_code < 500
+    assert response.status_code == 400
     assert "api" not in {r["id"] for r in server.request("GET", "/api/rooms", user=ADMIN).json()["rooms"]}
 
 
@@ -408,10 +341,10 @@ def test_a_booking_cannot_be_claimed_through_its_icalendar_data(server, world):
     mine, mine_ics = alices_booking(server)
     edited = server.put_ics(mine, mine_ics.replace("END:VEVENT", "X-ROOMCAL-BOOKED-BY:ar-bob\r\nEND:VEVENT"),
                             user=ALICE)
-    assert edited.status_code in (201, 204)
+    assert edited.status_code == 204
     assert server.request("DELETE", mine, user=BOB).status_code == 403
-    assert server.request("DELETE", href, user=BOB).status_code in (200, 204)
-    assert server.request("DELETE", mine, user=ALICE).status_code in (200, 204)
+    assert server.request("DELETE", href, user=BOB).status_code == 200
+    assert server.request("DELETE", mine, user=ALICE).status_code == 200
 
 
 def test_the_booker_changes_and_deletes_her_own_booking(server, world):
@@ -419,7 +352,7 @@ def test_the_booker_changes_and_deletes_her_own_booking(server, world):
     changed = server.put_ics(href, same_slot(ics, "Renamed"), user=ALICE)
     assert changed.status_code == 204
     assert "Renamed" in server.request("GET", href, user=ALICE).text
-    assert server.request("DELETE", href, user=ALICE).status_code in (200, 204)
+    assert server.request("DELETE", href, user=ALICE).status_code == 200
     assert server.request("GET", href, user=ALICE).status_code == 404
 
 
@@ -432,7 +365,7 @@ def test_a_manager_or_admin_can_change_and_delete_anyones_booking(server, world,
     # It is still alice's booking: she may delete it after the manager's change...
     assert server.put_ics(href, same_slot(ics, "Back"), user=ALICE).status_code == 204
     # ...and the manager may delete it.
-    assert server.request("DELETE", href, user=who).status_code in (200, 204)
+    assert server.request("DELETE", href, user=who).status_code == 200
     assert server.request("GET", href, user=ALICE).status_code == 404
 
 
@@ -466,24 +399,24 @@ def test_owner_can_put_overlapping_events_in_a_personal_calendar(server, alices_
     assert response.status_code == 201, response.text
     listing = server.request("PROPFIND", path, user=ALICE, headers={"Depth": "1"})
     assert listing.status_code == 207 and href in listing.text and second in listing.text
-    assert server.request("DELETE", second, user=ALICE).status_code in (200, 204)
+    assert server.request("DELETE", second, user=ALICE).status_code == 200
 
 
 @pytest.mark.parametrize("other", [BOB, ADMIN], ids=["bob", "admin"])
 def test_personal_calendars_are_private(server, alices_calendar, other):
     path, href, ics = alices_calendar
-    forbidden = (403, 404)
-    assert server.request("PROPFIND", path, user=other, headers={"Depth": "1"}).status_code in forbidden
-    assert server.request("PROPFIND", f"/{ALICE}/", user=other, headers={"Depth": "1"}).status_code in forbidden
-    assert server.request("GET", href, user=other).status_code in forbidden
+    forbidden = 403   # owner_only: someone else's calendar is refused, not hidden
+    assert server.request("PROPFIND", path, user=other, headers={"Depth": "1"}).status_code == forbidden
+    assert server.request("PROPFIND", f"/{ALICE}/", user=other, headers={"Depth": "1"}).status_code == forbidden
+    assert server.request("GET", href, user=other).status_code == forbidden
     assert server.request("REPORT", path, user=other, data=QUERY,
-                          headers={"Depth": "1"}).status_code in forbidden
+                          headers={"Depth": "1"}).status_code == forbidden
     uid, new = booking("Intruder")
-    assert server.put_ics(f"{path}{uid}.ics", new, user=other).status_code in forbidden
-    assert server.put_ics(href, same_slot(ics, "Intruder"), user=other).status_code in forbidden
-    assert server.request("DELETE", href, user=other).status_code in forbidden
-    assert server.request("MKCALENDAR", f"/{ALICE}/from-{other}/", user=other).status_code in forbidden
-    assert server.request("DELETE", path, user=other).status_code in forbidden
+    assert server.put_ics(f"{path}{uid}.ics", new, user=other).status_code == forbidden
+    assert server.put_ics(href, same_slot(ics, "Intruder"), user=other).status_code == forbidden
+    assert server.request("DELETE", href, user=other).status_code == forbidden
+    assert server.request("MKCALENDAR", f"/{ALICE}/from-{other}/", user=other).status_code == forbidden
+    assert server.request("DELETE", path, user=other).status_code == forbidden
     # Nothing changed.
     assert server.request("GET", href, user=ALICE).text.count("Intruder") == 0
     assert server.request("GET", f"{path}{uid}.ics", user=ALICE).status_code == 404
@@ -494,7 +427,7 @@ def test_personal_calendars_are_private(server, alices_calendar, other):
 def test_a_token_reaches_only_its_own_users_calendars(server, alices_calendar):
     path, href, _ = alices_calendar
     bobs = server.token(BOB)
-    assert server.request("GET", href, token=bobs).status_code in (403, 404)
+    assert server.request("GET", href, token=bobs).status_code == 403
     alices = server.token(ALICE)
     assert server.request("GET", href, token=alices).status_code == 200
 

@@ -481,7 +481,7 @@ def test_a_deleted_booking_frees_its_slot(server):
     r = room(server)
     assert book(server, r, "20270116T100000Z", "20270116T110000Z", name="gone.ics").status_code == 201
     assert_conflict(book(server, r, "20270116T100000Z", "20270116T110000Z", user="c-bob"))
-    assert server.request("DELETE", f"/rooms/{r}/gone.ics", user="c-alice").status_code in (200, 204)
+    assert server.request("DELETE", f"/rooms/{r}/gone.ics", user="c-alice").status_code == 200
     assert book(server, r, "20270116T100000Z", "20270116T110000Z", user="c-bob").status_code == 201
 
 

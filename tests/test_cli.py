@@ -1,9 +1,16 @@
-"""The `roomcal` command line, run as a real subprocess (issue 2, "CLI contract").
+"""The `roomcal` command line (issue 2, "CLI contract").
 
 Effects are checked where they matter: a password set by the CLI logs in on the
 running server, a revoked token stops working there, a room shown by the CLI is
 the room the API serves.  Every error must end in a non-zero exit and exactly
 one clear line on stderr, without a traceback.
+
+``run`` is the installed command as a real subprocess: init, finding the config
+(option, environment, current folder), a fresh store's first command, and a user,
+a password from stdin and a token made by another process and used on the server.
+``server.cli`` runs the same ``main`` in the test process (tests/conftest.py): exit
+status, stdout and stderr as the process would give them, without an interpreter
+start per command.
 """
 
 import configparser
@@ -181,13 +188,13 @@ def test_an_error_as_the_very_first_command_on_a_fresh_store_is_one_line(tmp_pat
 
 # -- users ----------------------------------------------------------------------------------------
 def test_user_add_with_password_logs_in_on_the_server(server):
-    ok(server.cli("user", "add", "cli-u1", "--password", "first pw"))
+    ok(run("user", "add", "cli-u1", "--password", "first pw", config=server.config))
     assert api_status(server, ("cli-u1", "first pw")) == 200
     assert api_status(server, ("cli-u1", "other")) == 401
 
 
 def test_user_add_password_stdin(server):
-    ok(server.cli("user", "add", "cli-u2", "--password-stdin", input="from stdin\n"))
+    ok(run("user", "add", "cli-u2", "--password-stdin", input="from stdin\n", config=server.config))
     assert api_status(server, ("cli-u2", "from stdin")) == 200
     assert api_status(server, ("cli-u2", "from stdin\n")) == 401
 
@@ -255,7 +262,7 @@ def test_user_remove(server):
 # -- tokens -------------------------------------------------------------------------------------------
 def test_token_create_prints_the_token_as_the_last_line(server):
     server.add_user("cli-tok")
-    result = ok(server.cli("token", "create", "cli-tok", "--label", "laptop"))
+    result = ok(run("token", "create", "cli-tok", "--label", "laptop", config=server.config))
     lines = result.stdout.splitlines()
     assert lines and lines[-1].strip() == lines[-1] and lines[-1]
     secret = lines[-1]

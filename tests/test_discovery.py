@@ -154,7 +154,7 @@ def test_room_metadata_is_readable_over_propfind(world):
 def test_discovery_from_server_url_and_login(world):
     well_known = world.request("PROPFIND", "/.well-known/caldav", user=ALICE, allow_redirects=False,
                                headers={"Depth": "0"})
-    assert well_known.status_code in (301, 302, 307, 308)
+    assert well_known.status_code == 301
     root_path = well_known.headers["Location"]
     assert root_path.endswith("/")
 
@@ -281,7 +281,7 @@ def test_thunderbird_flow_against_a_room(world):
     # The ctag moved with the change.
     root = multistatus(tb(world, "PROPFIND", f"/rooms/{room}/", TB_PROPFIND, depth="0"))
     assert root.findtext(f".//{CS}getctag") != ctag
-    assert world.request("DELETE", other, user=BOB).status_code in (200, 204)
+    assert world.request("DELETE", other, user=BOB).status_code == 200
     token4, changes = sync(world, room, token3)
     assert changes == {other: None} and token4 != token3
 
@@ -314,5 +314,5 @@ def test_thunderbird_sees_a_room_it_may_not_book_as_read_only(world):
 def test_thunderbird_with_an_unknown_sync_token_starts_over(world):
     response = tb(world, "REPORT", "/rooms/dv-atrium/",
                   TB_SYNC.format(token="http://radicale.org/ns/sync/" + "0" * 64), depth="1")
-    assert response.status_code in (403, 409)
+    assert response.status_code == 403   # RFC 6578: DAV:valid-sync-token is a 403 precondition
     assert "valid-sync-token" in response.text

@@ -367,7 +367,9 @@ def test_the_secret_grants_the_feed_and_nothing_else(site, feeds):
                  f"/api/feeds/{secret}", f"/.feeds/{secret}.ics".upper()):
         for method in ("GET", "PROPFIND", "REPORT"):
             response = requests.request(method, base + path, headers={"Depth": "1"}, timeout=30)
-            assert response.status_code in (401, 403, 404, 405), (method, path, response.status_code)
+            # anonymous: a login is asked for, but Radicale refuses paths of dot-folders outright
+            refused = 403 if path.startswith("/.token/") else 401
+            assert response.status_code == refused, (method, path, response.status_code)
             assert "Layoffs" not in response.text
 
 

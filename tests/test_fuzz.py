@@ -1,19 +1,16 @@
 """A small, deterministic subset of bench/stress_fuzz.py (issue 7): generated malformed
 requests of every category -> no answer >= 500, rejected writes store nothing, the server
-still answers.  The full run (10 000+ inputs): ``.venv/bin/python bench/stress_fuzz.py``."""
+still answers.  The generators and the fuzzer are ``tests/support/fuzz.py``; the full run
+(10 000+ inputs): ``.venv/bin/python bench/stress_fuzz.py``."""
 
-import os
 import random
-import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOMCAL, assert_no_500
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
-import stress_fuzz  # noqa: E402
+from conftest import assert_no_500
+from support import fuzz
 
 EXAMPLES = 50  # per category: 300 in all
 
@@ -21,20 +18,16 @@ EXAMPLES = 50  # per category: 300 in all
 @pytest.fixture(scope="module")
 def fuzzer(make_server):
     server = make_server(start=False)
-
-    def run(cmd, cwd):
-        import subprocess
-        subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
-    stress_fuzz.seed_server(ROOMCAL + ["--config", server.config], run, os.path.dirname(server.config))
+    fuzz.seed_server(server.cli)
     server.start()
-    f = stress_fuzz.Fuzzer(server.url)
+    f = fuzz.Fuzzer(server.url)
     f.setup()
     yield f
     assert f.alive()
     assert_no_500(server)
 
 
-@pytest.mark.parametrize("category", stress_fuzz.CATEGORIES)
+@pytest.mark.parametrize("category", fuzz.CATEGORIES)
 def test_fuzz(fuzzer, category):
     @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))

@@ -112,7 +112,8 @@ def test_series_with_too_many_occurrences_is_refused(srv, count):
     r = srv.put_ics(f"/rooms/lim/{uuid.uuid4().hex}.ics",
                     event("20270401T000000Z", "20270401T000100Z", extra=f"RRULE:FREQ=MINUTELY;COUNT={count}"),
                     user="alice")
-    assert 400 <= r.status_code < 500, r.status_code
+    # roomcal's limit: its 403 precondition; Radicale's (a COUNT it will not expand): a 400
+    assert r.status_code == (403 if count <= 10000 else 400), r.status_code
     assert r.headers["Content-Type"].startswith("application/xml")
     expected = "more than 5000 occurrences" if count < 10000 else "too many recurrence rule entries"
     assert expected in r.text.lower(), r.text[:300]
@@ -155,7 +156,7 @@ def test_endless_minutely_series_by_json_is_refused(srv):
                                      "timeZone": "Etc/UTC", "duration": "PT1M",
                                      "recurrenceRules": [{"@type": "RecurrenceRule",
                                                           "frequency": "minutely"}]}))
-    assert 400 <= r.status_code < 500, r.status_code
+    assert r.status_code == 422, r.status_code
     assert "occurrence" in r.text.lower(), r.text[:300]
     assert time.time() - t0 < 30
     assert listing(srv) == before
@@ -175,7 +176,7 @@ def test_availability_window_is_capped(srv):
 def test_room_directory_free_window_is_capped(srv):
     r = srv.request("GET", "/api/rooms?free-from=2027-01-01T00:00:00Z&free-until=2037-01-01T00:00:00Z",
                     user="alice")
-    assert r.status_code < 500
+    assert r.status_code == 200
     assert r.elapsed.total_seconds() < 20
 
 
@@ -186,7 +187,7 @@ def test_listing_an_endless_series_over_a_huge_window_answers(srv):
     for path in ("/rooms/lim/?start=1900-01-01&end=2100-01-01", "/api/rooms/lim/bookings?from=1900-01-01&to=2100-01-01"):
         t0 = time.time()
         r = srv.request("GET", path, user="alice", headers={"Accept": "application/json"})
-        assert r.status_code in (200, 400), (path, r.status_code)
+        assert r.status_code == 200, (path, r.status_code)
         assert time.time() - t0 < 20
 
 

@@ -53,7 +53,7 @@ def test_a_name_round_trips_through_caldav_and_json(server, name):
     # The JSON listing has the same href.
     responses = server.request("GET", CALENDAR, user=ALICE, headers=JSON).json()["responses"]
     assert responses[url]["title"] == f"Named {name}"
-    assert server.request("DELETE", url, user=ALICE).status_code in (200, 204)
+    assert server.request("DELETE", url, user=ALICE).status_code == 200
     assert server.request("GET", url, user=ALICE).status_code == 404
 
 
@@ -62,16 +62,16 @@ def test_move_to_a_special_name(server):
     assert server.put_ics(source, event(*SLOT, summary="Moved"), user=ALICE).status_code == 201
     target = CALENDAR + quote("verschoben nach Köln 100%.ics")
     moved = server.request("MOVE", source, user=ALICE, headers={"Destination": server.url + target})
-    assert moved.status_code in (201, 204), moved.text
+    assert moved.status_code == 201, moved.text
     assert "Moved" in server.request("GET", target, user=ALICE).text
     assert target in hrefs_of(server.request("PROPFIND", CALENDAR, user=ALICE, headers={"Depth": "1"}))
-    assert server.request("DELETE", target, user=ALICE).status_code in (200, 204)
+    assert server.request("DELETE", target, user=ALICE).status_code == 200
 
 
 def test_an_encoded_slash_is_a_path_separator_as_in_radicale(server):
     # Radicale's own server unquotes %2F too: a PUT there is a PUT into a sub-collection.
     put = server.put_ics(CALENDAR + "foo%2Fbar.ics", event(*SLOT), user=ALICE)
-    assert put.status_code in (403, 409)
+    assert put.status_code == 403
 
 
 def test_json_writes_answer_encoded_locations(server):
@@ -107,7 +107,7 @@ def test_special_names_in_a_room(server):
         assert url in {b["href"] for b in listed}
         # Only the booker may delete it (the booking core found it by its name).
         assert server.request("DELETE", url, user=BOB).status_code == 403
-        assert server.request("DELETE", url, user=ALICE).status_code in (200, 204)
+        assert server.request("DELETE", url, user=ALICE).status_code == 200
 
 
 def test_python_caldav_with_a_unicode_uid(server):
@@ -239,7 +239,7 @@ def test_a_put_the_room_changes_gets_no_etag_and_a_client_following_the_rules_wo
     stale = server.put_ics(url, edited, user=ALICE, **{"If-Match": got.headers["ETag"]})
     assert stale.status_code == 412
     assert server.request("DELETE", url, user=ALICE,
-                          headers={"If-Match": again.headers["ETag"]}).status_code in (200, 204)
+                          headers={"If-Match": again.headers["ETag"]}).status_code == 200
 
 
 def test_approval_status_set_by_the_room_means_no_etag(server):

@@ -1,8 +1,8 @@
 """The generated rights matrix (issue "Hardening"): every actor x room x verb x path over HTTP.
 
-The matrix, the cast and the oracle live in ``bench/rights_matrix.py`` (one copy; the script
-there prints the table: ``.venv/bin/python bench/rights_matrix.py``).  Here the whole matrix
-runs against one ``roomcal serve --workers 2`` set up through the real CLI, and:
+The matrix, the cast and the oracle live in ``tests/support/rights_matrix.py`` (one copy;
+``.venv/bin/python bench/rights_matrix.py`` prints the table).  Here the whole matrix runs
+against one ``roomcal serve --workers 2`` set up through the CLI, and:
 
 - no cell reads what the policy denies (status, and no planted ``SECRET-…`` title, private
   title or UID of someone else's booking in any answer, no hidden room in listings);
@@ -16,15 +16,11 @@ runs against one ``roomcal serve --workers 2`` set up through the real CLI, and:
 """
 
 import ast
-import os
-import sys
 
 import pytest
 
-from conftest import REPO, assert_no_500
-
-sys.path.insert(0, os.path.join(REPO, "bench"))
-import rights_matrix as rm  # noqa: E402
+from conftest import assert_no_500
+from support import rights_matrix as rm
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +87,27 @@ def test_every_cell_ran_and_every_dimension_is_covered(matrix):
         assert any(c.expected for c in mine) and any(not c.expected for c in mine), actor
 
 
+# The answers tests/test_auth_rights.py's hand-written users x rooms x verbs matrix asserted:
+# there ar-bob, ar-alice, ar-mgr and ar-adm are the user, booker, manager and admin here, and
+# ar-open and ar-priv (--bookers ar-alice --managers ar-mgr) the open and restricted rooms.
+# The cells above decide allowed or refused (and state changed or not); this pins the codes.
+SIGNED_IN = ("user", "booker", "manager", "admin")
+ANSWERS = {  # verb -> (status when allowed, status when refused)
+    "propfind1": (207, 403), "report-query": (207, 403), "get-item": (200, 403),
+    "put-new": (201, 403), "proppatch": (207, 403), "mkcalendar-room": (201, 403),
+    "mkcol-room": (201, 403), "delete-room": (200, 403),
+}
+
+
+def test_signed_in_users_get_the_status_codes_of_the_policy(matrix):
+    cells = [c for c in matrix.cells if c.actor in SIGNED_IN and c.verb in ANSWERS
+             and c.kind in ("open", "restricted", "global")]
+    # every (user, room, verb) of the hand-written matrix is a cell: 4 x (6 verbs x 2 rooms + 2 global)
+    assert len(cells) == 56, len(cells)
+    wrong = [c for c in cells if c.status != ANSWERS[c.verb][0 if c.expected else 1]]
+    assert not wrong, "\n".join(f"{c.actor} {c.verb} {c.kind}: {c.status}" for c in wrong)
+
+
 def test_no_discrepancy_is_excused():
     """rights_matrix.KNOWN lists mismatches reported but not fixed; there are none."""
     assert rm.KNOWN == ()
@@ -104,7 +121,7 @@ def test_the_oracle_does_not_ask_the_project():
                 for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(tree)
                  if isinstance(node, ast.ImportFrom) and node.module}
-    assert not imported & {"plugins", "storage", "server", "radicale"}, imported
+    assert not imported & {"roomcal", "plugins", "storage", "server", "radicale"}, imported
 
 
 @pytest.mark.parametrize("actor,kind,verb,path,allowed", [
