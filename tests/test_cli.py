@@ -18,12 +18,13 @@ import datetime
 import json
 import os
 import subprocess
+import time
 import uuid
 
 import pytest
 import requests
 
-from conftest import REPO, ROOMCAL, event
+from conftest import REPO, ROOMCAL, event, free_port
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -130,6 +131,40 @@ def test_init_refuses_to_overwrite(tmp_path):
     line = assert_error(run("init", tmp_path / "site"), "exists")
     assert "radicale.conf" in line
     assert config.read_text().endswith("# keep me\n")
+
+
+def test_a_config_written_before_the_roomcal_package_names_still_works(tmp_path):
+    """Configs written by roomcal init before the packages were installed as roomcal.*
+    name the plugins by their folders: the server reads them as the new names.  Run
+    outside the checkout, where the folders are no top-level packages (as when installed)."""
+    config = init(tmp_path / "old")
+    port = free_port()
+    text = config.read_text().replace("hosts = 127.0.0.1:5232", f"hosts = 127.0.0.1:{port}")
+    for new, old in (("type = roomcal.plugins.auth", "type = plugins.auth"),
+                     ("type = roomcal.plugins.rights", "type = plugins.rights"),
+                     ("type = roomcal.storage\n", "type = storage\n")):
+        assert new in text
+        text = text.replace(new, old)
+    config.write_text(text)
+    ok(run("user", "add", "old-user", "--password", "pw", config=config, cwd=tmp_path))
+    ok(run("room", "add", "old-room", "--name", "Old room", config=config, cwd=tmp_path))
+    with open(tmp_path / "serve.log", "wb") as log:
+        server = subprocess.Popen(ROOMCAL + ["--config", str(config), "serve"], cwd=tmp_path,
+                                  stdout=log, stderr=subprocess.STDOUT)
+    try:
+        answer = None
+        for _ in range(100):
+            try:
+                answer = requests.request("PROPFIND", f"http://127.0.0.1:{port}/rooms/old-room/",
+                                          auth=("old-user", "pw"), headers={"Depth": "0"}, timeout=5)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        assert answer is not None and answer.status_code == 207, (tmp_path / "serve.log").read_text()
+        assert "Old room" in answer.text
+    finally:
+        server.terminate()
+        server.wait(20)
 
 
 # -- finding the config -------------------------------------------------------------------------
