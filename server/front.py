@@ -264,7 +264,7 @@ class Front:
         if state.refusal is not None and status >= 400:
             prefix = environ.get("SCRIPT_NAME", "").rstrip("/")
             return _respond(start_response, *errors.dav_error(state.refusal, prefix))
-        if state.unreadable is not None and status == 400:
+        if method == "PUT" and status == 400 and state.unreadable is not None:   # its body's reason
             return _respond(start_response, *errors.dav_error(errors.UnreadableData(
                 f"The server cannot take this request: {state.unreadable}")))
         if status == 401:  # Radicale's anonymous 401 says "forbidden": ours says log in
