@@ -15,6 +15,8 @@ from typing import Callable, Optional
 from radicale import item as radicale_item
 from radicale.app import report as radicale_report
 
+from roomcal.storage.instances import floating
+
 ZoneOf = Callable[[str], Optional[datetime.tzinfo]]   # collection path -> its zone, or None
 _zone_of: ZoneOf = lambda path: None   # noqa: E731  (set by install)
 ZONED = ("DTSTART", "DTEND", "RECURRENCE-ID")
@@ -36,14 +38,10 @@ def _reading_floating_times(expand):
     return expand_zoned
 
 
-def _floating(value) -> bool:
-    return isinstance(value, datetime.datetime) and value.tzinfo is None
-
-
 def _zoned(item: radicale_item.Item) -> radicale_item.Item:
     """``item``, or a copy whose floating times are in its calendar's zone."""
     events = [c for c in item.vobject_item.getChildren() if c.name == "VEVENT"]
-    if not any(_floating(getattr(getattr(e, "dtstart", None), "value", None)) for e in events):
+    if not any(floating(getattr(getattr(e, "dtstart", None), "value", None)) for e in events):
         return item
     path = item.collection.path if item.collection is not None else item._collection_path
     # a zoneinfo zone: dateutil's rules step in wall-clock time with it (pytz zones,
@@ -54,10 +52,10 @@ def _zoned(item: radicale_item.Item) -> radicale_item.Item:
         if event.name != "VEVENT":
             continue
         for line in event.getChildren():
-            if line.name in ZONED and _floating(line.value):
+            if line.name in ZONED and floating(line.value):
                 line.value = line.value.replace(tzinfo=tz)
             elif line.name in ZONED_LISTS and isinstance(line.value, list):
                 # periods (RDATE;VALUE=PERIOD) are tuples: kept as they are
-                line.value = [v.replace(tzinfo=tz) if _floating(v) else v for v in line.value]
+                line.value = [v.replace(tzinfo=tz) if floating(v) else v for v in line.value]
     return radicale_item.Item(collection_path=path, collection=item.collection, href=item.href,
                               vobject_item=calendar)

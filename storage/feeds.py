@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import icalendar
 
-from roomcal.storage.instances import BadBooking, Booking, TooManyOccurrences
+from roomcal.storage.instances import BadBooking, Booking, TooManyOccurrences, floating, rrules
 from roomcal.storage.sqlite import Connections
 
 PREFIX = "/.feeds/"            # public URLs: /.feeds/<secret>.ics (never a Radicale path)
@@ -367,7 +367,7 @@ def _localize(event, tz) -> None:
         return value
     for name in ("DTSTART", "DTEND", "RECURRENCE-ID"):
         prop = event.get(name)
-        if prop is not None and _floating(prop.dt) and "TZID" not in prop.params:
+        if prop is not None and floating(prop.dt) and "TZID" not in prop.params:
             params = dict(prop.params)
             event.pop(name)
             event.add(name, fix(prop.dt), parameters=params or None)
@@ -376,7 +376,7 @@ def _localize(event, tz) -> None:
         if values is None:
             continue
         values = values if isinstance(values, list) else [values]
-        if not any(_floating(d.dt) and "TZID" not in v.params for v in values for d in v.dts):
+        if not any(floating(d.dt) and "TZID" not in v.params for v in values for d in v.dts):
             continue
         event.pop(name)
         for v in values:
@@ -387,15 +387,10 @@ def _localize(event, tz) -> None:
             event.add(name, dts)
     start = event["DTSTART"].dt if "DTSTART" in event else None
     zone = start.tzinfo if isinstance(start, datetime.datetime) and start.tzinfo else tz
-    for rule in (event.get("RRULE") if isinstance(event.get("RRULE"), list)
-                 else [event.get("RRULE")] if event.get("RRULE") is not None else []):
+    for rule in rrules(event):
         until = rule.get("UNTIL")
-        if until and _floating(until[0]):  # with a TZID'd DTSTART, UNTIL must be UTC
+        if until and floating(until[0]):  # with a TZID'd DTSTART, UNTIL must be UTC
             rule["UNTIL"] = [until[0].replace(tzinfo=zone).astimezone(UTC)]
-
-
-def _floating(value) -> bool:
-    return isinstance(value, datetime.datetime) and value.tzinfo is None
 
 
 def _first_day(event) -> datetime.date:

@@ -323,6 +323,11 @@ def _next_window(span: int, found: int) -> int:
     return max(FIRST_WINDOW, min(span * 2, span * WINDOW_OCCURRENCES // found))
 
 
+def floating(value) -> bool:
+    """A DATE-TIME without a zone (no TZID, no Z): read in the room's zone."""
+    return isinstance(value, datetime.datetime) and value.tzinfo is None
+
+
 def rrules(event) -> list:
     """An event's RRULEs (icalendar gives one or a list)."""
     rules = event.get("RRULE")
