@@ -244,6 +244,12 @@ def init_roomcal(directory: str, *edits) -> str:
     return config
 
 
+def roomcal_server(cli, workers: int, log_path: str, new_session: bool = False) -> "ServerProcess":
+    """``roomcal serve`` (``cli`` = the command with its --config) on a free loopback port."""
+    return ServerProcess("roomcal", cli + ["serve", "--workers", str(workers), "--bind", "127.0.0.1:{port}"],
+                         REPO, log_path, new_session=new_session)
+
+
 def setup_roomcal(directory: str, events, log) -> dict:
     """roomcal init + users + room + `roomcal import` of the N events."""
     config = init_roomcal(directory)
@@ -259,8 +265,7 @@ def setup_roomcal(directory: str, events, log) -> dict:
     seconds = time.perf_counter() - t0
     log(f"  roomcal import of {len(events)} bookings: {seconds:.1f} s")
     folder = os.path.join(directory, "data", "collections")
-    server = ServerProcess("roomcal", cli + ["serve", "--workers", "1", "--bind", "127.0.0.1:{port}"],
-                           REPO, os.path.join(directory, "serve.log"))
+    server = roomcal_server(cli, 1, os.path.join(directory, "serve.log"))
     return {"server": server, "folder": folder, "seed_seconds": seconds}
 
 

@@ -41,7 +41,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "bench"))
 
-from bench_booking import ServerProcess, init_roomcal  # noqa: E402
+from bench_booking import init_roomcal, roomcal_server  # noqa: E402
 
 from roomcal.storage.check import parse_error  # noqa: E402
 
@@ -65,9 +65,7 @@ def run(config, *args, check=False):
 
 def server_for(config, log_path, workers=2):
     """``roomcal serve`` in its own session, so kill() takes the whole group (kill -9)."""
-    return ServerProcess("roomcal", ROOMCAL + ["--config", config, "serve", "--workers", str(workers),
-                                               "--bind", "127.0.0.1:{port}"],
-                         REPO, log_path, new_session=True)
+    return roomcal_server(ROOMCAL + ["--config", config], workers, log_path, new_session=True)
 
 
 class Storm:

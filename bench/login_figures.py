@@ -48,7 +48,7 @@ import time
 import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_booking import REPO, ROOMCAL, ServerProcess, init_roomcal, run  # noqa: E402
+from bench_booking import REPO, ROOMCAL, init_roomcal, roomcal_server, run  # noqa: E402
 
 USERS = {"alice": "alice-Correct-Horse-1", "bob": "bob-Battery-Staple-2"}
 TOKEN_USER = "carol"
@@ -69,8 +69,7 @@ def setup(workdir: str, workers: int, rounds: int, extra_server: str = "", extra
         run(cli + ["user", "add", user, "--password", password], cwd=REPO)
     run(cli + ["room", "add", "lobby", "--name", "Lobby", "--timezone", "Europe/Berlin"], cwd=REPO)
     token = run(cli + ["token", "create", TOKEN_USER], cwd=REPO).stdout.strip().splitlines()[-1]
-    server = ServerProcess("roomcal", cli + ["serve", "--workers", str(workers), "--bind", "127.0.0.1:{port}"],
-                           REPO, os.path.join(workdir, "serve.log"), new_session=True)
+    server = roomcal_server(cli, workers, os.path.join(workdir, "serve.log"), new_session=True)
     return server, token, cli
 
 

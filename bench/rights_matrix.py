@@ -28,7 +28,7 @@ import time
 BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH)
 sys.path.insert(0, os.path.join(os.path.dirname(BENCH), "tests"))
-from bench_booking import REPO, ROOMCAL, ServerProcess, init_roomcal, run  # noqa: E402
+from bench_booking import REPO, ROOMCAL, init_roomcal, roomcal_server, run  # noqa: E402
 from support.rights_matrix import (ACTORS, KINDS, KNOWN, VERBS, Matrix, describe, final_line,  # noqa: E402
                                    mismatches, seed, summary, table)
 
@@ -66,8 +66,7 @@ def main(argv=None):
     def cli(*cli_args):
         return run(base + list(cli_args), cwd=REPO).stdout
     cast = seed(cli)
-    server = ServerProcess("roomcal", base + ["serve", "--workers", str(args.workers), "--bind",
-                                              "127.0.0.1:{port}"], REPO, os.path.join(workdir, "serve.log"))
+    server = roomcal_server(base, args.workers, os.path.join(workdir, "serve.log"))
     server.start()
     try:
         matrix = Matrix(server.url, cast, cli)

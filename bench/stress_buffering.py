@@ -47,7 +47,7 @@ import time
 import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_booking import REPO, ROOMCAL, ServerProcess, init_roomcal, run  # noqa: E402
+from bench_booking import REPO, ROOMCAL, init_roomcal, roomcal_server, run  # noqa: E402
 from stress_fuzz import worker_rss  # noqa: E402
 
 USER, PASSWORD = "uploader", "uploader-Correct-Horse-3"
@@ -60,8 +60,7 @@ def setup(workdir, workers, timeout, max_buffered):
     cli = ROOMCAL + ["--config", config]
     run(cli + ["user", "add", USER, "--password", PASSWORD], cwd=REPO)
     run(cli + ["room", "add", "upload", "--name", "Upload room", "--timezone", "Europe/Berlin"], cwd=REPO)
-    return ServerProcess("roomcal", cli + ["serve", "--workers", str(workers), "--bind", "127.0.0.1:{port}"],
-                         REPO, os.path.join(workdir, "serve.log"), new_session=True)
+    return roomcal_server(cli, workers, os.path.join(workdir, "serve.log"), new_session=True)
 
 
 def status_of(data: bytes):

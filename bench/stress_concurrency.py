@@ -25,7 +25,7 @@ import uuid
 import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_booking import REPO, ROOMCAL, ServerProcess, init_roomcal, run  # noqa: E402
+from bench_booking import REPO, ROOMCAL, init_roomcal, roomcal_server, run  # noqa: E402
 
 ROOMS = 20
 USERS = 8
@@ -90,8 +90,7 @@ def main(argv=None):
     for r, room in enumerate(rooms):
         extra = ["--quantity", "2"] if quantity(r) > 1 else []
         run(cli + ["room", "add", room, "--name", f"Stress {room}", "--timezone", "UTC", *extra], cwd=REPO)
-    server = ServerProcess("roomcal", cli + ["serve", "--workers", str(args.workers), "--bind",
-                                             "127.0.0.1:{port}"], REPO, os.path.join(workdir, "serve.log"))
+    server = roomcal_server(cli, args.workers, os.path.join(workdir, "serve.log"))
     server.start()
     attempts = plan(args.attempts, rng)
     statuses = collections.Counter()

@@ -138,9 +138,8 @@ class Servers:
     """The `roomcal serve` of this run, its workers' memory, and its restarts after a hang."""
 
     def __init__(self, cli, workers, log_path, workdir, py_spy=None, max_restarts=20):
-        from bench_booking import REPO, ServerProcess
-        self.server = ServerProcess("roomcal", cli + ["serve", "--workers", str(workers), "--bind", "127.0.0.1:{port}"],
-                                    REPO, log_path, new_session=True)
+        from bench_booking import roomcal_server
+        self.server = roomcal_server(cli, workers, log_path, new_session=True)
         self.workdir, self.py_spy, self.max_restarts = workdir, py_spy, max_restarts
         self.rss_first, self.rss_last, self.rss_peak = {}, {}, {}
         self.restarts = []
