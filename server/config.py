@@ -11,7 +11,7 @@ from typing import Optional
 
 from radicale import config as radicale_config
 
-from roomcal.storage import notify
+from roomcal.storage import addresses, notify
 
 ENV = "ROOMCAL_CONFIG"
 # Options that hold paths: (section, option, default relative to the config dir).
@@ -39,8 +39,14 @@ def locate(explicit: Optional[str] = None) -> str:
     return os.path.abspath(path)
 
 
+# roomcal's own sections: Radicale refuses unknown sections, so each is taken out and handed
+# to roomcal's storage as [storage] <prefix><option>.  (module with SECTION, OPTIONS, CARRIED)
+CARRIED_SECTIONS = (notify, addresses)
+
+
 def _read(path: str) -> tuple:
-    """(Radicale's sections, roomcal's [notify]) of a config file, as Radicale reads it."""
+    """(Radicale's sections, {roomcal's section: its options}) of a config file, as Radicale
+    reads it."""
     parser = configparser.RawConfigParser()
     try:
         with open(path) as f:
@@ -48,7 +54,7 @@ def _read(path: str) -> tuple:
     except Exception as e:
         raise RuntimeError(f"Failed to load config file {path!r}: {e}") from e
     sections = {s: {o: parser[s][o] for o in parser.options(s)} for s in parser.sections()}
-    return sections, sections.pop(notify.SECTION, {})
+    return sections, {module.SECTION: sections.pop(module.SECTION, {}) for module in CARRIED_SECTIONS}
 
 
 def _positive(kind):
@@ -118,19 +124,19 @@ def _current_types(sections: dict) -> dict:
 
 
 def load(path: str) -> radicale_config.Configuration:
-    # Radicale refuses unknown sections: [notify] (e-mail to organizers) is taken out here and
-    # handed to roomcal's storage as [storage] roomcal_notify_<option>.
     try:
-        sections, notify_options = _read(path)
-        unknown = sorted(set(notify_options) - set(notify.OPTIONS))
-        if unknown:
-            raise ConfigError(f"{path}: unknown option(s) in [notify]: {', '.join(unknown)} "
-                              f"(known: {', '.join(notify.OPTIONS)})")
+        sections, carried = _read(path)
         configuration = radicale_config.Configuration(_schema())
         configuration.update(_current_types(sections), f"config file {path!r}")
-        if notify_options:
-            configuration.update({"storage": {notify.CARRIED + k: v for k, v in notify_options.items()}},
-                                 f"[notify] of {path}")
+        for module in CARRIED_SECTIONS:
+            options = carried[module.SECTION]
+            unknown = sorted(set(options) - set(module.OPTIONS))
+            if unknown:
+                raise ConfigError(f"{path}: unknown option(s) in [{module.SECTION}]: "
+                                  f"{', '.join(unknown)} (known: {', '.join(module.OPTIONS)})")
+            if options:
+                configuration.update({"storage": {module.CARRIED + k: v for k, v in options.items()}},
+                                     f"[{module.SECTION}] of {path}")
     except ConfigError:
         raise
     except Exception as e:
@@ -149,6 +155,7 @@ def load(path: str) -> radicale_config.Configuration:
     try:
         configuration.update(resolved, f"paths of {path}", privileged=True)
         notify.check_configuration(configuration)
+        addresses.settings_from(configuration)
         for name in AUTH_NUMBERS:
             auth_number(configuration, name)
     except (ValueError, RuntimeError) as e:
@@ -231,6 +238,13 @@ roomcal_outbox_claim_timeout = 300
 # sender_name = Room booking
 # # comma-separated addresses that get a blind copy of every mail
 # bcc =
+
+# Rooms as meeting attendees (RFC 6638): calendar apps invite a room by its address and
+# the server answers for it.  false: no server-side scheduling, and none advertised.
+[scheduling]
+enabled = true
+# a room without its own address (roomcal room set ID --email ADDR) is <id>@room_domain
+room_domain = rooms.localhost
 
 [web]
 type = none

@@ -188,6 +188,12 @@ class Accounts:
             return User(name)
         return None
 
+    def user_with_email(self, email: str) -> Optional[User]:
+        """The user whose e-mail address is ``email`` (case-insensitive), or None."""
+        row = self._db().execute("SELECT name FROM users WHERE lower(email) = lower(?) AND email != '' "
+                                 "ORDER BY name LIMIT 1", (email,)).fetchone()
+        return self.get_user(row[0]) if row else None
+
     def require_user(self, name: str) -> User:
         user = self.get_user(name)
         if user is None:

@@ -14,6 +14,7 @@ import zoneinfo
 from typing import Optional
 
 from roomcal.storage import durations, openinghours
+from roomcal.storage.text import is_email
 
 NS = "urn:roomcal:caldav"
 ROOMS = "rooms"  # the collection that holds every room
@@ -90,6 +91,7 @@ class Room:
     busy_title: str = ""  # SUMMARY of busy-only feeds; empty: "Busy"
     status: str = "available"  # one of STATUSES
     status_reason: str = ""    # why it is unavailable or hidden; shown to bookers
+    email: str = ""  # its calendar-user address (scheduling); empty: <id>@[scheduling] room_domain
 
     # Parsed forms, filled by validate().
     def validate(self) -> "Room":
@@ -133,6 +135,8 @@ class Room:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {self.status!r}")
         if not isinstance(self.status_reason, str) or any(c in self.status_reason for c in "\r\n"):
             raise ValueError("status-reason must be one line of text")
+        if self.email and not is_email(self.email):
+            raise ValueError(f"email {self.email!r} is not an e-mail address")
         return self
 
     @property
@@ -165,6 +169,7 @@ class Room:
         props[prop("busy-title")] = self.busy_title
         props[prop("status")] = self.status
         props[prop("status-reason")] = self.status_reason
+        props[prop("email")] = self.email
         return props
 
     def description(self) -> str:
@@ -210,6 +215,7 @@ class Room:
         room.busy_title = text("busy-title").strip()
         room.status = text("status") or "available"
         room.status_reason = text("status-reason")
+        room.email = text("email").strip()
         return room.validate()
 
     def to_json(self) -> dict:

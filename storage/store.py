@@ -18,7 +18,7 @@ from radicale import pathutils, types
 from radicale.item import filter as radicale_filter
 from radicale.storage import multifilesystem
 
-from roomcal.storage import context, iana_zones, overlap, replace, rooms
+from roomcal.storage import addresses, context, iana_zones, overlap, replace, rooms
 from roomcal.storage.accounts import Accounts
 from roomcal.storage.booking import EARLIEST, BookingCore, Decision, row_for
 from roomcal.storage.commit import DELETE, IMPORT, MOVE, PUT, Put, admit, admit_batch, commit, index_changes
@@ -326,6 +326,8 @@ class Storage(multifilesystem.Storage):
         self.accounts = accounts_from(configuration)
         self.feeds = feeds_from(configuration, self.accounts.db_path)
         self.notifier = Notifier(configuration, self.accounts)  # mail to organizers
+        self.scheduling = addresses.settings_from(configuration)
+        self.directory = addresses.Directory(self.registry, self.accounts, self.scheduling)
         index_path = _option(configuration, "storage", "roomcal_index",
                              os.path.join(folder, "roomcal-index.sqlite"))
         self.index = Index(index_path)
