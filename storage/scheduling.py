@@ -37,7 +37,8 @@ from roomcal.storage.items import free_href
 
 logger = logging.getLogger("roomcal.scheduling")
 
-DELIVERED = "1.2"            # RFC 6638 §3.2.9: the room received it; its answer is PARTSTAT
+DELIVERED = "1.2"   # RFC 6638 §3.2.9: the room received it; its answer is PARTSTAT
+FAILED = "5.1"      # could not be delivered
 GENERATED = "X-ROOMCAL-SCHEDULED"   # on overrides and comments this module wrote
 ROOM_PARAM = "X-ROOMCAL-ROOM"       # on a COMMENT: the room address it speaks for
 # Declining occurrences one by one stops here: past it, the whole series is declined
@@ -51,6 +52,7 @@ class Answer:
     partstat: str                                # ACCEPTED, TENTATIVE or DECLINED
     message: str = ""                            # why declined, or which occurrences
     declined: list = dataclasses.field(default_factory=list)   # RECURRENCE-ID values
+    status: str = DELIVERED                      # SCHEDULE-STATUS
 
 
 # -- entry points (storage/store.py, under the write lock) --------------------------------------------
@@ -58,9 +60,10 @@ def on_put(collection, href: str, item):
     """The item to store for a client's write of ``item`` into a personal calendar: as
     sent, or with the rooms' answers stamped (then the client gets no ETag)."""
     storage = collection._storage
-    if not storage.scheduling.enabled:
+    text = item.serialize()
+    if not storage.scheduling.enabled or "ORGANIZER" not in text.upper():
         return item
-    new = _calendar(item.serialize())
+    new = _calendar(text)
     if new is None:
         return item
     owner = _owner(collection)
@@ -128,6 +131,22 @@ def reflect(storage, room, previous: Optional[Booking], new: Optional[Booking]) 
     commit(collection, put=[put], reason=SCHEDULED)
 
 
+def invitations(collection) -> List[Booking]:
+    """The bookings of a room made by invitation (they name an ORGANIZER): what ``reflect``
+    tells when the room itself goes away."""
+    if not collection._storage.scheduling.enabled:
+        return []
+    found = []
+    for item in collection.get_all():
+        if "ORGANIZER" not in item.serialize().upper():
+            continue
+        try:
+            found.append(Booking(item.serialize(), collection.room().tz))
+        except BadBooking:
+            continue
+    return found
+
+
 # -- the organizer's side ------------------------------------------------------------------------------
 def _organize(storage, owner: str, old, new) -> Optional[str]:
     """Book, move or release the meeting's rooms; deliver to its people.  The organizer's
@@ -136,7 +155,13 @@ def _organize(storage, owner: str, old, new) -> Optional[str]:
     rooms_now = _rooms_of(storage, new)
     answers = {}
     for room_id, room in rooms_now.items():
-        answers[room_id] = (storage.directory.room_addresses(room), _book(storage, room, new, booker))
+        try:
+            answer = _book(storage, room, new, booker)
+        except Exception:   # noqa: BLE001 — a fault of ours must not lose the organizer's meeting
+            logger.exception("Scheduling %s for %s failed", room.id, owner)
+            answer = Answer("DECLINED", f"{room.name} could not answer because of a server error; "
+                                        "save the meeting again to retry.", status=FAILED)
+        answers[room_id] = (storage.directory.room_addresses(room), answer)
     if old is not None:
         for room_id, room in _rooms_of(storage, old).items():
             if room_id not in rooms_now:
@@ -372,7 +397,7 @@ def _stamp(calendar, answers: Dict[str, tuple], statuses: Dict[str, str]) -> Non
                 if _is_room(attendee, addresses) and _scheduled(attendee):
                     partstat = "DECLINED" if room_id in declined_by.get(rid, ()) else answer.partstat
                     attendee.params["PARTSTAT"] = partstat
-                    attendee.params["SCHEDULE-STATUS"] = DELIVERED
+                    attendee.params["SCHEDULE-STATUS"] = answer.status
                     attendee.params.pop("RSVP", None)
             status = statuses.get(normalized(str(attendee)))
             if status is not None:

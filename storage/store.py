@@ -215,8 +215,13 @@ class Collection(multifilesystem.Collection):
     @_refusing
     def delete(self, href: Optional[str] = None) -> None:
         if href is None:  # the collection itself
+            # A room that goes away declines the meetings that invited it.
+            invited = scheduling.invitations(self) if self.room_id is not None else []
+            room = self.room() if invited else None
             super().delete(None)
             self._storage.journal.reset(self.path)
+            for booking in invited:
+                self._storage.reflect(room, booking, None)
             if self.room_id is not None:
                 self._storage.index.drop_room(self.path)
                 self._storage.feeds.drop_room(self.room_id)

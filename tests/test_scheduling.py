@@ -218,3 +218,43 @@ def test_two_organizers_racing_for_one_room_from_two_processes_get_one_room(make
     answers = [room_partstats(organizer_copy(server, name, uids[name]), room)[None][0] for name in uids]
     assert sorted(answers) == ["ACCEPTED", "DECLINED"]
     assert len(room_uids(server, room, "race-a")) == 1
+
+
+def test_a_removed_room_declines_in_the_organizers_copy(server, people):
+    ann, _ = people
+    first, second = new_room(server, "sched-cleared"), new_room(server, "sched-removed")
+    uid = str(uuid.uuid4())
+    put_meeting(server, ann, uid, meeting(uid, f"{MONDAY}T090000Z", f"{MONDAY}T100000Z",
+                                          f"{ann}@example.org", room_address(first), room_address(second)))
+    copy = organizer_copy(server, ann, uid)
+    assert room_partstats(copy, first)[None][0] == room_partstats(copy, second)[None][0] == "ACCEPTED"
+    server.cli("room", "remove", second, "--force")
+    copy = organizer_copy(server, ann, uid)
+    assert room_partstats(copy, second)[None][0] == "DECLINED"
+    assert room_partstats(copy, first)[None][0] == "ACCEPTED"
+
+
+def test_a_room_that_may_not_be_booked_by_the_organizer_declines_and_says_why(server, people):
+    ann, _ = people
+    room = new_room(server, "sched-reserved", "--bookers", "sched-bob")
+    uid = str(uuid.uuid4())
+    put_meeting(server, ann, uid, meeting(uid, f"{MONDAY}T090000Z", f"{MONDAY}T100000Z",
+                                          f"{ann}@example.org", room_address(room)))
+    copy = organizer_copy(server, ann, uid)
+    assert room_partstats(copy, room)[None][0] == "DECLINED"
+    assert "reserved for sched-bob" in str(copy.walk("VEVENT")[0]["COMMENT"])
+
+
+def test_without_scheduling_a_meeting_is_only_stored(make_server):
+    server = make_server(start=False)
+    server.configure(("[scheduling]\nenabled = true", "[scheduling]\nenabled = false"))
+    server.start()
+    server.add_user("plain-ann", email="plain-ann@example.org")
+    server.request("MKCALENDAR", "/plain-ann/calendar/", user="plain-ann")
+    room = new_room(server, "plain")
+    uid = str(uuid.uuid4())
+    answer = put_meeting(server, "plain-ann", uid, meeting(uid, f"{MONDAY}T090000Z", f"{MONDAY}T100000Z",
+                                                           "plain-ann@example.org", room_address(room)))
+    assert answer.status_code == 201 and "ETag" in answer.headers
+    assert room_uids(server, room, "plain-ann") == []
+    assert room_partstats(organizer_copy(server, "plain-ann", uid), room)[None] == ("NEEDS-ACTION", "None")
