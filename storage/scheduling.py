@@ -325,8 +325,9 @@ def _is_room(attendee, addresses) -> bool:
 
 
 def _room_copy(meeting, addresses, declined: list) -> str:
-    """The room's copy of a meeting: its VEVENTs that invite the room, without alarms or
-    what this module wrote into the organizer's copy, and without ``declined`` occurrences."""
+    """The room's copy of a meeting: its VEVENTs that invite the room, without alarms, other
+    attendees or what this module wrote into the organizer's copy, and without ``declined``
+    occurrences."""
     calendar = icalendar.Calendar()
     for name, value in meeting.property_items(recursive=False):
         if name not in ("BEGIN", "END", "METHOD"):
@@ -342,6 +343,11 @@ def _room_copy(meeting, addresses, declined: list) -> str:
         event = copy.deepcopy(component)
         event.subcomponents = [c for c in event.subcomponents if c.name != "VALARM"]
         invited = [a for a in _attendees(event) if _is_room(a, addresses) and _scheduled(a)]
+        # The room keeps itself as attendee, and the organizer: whoever may read the room
+        # needs no list of the people invited (their addresses stay with the organizer).
+        event.pop("ATTENDEE", None)
+        for attendee in invited:
+            event.add("ATTENDEE", attendee)
         if GENERATED in event:   # a copy of the master we wrote: the rule makes it again
             continue
         if "RECURRENCE-ID" in event and not invited:

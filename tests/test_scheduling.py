@@ -81,6 +81,9 @@ def test_an_invited_free_room_accepts_and_holds_the_meeting(server, people):
     assert "ETag" not in answer.headers   # the server changed the stored copy: clients refetch
     assert room_partstats(organizer_copy(server, ann, uid), room) == {None: ("ACCEPTED", "1.2")}
     assert room_uids(server, room, ann) == [uid]
+    held = server.request("GET", f"/rooms/{room}/{uid}.ics", user=ann).text
+    assert f"ORGANIZER;CN=Organizer:mailto:{ann}@example.org" in held.replace("\r\n ", "")
+    assert "ATTENDEE" in held and f"ATTENDEE;CN=Organizer" not in held   # the room only
 
 
 def test_a_taken_room_declines_with_the_reason_and_the_organizer_write_succeeds(server, people):
