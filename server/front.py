@@ -8,6 +8,7 @@ and replace Radicale's generic status with ours and a ``DAV:error`` body.
 
 import base64
 import binascii
+import gzip
 import io
 import ipaddress
 import logging
@@ -24,7 +25,7 @@ from roomcal.server import errors, floating_expand, principals
 from roomcal.server.api import Api
 from roomcal.server.rest import Rest, wants_json
 from roomcal.server.routes.feeds import serve_public
-from roomcal.storage import context
+from roomcal.storage import context, scheduling
 from roomcal.storage.accounts import SignInsBusy
 from roomcal.storage.errors import NotFound, Refusal
 from roomcal.storage.items import screened
@@ -263,6 +264,7 @@ class Front:
         def capture(status, headers, exc_info=None):
             captured["status"], captured["headers"] = status, headers
         with context.request(identity.actor() if identity else None) as state:
+            state.if_schedule_tag_match = environ.get("HTTP_IF_SCHEDULE_TAG_MATCH")
             body = b"".join(self.radicale(environ, capture))
         status = int(captured["status"].split()[0])
         if state.refusal is not None and status >= 400:
@@ -276,6 +278,9 @@ class Front:
         headers = captured["headers"]
         if state.rewritten:  # RFC 4791 §5.3.4: no ETag for an object the server changed
             headers = [h for h in headers if h[0].lower() != "etag"]
+        tag = _schedule_tag(method, status, state, body, headers)
+        if tag is not None:
+            headers = [*headers, ("Schedule-Tag", tag)]
         if self.storage.scheduling.enabled:
             status, headers, body = principals.augment(self, environ, identity, path, method,
                                                        status, headers, body)
@@ -286,6 +291,19 @@ class Front:
     def run_as(self, identity):
         """A request scope for JSON and /api writes through the same storage."""
         return context.request(identity.actor() if identity else None)
+
+
+def _schedule_tag(method: str, status: int, state, body: bytes, headers):
+    """RFC 6638 §3.2.10: the Schedule-Tag of a scheduling object a PUT stored or a GET reads."""
+    if method == "PUT" and status < 300:
+        return state.schedule_tag
+    if method != "GET" or status != 200:
+        return None
+    if any(k.lower() == "content-encoding" and v.lower() == "gzip" for k, v in headers):
+        body = gzip.decompress(body)   # Radicale compressed it for the client
+    if body[:15].upper() != b"BEGIN:VCALENDAR":
+        return None
+    return scheduling.schedule_tag(body.decode("utf-8", "replace"))
 
 
 def _discard(body, limit: int) -> None:

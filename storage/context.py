@@ -33,6 +33,8 @@ class RequestState:
     rewritten: bool = False               # the booking core changed what the client sent
     time_zones: set = dataclasses.field(default_factory=set)  # unknown TZIDs, logged once
     unreadable: Optional[str] = None      # why Radicale could not read the body (its bare 400)
+    if_schedule_tag_match: Optional[str] = None   # the request's If-Schedule-Tag-Match (RFC 6638)
+    schedule_tag: Optional[str] = None    # the Schedule-Tag of what a PUT stored
 
 
 _state: contextvars.ContextVar = contextvars.ContextVar("roomcal_request", default=None)
@@ -82,6 +84,17 @@ def note_rewritten() -> None:
     state = _state.get()
     if state is not None:
         state.rewritten = True
+
+
+def note_schedule_tag(tag: Optional[str]) -> None:
+    state = _state.get()
+    if state is not None:
+        state.schedule_tag = tag
+
+
+def wanted_schedule_tag() -> Optional[str]:
+    state = _state.get()
+    return state.if_schedule_tag_match if state else None
 
 
 def set_reason(reason: Optional[str]) -> None:

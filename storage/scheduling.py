@@ -22,6 +22,7 @@ through commit with the reason ``SCHEDULED``: they mail nobody and are not refle
 import copy
 import dataclasses
 import datetime
+import hashlib
 import logging
 from typing import Dict, List, Optional, Set
 
@@ -31,7 +32,7 @@ from roomcal.storage import context, copies, delivery, overlap
 from roomcal.storage.addresses import normalized
 from roomcal.storage.booking import OWNER
 from roomcal.storage.commit import SCHEDULED, Put, admit, commit
-from roomcal.storage.errors import BookingRefused, Refusal
+from roomcal.storage.errors import BookingRefused, PreconditionFailed, Refusal
 from roomcal.storage.instances import BadBooking, Booking, TooManyOccurrences, instant, like, utc
 from roomcal.storage.items import free_href
 
@@ -60,26 +61,24 @@ def on_put(collection, href: str, item):
     """The item to store for a client's write of ``item`` into a personal calendar: as
     sent, or with the rooms' answers stamped (then the client gets no ETag)."""
     storage = collection._storage
+    old_item = collection._get(href)
+    _check_schedule_tag(old_item)
     text = item.serialize()
     if not storage.scheduling.enabled or "ORGANIZER" not in text.upper():
         return item
     new = _calendar(text)
-    if new is None:
+    if new is None or _organizer(new) is None:
         return item
     owner = _owner(collection)
-    old_item = collection._get(href)
     old = _calendar(old_item.serialize()) if old_item is not None else None
-    organizer = _organizer(new)
-    if organizer is None:
-        return item
-    if storage.directory.user_for(organizer) == owner:
+    if storage.directory.user_for(_organizer(new)) == owner:
         stamped = _organize(storage, owner, old, new)
-        if stamped is None:
-            return item
-        context.note_rewritten()
-        return collection._item(stamped)
-    if _attends(storage, new, owner):
+        if stamped is not None:
+            context.note_rewritten()
+            item = collection._item(stamped)
+    elif _attends(storage, new, owner):
         delivery.reply(storage, owner, old, new, storage.actor_named(owner))
+    context.note_schedule_tag(schedule_tag(item.serialize()))
     return item
 
 
@@ -145,6 +144,37 @@ def invitations(collection) -> List[Booking]:
         except BadBooking:
             continue
     return found
+
+
+# -- Schedule-Tag (RFC 6638 §3.2.10) ---------------------------------------------------------------
+def schedule_tag(text: str) -> Optional[str]:
+    """The Schedule-Tag of a scheduling object (an event with an ORGANIZER and attendees), or
+    None.  It changes with what the organizer (or, in an attendee's copy, the attendee)
+    writes, not with answers the server merges in — PARTSTAT, SCHEDULE-STATUS, RSVP and the
+    rooms' comments — so a client holding it may still save over such a merge."""
+    if "ORGANIZER" not in text.upper() or "ATTENDEE" not in text.upper():
+        return None
+    calendar = _calendar(text)
+    if calendar is None or _organizer(calendar) is None:
+        return None
+    for event in _events(calendar):
+        for attendee in _attendees(event):
+            for name in ("PARTSTAT", "SCHEDULE-STATUS", "RSVP"):
+                attendee.params.pop(name, None)
+        _drop_generated_comments(event)
+    digest = hashlib.blake2b(calendar.to_ical(), digest_size=12).hexdigest()
+    return f'"{digest}"'
+
+
+def _check_schedule_tag(current) -> None:
+    """If-Schedule-Tag-Match: the write applies to the version the client read, as the
+    organizer or attendee wrote it (answers merged since do not count)."""
+    wanted = context.wanted_schedule_tag()
+    if wanted is None:
+        return
+    if current is None or schedule_tag(current.serialize()) != wanted.strip():
+        raise PreconditionFailed("The meeting changed since you read it (Schedule-Tag mismatch); "
+                                 "read it again and save your change over it.")
 
 
 # -- the organizer's side ------------------------------------------------------------------------------

@@ -261,3 +261,28 @@ def test_without_scheduling_a_meeting_is_only_stored(make_server):
     assert answer.status_code == 201 and "ETag" in answer.headers
     assert room_uids(server, room, "plain-ann") == []
     assert room_partstats(organizer_copy(server, "plain-ann", uid), room)[None] == ("NEEDS-ACTION", "None")
+
+
+def test_schedule_tag_survives_answers_and_guards_the_organizers_saves(server, people):
+    ann, _ = people
+    room = new_room(server, "sched-tag", "--approval", "--managers", "sched-bob")
+    uid = str(uuid.uuid4())
+    body = meeting(uid, f"{MONDAY}T090000Z", f"{MONDAY}T100000Z", f"{ann}@example.org", room_address(room))
+    put = put_meeting(server, ann, uid, body)
+    tag = put.headers["Schedule-Tag"]
+    got = server.request("GET", f"/{ann}/calendar/{uid}.ics", user=ann)
+    assert got.headers["Schedule-Tag"] == tag
+    # the room's manager approves: the organizer's copy changes (PARTSTAT), its tag does not
+    held = server.request("GET", f"/rooms/{room}/{uid}.ics", user="sched-bob").text
+    server.put_ics(f"/rooms/{room}/{uid}.ics", held.replace("STATUS:TENTATIVE", "STATUS:CONFIRMED"),
+                   user="sched-bob")
+    after = server.request("GET", f"/{ann}/calendar/{uid}.ics", user=ann)
+    assert after.headers["ETag"] != got.headers["ETag"] and after.headers["Schedule-Tag"] == tag
+    # so a save with the tag read before the approval goes through …
+    moved = after.text.replace(f"{MONDAY}T090000Z", f"{MONDAY}T080000Z")
+    answer = server.put_ics(f"/{ann}/calendar/{uid}.ics", moved, user=ann, **{"If-Schedule-Tag-Match": tag})
+    assert answer.status_code == 204, answer.text
+    assert answer.headers["Schedule-Tag"] != tag
+    # … and one with a tag from before the organizer's own change is refused
+    stale = server.put_ics(f"/{ann}/calendar/{uid}.ics", body, user=ann, **{"If-Schedule-Tag-Match": tag})
+    assert stale.status_code == 412 and "Schedule-Tag" in stale.text
