@@ -238,6 +238,9 @@ roomcal_outbox_claim_timeout = 300
 # sender_name = Room booking
 # # comma-separated addresses that get a blind copy of every mail
 # bcc =
+# a CalDAV write into a room that the room refuses (a conflict, a rule) also mails its
+# author the reason: calendar apps do not show it.  (JSON and /api callers get it in the answer.)
+refusals = true
 
 # Rooms as meeting attendees (RFC 6638): calendar apps invite a room by its address and
 # the server answers for it.  false: no server-side scheduling, and none advertised.

@@ -245,9 +245,10 @@ class Front:
         refused = _refuse_xml(self.configuration, environ) if method in XML_METHODS else None
         if refused:
             return _respond(start_response, *errors.dav_answer(400, refused, "valid-xml"))
+        put_text = _body_text(environ) if method == "PUT" else ""
         if method == "PUT":  # before Radicale parses it: storage/screen.py
             try:
-                screened(_body_text(environ))
+                screened(put_text)
             except Refusal as refusal:
                 return _respond(start_response, *errors.dav_error(refusal))
         path = pathutils.sanitize_path(path)
@@ -269,6 +270,10 @@ class Front:
         status = int(captured["status"].split()[0])
         if state.refusal is not None and status >= 400:
             prefix = environ.get("SCRIPT_NAME", "").rstrip("/")
+            if identity is not None:  # calendar apps hide our sentence: it goes by mail (issue 13)
+                self.storage.notifier.after_refused_request(
+                    self.storage, identity.user, method, path, environ.get("HTTP_DESTINATION", ""),
+                    prefix, put_text, state.refusal)
             return _respond(start_response, *errors.dav_error(state.refusal, prefix))
         if method == "PUT" and status == 400 and state.unreadable is not None:   # its body's reason
             return _respond(start_response, *errors.dav_error(errors.UnreadableData(

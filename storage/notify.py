@@ -23,6 +23,12 @@ into the write (every error is logged).  Sending: server/mailer.py.
 
 Nothing is composed when no SMTP server is configured (``[notify] smtp_server``
 or ``$SMTP_SERVER``).
+
+A refused CalDAV write into a room (issue 13) also mails the one who tried it
+(``Notifier.after_refused_request``, called by the front): calendar apps drop
+our 409/403 and its sentence (Thunderbird hides the event or shows a generic
+error), so the sentence travels by mail.  ``[notify] refusals = false`` turns it
+off; JSON and /api callers read the sentence in the answer and get no mail.
 """
 
 import contextlib
@@ -35,11 +41,13 @@ import os
 import socket
 import tempfile
 import threading
+import urllib.parse
 from typing import Dict, Optional, Tuple
 
-from roomcal.storage import context
+from roomcal.storage import context, rooms
 from roomcal.storage.booking import OWNER
 from roomcal.storage.created import created_at
+from roomcal.storage.errors import NotFound, PreconditionFailed
 from roomcal.storage.instances import Booking, utc
 from roomcal.storage.outbox import Outbox
 from roomcal.storage.text import is_email
@@ -50,7 +58,7 @@ logger = logging.getLogger("roomcal.notify")
 # takes the section out and hands its options on as [storage] roomcal_notify_<option>.
 SECTION = "notify"
 OPTIONS = ("smtp_server", "smtp_port", "smtp_security", "smtp_username", "smtp_password",
-           "from_email", "sender_name", "bcc")
+           "from_email", "sender_name", "bcc", "refusals")
 CARRIED = "roomcal_notify_"
 SECURITIES = ("none", "starttls", "ssl")
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
@@ -79,6 +87,7 @@ class Settings:
     from_email: str = ""
     sender_name: str = ""
     bcc: Tuple[str, ...] = ()
+    refusals: bool = True   # mail the sentence of a refused CalDAV write into a room
 
     @property
     def enabled(self) -> bool:
@@ -97,6 +106,10 @@ class Settings:
     def login(self) -> str:
         """The SMTP user: smtp_username, else (with a password) from_email, as the seed does."""
         return self.username or (self.from_email if self.password else "")
+
+
+BOOLEANS = {"true": True, "yes": True, "on": True, "1": True,
+            "false": False, "no": False, "off": False, "0": False}
 
 
 def _truthy(text: str) -> bool:
@@ -127,10 +140,13 @@ def parse_settings(values: Dict[str, str], environ=None) -> Settings:
     for address in bcc + ((values["from_email"],) if values.get("from_email") else ()):
         if not is_email(address):
             raise NotifyConfigError(f"[notify] {address!r} is not an e-mail address")
+    refusals = (values.get("refusals") or "true").lower()
+    if refusals not in BOOLEANS:
+        raise NotifyConfigError(f"[notify] refusals must be true or false, not {refusals!r}")
     return Settings(server=values.get("smtp_server", ""), port=port, security=security,
                     username=values.get("smtp_username", ""), password=values.get("smtp_password", ""),
                     from_email=values.get("from_email", ""), sender_name=values.get("sender_name", ""),
-                    bcc=bcc)
+                    bcc=bcc, refusals=BOOLEANS[refusals])
 
 
 def settings_from(configuration, environ=None) -> Settings:
@@ -219,6 +235,42 @@ When: {{ event_start|datetime }} to {{ event_end|datetime }}{% if event_is_recur
 """
 
 
+# The mail about a refused CalDAV write (issue 13); ``<templates>/refused.txt`` replaces it.
+# Its own template: the rooms' templates were written for the four kinds above.
+REFUSED_FILE = "refused.txt"
+REFUSED_SUBJECT = (
+    "{{ {'book': 'Not booked', 'change': 'Not changed', 'move': 'Not moved', 'delete': 'Not deleted'}"
+    "[action] }}: {{ event_name or 'your event' }} in {{ calendar_name }}"
+    "{% if event_start %}, {{ event_start|datetime }}{% endif %}")
+REFUSED_BODY = """\
+Hello,
+
+{% if action == 'book' -%}
+you tried to book {{ calendar_name }} for “{{ event_name or 'an event' }}” from your calendar app, and the room said no. It is not booked:
+{%- elif action == 'change' -%}
+you tried to change your booking “{{ event_name or 'an event' }}” in {{ calendar_name }} from your calendar app, and the room said no. The booking stays as it was:
+{%- elif action == 'move' -%}
+you tried to move “{{ event_name or 'an event' }}” in {{ calendar_name }} from your calendar app, and the room said no. Nothing was moved:
+{%- else -%}
+you tried to delete “{{ event_name or 'an event' }}” in {{ calendar_name }} from your calendar app, and the room said no. It stays booked:
+{%- endif %}
+
+{{ reason }}
+{% if event_start %}
+When: {{ event_start|datetime }} to {{ event_end|datetime }}{% if event_is_recurring %} (recurring){% endif %}
+{% endif %}
+Calendar apps do not show this answer{% if action in ('book', 'change', 'move') %}, and may still show the event as you wrote it{% endif %}.
+{%- if calendar_email and action in ('book', 'change', 'move') %}
+To book a room so that its answer stays visible on the event, create the meeting in your own calendar and invite the room as an attendee: {{ calendar_email }}.
+{%- endif %}
+
+-- 
+{{ calendar_name }} (roomcal)
+"""
+REFUSED_ACTIONS = ("book", "change", "move", "delete")
+REFUSAL_REPEAT = 600  # seconds: a client retrying the same refused write gets one mail
+
+
 class TemplateError(ValueError):
     """A template that does not compile or render; one line for the admin."""
 
@@ -298,6 +350,16 @@ def _sample(kind: str) -> dict:
     }
 
 
+def _refused_sample(action: str) -> dict:
+    sample = _sample("cancelled")
+    return {"event_kind": "refused", "action": action, "event_uid": sample["event_uid"],
+            "event_name": sample["event_name"], "event_start": sample["event_start"],
+            "event_end": sample["event_end"], "event_is_recurring": False,
+            "event_organizer": "alice@example.org", "calendar_name": "Board room",
+            "calendar_id": "board", "calendar_email": "board@rooms.example.org",
+            "reason": "Board room is already booked then.", "changed_by": "alice"}
+
+
 def check_template(subject: str, body: str, body_line: int = 1) -> None:
     """Refuse a template that does not compile, or does not render for every kind of mail
     (sample data, sandboxed, undefined variables are errors).  ``body_line``: where the
@@ -364,6 +426,15 @@ class Templates:
         if default:
             return default + ("default",)
         return DEFAULT_SUBJECT, DEFAULT_BODY, "built-in"
+
+    def refused(self) -> Tuple[str, str, str]:
+        """(subject, body, whose) of the mail about a refused write: ``refused.txt`` in the
+        folder ("file"), else the built-in one."""
+        try:
+            with open(os.path.join(self.folder, REFUSED_FILE), encoding="utf-8") as f:
+                return parse_template(f.read()) + ("file",)
+        except FileNotFoundError:
+            return REFUSED_SUBJECT, REFUSED_BODY, "built-in"
 
     def set(self, room_id: Optional[str], text: str) -> None:
         subject, body, body_line = _split(text)
@@ -477,6 +548,85 @@ class Notifier:
             subject, body = render(DEFAULT_SUBJECT, DEFAULT_BODY, variables)
         return recipient, subject, body, kind
 
+    # -- a refused CalDAV write into a room (issue 13) ---------------------------------------
+    def after_refused_request(self, storage, user: str, method: str, path: str, destination: str,
+                              prefix: str, body_text: str, refusal) -> None:
+        """The front, after the storage refused a CalDAV PUT, MOVE or DELETE (``refusal``, a
+        storage.errors.Refusal): if it was a write into a room, mail its author the refusal's
+        sentence.  ``destination``: MOVE's Destination header, ``prefix`` the script name;
+        ``body_text``: PUT's body.  Called outside the request's lock.  Never raises."""
+        if not (self.settings.enabled and self.settings.refusals) or not user or \
+                method not in ("PUT", "MOVE", "DELETE") or \
+                isinstance(refusal, (PreconditionFailed, NotFound)):  # a client's own business
+            return
+        try:
+            target = self._refused_target(storage, method, path, destination, prefix, body_text)
+            if target is None:
+                return
+            room, action, text, key = target
+            address = storage.directory.room_email(room) if storage.scheduling.enabled else ""
+            self.after_refusal(room, user, action, text, key, refusal.message, address)
+        except Exception:
+            logger.exception("No mail about the refused %s of %s: composing it failed", method, path)
+
+    def _refused_target(self, storage, method, path, destination, prefix, body_text):
+        """(room, action, event text, throttle key) of a refused write into a room, else None."""
+        source = _room_item(path)
+        if method == "MOVE":
+            target = _room_item(_path_of(destination, prefix))
+            if target is None and source is None:
+                return None
+            room_id = (target or source)[0]
+            action = "move" if target is None or source is not None else "book"
+            text = _stored_text(storage, path)
+        else:
+            if source is None:
+                return None
+            room_id, stored = source[0], _stored_text(storage, path)
+            if method == "DELETE":
+                action, text = "delete", stored
+            else:
+                action, text = ("change" if stored is not None else "book"), body_text or stored
+        room = storage.registry.get(room_id)
+        if room is None:
+            return None
+        return room, action, text, path
+
+    def after_refusal(self, room, user: str, action: str, text: Optional[str], key: str,
+                      sentence: str, room_address: str = "") -> Optional[int]:
+        """Queue the mail about one refused write (``action``: book, change, move, delete) of
+        ``user`` into ``room``: to their e-mail, with the refusal's ``sentence`` and what
+        can be read of the event ``text``.  The same mail to the same person about the same
+        event goes once per REFUSAL_REPEAT seconds.  Returns the outbox row, or None."""
+        recipient = self._email_of(user)
+        if not recipient:
+            logger.info("No mail about a refused write into %s: %s has no e-mail", room.path, user)
+            return None
+        event = _event_of(text, room.tz)
+        variables = {
+            "event_kind": "refused", "action": action, "event_uid": event["uid"],
+            "event_name": event["name"], "event_start": event["start"], "event_end": event["end"],
+            "event_is_recurring": event["recurring"], "event_organizer": recipient,
+            "calendar_name": room.name, "calendar_id": room.id, "calendar_email": room_address,
+            "reason": sentence, "changed_by": user}
+        subject, body, whose = self.templates.refused()
+        try:
+            subject, body = render(subject, body, variables)
+        except Exception as e:
+            logger.warning("The %s template of refusals does not render (%s); using the built-in one",
+                           whose, _one_line(e))
+            subject, body = render(REFUSED_SUBJECT, REFUSED_BODY, variables)
+        mail_id = self.outbox.add_unless_sent_lately(recipient, subject, body, kind="refused",
+                                                     room=room.id, uid=event["uid"] or key,
+                                                     within=REFUSAL_REPEAT)
+        if mail_id is None:
+            logger.info("No mail about the refused %s in %s to %s: the same went out lately",
+                        action, room.path, recipient)
+            return None
+        WAKE.set()
+        logger.info("Queued mail (refused %s) about %s to %s", action, room.path, recipient)
+        return mail_id
+
     def _email_of(self, user: Optional[str]) -> Optional[str]:
         if not user:
             return None
@@ -547,3 +697,62 @@ def _address(value: Optional[str]) -> Optional[str]:
     if value.lower().startswith("mailto:"):
         value = value[7:]
     return value if is_email(value) else None
+
+
+def _room_item(path: str) -> Optional[Tuple[str, str]]:
+    """(room id, href) of a path to an item inside ``/rooms/<id>/``, else None."""
+    parts = (path or "").strip("/").split("/")
+    if len(parts) == 3 and parts[0] == rooms.ROOMS and parts[1] and parts[2]:
+        return parts[1], parts[2]
+    return None
+
+
+def _path_of(destination: str, prefix: str) -> str:
+    """The path of a Destination header (a URL or a path), without the script name."""
+    path = urllib.parse.unquote(urllib.parse.urlsplit(destination or "").path)
+    if prefix and path.startswith(prefix + "/"):
+        path = path[len(prefix):]
+    return path
+
+
+def _stored_text(storage, path: str) -> Optional[str]:
+    """The item stored at ``path`` now (None: nothing), read under a read lock."""
+    from radicale.item import Item
+    with storage.acquire_lock("r"):
+        item = next(iter(storage.discover(path)), None)
+        return item.serialize() if isinstance(item, Item) else None
+
+
+def _event_of(text: Optional[str], tz) -> dict:
+    """UID, title and times of an event as sent, read leniently: what cannot be read (the
+    write was refused, so the body may be anything) is left empty.  Floating times are the
+    room's; all-day events give their dates as text."""
+    event = {"uid": "", "name": "", "start": None, "end": None, "recurring": False}
+    try:
+        import icalendar
+        components = icalendar.Calendar.from_ical(text or "").walk("VEVENT")
+    except Exception:
+        return event
+    if not components:
+        return event
+    main = next((c for c in components if "RECURRENCE-ID" not in c), components[0])
+    event["uid"] = " ".join(str(main.get("UID") or "").split())[:255]
+    event["name"] = " ".join(str(main.get("SUMMARY") or "").split())[:200]
+    event["recurring"] = "RRULE" in main or "RDATE" in main or len(components) > 1
+    try:
+        start = main.decoded("DTSTART")
+        if "DTEND" in main:
+            end = main.decoded("DTEND")
+        elif "DURATION" in main:
+            end = start + main.decoded("DURATION")
+        else:
+            end = start + datetime.timedelta(days=1) if not isinstance(start, datetime.datetime) else start
+    except Exception:
+        return event
+    if isinstance(start, datetime.datetime) and isinstance(end, datetime.datetime):
+        event["start"], event["end"] = (value.replace(tzinfo=tz) if value.tzinfo is None
+                                        else value.astimezone(tz) for value in (start, end))
+    elif isinstance(start, datetime.date) and isinstance(end, datetime.date):
+        last = max(start, end - datetime.timedelta(days=1))  # DTEND of a day is exclusive
+        event["start"], event["end"] = f"{start.isoformat()} (all day)", f"{last.isoformat()} (all day)"
+    return event

@@ -113,6 +113,20 @@ class Outbox:
                                   "AND claimed_by IS NOT NULL AND claimed_until > ?", (time.time(),))
         return [row[0] for row in rows]
 
+    def add_unless_sent_lately(self, recipient: str, subject: str, body: str, *, kind: str, room: str,
+                               uid: str, within: float) -> Optional[int]:
+        """``add``, unless a mail of this kind with the same body went to this recipient about
+        this uid (and room) less than ``within`` seconds ago: a client retrying a refused write
+        in a loop gets one mail.  One statement, so two processes cannot both add it."""
+        now = time.time()
+        cursor = self._db().execute(
+            "INSERT INTO outbox(created, recipient, subject, body, kind, room, uid, next_try) "
+            "SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE kind = ? "
+            "AND recipient = ? AND room = ? AND uid = ? AND body = ? AND created > ?)",
+            (now, recipient, subject, body, kind, room, uid, now,
+             kind, recipient, room, uid, body, now - within))
+        return cursor.lastrowid if cursor.rowcount else None
+
     def next_due(self) -> Optional[float]:
         """When the next pending mail is due (its lease counted), or None."""
         row = self._db().execute("SELECT MIN(MAX(next_try, claimed_until)) FROM outbox "
