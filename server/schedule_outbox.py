@@ -24,7 +24,6 @@ from roomcal.storage import addresses, freebusy
 from roomcal.storage import availability as avail
 from roomcal.storage.errors import NotFound
 from roomcal.storage.freebusy import FreeBusyRefused
-from roomcal.storage.instances import utc
 
 logger = logging.getLogger("roomcal")
 DAV, CALDAV = "DAV:", "urn:ietf:params:xml:ns:caldav"
@@ -146,18 +145,16 @@ def _text(value: str) -> str:
 
 
 def _body(request: freebusy.Request, found: list) -> bytes:
+    """The schedule-response.  A recipient's sentence travels in its request-status (RFC 5546
+    §3.6: code;description;extra data), not in a DAV:responsedescription, which RFC 6638
+    allows but python-caldav 3.6 refuses to read."""
     root = etree.Element(f"{{{CALDAV}}}schedule-response", nsmap=NSMAP)
-    clipped = (f"Free/busy time is given up to {utc(request.end).strftime('%Y-%m-%dT%H:%M:%SZ')} "
-               f"only: at most {freebusy.MAX_RANGE // 86400} days are answered at once."
-               if request.clipped else "")
     for one in found:
         response = etree.SubElement(root, f"{{{CALDAV}}}response")
         recipient = etree.SubElement(response, f"{{{CALDAV}}}recipient")
         etree.SubElement(recipient, f"{{{DAV}}}href").text = _text(one.address)
-        etree.SubElement(response, f"{{{CALDAV}}}request-status").text = one.status
+        status = f"{one.status};{one.note}" if one.note else one.status
+        etree.SubElement(response, f"{{{CALDAV}}}request-status").text = _text(status)
         if one.reply is not None:
             etree.SubElement(response, f"{{{CALDAV}}}calendar-data").text = _text(one.reply)
-        note = one.note or (clipped if one.reply is not None else "")
-        if note:
-            etree.SubElement(response, f"{{{DAV}}}responsedescription").text = _text(note)
     return etree.tostring(root, encoding="utf-8", xml_declaration=True)

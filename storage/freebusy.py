@@ -285,6 +285,9 @@ def reply(request: Request, attendee: icalendar.vCalAddress, found: List[Period]
     component.add("DTEND", utc(request.end))
     component.add("ORGANIZER", request.organizer)
     component.add("ATTENDEE", attendee)
+    if request.clipped:   # DTEND says it too; Thunderbird shows the rest as unknown
+        component.add("COMMENT", f"Free/busy time is given up to {utc(request.end):%Y-%m-%dT%H:%M:%SZ} "
+                                 f"only: at most {MAX_RANGE // 86400} days are answered at once.")
     for period in found:
         component.add("FREEBUSY", (utc(period.start), utc(period.end)),
                       parameters={"FBTYPE": period.fbtype})

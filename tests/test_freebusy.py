@@ -5,8 +5,10 @@ Rooms are in Europe/Berlin (summer: +02:00); 2027-06-07 is a Monday.  Periods in
 are UTC.
 """
 
+import datetime
 import uuid
 
+import caldav
 import icalendar
 import pytest
 from lxml import etree
@@ -14,7 +16,7 @@ from lxml import etree
 from conftest import assert_no_500, book, event
 
 ADMIN, ALICE, BOB, MGR = "fb-admin", "fb-alice", "fb-bob", "fb-mgr"
-PLAIN, PEND, OPEN, HIDDEN, PAIR = "fb-plain", "fb-pend", "fb-open", "fb-hidden", "fb-pair"
+PLAIN, PEND, OPEN, HIDDEN, PAIR, SHUT = "fb-plain", "fb-pend", "fb-open", "fb-hidden", "fb-pair", "fb-shut"
 BERLIN = ("--timezone", "Europe/Berlin")
 DOMAIN = "rooms.localhost"   # [scheduling] room_domain's default: <id>@rooms.localhost
 ALICE_MAIL, BOB_MAIL = "alice@example.org", "bob@example.org"
@@ -35,6 +37,7 @@ def world(server):
                     "--blackout", "2027-06-08T12:00/2027-06-08T14:00")
     server.add_room(HIDDEN, *BERLIN, "--status", "hidden")
     server.add_room(PAIR, *BERLIN, "--quantity", "2")
+    server.add_room(SHUT, *BERLIN)
     assert server.request("MKCALENDAR", f"/{BOB}/work/", user=BOB).status_code == 201
     assert server.request("MKCALENDAR", f"/{BOB}/private/", user=BOB).status_code == 201
     yield server
@@ -71,7 +74,7 @@ def post(server, attendees, user=ALICE, originator=f"mailto:{ALICE_MAIL}", body=
 
 
 def responses(answer) -> dict:
-    """recipient -> (request-status, parsed VCALENDAR or None, responsedescription or None)."""
+    """recipient -> (request-status, parsed VCALENDAR or None, the reply's COMMENT or None)."""
     assert answer.status_code == 200, answer.text
     assert answer.headers["Content-Type"] == "application/xml; charset=utf-8"
     root = etree.fromstring(answer.content)
@@ -80,9 +83,10 @@ def responses(answer) -> dict:
     for response in root.findall("C:response", NS):
         href = response.findtext("C:recipient/D:href", namespaces=NS)
         data = response.findtext("C:calendar-data", namespaces=NS)
-        found[href] = (response.findtext("C:request-status", namespaces=NS),
-                       icalendar.Calendar.from_ical(data) if data else None,
-                       response.findtext("D:responsedescription", namespaces=NS))
+        calendar = icalendar.Calendar.from_ical(data) if data else None
+        comment = calendar.walk("VFREEBUSY")[0].get("COMMENT") if calendar else None
+        found[href] = (response.findtext("C:request-status", namespaces=NS), calendar,
+                       None if comment is None else str(comment))
     return found
 
 
@@ -165,6 +169,15 @@ def test_a_room_with_two_units_is_busy_only_where_both_are_taken(world):
         [("BUSY", "20270607T080000Z/20270607T090000Z")]
 
 
+def test_an_unavailable_room_is_unavailable_all_along_around_the_bookings_it_keeps(world):
+    assert book(world, SHUT, "20270607T100000", "20270607T110000", BOB, tz="Europe/Berlin").status_code == 201
+    world.cli("room", "set", SHUT, "--status", "unavailable", "--status-reason", "renovation")
+    assert periods(one(world, room(SHUT), start="20270607T000000Z", end="20270608T000000Z")) == [
+        ("BUSY-UNAVAILABLE", "20270607T000000Z/20270607T080000Z"),
+        ("BUSY", "20270607T080000Z/20270607T090000Z"),
+        ("BUSY-UNAVAILABLE", "20270607T090000Z/20270608T000000Z")]
+
+
 def test_the_room_principal_url_is_an_address_too(world):
     address = f"/.rooms/{PLAIN}/"
     calendar = one(world, address)
@@ -223,8 +236,9 @@ def test_a_user_asks_about_a_room_and_a_person_at_once(world):
 def test_an_unknown_address_is_an_invalid_calendar_user(world):
     stranger = "mailto:nobody@elsewhere.example"
     found = responses(post(world, [stranger, room(PLAIN)]))
-    status, calendar, note = found[stranger]
-    assert status.startswith("3.7") and calendar is None and "nobody@elsewhere.example" in note
+    status, calendar, _ = found[stranger]
+    assert status == ("3.7;Invalid calendar user;No room or user of this server has the address "
+                      f"{stranger}.") and calendar is None
     assert found[room(PLAIN)][0] == "2.0;Success"
 
 
@@ -297,3 +311,41 @@ def test_a_range_over_400_days_is_answered_up_to_400_days_and_says_so(world):
     component, = calendar.walk("VFREEBUSY")
     assert component["DTEND"].dt.strftime("%Y%m%dT%H%M%SZ") == "20280705T000000Z"   # + 400 days
     assert ("BUSY", "20270607T080000Z/20270607T093000Z") in periods(calendar)
+
+
+# -- python-caldav -------------------------------------------------------------------------------
+def caldav_principal(server, user):
+    client = caldav.DAVClient(url=server.url + "/", username=user, password=server.passwords[user])
+    return client, client.principal()
+
+
+def test_python_caldav_freebusy_request(world):
+    """Principal.freebusy_request as it is: it finds the outbox by the principal's
+    schedule-outbox-URL (the principals work advertises it)."""
+    _, principal = caldav_principal(world, ALICE)
+    try:
+        principal.schedule_outbox()
+    except caldav.lib.error.NotFoundError:
+        pytest.skip("the principal does not advertise schedule-outbox-URL in this branch")
+    found = principal.freebusy_request(datetime.datetime(2027, 6, 7, tzinfo=datetime.timezone.utc),
+                                       datetime.datetime(2027, 6, 8, tzinfo=datetime.timezone.utc),
+                                       [room(PLAIN)])
+    assert not found["errors"]
+    assert periods(found[room(PLAIN)].icalendar_instance) == [("BUSY", "20270607T080000Z/20270607T093000Z")]
+
+
+def test_python_caldav_reads_the_answer(world):
+    """The same with the outbox's URL handed to python-caldav: its request (ORGANIZER the
+    principal URL from calendar-user-address-set, a naive DTSTAMP) and its parsing of the
+    schedule-response, errors included."""
+    client, principal = caldav_principal(world, ALICE)
+    principal.schedule_outbox = lambda: caldav.collection.ScheduleOutbox(
+        client=client, url=f"{world.url}/{ALICE}/.schedule-outbox/")
+    stranger = "mailto:nobody@elsewhere.example"
+    found = principal.freebusy_request(datetime.datetime(2027, 6, 7, tzinfo=datetime.timezone.utc),
+                                       datetime.datetime(2027, 6, 8, tzinfo=datetime.timezone.utc),
+                                       [room(PLAIN), f"mailto:{BOB_MAIL}", stranger])
+    assert periods(found[room(PLAIN)].icalendar_instance) == [("BUSY", "20270607T080000Z/20270607T093000Z")]
+    assert periods(found[f"mailto:{BOB_MAIL}"].icalendar_instance) == [
+        ("BUSY", "20270607T070000Z/20270607T073000Z")]
+    assert found["errors"][stranger].startswith("3.7")
