@@ -3,7 +3,8 @@ RFC 6638 §5 through the schedule outbox).
 
 - ``parse_request``: the client's iCalendar text (one VCALENDAR, METHOD:REQUEST, one
   VFREEBUSY with DTSTART, DTEND, ORGANIZER and ATTENDEEs), refused with a sentence
-  otherwise.  The range is clipped to ``MAX_RANGE``.
+  otherwise.  A range longer than ``MAX_RANGE`` is answered up to its limit: the
+  reply's DTEND and a COMMENT say so (Thunderbird shows the rest as unknown).
 - ``busy_of_room``: from the room's availability (storage/availability.py, the same
   intervals as ``/api/rooms/<ID>/availability``).  BUSY where every unit of the room
   (its quantity) is held by confirmed bookings, BUSY-TENTATIVE where pending (approval)

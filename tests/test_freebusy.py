@@ -349,3 +349,31 @@ def test_python_caldav_reads_the_answer(world):
     assert periods(found[f"mailto:{BOB_MAIL}"].icalendar_instance) == [
         ("BUSY", "20270607T070000Z/20270607T073000Z")]
     assert found["errors"][stranger].startswith("3.7")
+
+
+# -- storage/freebusy.py without a server ----------------------------------------------------------
+def test_periods_merge_and_keep_the_stronger_kind():
+    from roomcal.storage.freebusy import Period, periods as merged
+    assert merged({"BUSY-UNAVAILABLE": [(0, 100)], "BUSY-TENTATIVE": [(10, 30), (25, 40)],
+                   "BUSY": [(20, 50), (50, 60)]}, 5, 90) == [
+        Period(5, 10, "BUSY-UNAVAILABLE"), Period(10, 20, "BUSY-TENTATIVE"), Period(20, 60, "BUSY"),
+        Period(60, 90, "BUSY-UNAVAILABLE")]
+
+
+def test_a_persons_events_are_expanded_within_a_bound():
+    from roomcal.storage.freebusy import Period, busy_of_events
+    utc = datetime.timezone.utc
+    lo = int(datetime.datetime(2027, 6, 7, tzinfo=utc).timestamp())
+    hi = lo + 86400
+    every_minute = event("20270601T000000Z", "20270601T000030Z", extra="RRULE:FREQ=MINUTELY")
+    todo = event("20270607T090000Z", "20270607T100000Z").replace("VEVENT", "VTODO")
+    # More occurrences than the bound: the object is busy for its whole span (clipped).
+    assert busy_of_events([(every_minute, utc, (lo - 86400, 2 ** 40)), (todo, utc, (lo, hi))],
+                          lo, hi, own=[], limit=100) == [Period(lo, hi, "BUSY")]
+    cancelled = every_minute.replace("RRULE", "STATUS:CANCELLED\r\nRRULE")
+    assert busy_of_events([(cancelled, utc, (lo - 86400, 2 ** 40))], lo, hi, own=[], limit=100) == []
+    # Floating times in the calendar's zone.
+    floating = event("20270607T100000", "20270607T110000")
+    berlin = __import__("zoneinfo").ZoneInfo("Europe/Berlin")
+    assert busy_of_events([(floating, berlin, (lo, hi))], lo, hi, own=[]) == \
+        [Period(lo + 8 * 3600, lo + 9 * 3600, "BUSY")]
