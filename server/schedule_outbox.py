@@ -7,8 +7,9 @@ a CALDAV:schedule-response with one CALDAV:response per ATTENDEE: ``2.0;Success`
 VFREEBUSY METHOD:REPLY (busy periods only, never titles), or ``3.7;Invalid calendar
 user;<a sentence>`` for an address that is no room or user here (a hidden room, for
 anyone but an admin, is no room: it stays hidden).  Any local user may see any room's
-and any other user's free/busy time, as their invitation dialogs need.  Any other scheduling message is refused: RFC 6638
-sends invitations by implicit scheduling, not by POST.
+and any other user's free/busy time, as their invitation dialogs need.  Any other
+scheduling message is refused: RFC 6638 sends invitations by implicit scheduling, not
+by POST.
 
 The periods are storage/freebusy.py's, all recipients read under one read lock.
 """
