@@ -276,6 +276,10 @@ class Front:
         headers = captured["headers"]
         if state.rewritten:  # RFC 4791 §5.3.4: no ETag for an object the server changed
             headers = [h for h in headers if h[0].lower() != "etag"]
+        if self.storage.scheduling.enabled:
+            status, headers, body = principals.augment(self, environ, identity, path, method,
+                                                       status, headers, body)
+            return _respond(start_response, status, headers, body)
         start_response(captured["status"], headers)
         return [body]
 

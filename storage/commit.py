@@ -13,7 +13,8 @@ booking that cannot be indexed is refused and nothing is left behind.
 2. the files, removals first (Radicale's own upload/delete: its cache and sync history);
 3. the booking index of a room, once, with the folder's new fingerprint;
 4. the mail to the organizers (storage/notify.py decides whether and what; never raises),
-   on the paths that mail (``MAILED``).
+   on the paths that mail (``MAILED``), and on the same paths the organizer's copy of a
+   meeting that invited the room (storage/scheduling.py ``reflect``, via ``Storage.reflect``).
 
 Every write of an item uses it: CalDAV and JSON PUT and DELETE (store.py
 ``Collection.upload``/``delete``, also clear-bookings' writes), a MOVE into a
@@ -41,8 +42,9 @@ from roomcal.storage.instances import Booking
 
 # Why a write happens; it decides who hears of it.  Organizers are told what someone
 # else did to their booking after a PUT, a DELETE (clear-bookings' too) or a replace.
-# An import only adds bookings (nobody to tell); a MOVE has never mailed.
-PUT, DELETE, MOVE, IMPORT, REPLACE = "put", "delete", "move", "import", "replace"
+# An import only adds bookings (nobody to tell); a MOVE has never mailed.  A copy written
+# by scheduling (storage/scheduling.py) is the organizer's own doing: told in PARTSTAT.
+PUT, DELETE, MOVE, IMPORT, REPLACE, SCHEDULED = "put", "delete", "move", "import", "replace", "scheduled"
 MAILED = frozenset({PUT, DELETE, REPLACE})
 
 
@@ -112,8 +114,11 @@ def commit(collection, *, put: Sequence[Put] = (), remove: Sequence[str] = (), r
     after each file written.  Returns Radicale's upload results, one per put."""
     storage = collection._storage
     in_room = collection.room_id is not None
-    mailing = in_room and reason in MAILED and before is not None and storage.notifier.settings.enabled
-    previous = {href: before(href) for href in [*remove, *(p.href for p in put)]} if mailing else {}
+    told = in_room and reason in MAILED and before is not None
+    mailing = told and storage.notifier.settings.enabled
+    reflecting = told and storage.scheduling.enabled
+    previous = {href: before(href) for href in [*remove, *(p.href for p in put)]} \
+        if mailing or reflecting else {}
     results = []
     for href in remove:
         storage.journal.record(collection.path, [href])
@@ -131,6 +136,12 @@ def commit(collection, *, put: Sequence[Put] = (), remove: Sequence[str] = (), r
             storage.notifier.after_write(room, href, previous[href], None, actor)
         for p in put:
             storage.notifier.after_write(room, p.href, previous[p.href], p.booking, actor)
+    if reflecting:
+        room = collection.room()
+        for href in remove:
+            storage.reflect(room, previous[href], None)
+        for p in put:
+            storage.reflect(room, previous[p.href], p.booking)
     return results
 
 

@@ -8,6 +8,7 @@ PUT), ``move`` (MOVE into a room), ``import_bookings`` (CLI) and ``replace_perio
 every item written goes through storage/commit.py (journal, file, index, mail).
 """
 
+import functools
 import logging
 import os
 import time
@@ -18,7 +19,7 @@ from radicale import pathutils, types
 from radicale.item import filter as radicale_filter
 from radicale.storage import multifilesystem
 
-from roomcal.storage import addresses, context, iana_zones, overlap, replace, rooms
+from roomcal.storage import addresses, context, iana_zones, overlap, replace, rooms, scheduling
 from roomcal.storage.accounts import Accounts
 from roomcal.storage.booking import EARLIEST, BookingCore, Decision, row_for
 from roomcal.storage.commit import DELETE, IMPORT, MOVE, PUT, Put, admit, admit_batch, commit, index_changes
@@ -182,7 +183,8 @@ class Collection(multifilesystem.Collection):
     # -- writes: every file written or removed goes through storage/commit.py -------------
     @_refusing
     def upload(self, href: str, item: radicale_item.Item):
-        if self.room_id is None:
+        if self.room_id is None:   # a meeting books its rooms, invites its people: storage/scheduling.py
+            item = scheduling.on_put(self, href, item)
             return commit(self, put=[Put(href, item)], reason=PUT)[0]
         room, view, actor = self.room(), self.view(), self._storage.actor()
         previous = view.booking(href)
@@ -213,14 +215,20 @@ class Collection(multifilesystem.Collection):
     @_refusing
     def delete(self, href: Optional[str] = None) -> None:
         if href is None:  # the collection itself
+            # A room that goes away declines the meetings that invited it.
+            invited = scheduling.invitations(self) if self.room_id is not None else []
+            room = self.room() if invited else None
             super().delete(None)
             self._storage.journal.reset(self.path)
+            for booking in invited:
+                self._storage.reflect(room, booking, None)
             if self.room_id is not None:
                 self._storage.index.drop_room(self.path)
                 self._storage.feeds.drop_room(self.room_id)
                 self._storage.notifier.templates.remove(self.room_id)
             return
         if self.room_id is None:
+            scheduling.on_delete(self, href)
             commit(self, remove=[href], reason=DELETE)
             return
         view, actor = self.view(), self._storage.actor()
@@ -328,6 +336,8 @@ class Storage(multifilesystem.Storage):
         self.notifier = Notifier(configuration, self.accounts)  # mail to organizers
         self.scheduling = addresses.settings_from(configuration)
         self.directory = addresses.Directory(self.registry, self.accounts, self.scheduling)
+        # A room-side change of a booking made by invitation, shown in the organizer's copy.
+        self.reflect = functools.partial(scheduling.reflect, self)
         index_path = _option(configuration, "storage", "roomcal_index",
                              os.path.join(folder, "roomcal-index.sqlite"))
         self.index = Index(index_path)

@@ -1,0 +1,48 @@
+"""A user's copy of a scheduled event: found by UID in their calendars.
+
+Scheduling writes an event into other collections than the one the client wrote
+(a room's calendar, an attendee's, the organizer's back again).  Those copies
+share the UID, and nothing else ties them together: this is the one lookup.
+Call it under the storage lock.
+"""
+
+from typing import Iterator, Optional, Tuple
+
+from radicale import pathutils
+
+from roomcal.storage import rooms
+
+
+def calendars_of(storage, user: str) -> Iterator:
+    """The user's calendar collections (``/<user>/<calendar>/``), in path order."""
+    if not user or user.startswith(".") or user == rooms.ROOMS or "/" in user:
+        return
+    found = [c for c in storage.discover(f"/{user}/", depth="1")
+             if getattr(c, "tag", None) == "VCALENDAR" and c.path.strip("/").count("/") == 1
+             and c.path.strip("/").split("/")[0] == user]
+    yield from sorted(found, key=lambda c: c.path)
+
+
+def takes_events(collection) -> bool:
+    components = collection.get_meta("C:supported-calendar-component-set") or "VEVENT"
+    return "VEVENT" in [c.strip().upper() for c in components.split(",")]
+
+
+def find_copy(storage, user: str, uid: str) -> Optional[Tuple[object, str]]:
+    """(collection, href) of the event ``uid`` in one of ``user``'s calendars, or None."""
+    for collection in calendars_of(storage, user):
+        guess = f"{uid}.ics"   # how clients and roomcal name items: no scan for the usual case
+        item = collection._get(guess) if pathutils.is_safe_filesystem_path_component(guess) else None
+        if item is not None and item.uid == uid:
+            return collection, guess
+        if collection.has_uid(uid):
+            for item in collection.get_all():
+                if item.uid == uid:
+                    return collection, item.href
+    return None
+
+
+def default_calendar(storage, user: str):
+    """The calendar invitations are delivered to: the user's first that takes events, or None."""
+    return next((c for c in calendars_of(storage, user) if takes_events(c)), None)
+

@@ -1,0 +1,466 @@
+"""Implicit scheduling (RFC 6638 §3.2): a meeting in the organizer's calendar books its rooms.
+
+When a client writes an event into a user's own calendar and that user is its
+ORGANIZER, every room among its ATTENDEEs (matched by address, storage/addresses.py;
+``SCHEDULE-AGENT=CLIENT`` left alone) gets its copy admitted by the booking core, in
+the same write lock as the organizer's write: the room holds what it can hold and
+nothing else, whoever races for it.  The organizer's stored copy carries each room's
+answer — PARTSTAT ACCEPTED, TENTATIVE (an approval room waits for its manager) or
+DECLINED with the core's sentence in a COMMENT — and SCHEDULE-STATUS.  The
+organizer's write itself never fails because a room said no.
+
+A series is decided per occurrence: when only some occurrences conflict, the room's
+copy leaves them out (EXDATE) and the organizer's copy declines them one by one
+(overrides marked ``X-ROOMCAL-SCHEDULED``, which the next write may drop again).
+
+People among the attendees are storage/delivery.py's.  The room's side — a manager
+approving or cancelling, clear-bookings, replace — comes back to the organizer's
+copy through ``reflect`` (called by storage/commit.py).  Copies written here go
+through commit with the reason ``SCHEDULED``: they mail nobody and are not reflected.
+"""
+
+import copy
+import dataclasses
+import datetime
+import logging
+from typing import Dict, List, Optional, Set
+
+import icalendar
+
+from roomcal.storage import context, copies, delivery, overlap
+from roomcal.storage.addresses import normalized
+from roomcal.storage.booking import OWNER
+from roomcal.storage.commit import SCHEDULED, Put, admit, commit
+from roomcal.storage.errors import BookingRefused, Refusal
+from roomcal.storage.instances import BadBooking, Booking, TooManyOccurrences, instant, like, utc
+from roomcal.storage.items import free_href
+
+logger = logging.getLogger("roomcal.scheduling")
+
+DELIVERED = "1.2"   # RFC 6638 §3.2.9: the room received it; its answer is PARTSTAT
+FAILED = "5.1"      # could not be delivered
+GENERATED = "X-ROOMCAL-SCHEDULED"   # on overrides and comments this module wrote
+ROOM_PARAM = "X-ROOMCAL-ROOM"       # on a COMMENT: the room address it speaks for
+# Declining occurrences one by one stops here: past it, the whole series is declined
+# (an organizer's copy with hundreds of overrides helps nobody).
+MAX_DECLINED_OCCURRENCES = 52
+
+
+@dataclasses.dataclass
+class Answer:
+    """One room's answer to one version of a meeting."""
+    partstat: str                                # ACCEPTED, TENTATIVE or DECLINED
+    message: str = ""                            # why declined, or which occurrences
+    declined: list = dataclasses.field(default_factory=list)   # RECURRENCE-ID values
+    status: str = DELIVERED                      # SCHEDULE-STATUS
+
+
+# -- entry points (storage/store.py, under the write lock) --------------------------------------------
+def on_put(collection, href: str, item):
+    """The item to store for a client's write of ``item`` into a personal calendar: as
+    sent, or with the rooms' answers stamped (then the client gets no ETag)."""
+    storage = collection._storage
+    text = item.serialize()
+    if not storage.scheduling.enabled or "ORGANIZER" not in text.upper():
+        return item
+    new = _calendar(text)
+    if new is None:
+        return item
+    owner = _owner(collection)
+    old_item = collection._get(href)
+    old = _calendar(old_item.serialize()) if old_item is not None else None
+    organizer = _organizer(new)
+    if organizer is None:
+        return item
+    if storage.directory.user_for(organizer) == owner:
+        stamped = _organize(storage, owner, old, new)
+        if stamped is None:
+            return item
+        context.note_rewritten()
+        return collection._item(stamped)
+    if _attends(storage, new, owner):
+        delivery.reply(storage, owner, old, new, storage.actor_named(owner))
+    return item
+
+
+def on_delete(collection, href: str) -> None:
+    """Before a client removes an event from a personal calendar: an organizer's meeting
+    releases its rooms (and cancels for its people); an attendee's removal is a reply."""
+    storage = collection._storage
+    if not storage.scheduling.enabled:
+        return
+    old_item = collection._get(href)
+    old = _calendar(old_item.serialize()) if old_item is not None else None
+    if old is None or _organizer(old) is None:
+        return
+    owner = _owner(collection)
+    booker = storage.actor_named(owner)
+    if storage.directory.user_for(_organizer(old)) == owner:
+        for room in _rooms_of(storage, old).values():
+            _release(storage, room, _uid(old), booker)
+        delivery.deliver(storage, owner, old, None, booker)
+    elif _attends(storage, old, owner):
+        delivery.reply(storage, owner, old, None, booker)
+
+
+def reflect(storage, room, previous: Optional[Booking], new: Optional[Booking]) -> None:
+    """A room's copy changed on the room's side (a manager's approval or cancellation,
+    clear-bookings, replace): the organizer's copy shows the room's new answer."""
+    booking = new or previous
+    if booking is None or not storage.scheduling.enabled:
+        return
+    organizer = booking.get("ORGANIZER")
+    user = storage.directory.user_for(organizer) if organizer else None
+    if user is None or user != booking.get(OWNER):
+        return   # booked directly, not by invitation (or by someone else than the organizer)
+    found = copies.find_copy(storage, user, booking.uid)
+    if found is None:
+        return
+    collection, href = found
+    item = collection._get(href)
+    calendar = _calendar(item.serialize()) if item is not None else None
+    if calendar is None or storage.directory.user_for(_organizer(calendar) or "") != user:
+        return
+    status = (new.get("STATUS") or "").upper() if new is not None else "CANCELLED"
+    answer = {"CANCELLED": Answer("DECLINED", f"{room.name} cancelled this booking."),
+              "TENTATIVE": Answer("TENTATIVE", f"{room.name} waits for a manager's approval.") if
+              room.rules.approval else Answer("ACCEPTED")}.get(status, Answer("ACCEPTED"))
+    if not _restamp(calendar, storage.directory.room_addresses(room), answer):
+        return
+    put = Put(href, collection._item(calendar.to_ical().decode()))
+    commit(collection, put=[put], reason=SCHEDULED)
+
+
+def invitations(collection) -> List[Booking]:
+    """The bookings of a room made by invitation (they name an ORGANIZER): what ``reflect``
+    tells when the room itself goes away."""
+    if not collection._storage.scheduling.enabled:
+        return []
+    found = []
+    for item in collection.get_all():
+        if "ORGANIZER" not in item.serialize().upper():
+            continue
+        try:
+            found.append(Booking(item.serialize(), collection.room().tz))
+        except BadBooking:
+            continue
+    return found
+
+
+# -- the organizer's side ------------------------------------------------------------------------------
+def _organize(storage, owner: str, old, new) -> Optional[str]:
+    """Book, move or release the meeting's rooms; deliver to its people.  The organizer's
+    copy as text with the answers stamped, or None when nothing in it changed."""
+    booker = storage.actor_named(owner)
+    rooms_now = _rooms_of(storage, new)
+    answers = {}
+    for room_id, room in rooms_now.items():
+        try:
+            answer = _book(storage, room, new, booker)
+        except Exception:   # noqa: BLE001 — a fault of ours must not lose the organizer's meeting
+            logger.exception("Scheduling %s for %s failed", room.id, owner)
+            answer = Answer("DECLINED", f"{room.name} could not answer because of a server error; "
+                                        "save the meeting again to retry.", status=FAILED)
+        answers[room_id] = (storage.directory.room_addresses(room), answer)
+    if old is not None:
+        for room_id, room in _rooms_of(storage, old).items():
+            if room_id not in rooms_now:
+                _release(storage, room, _uid(old), booker)
+    statuses = delivery.deliver(storage, owner, old, new, booker)
+    before = new.to_ical()
+    _stamp(new, answers, statuses)
+    return None if new.to_ical() == before else new.to_ical().decode()
+
+
+def _book(storage, room, meeting, booker) -> Answer:
+    """The room's answer, its copy stored (or removed) accordingly."""
+    try:
+        collection = storage.room_collection(room.id)
+    except Refusal as refusal:
+        return Answer("DECLINED", refusal.message)
+    view = collection.view()
+    uid = _uid(meeting)
+    href = storage.index.href_of_uid(view.room_key, uid)
+    previous = view.booking(href) if href else None
+    if previous is not None and previous.get(OWNER) not in (None, booker.user):
+        return Answer("DECLINED", f"{room.name} already holds another booking with this meeting's "
+                                  "UID; it cannot take this one.")
+    address = storage.directory.room_addresses(room)
+    declined: list = []
+    refusal = None
+    for _ in range(2):   # once as sent; once more without the occurrences that conflict
+        text = _room_copy(meeting, address, declined)
+        try:
+            put = admit(collection, room, view, href or free_href(uid, lambda h: collection._get(h) is not None),
+                        collection._item(text), booker, previous=previous)
+            break
+        except BookingRefused as refused:
+            refusal = refused
+            more = _clashing(room, text, refused)
+            if declined or not more or not _only_conflicts(refused) or len(more) > MAX_DECLINED_OCCURRENCES:
+                put = None
+                break
+            declined = more
+        except Refusal as refused:
+            refusal, put = refused, None
+            break
+    if put is None:
+        if href is not None:   # the meeting moved where the room cannot follow: its old time is free again
+            commit(collection, remove=[href], reason=SCHEDULED, actor=booker)
+        return Answer("DECLINED", refusal.message if refusal else "")
+    pending = (put.booking.get("STATUS") or "").upper() == "TENTATIVE" and room.rules.approval
+    commit(collection, put=[put], reason=SCHEDULED, actor=booker)
+    partstat = "TENTATIVE" if pending else "ACCEPTED"
+    message = f"{room.name} waits for a manager's approval." if pending else ""
+    if declined:
+        message = (f"{room.name} declined {len(declined)} occurrence(s): {refusal.message} "
+                   f"It accepted the others.{(' ' + message) if message else ''}")
+    return Answer(partstat, message, declined)
+
+
+def _release(storage, room, uid: str, booker) -> None:
+    """The room's copy of a meeting that no longer invites it (or no longer exists)."""
+    try:
+        collection = storage.room_collection(room.id)
+    except Refusal:
+        return
+    view = collection.view()
+    href = storage.index.href_of_uid(view.room_key, uid)
+    previous = view.booking(href) if href else None
+    if previous is None or previous.get(OWNER) != booker.user:
+        return   # not this organizer's booking: someone else's with the same UID stays
+    commit(collection, remove=[href], reason=SCHEDULED, actor=booker)
+
+
+def _only_conflicts(refused: BookingRefused) -> bool:
+    return not refused.decision.violations and bool(refused.decision.conflicts)
+
+
+def _clashing(room, text: str, refused: BookingRefused) -> list:
+    """RECURRENCE-ID values of the occurrences of a series that meet the refusal's
+    conflicts (within the room's buffer).  Empty for a single event."""
+    try:
+        booking = Booking(text, room.tz)
+        if not booking.recurring:
+            return []
+        horizon = max(c.end for c in refused.decision.conflicts) + 1
+        lo = min(c.start for c in refused.decision.conflicts) - 86400 * 2
+        occurrences = booking.occurrences(lo, horizon, 5000)
+    except (BadBooking, TooManyOccurrences, ValueError):
+        return []
+    buffer = room.buffer_seconds()
+    spans = overlap.Spans((c.start, c.end, None) for c in refused.decision.conflicts)
+    master_start = booking.master["DTSTART"].dt
+    overridden = {instant(e["DTSTART"].dt, booking.tz): e["RECURRENCE-ID"].dt
+                  for e in booking.events if "RECURRENCE-ID" in e}
+    found = []
+    for o in occurrences:
+        if o.blocking and spans.meeting(*overlap.reach(o.start, o.end, buffer)):
+            found.append(overridden.get(o.start) or like(utc(o.start), master_start, booking.tz))
+    return found
+
+
+# -- iCalendar ---------------------------------------------------------------------------------------------
+def _calendar(text: str) -> Optional[icalendar.Calendar]:
+    try:
+        calendar = icalendar.Calendar.from_ical(text)
+    except Exception:   # noqa: BLE001 — Radicale read it already; what we cannot read, we leave alone
+        return None
+    events = calendar.walk("VEVENT")
+    return calendar if events and len({str(e.get("UID", "")) for e in events}) == 1 else None
+
+
+def _events(calendar) -> List[icalendar.Event]:
+    return [c for c in calendar.subcomponents if c.name == "VEVENT"]
+
+
+def _master(calendar):
+    events = _events(calendar)
+    return next((e for e in events if "RECURRENCE-ID" not in e), events[0])
+
+
+def _uid(calendar) -> str:
+    return str(_events(calendar)[0].get("UID", ""))
+
+
+def _organizer(calendar) -> Optional[str]:
+    value = _master(calendar).get("ORGANIZER")
+    return str(value) if value else None
+
+
+def _attendees(event) -> list:
+    value = event.get("ATTENDEE")
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _scheduled(attendee) -> bool:
+    return str(attendee.params.get("SCHEDULE-AGENT", "SERVER")).upper() == "SERVER"
+
+
+def _rooms_of(storage, calendar) -> Dict[str, object]:
+    """{room id: Room} of the rooms the server schedules for in this meeting."""
+    found = {}
+    for event in _events(calendar):
+        for attendee in _attendees(event):
+            if _scheduled(attendee):
+                room = storage.directory.room_for(str(attendee))
+                if room is not None:
+                    found[room.id] = room
+    return found
+
+
+def _attends(storage, calendar, user: str) -> bool:
+    return any(storage.directory.user_for(str(a)) == user
+               for e in _events(calendar) for a in _attendees(e))
+
+
+def _owner(collection) -> str:
+    return collection.path.strip("/").split("/")[0]
+
+
+def _is_room(attendee, addresses) -> bool:
+    return normalized(str(attendee)) in {normalized(a) for a in addresses}
+
+
+def _room_copy(meeting, addresses, declined: list) -> str:
+    """The room's copy of a meeting: its VEVENTs that invite the room, without alarms, other
+    attendees or what this module wrote into the organizer's copy, and without ``declined``
+    occurrences."""
+    calendar = icalendar.Calendar()
+    for name, value in meeting.property_items(recursive=False):
+        if name not in ("BEGIN", "END", "METHOD"):
+            calendar.add(name, value)
+    excluded = list(declined)
+    events = []
+    for component in meeting.subcomponents:
+        if component.name == "VTIMEZONE":
+            calendar.add_component(component)
+            continue
+        if component.name != "VEVENT":
+            continue
+        event = copy.deepcopy(component)
+        event.subcomponents = [c for c in event.subcomponents if c.name != "VALARM"]
+        invited = [a for a in _attendees(event) if _is_room(a, addresses) and _scheduled(a)]
+        # The room keeps itself as attendee, and the organizer: whoever may read the room
+        # needs no list of the people invited (their addresses stay with the organizer).
+        event.pop("ATTENDEE", None)
+        for attendee in invited:
+            event.add("ATTENDEE", attendee)
+        if GENERATED in event:   # a copy of the master we wrote: the rule makes it again
+            continue
+        if "RECURRENCE-ID" in event and not invited:
+            excluded.append(event["RECURRENCE-ID"].dt)
+            continue
+        _drop_generated_comments(event)
+        for attendee in invited:
+            attendee.params["PARTSTAT"] = "ACCEPTED"
+            attendee.params.pop("SCHEDULE-STATUS", None)
+            attendee.params.pop("RSVP", None)
+        events.append(event)
+    master = next((e for e in events if "RECURRENCE-ID" not in e), None)
+    if master is not None and excluded:
+        master.add("EXDATE", excluded)
+    for event in events:
+        calendar.add_component(event)
+    return calendar.to_ical().decode()
+
+
+def _drop_generated_comments(event) -> None:
+    comments = event.get("COMMENT")
+    if comments is None:
+        return
+    kept = [c for c in (comments if isinstance(comments, list) else [comments])
+            if ROOM_PARAM not in getattr(c, "params", {})]
+    event.pop("COMMENT")
+    for comment in kept:
+        event.add("COMMENT", comment)
+
+
+def _stamp(calendar, answers: Dict[str, tuple], statuses: Dict[str, str]) -> None:
+    """Write the rooms' ``answers`` ({room id: (addresses, Answer)}) and the people's
+    SCHEDULE-STATUS (``statuses``: {normalized address: status}) into the organizer's
+    copy: PARTSTAT per VEVENT, an override per declined occurrence (ours that are no
+    longer needed go), one COMMENT per room that has something to say."""
+    master = _master(calendar)
+    declined_by: Dict[object, Set[str]] = {}
+    for room_id, (_, answer) in answers.items():
+        for rid in answer.declined:
+            declined_by.setdefault(_key(rid), set()).add(room_id)
+    overrides = {_key(e["RECURRENCE-ID"].dt): e for e in _events(calendar) if "RECURRENCE-ID" in e}
+    for key, event in overrides.items():   # ours, no longer needed: gone
+        if GENERATED in event and key not in declined_by:
+            calendar.subcomponents.remove(event)
+    for room_id, (addresses, answer) in answers.items():
+        for rid in answer.declined:
+            if _key(rid) not in overrides or overrides[_key(rid)] not in calendar.subcomponents:
+                overrides[_key(rid)] = _add_override(calendar, master, rid)
+    for event in _events(calendar):
+        rid = _key(event["RECURRENCE-ID"].dt) if "RECURRENCE-ID" in event else None
+        for attendee in _attendees(event):
+            for room_id, (addresses, answer) in answers.items():
+                if _is_room(attendee, addresses) and _scheduled(attendee):
+                    partstat = "DECLINED" if room_id in declined_by.get(rid, ()) else answer.partstat
+                    attendee.params["PARTSTAT"] = partstat
+                    attendee.params["SCHEDULE-STATUS"] = answer.status
+                    attendee.params.pop("RSVP", None)
+            status = statuses.get(normalized(str(attendee)))
+            if status is not None:
+                attendee.params["SCHEDULE-STATUS"] = status
+        _comment(event, answers, rid is None)
+
+
+def _restamp(calendar, addresses, answer: Answer) -> bool:
+    """One room's new answer (from the room's side) in the organizer's copy: its PARTSTAT
+    wherever it did not decline an occurrence, and its COMMENT.  Whether anything changed."""
+    before = calendar.to_ical()
+    for event in _events(calendar):
+        for attendee in _attendees(event):
+            if _is_room(attendee, addresses) and _scheduled(attendee) and not (
+                    GENERATED in event and str(attendee.params.get("PARTSTAT", "")).upper() == "DECLINED"):
+                attendee.params["PARTSTAT"] = answer.partstat
+                attendee.params["SCHEDULE-STATUS"] = DELIVERED
+        comments = event.get("COMMENT")
+        kept = [c for c in (comments if isinstance(comments, list) else [comments] if comments else [])
+                if normalized(str(getattr(c, "params", {}).get(ROOM_PARAM, ""))) != normalized(addresses[0])]
+        event.pop("COMMENT", None)
+        for comment in kept:
+            event.add("COMMENT", comment)
+        if answer.message and "RECURRENCE-ID" not in event:
+            event.add("COMMENT", answer.message, parameters={ROOM_PARAM: addresses[0]})
+    return calendar.to_ical() != before
+
+
+def _key(value) -> object:
+    """A RECURRENCE-ID compared as an instant (zones written differently are the same)."""
+    if isinstance(value, datetime.datetime):
+        return value.timestamp() if value.tzinfo else value
+    return value
+
+
+def _add_override(calendar, master, rid):
+    """A copy of the master for one occurrence (RECURRENCE-ID ``rid``), marked as ours."""
+    event = copy.deepcopy(master)
+    for name in ("RRULE", "RDATE", "EXDATE", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID"):
+        event.pop(name, None)
+    start = master["DTSTART"].dt
+    length = (master["DTEND"].dt - start) if "DTEND" in master else master.get("DURATION").dt \
+        if "DURATION" in master else datetime.timedelta(0)
+    event.add("RECURRENCE-ID", rid)
+    event.add("DTSTART", rid)
+    event.add("DTEND", rid + length)
+    event.add(GENERATED, "declined")
+    event.subcomponents = [c for c in event.subcomponents if c.name != "VALARM"] + \
+        [c for c in master.subcomponents if c.name == "VALARM"]
+    calendar.add_component(event)
+    return event
+
+
+def _comment(event, answers: Dict[str, tuple], is_master: bool) -> None:
+    """One COMMENT per room that said something (declined, or waits): the sentence the
+    organizer reads, marked with the room's address so the next answer replaces it."""
+    _drop_generated_comments(event)
+    for room_id, (addresses, answer) in sorted(answers.items()):
+        if answer.message and (is_master or answer.partstat == "DECLINED"):
+            event.add("COMMENT", answer.message, parameters={ROOM_PARAM: addresses[0]})
