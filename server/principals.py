@@ -9,11 +9,16 @@
 - ``calendar-auto-schedule`` in the DAV header.
 """
 
+from roomcal.server import schedule_outbox
+
 INBOX, OUTBOX = ".schedule-inbox", ".schedule-outbox"
 
 
 def answer(front, environ, identity, path: str, method: str):
     """(status, headers, body) for a request this module answers instead of Radicale, else None."""
+    parts = path.strip("/").split("/")
+    if method == "POST" and len(parts) == 2 and parts[1] == OUTBOX:   # free/busy (RFC 6638 §5)
+        return schedule_outbox.answer_post(front, environ, identity, parts[0])
     return None
 
 
