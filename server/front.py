@@ -20,7 +20,7 @@ from radicale import pathutils
 from roomcal.plugins.auth import hand_over
 from roomcal.server import bad_requests
 from roomcal.server import config as roomcal_config
-from roomcal.server import errors, floating_expand
+from roomcal.server import errors, floating_expand, principals
 from roomcal.server.api import Api
 from roomcal.server.rest import Rest, wants_json
 from roomcal.server.routes.feeds import serve_public
@@ -250,6 +250,10 @@ class Front:
             except Refusal as refusal:
                 return _respond(start_response, *errors.dav_error(refusal))
         path = pathutils.sanitize_path(path)
+        if self.storage.scheduling.enabled:   # principals, inbox, outbox, principal searches
+            special = principals.answer(self, environ, identity, path, method)
+            if special is not None:
+                return _respond(start_response, *special)
         room_id = self.storage.absent_room(path) if identity is not None else None
         if room_id is not None and method != "OPTIONS" and not (
                 method in ("MKCALENDAR", "MKCOL") and path.strip("/").count("/") == 1):  # a new room
@@ -272,6 +276,10 @@ class Front:
         headers = captured["headers"]
         if state.rewritten:  # RFC 4791 §5.3.4: no ETag for an object the server changed
             headers = [h for h in headers if h[0].lower() != "etag"]
+        if self.storage.scheduling.enabled:
+            status, headers, body = principals.augment(self, environ, identity, path, method,
+                                                       status, headers, body)
+            return _respond(start_response, status, headers, body)
         start_response(captured["status"], headers)
         return [body]
 
