@@ -47,7 +47,14 @@ class Asker:
 def asker(storage, identity, environ) -> Asker:
     user = identity.user if identity is not None else ""
     actor = storage.actor_named(user) if user else Actor("")
-    return Asker(storage, user, actor, environ.get("SCRIPT_NAME", "").rstrip("/"))
+    return Asker(storage, user, actor, base_prefix(environ))
+
+
+def base_prefix(environ) -> str:
+    """Where the server is mounted, as Radicale reads it for its own hrefs: X-Script-Name
+    from a reverse proxy, else SCRIPT_NAME (radicale/app/__init__.py)."""
+    prefix = environ.get("HTTP_X_SCRIPT_NAME", environ.get("SCRIPT_NAME", "")) or ""
+    return prefix.rstrip("/") if prefix.startswith("/") else ""
 
 
 def common_props(who: Asker) -> dict:

@@ -40,6 +40,8 @@ MAX_TOKENS, MAX_TOKEN, MAX_RESULTS = 50, 100, 50
 MATCH_TYPES = ("contains", "starts-with", "ends-with", "equals")
 CONTEXTS = {"location": ("room",), "attendee": ("user", "room"), "user": ("user",),
             "resource": (), "group": ()}
+STRUCTURE = frozenset({d("property-search"), d("prop"), d("apply-to-principal-collection-set"),
+                       d("limit"), cs("limit")})
 # What a search answers when its D:prop is missing.
 DEFAULT_PROPS = [d("displayname"), d("principal-URL"), c("calendar-user-type"),
                  c("calendar-user-address-set")]
@@ -123,8 +125,14 @@ def _property_search(who, root, parts):
     matches = [found for found in _candidates(who, kinds)
                if not conditions or combine(_matches(found, tags, text, match_type)
                                             for tags, text, match_type in conditions)]
-    asked = PropRequest.from_prop(root.find(d("prop")))
-    return matches, _default(asked, root.find(d("prop"))), _limit(root)
+    prop = root.find(d("prop"))
+    if prop is not None and len(prop) == 0:
+        # python-caldav (3.6) sends its properties after an empty D:prop, as the root's
+        # children: read them as what it asks for
+        stray = [child.tag for child in root if isinstance(child.tag, str) and child.tag not in STRUCTURE]
+        if stray:
+            return matches, PropRequest(stray), _limit(root)
+    return matches, _default(PropRequest.from_prop(prop), prop), _limit(root)
 
 
 def _matches(found: Candidate, tags, text: str, match_type: str) -> bool:
