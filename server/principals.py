@@ -25,6 +25,7 @@ from roomcal.server import davxml, errors, principal_props, principal_search, ro
     schedule_boxes
 from roomcal.server.davxml import c, d
 from roomcal.storage import addresses
+from roomcal.storage.accounts import RESERVED_USERS
 
 logger = logging.getLogger("roomcal")
 INBOX, OUTBOX = principal_props.INBOX, principal_props.OUTBOX
@@ -103,7 +104,8 @@ def augment(front, environ, identity, path: str, method: str, status: int, heade
     """Radicale's answer (status, headers, body) with what scheduling adds to it."""
     headers = [(name, dav_header(value) if name.lower() == "dav" else value) for name, value in headers]
     parts = _parts(path)
-    if method == "PROPFIND" and status == 207 and len(parts) == 1 and not parts[0].startswith("."):
+    if method == "PROPFIND" and status == 207 and len(parts) == 1 and not parts[0].startswith(".") \
+            and parts[0] not in RESERVED_USERS:   # /rooms/ is no one's principal
         try:
             headers, body = _fill_user_principal(front, environ, identity, parts[0], headers, body)
         except (etree.XMLSyntaxError, OSError, EOFError, ValueError) as e:
@@ -146,8 +148,9 @@ def _fill(response, builders) -> bool:
     changed = False
     if found is not None:   # Radicale's address set is the principal URL alone
         for old in found.findall(c("calendar-user-address-set")):
-            found.replace(old, builders[old.tag](old.tag))
-            changed = True
+            if len(old):   # a value (propname lists the name alone)
+                found.replace(old, builders[old.tag](old.tag))
+                changed = True
     if missing is None:
         return changed
     for prop in list(missing.find(d("prop")) if missing.find(d("prop")) is not None else []):

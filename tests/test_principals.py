@@ -555,3 +555,13 @@ def test_room_email_through_the_admin_api(world):
               "</D:prop></D:propfind>")
     props = responses(xml(dav(world, "PROPFIND", "/rooms/pr-api2/", ADMIN, stored, "0")))
     assert not props["/rooms/pr-api2/"][RC + "email"].text   # none of its own
+
+
+def test_propname_and_the_rooms_collection_stay_radicales(world):
+    body = XML_HEADER + '<D:propfind xmlns:D="DAV:"><D:propname/></D:propfind>'
+    answer = dav(world, "PROPFIND", f"/{ALICE}/", ALICE, body, "0")
+    props = responses(xml(answer))[f"/{ALICE}/"]
+    assert len(props[C + "calendar-user-address-set"]) == 0   # a name, no value
+    answer = dav(world, "PROPFIND", "/rooms/", ALICE, THUNDERBIRD_PRINCIPAL, "0")
+    assert answer.status_code == 207
+    assert C + "schedule-inbox-URL" in missing(xml(answer), "/rooms/")   # no one's principal
