@@ -2,6 +2,7 @@
 schedule inbox and outbox, principal searches): a safe parser, the parts of a
 multistatus, and PROPFIND bodies read into what they ask for."""
 
+import re
 from typing import Callable, Dict, Iterable, List, Optional
 
 from lxml import etree
@@ -65,10 +66,14 @@ def href(base_prefix: str, path: str) -> str:
     return xmlutils.make_href(base_prefix, path)
 
 
+# What XML 1.0 cannot carry (lxml refuses it): control characters a name might hold.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
 def element(tag: str, text: Optional[str] = None, children: Iterable = ()) -> etree._Element:
     node = etree.Element(tag, nsmap=None)
     if text is not None:
-        node.text = text
+        node.text = _NOT_XML.sub("\ufffd", text)
     for child in children:
         node.append(child)
     return node

@@ -565,3 +565,12 @@ def test_propname_and_the_rooms_collection_stay_radicales(world):
     answer = dav(world, "PROPFIND", "/rooms/", ALICE, THUNDERBIRD_PRINCIPAL, "0")
     assert answer.status_code == 207
     assert C + "schedule-inbox-URL" in missing(xml(answer), "/rooms/")   # no one's principal
+
+
+def test_a_name_with_a_control_character_is_still_answered(world):
+    world.add_room("pr-bell", name="Bell\x07Room")
+    answer = dav(world, "PROPFIND", "/.rooms/pr-bell/", ALICE, ROOM_PROPS, "1")
+    assert answer.status_code == 207
+    assert responses(xml(answer))["/.rooms/pr-bell/"][D + "displayname"].text == "Bell\ufffdRoom"
+    answer = dav(world, "REPORT", "/", ALICE, cs_search(["bell"], "location"), "0")
+    assert found_hrefs(answer) == ["/.rooms/pr-bell/"]
