@@ -265,6 +265,17 @@ def check_people(accounts, room: rooms.Room, base: Optional[rooms.Room] = None) 
         raise InvalidChange(_sentence(problems.values()), problems)
 
 
+def check_email_free(storage, room: rooms.Room) -> None:
+    """A room's own address names no other room and no user: an invitation must reach one."""
+    if not room.email:
+        return
+    other = storage.directory.room_for(room.email)
+    if other is not None and other.id != room.id:
+        raise InvalidChange(f"The address {room.email} is already room {other.id}'s.", ["email"])
+    if storage.accounts.user_with_email(room.email) is not None:
+        raise InvalidChange(f"The address {room.email} is already a user's.", ["email"])
+
+
 def add_room(storage, room_id: str, changes: dict, actor: Actor) -> rooms.Room:
     changes = canonical_room(changes)
     try:
@@ -276,13 +287,15 @@ def add_room(storage, room_id: str, changes: dict, actor: Actor) -> rooms.Room:
         raise InvalidChange("A room needs a name.", ["name"])
     room = build_room(rooms.Room(id=room_id, name=name).validate(), changes)
     check_people(storage.accounts, room)
+    check_email_free(storage, room)
     with _writing(storage, actor, room.path, "MKCALENDAR"):
         if room_id in storage.registry.ids():
             raise AlreadyExists(f"Room {room_id!r} already exists.")
         storage.create_collection(room.path, props=room.to_props())
     defaults = rooms.Room(id=room.id, name=room.name).to_json()
     _log(actor, "added room %s: %s", room.id,
-         _settings({k: v for k, v in room.to_json().items() if k == "name" or defaults.get(k) != v}))
+         _settings({k: v for k, v in {**room.to_json(), "email": room.email}.items()
+                    if k == "name" or defaults.get(k, "") != v}))
     return room
 
 
@@ -294,12 +307,17 @@ def update_room(storage, room_id: str, changes: dict, actor: Actor) -> rooms.Roo
     with _writing(storage, actor, f"/{rooms.ROOMS}/{room_id}/", "PROPPATCH"):
         collection = storage.room_collection(room_id)
         base = collection.room()
+        if not base.email and isinstance(changes.get("email"), str) and \
+                changes["email"].strip().lower() == storage.directory.room_email(base).lower():
+            del changes["email"]   # the default address, as GET showed it: it stays the default
         room = build_room(base, changes)
         check_people(storage.accounts, room, base)
+        if room.email != base.email:
+            check_email_free(storage, room)
         collection.set_meta({**collection.get_meta(), **room.to_props()})
         if room.timezone != base.timezone:  # floating times and dates move
             storage.room_collection(room_id).reindex()
-    before, after = base.to_json(), room.to_json()
+    before, after = {**base.to_json(), "email": base.email}, {**room.to_json(), "email": room.email}
     changed = {k: v for k, v in after.items() if before.get(k) != v}
     _log(actor, "changed room %s: %s", room_id, _settings(changed) or "nothing")
     return room

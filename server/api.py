@@ -64,6 +64,7 @@ class Api:
         actor = identity.actor()
         manager = core.is_manager(room, actor)
         body = room.to_json()
+        body["email"] = self.storage.directory.room_email(room)   # its address as an attendee
         body["may"] = {"read": core.may_view(room, actor), "book": core.may_book(room, actor) and not identity.read_only
                        and room.status != "unavailable",
                        "manage": manager and not identity.read_only,

@@ -165,7 +165,8 @@ def _room_changes(args) -> dict:
     """The room options given on the command line, as a change for server.admin."""
     changes = {}
     for option, key in (("name", "name"), ("location", "location"), ("timezone", "timezone"),
-                        ("capacity", "capacity"), ("status", "status"), ("status_reason", "statusReason")):
+                        ("capacity", "capacity"), ("status", "status"), ("status_reason", "statusReason"),
+                        ("email", "email")):
         if getattr(args, option, None) is not None:
             changes[key] = getattr(args, option)
     if args.feature:
@@ -211,7 +212,8 @@ def cmd_room_list(args):
     storage = _storage(args)
     all_rooms = storage.registry.all()
     if args.json:
-        print(json.dumps([r.to_json() for r in all_rooms], indent=2, ensure_ascii=False))
+        print(json.dumps([{**r.to_json(), "email": storage.directory.room_email(r)} for r in all_rooms],
+                         indent=2, ensure_ascii=False))
         return
     _print_table([(r.id, r.name, "" if r.capacity is None else r.capacity, r.location, r.timezone)
                   for r in all_rooms], ("ID", "NAME", "CAPACITY", "LOCATION", "TIMEZONE"))
@@ -222,11 +224,12 @@ def cmd_room_show(args):
     room = storage.registry.get(args.id)
     if room is None:
         raise CliError(f"no room {args.id!r}")
-    data = room.to_json()
+    data = {**room.to_json(), "email": storage.directory.room_email(room)}
     if args.json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    for key in ("id", "name", "capacity", "location", "timezone", "features", "bookers", "managers"):
+    for key in ("id", "name", "capacity", "location", "timezone", "email", "features", "bookers",
+                "managers"):
         value = data[key]
         print(f"{key}: {', '.join(value) if isinstance(value, list) else ('' if value is None else value)}")
     if room.viewers:
@@ -414,6 +417,9 @@ def _room_options(parser, adding):
                         help="users and @groups who see bookings; when set, other users who may not "
                              "book see free/busy only (default: everyone sees them)")
     parser.add_argument("--busy-title", metavar="TEXT", help='title of busy-only feeds (default "Busy")')
+    parser.add_argument("--email", metavar="ADDR",
+                        help='its address as a meeting attendee (default <ID>@ the [scheduling] '
+                             'room_domain); "" goes back to that')
     parser.add_argument("--status", choices=rooms.STATUSES,
                         help="unavailable: refuses new bookings (existing ones stay); "
                              "hidden: listed to admins only")

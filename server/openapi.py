@@ -149,6 +149,8 @@ SCHEMAS = {
         "rules": ref("Rules"), "href": {**STRING, "description": "the CalDAV collection, /rooms/<id>/"},
         "status": {"type": "string", "enum": ["available", "unavailable", "hidden"]},
         "statusReason": STRING, "busyTitle": STRING,
+        "email": {**STRING, "description": "its calendar-user address, to invite it to meetings: "
+                                           "the one set, else <id>@ the [scheduling] room_domain"},
         "may": obj({"read": BOOL, "book": BOOL, "manage": BOOL, "administer": BOOL},
                    description="what the caller may do here"),
     }, ["id", "name"]),
@@ -260,7 +262,9 @@ SCHEMAS = {
         "location": STRING, "timezone": STRING, "features": STRINGS,
         "bookers": STRINGS, "managers": STRINGS, "viewers": STRINGS,
         "rules": ref("RulesChange"), "status": STRING, "statusReason": STRING,
-        "busyTitle": STRING}), "POST needs id and name; PATCH takes any of them (null resets). "
+        "busyTitle": STRING,
+        "email": {"type": ["string", "null"], "description": "an e-mail address; \"\" or null: "
+                  "<id>@ the [scheduling] room_domain"}}), "POST needs id and name; PATCH takes any of them (null resets). "
         + SPELLINGS),
     "User": obj({"name": STRING, "admin": BOOL, "email": STRING, "groups": STRINGS}),
     "UserChange": obj({"name": STRING, "password": STRING, "admin": BOOL, "email": STRING}),

@@ -24,8 +24,9 @@ def calendars_of(storage, user: str) -> Iterator:
 
 
 def takes_events(collection) -> bool:
-    components = collection.get_meta("C:supported-calendar-component-set") or "VEVENT"
-    return "VEVENT" in [c.strip().upper() for c in components.split(",")]
+    """A calendar that accepts VEVENTs (no component set: Radicale's default, all)."""
+    components = collection.get_meta("C:supported-calendar-component-set") or ""
+    return not components.strip() or "VEVENT" in [c.strip().upper() for c in components.split(",")]
 
 
 def find_copy(storage, user: str, uid: str) -> Optional[Tuple[object, str]]:
@@ -43,6 +44,15 @@ def find_copy(storage, user: str, uid: str) -> Optional[Tuple[object, str]]:
 
 
 def default_calendar(storage, user: str):
-    """The calendar invitations are delivered to: the user's first that takes events, or None."""
+    """The calendar invitations are delivered to (``schedule-default-calendar-URL``): the
+    user's first that takes events, by path, or None.  The rooms their home lists are
+    not theirs and never count."""
     return next((c for c in calendars_of(storage, user) if takes_events(c)), None)
+
+
+def default_calendar_path(storage, user: str) -> Optional[str]:
+    """``default_calendar``'s path ``/<user>/<calendar>/``, under a read lock of its own."""
+    with storage.acquire_lock("r", user):
+        calendar = default_calendar(storage, user)
+        return f"/{calendar.path.strip('/')}/" if calendar is not None else None
 
