@@ -24,6 +24,8 @@ def answer(front, environ, identity, who, parts: list, method: str):
     user, box = parts[0], parts[1]
     inbox = box == INBOX
     name = "schedule inbox" if inbox else "schedule outbox"
+    if method == "POST" and not inbox and len(parts) == 2:   # it checks who may send itself
+        return schedule_outbox.answer_post(front, environ, identity, user)
     if front.login_required and who.user != user and not who.actor.admin:
         return errors.dav_forbidden(f"This is {user}'s {name}; only they can use it.", "not-owner")
     if front.login_required and who.storage.accounts.get_user(user) is None:
@@ -31,8 +33,6 @@ def answer(front, environ, identity, who, parts: list, method: str):
     if len(parts) > 2:
         return errors.dav_answer(404, f"There is nothing in the {name}: invitations go straight "
                                       "into calendars.", "not-found")
-    if method == "POST" and not inbox:
-        return schedule_outbox.answer_post(front, environ, identity, user)
     if method == "REPORT":   # not a principal search (server/principals.py): nothing inside
         return 207, davxml.XML_TYPE, davxml.serialize(davxml.multistatus())
     if method != "PROPFIND":
