@@ -23,7 +23,7 @@ import copy
 import dataclasses
 import datetime
 import logging
-from typing import Dict, List, Optional, Set
+from typing import Dict, Optional, Set
 
 import icalendar
 
@@ -34,11 +34,14 @@ from roomcal.storage.commit import SCHEDULED, Put, admit, commit
 from roomcal.storage.errors import BookingRefused, Refusal
 from roomcal.storage.instances import BadBooking, Booking, TooManyOccurrences, instant, like, utc
 from roomcal.storage.items import free_href
+from roomcal.storage.itip import attendees as _attendees, calendar as _calendar, events as _events
+from roomcal.storage.itip import key as _key, master as _master, organizer as _organizer
+from roomcal.storage.itip import scheduled as _scheduled, uid as _uid
+from roomcal.storage.itip import GENERATED   # on overrides and comments this module wrote
 
 logger = logging.getLogger("roomcal.scheduling")
 
 DELIVERED = "1.2"            # RFC 6638 §3.2.9: the room received it; its answer is PARTSTAT
-GENERATED = "X-ROOMCAL-SCHEDULED"   # on overrides and comments this module wrote
 ROOM_PARAM = "X-ROOMCAL-ROOM"       # on a COMMENT: the room address it speaks for
 # Declining occurrences one by one stops here: past it, the whole series is declined
 # (an organizer's copy with hundreds of overrides helps nobody).
@@ -133,6 +136,7 @@ def _organize(storage, owner: str, old, new) -> Optional[str]:
     """Book, move or release the meeting's rooms; deliver to its people.  The organizer's
     copy as text with the answers stamped, or None when nothing in it changed."""
     booker = storage.actor_named(owner)
+    before = new.to_ical()   # delivery writes the people's PARTSTAT into ``new`` too
     rooms_now = _rooms_of(storage, new)
     answers = {}
     for room_id, room in rooms_now.items():
@@ -141,9 +145,8 @@ def _organize(storage, owner: str, old, new) -> Optional[str]:
         for room_id, room in _rooms_of(storage, old).items():
             if room_id not in rooms_now:
                 _release(storage, room, _uid(old), booker)
-    statuses = delivery.deliver(storage, owner, old, new, booker)
-    before = new.to_ical()
-    _stamp(new, answers, statuses)
+    _stamp(new, answers)   # the rooms' answers first: the people's copies carry them
+    _stamp_people(new, delivery.deliver(storage, owner, old, new, booker))
     return None if new.to_ical() == before else new.to_ical().decode()
 
 
@@ -236,44 +239,6 @@ def _clashing(room, text: str, refused: BookingRefused) -> list:
 
 
 # -- iCalendar ---------------------------------------------------------------------------------------------
-def _calendar(text: str) -> Optional[icalendar.Calendar]:
-    try:
-        calendar = icalendar.Calendar.from_ical(text)
-    except Exception:   # noqa: BLE001 — Radicale read it already; what we cannot read, we leave alone
-        return None
-    events = calendar.walk("VEVENT")
-    return calendar if events and len({str(e.get("UID", "")) for e in events}) == 1 else None
-
-
-def _events(calendar) -> List[icalendar.Event]:
-    return [c for c in calendar.subcomponents if c.name == "VEVENT"]
-
-
-def _master(calendar):
-    events = _events(calendar)
-    return next((e for e in events if "RECURRENCE-ID" not in e), events[0])
-
-
-def _uid(calendar) -> str:
-    return str(_events(calendar)[0].get("UID", ""))
-
-
-def _organizer(calendar) -> Optional[str]:
-    value = _master(calendar).get("ORGANIZER")
-    return str(value) if value else None
-
-
-def _attendees(event) -> list:
-    value = event.get("ATTENDEE")
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def _scheduled(attendee) -> bool:
-    return str(attendee.params.get("SCHEDULE-AGENT", "SERVER")).upper() == "SERVER"
-
-
 def _rooms_of(storage, calendar) -> Dict[str, object]:
     """{room id: Room} of the rooms the server schedules for in this meeting."""
     found = {}
@@ -347,9 +312,8 @@ def _drop_generated_comments(event) -> None:
         event.add("COMMENT", comment)
 
 
-def _stamp(calendar, answers: Dict[str, tuple], statuses: Dict[str, str]) -> None:
-    """Write the rooms' ``answers`` ({room id: (addresses, Answer)}) and the people's
-    SCHEDULE-STATUS (``statuses``: {normalized address: status}) into the organizer's
+def _stamp(calendar, answers: Dict[str, tuple]) -> None:
+    """Write the rooms' ``answers`` ({room id: (addresses, Answer)}) into the organizer's
     copy: PARTSTAT per VEVENT, an override per declined occurrence (ours that are no
     longer needed go), one COMMENT per room that has something to say."""
     master = _master(calendar)
@@ -374,10 +338,17 @@ def _stamp(calendar, answers: Dict[str, tuple], statuses: Dict[str, str]) -> Non
                     attendee.params["PARTSTAT"] = partstat
                     attendee.params["SCHEDULE-STATUS"] = DELIVERED
                     attendee.params.pop("RSVP", None)
+        _comment(event, answers, rid is None)
+
+
+def _stamp_people(calendar, statuses: Dict[str, str]) -> None:
+    """The people's SCHEDULE-STATUS (``statuses``: {normalized address: status}) in the
+    organizer's copy."""
+    for event in _events(calendar):
+        for attendee in _attendees(event):
             status = statuses.get(normalized(str(attendee)))
             if status is not None:
                 attendee.params["SCHEDULE-STATUS"] = status
-        _comment(event, answers, rid is None)
 
 
 def _restamp(calendar, addresses, answer: Answer) -> bool:
@@ -399,13 +370,6 @@ def _restamp(calendar, addresses, answer: Answer) -> bool:
         if answer.message and "RECURRENCE-ID" not in event:
             event.add("COMMENT", answer.message, parameters={ROOM_PARAM: addresses[0]})
     return calendar.to_ical() != before
-
-
-def _key(value) -> object:
-    """A RECURRENCE-ID compared as an instant (zones written differently are the same)."""
-    if isinstance(value, datetime.datetime):
-        return value.timestamp() if value.tzinfo else value
-    return value
 
 
 def _add_override(calendar, master, rid):
