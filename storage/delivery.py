@@ -14,7 +14,8 @@ Decisions:
   the organizer's SCHEDULE-STATUS.  Their PARTSTAT is theirs: kept from their copy,
   per VEVENT, unless that VEVENT's times (DTSTART, DTEND, DURATION, RRULE, RDATE,
   EXDATE) changed or the copy was cancelled — then NEEDS-ACTION again.  The organizer's
-  copy shows the same PARTSTAT (the attendee's copy is the truth for it).
+  copy shows the same PARTSTAT (the attendee's copy is the truth for it).  Deleting
+  one's copy declines; the copy comes back only when the times change.
 - An attendee taken off, or the meeting deleted: a local copy is kept with
   STATUS:CANCELLED (their calendar shows what happened; they delete it), anyone
   else gets an iMIP CANCEL.
@@ -104,7 +105,7 @@ def deliver(storage, organizer: str, old: Optional[icalendar.Calendar],
             continue
         if invited:
             if person.user is not None:
-                _invite_locally(storage, lookup, plan, person, organizer, new)
+                _invite_locally(storage, lookup, plan, person, organizer, old, new)
             else:
                 _invite_by_mail(plan, sender, person, old, new, before.get(key))
         elif not was_cancelled:   # taken off the invitation, or the meeting deleted
@@ -279,7 +280,7 @@ def _own_copy(storage, lookup, user: str, uid: str, organizer: str):
     return collection, href, calendar
 
 
-def _invite_locally(storage, lookup, plan: Plan, person: Person, organizer: str, new) -> None:
+def _invite_locally(storage, lookup, plan: Plan, person: Person, organizer: str, old, new) -> None:
     uid = itip.uid(new)
     view = _copy_for(new, person.forms)
     found = _own_copy(storage, lookup, person.user, uid, organizer)
@@ -287,6 +288,13 @@ def _invite_locally(storage, lookup, plan: Plan, person: Person, organizer: str,
         logger.warning("Not delivered to %s: their calendar holds another event with the UID %s",
                        person.user, uid)
         _status(plan, person, UNAVAILABLE)
+        return
+    seen = _copy_for(old, person.forms) if found is None and old is not None else None
+    if seen is not None and _partstat(itip.master(seen), person.forms) == DECLINED \
+            and _shape(seen, itip.TIMES) == _shape(view, itip.TIMES):
+        # They declined by deleting their copy: it comes back only when the meeting moves.
+        _mirror(new, seen, person.forms)
+        _status(plan, person, _previous_status(old, person.forms) or DELIVERED)
         return
     if found is None:
         collection = copies.default_calendar(storage, person.user)

@@ -228,6 +228,15 @@ def test_an_attendee_deleting_their_copy_declines(srv):
     put(srv, ANN, uid, meeting(uid, f"{MONDAY}T130000Z", f"{MONDAY}T140000Z", "bob@example.org"))
     assert srv.request("DELETE", f"/{BOB}/calendar/{uid}.ics", user=BOB).status_code in (200, 204)
     assert attendee(get(srv, ANN, uid), "bob@example.org") == ("DECLINED", "2.0")
+    # the organizer's next write (her client still says NEEDS-ACTION) does not bring it back
+    put(srv, ANN, uid, meeting(uid, f"{MONDAY}T130000Z", f"{MONDAY}T140000Z", "bob@example.org",
+                               summary="Planning again"))
+    assert srv.request("GET", f"/{BOB}/calendar/{uid}.ics", user=BOB).status_code == 404
+    assert attendee(get(srv, ANN, uid), "bob@example.org")[0] == "DECLINED"
+    # moved: asked again
+    put(srv, ANN, uid, meeting(uid, f"{MONDAY}T150000Z", f"{MONDAY}T160000Z", "bob@example.org"))
+    assert attendee(get(srv, BOB, uid), "bob@example.org")[0] == "NEEDS-ACTION"
+    assert attendee(get(srv, ANN, uid), "bob@example.org") == ("NEEDS-ACTION", "1.2")
 
 
 def test_an_attendee_cannot_change_the_meeting_for_the_organizer(srv):
