@@ -424,3 +424,41 @@ def test_an_outbox_file_from_before_gets_the_imip_columns(tmp_path):
     first, second = outbox.claim("me", 60), outbox.claim("me", 60)
     assert (first.recipient, first.calendar) == ("a@b.c", "")
     assert (second.calendar, second.method, second.reply_to) == ("BEGIN:VCALENDAR", "REQUEST", "o@y.z")
+
+
+BERLIN = """BEGIN:VTIMEZONE
+TZID:Europe/Berlin
+BEGIN:STANDARD
+DTSTART:19701025T030000
+RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU
+TZOFFSETFROM:+0200
+TZOFFSETTO:+0100
+TZNAME:CET
+END:STANDARD
+BEGIN:DAYLIGHT
+DTSTART:19700329T020000
+RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU
+TZOFFSETFROM:+0100
+TZOFFSETTO:+0200
+TZNAME:CEST
+END:DAYLIGHT
+END:VTIMEZONE"""
+
+
+def test_a_series_in_a_time_zone_is_delivered_once(srv, smtp):
+    uid = str(uuid.uuid4())
+    body = meeting(uid, "X", "Y", "bob@example.org", "jack@elsewhere.example",
+                   extra="RRULE:FREQ=WEEKLY;COUNT=5").replace(
+        "DTSTART:X", f"DTSTART;TZID=Europe/Berlin:{MONDAY}T090000").replace(
+        "DTEND:Y", f"DTEND;TZID=Europe/Berlin:{MONDAY}T100000").replace(
+        "BEGIN:VEVENT", BERLIN.replace("\n", "\r\n") + "\r\nBEGIN:VEVENT", 1)
+    put(srv, ANN, uid, body)
+    copy = get(srv, BOB, uid)
+    assert copy.walk("VTIMEZONE") and str(master(copy)["DTSTART"].params["TZID"]) == "Europe/Berlin"
+    invitation = icalendar.Calendar.from_ical(calendar_part(smtp.wait_for(uid, "REQUEST")[0]))
+    assert invitation.walk("VTIMEZONE") and "RRULE" in master(invitation)
+    etag = srv.request("GET", f"/{BOB}/calendar/{uid}.ics", user=BOB).headers["ETag"]
+    put(srv, ANN, uid, get(srv, ANN, uid).to_ical().decode())
+    time.sleep(1.0)
+    assert len(smtp.about(uid, "REQUEST")) == 1
+    assert srv.request("GET", f"/{BOB}/calendar/{uid}.ics", user=BOB).headers["ETag"] == etag
