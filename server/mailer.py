@@ -48,7 +48,16 @@ def message(settings: notify.Settings, mail: Mail) -> email.message.EmailMessage
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
     if mail.kind:
         msg["X-Roomcal-Event"] = mail.kind
+    if mail.reply_to:
+        msg["Reply-To"] = _header(mail.reply_to)
     msg.set_content(mail.body)
+    if mail.calendar:
+        # iMIP (RFC 6047): text/calendar;method=... as the alternative to the text, which
+        # mail clients offer to answer, and the same .ics attached for those that look there.
+        method = _header(mail.method or "PUBLISH")
+        msg.add_alternative(mail.calendar, subtype="calendar", params={"method": method})
+        msg.add_attachment(mail.calendar.encode(), maintype="application", subtype="ics",
+                           filename="invite.ics")
     return msg
 
 

@@ -14,6 +14,7 @@ then.  So nothing is lost across restarts; a crash between the SMTP server's
 """
 
 import dataclasses
+import sqlite3
 import time
 from typing import List, Optional
 
@@ -38,6 +39,11 @@ CREATE TABLE IF NOT EXISTS outbox(
     sent REAL);
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_try);
 """
+# Added later: an outbox file made before gets them by ALTER TABLE (old rows: plain mail).
+# An iMIP message (RFC 6047) carries its iCalendar text and METHOD, sent as a text/calendar
+# part and as an attached invite.ics; replies go to ``reply_to`` (an organizer, an attendee).
+LATER_COLUMNS = (("calendar", "TEXT NOT NULL DEFAULT ''"), ("method", "TEXT NOT NULL DEFAULT ''"),
+                 ("reply_to", "TEXT NOT NULL DEFAULT ''"))
 KEEP_SENT = 30 * 86400  # sent rows are kept this long (what went out, for admins)
 
 
@@ -51,6 +57,9 @@ class Mail:
     room: str = ""
     uid: str = ""
     attempts: int = 0
+    calendar: str = ""
+    method: str = ""
+    reply_to: str = ""
 
 
 class Outbox:
@@ -58,15 +67,15 @@ class Outbox:
         self.path = path
         # A short busy timeout: writers append under Radicale's lock and must not stall;
         # every transaction here is a few rows.
-        self._db = Connections(path, lambda conn: conn.executescript(SCHEMA), timeout=5,
-                               synchronous="NORMAL")
+        self._db = Connections(path, _setup, timeout=5, synchronous="NORMAL")
 
     def add(self, recipient: str, subject: str, body: str, *, kind: str = "", room: str = "",
-            uid: str = "") -> int:
+            uid: str = "", calendar: str = "", method: str = "", reply_to: str = "") -> int:
         now = time.time()
         cursor = self._db().execute(
-            "INSERT INTO outbox(created, recipient, subject, body, kind, room, uid, next_try) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (now, recipient, subject, body, kind, room, uid, now))
+            "INSERT INTO outbox(created, recipient, subject, body, kind, room, uid, next_try, "
+            "calendar, method, reply_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (now, recipient, subject, body, kind, room, uid, now, calendar, method, reply_to))
         return cursor.lastrowid
 
     def claim(self, owner: str, lease: float, now: Optional[float] = None) -> Optional[Mail]:
@@ -79,7 +88,8 @@ class Outbox:
                 "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ("
                 "  SELECT id FROM outbox WHERE state = 'pending' AND next_try <= ? AND claimed_until <= ?"
                 "  ORDER BY next_try, id LIMIT 1) "
-                "RETURNING id, recipient, subject, body, kind, room, uid, attempts",
+                "RETURNING id, recipient, subject, body, kind, room, uid, attempts, calendar, method, "
+                "reply_to",
                 (owner, now + lease, now, now)).fetchone()
             db.execute("COMMIT")
         except BaseException:
@@ -147,3 +157,15 @@ class Outbox:
         columns = ("id", "created", "recipient", "subject", "kind", "room", "uid", "state", "attempts",
                    "next_try", "last_error", "sent")
         return [dict(zip(columns, row)) for row in self._db().execute(query + " ORDER BY id", args)]
+
+
+def _setup(conn: sqlite3.Connection) -> None:
+    conn.executescript(SCHEMA)
+    have = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
+    for name, definition in LATER_COLUMNS:
+        if name not in have:
+            try:
+                conn.execute(f"ALTER TABLE outbox ADD COLUMN {name} {definition}")
+            except sqlite3.OperationalError:   # another process added it first
+                if name not in {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}:
+                    raise

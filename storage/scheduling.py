@@ -28,19 +28,19 @@ from typing import Dict, List, Optional, Set
 
 import icalendar
 
-from roomcal.storage import context, copies, delivery, overlap
+from roomcal.storage import context, copies, delivery, itip, overlap
 from roomcal.storage.addresses import normalized
 from roomcal.storage.booking import OWNER
 from roomcal.storage.commit import SCHEDULED, Put, admit, commit
 from roomcal.storage.errors import BookingRefused, PreconditionFailed, Refusal
 from roomcal.storage.instances import BadBooking, Booking, TooManyOccurrences, instant, like, utc
 from roomcal.storage.items import free_href
+from roomcal.storage.itip import GENERATED   # on overrides and comments this module wrote
 
 logger = logging.getLogger("roomcal.scheduling")
 
 DELIVERED = "1.2"   # RFC 6638 §3.2.9: the room received it; its answer is PARTSTAT
 FAILED = "5.1"      # could not be delivered
-GENERATED = "X-ROOMCAL-SCHEDULED"   # on overrides and comments this module wrote
 ROOM_PARAM = "X-ROOMCAL-ROOM"       # on a COMMENT: the room address it speaks for
 # Declining occurrences one by one stops here: past it, the whole series is declined
 # (an organizer's copy with hundreds of overrides helps nobody).
@@ -66,12 +66,12 @@ def on_put(collection, href: str, item):
     text = item.serialize()
     if not storage.scheduling.enabled or "ORGANIZER" not in text.upper():
         return item
-    new = _calendar(text)
-    if new is None or _organizer(new) is None:
+    new = itip.calendar(text)
+    if new is None or itip.organizer(new) is None:
         return item
     owner = _owner(collection)
-    old = _calendar(old_item.serialize()) if old_item is not None else None
-    if storage.directory.user_for(_organizer(new)) == owner:
+    old = itip.calendar(old_item.serialize()) if old_item is not None else None
+    if storage.directory.user_for(itip.organizer(new)) == owner:
         stamped = _organize(storage, owner, old, new)
         if stamped is not None:
             context.note_rewritten()
@@ -89,14 +89,14 @@ def on_delete(collection, href: str) -> None:
     if not storage.scheduling.enabled:
         return
     old_item = collection._get(href)
-    old = _calendar(old_item.serialize()) if old_item is not None else None
-    if old is None or _organizer(old) is None:
+    old = itip.calendar(old_item.serialize()) if old_item is not None else None
+    if old is None or itip.organizer(old) is None:
         return
     owner = _owner(collection)
     booker = storage.actor_named(owner)
-    if storage.directory.user_for(_organizer(old)) == owner:
+    if storage.directory.user_for(itip.organizer(old)) == owner:
         for room in _rooms_of(storage, old).values():
-            _release(storage, room, _uid(old), booker)
+            _release(storage, room, itip.uid(old), booker)
         delivery.deliver(storage, owner, old, None, booker)
     elif _attends(storage, old, owner):
         delivery.reply(storage, owner, old, None, booker)
@@ -117,8 +117,8 @@ def reflect(storage, room, previous: Optional[Booking], new: Optional[Booking]) 
         return
     collection, href = found
     item = collection._get(href)
-    calendar = _calendar(item.serialize()) if item is not None else None
-    if calendar is None or storage.directory.user_for(_organizer(calendar) or "") != user:
+    calendar = itip.calendar(item.serialize()) if item is not None else None
+    if calendar is None or storage.directory.user_for(itip.organizer(calendar) or "") != user:
         return
     status = (new.get("STATUS") or "").upper() if new is not None else "CANCELLED"
     answer = {"CANCELLED": Answer("DECLINED", f"{room.name} cancelled this booking."),
@@ -154,11 +154,11 @@ def schedule_tag(text: str) -> Optional[str]:
     rooms' comments — so a client holding it may still save over such a merge."""
     if "ORGANIZER" not in text.upper() or "ATTENDEE" not in text.upper():
         return None
-    calendar = _calendar(text)
-    if calendar is None or _organizer(calendar) is None:
+    calendar = itip.calendar(text)
+    if calendar is None or itip.organizer(calendar) is None:
         return None
-    for event in _events(calendar):
-        for attendee in _attendees(event):
+    for event in itip.events(calendar):
+        for attendee in itip.attendees(event):
             for name in ("PARTSTAT", "SCHEDULE-STATUS", "RSVP"):
                 attendee.params.pop(name, None)
         _drop_generated_comments(event)
@@ -182,6 +182,7 @@ def _organize(storage, owner: str, old, new) -> Optional[str]:
     """Book, move or release the meeting's rooms; deliver to its people.  The organizer's
     copy as text with the answers stamped, or None when nothing in it changed."""
     booker = storage.actor_named(owner)
+    before = new.to_ical()   # delivery writes the people's PARTSTAT into ``new`` too
     rooms_now = _rooms_of(storage, new)
     answers = {}
     for room_id, room in rooms_now.items():
@@ -195,10 +196,9 @@ def _organize(storage, owner: str, old, new) -> Optional[str]:
     if old is not None:
         for room_id, room in _rooms_of(storage, old).items():
             if room_id not in rooms_now:
-                _release(storage, room, _uid(old), booker)
-    statuses = delivery.deliver(storage, owner, old, new, booker)
-    before = new.to_ical()
-    _stamp(new, answers, statuses)
+                _release(storage, room, itip.uid(old), booker)
+    _stamp(new, answers)   # the rooms' answers first: the people's copies carry them
+    _stamp_people(new, delivery.deliver(storage, owner, old, new, booker))
     return None if new.to_ical() == before else new.to_ical().decode()
 
 
@@ -209,7 +209,7 @@ def _book(storage, room, meeting, booker) -> Answer:
     except Refusal as refusal:
         return Answer("DECLINED", refusal.message)
     view = collection.view()
-    uid = _uid(meeting)
+    uid = itip.uid(meeting)
     href = storage.index.href_of_uid(view.room_key, uid)
     previous = view.booking(href) if href else None
     if previous is not None and previous.get(OWNER) not in (None, booker.user):
@@ -291,50 +291,12 @@ def _clashing(room, text: str, refused: BookingRefused) -> list:
 
 
 # -- iCalendar ---------------------------------------------------------------------------------------------
-def _calendar(text: str) -> Optional[icalendar.Calendar]:
-    try:
-        calendar = icalendar.Calendar.from_ical(text)
-    except Exception:   # noqa: BLE001 — Radicale read it already; what we cannot read, we leave alone
-        return None
-    events = calendar.walk("VEVENT")
-    return calendar if events and len({str(e.get("UID", "")) for e in events}) == 1 else None
-
-
-def _events(calendar) -> List[icalendar.Event]:
-    return [c for c in calendar.subcomponents if c.name == "VEVENT"]
-
-
-def _master(calendar):
-    events = _events(calendar)
-    return next((e for e in events if "RECURRENCE-ID" not in e), events[0])
-
-
-def _uid(calendar) -> str:
-    return str(_events(calendar)[0].get("UID", ""))
-
-
-def _organizer(calendar) -> Optional[str]:
-    value = _master(calendar).get("ORGANIZER")
-    return str(value) if value else None
-
-
-def _attendees(event) -> list:
-    value = event.get("ATTENDEE")
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def _scheduled(attendee) -> bool:
-    return str(attendee.params.get("SCHEDULE-AGENT", "SERVER")).upper() == "SERVER"
-
-
 def _rooms_of(storage, calendar) -> Dict[str, object]:
     """{room id: Room} of the rooms the server schedules for in this meeting."""
     found = {}
-    for event in _events(calendar):
-        for attendee in _attendees(event):
-            if _scheduled(attendee):
+    for event in itip.events(calendar):
+        for attendee in itip.attendees(event):
+            if itip.scheduled(attendee):
                 room = storage.directory.room_for(str(attendee))
                 if room is not None:
                     found[room.id] = room
@@ -343,7 +305,7 @@ def _rooms_of(storage, calendar) -> Dict[str, object]:
 
 def _attends(storage, calendar, user: str) -> bool:
     return any(storage.directory.user_for(str(a)) == user
-               for e in _events(calendar) for a in _attendees(e))
+               for e in itip.events(calendar) for a in itip.attendees(e))
 
 
 def _owner(collection) -> str:
@@ -372,7 +334,7 @@ def _room_copy(meeting, addresses, declined: list) -> str:
             continue
         event = copy.deepcopy(component)
         event.subcomponents = [c for c in event.subcomponents if c.name != "VALARM"]
-        invited = [a for a in _attendees(event) if _is_room(a, addresses) and _scheduled(a)]
+        invited = [a for a in itip.attendees(event) if _is_room(a, addresses) and itip.scheduled(a)]
         # The room keeps itself as attendee, and the organizer: whoever may read the room
         # needs no list of the people invited (their addresses stay with the organizer).
         event.pop("ATTENDEE", None)
@@ -408,46 +370,52 @@ def _drop_generated_comments(event) -> None:
         event.add("COMMENT", comment)
 
 
-def _stamp(calendar, answers: Dict[str, tuple], statuses: Dict[str, str]) -> None:
-    """Write the rooms' ``answers`` ({room id: (addresses, Answer)}) and the people's
-    SCHEDULE-STATUS (``statuses``: {normalized address: status}) into the organizer's
+def _stamp(calendar, answers: Dict[str, tuple]) -> None:
+    """Write the rooms' ``answers`` ({room id: (addresses, Answer)}) into the organizer's
     copy: PARTSTAT per VEVENT, an override per declined occurrence (ours that are no
     longer needed go), one COMMENT per room that has something to say."""
-    master = _master(calendar)
+    master = itip.master(calendar)
     declined_by: Dict[object, Set[str]] = {}
     for room_id, (_, answer) in answers.items():
         for rid in answer.declined:
-            declined_by.setdefault(_key(rid), set()).add(room_id)
-    overrides = {_key(e["RECURRENCE-ID"].dt): e for e in _events(calendar) if "RECURRENCE-ID" in e}
+            declined_by.setdefault(itip.key(rid), set()).add(room_id)
+    overrides = {itip.key(e["RECURRENCE-ID"].dt): e for e in itip.events(calendar) if "RECURRENCE-ID" in e}
     for key, event in overrides.items():   # ours, no longer needed: gone
         if GENERATED in event and key not in declined_by:
             calendar.subcomponents.remove(event)
     for room_id, (addresses, answer) in answers.items():
         for rid in answer.declined:
-            if _key(rid) not in overrides or overrides[_key(rid)] not in calendar.subcomponents:
-                overrides[_key(rid)] = _add_override(calendar, master, rid)
-    for event in _events(calendar):
-        rid = _key(event["RECURRENCE-ID"].dt) if "RECURRENCE-ID" in event else None
-        for attendee in _attendees(event):
+            if itip.key(rid) not in overrides or overrides[itip.key(rid)] not in calendar.subcomponents:
+                overrides[itip.key(rid)] = _add_override(calendar, master, rid)
+    for event in itip.events(calendar):
+        rid = itip.key(event["RECURRENCE-ID"].dt) if "RECURRENCE-ID" in event else None
+        for attendee in itip.attendees(event):
             for room_id, (addresses, answer) in answers.items():
-                if _is_room(attendee, addresses) and _scheduled(attendee):
+                if _is_room(attendee, addresses) and itip.scheduled(attendee):
                     partstat = "DECLINED" if room_id in declined_by.get(rid, ()) else answer.partstat
                     attendee.params["PARTSTAT"] = partstat
                     attendee.params["SCHEDULE-STATUS"] = answer.status
                     attendee.params.pop("RSVP", None)
+        _comment(event, answers, rid is None)
+
+
+def _stamp_people(calendar, statuses: Dict[str, str]) -> None:
+    """The people's SCHEDULE-STATUS (``statuses``: {normalized address: status}) in the
+    organizer's copy."""
+    for event in itip.events(calendar):
+        for attendee in itip.attendees(event):
             status = statuses.get(normalized(str(attendee)))
             if status is not None:
                 attendee.params["SCHEDULE-STATUS"] = status
-        _comment(event, answers, rid is None)
 
 
 def _restamp(calendar, addresses, answer: Answer) -> bool:
     """One room's new answer (from the room's side) in the organizer's copy: its PARTSTAT
     wherever it did not decline an occurrence, and its COMMENT.  Whether anything changed."""
     before = calendar.to_ical()
-    for event in _events(calendar):
-        for attendee in _attendees(event):
-            if _is_room(attendee, addresses) and _scheduled(attendee) and not (
+    for event in itip.events(calendar):
+        for attendee in itip.attendees(event):
+            if _is_room(attendee, addresses) and itip.scheduled(attendee) and not (
                     GENERATED in event and str(attendee.params.get("PARTSTAT", "")).upper() == "DECLINED"):
                 attendee.params["PARTSTAT"] = answer.partstat
                 attendee.params["SCHEDULE-STATUS"] = DELIVERED
@@ -460,13 +428,6 @@ def _restamp(calendar, addresses, answer: Answer) -> bool:
         if answer.message and "RECURRENCE-ID" not in event:
             event.add("COMMENT", answer.message, parameters={ROOM_PARAM: addresses[0]})
     return calendar.to_ical() != before
-
-
-def _key(value) -> object:
-    """A RECURRENCE-ID compared as an instant (zones written differently are the same)."""
-    if isinstance(value, datetime.datetime):
-        return value.timestamp() if value.tzinfo else value
-    return value
 
 
 def _add_override(calendar, master, rid):
