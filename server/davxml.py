@@ -188,19 +188,6 @@ def _name(tag) -> str:
     return f"{namespace}{'' if namespace.endswith(':') else ':'}{local}"
 
 
-def read_body(environ) -> bytes:
-    """The request body, read and handed on unchanged (as server/front.py ``_read_body``;
-    the front refused bodies above max_content_length before this)."""
-    import io
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return b""
-    body = environ["wsgi.input"].read(length) if length > 0 else b""
-    environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
-    return body
-
-
 def depth(environ, default: str = "0") -> str:
     value = (environ.get("HTTP_DEPTH") or default).strip().lower()
     return value if value in ("0", "1", "infinity") else default

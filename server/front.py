@@ -23,6 +23,7 @@ from roomcal.server import bad_requests
 from roomcal.server import config as roomcal_config
 from roomcal.server import errors, floating_expand, principals
 from roomcal.server.api import Api
+from roomcal.server.request_body import read_body
 from roomcal.server.rest import Rest, wants_json
 from roomcal.server.routes.feeds import serve_public
 from roomcal.storage import context, scheduling
@@ -382,7 +383,7 @@ def _refuse_xml(configuration, environ):
     import defusedxml
     import defusedxml.ElementTree
     from radicale import httputils
-    body = _read_body(environ)
+    body = read_body(environ)
     if not body:
         return None
     try:
@@ -420,18 +421,6 @@ def _refuse_time_ranges(root):
     return None
 
 
-def _read_body(environ) -> bytes:
-    """The request body, read here and handed on unchanged (at most max_content_length: the
-    front refused longer ones first); b"" without a usable Content-Length."""
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return b""
-    body = environ["wsgi.input"].read(length) if length > 0 else b""
-    environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
-    return body
-
-
 def _declared_charset(environ):
     """The charset parameter of Content-Type, or None."""
     from email.message import Message
@@ -444,7 +433,7 @@ def _body_text(environ) -> str:
     """The request body as text in its declared charset (else UTF-8); "" when it is not
     text (Radicale answers that)."""
     try:
-        return _read_body(environ).decode(_declared_charset(environ) or "utf-8")
+        return read_body(environ).decode(_declared_charset(environ) or "utf-8")
     except (LookupError, UnicodeDecodeError):
         return ""
 
@@ -458,7 +447,7 @@ def _refuse_unknown_charset(environ, is_api):
         return None
     charset = _declared_charset(environ) or ""
     try:
-        _read_body(environ).decode(charset)
+        read_body(environ).decode(charset)
         return None
     except (LookupError, UnicodeError, ValueError):   # UnicodeDecodeError is a UnicodeError
         pass

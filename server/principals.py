@@ -24,6 +24,7 @@ from radicale import httputils
 from roomcal.server import davxml, errors, principal_props, principal_search, room_principals, \
     schedule_boxes
 from roomcal.server.davxml import c, d
+from roomcal.server.request_body import read_body
 from roomcal.storage import addresses
 from roomcal.storage.accounts import RESERVED_USERS
 
@@ -76,7 +77,7 @@ def _search(front, environ, identity, parts):
     multistatus), on the paths the requester may reach: the root, the room principals,
     their own home and boxes (admins: any)."""
     try:
-        root = davxml.parse(davxml.read_body(environ))
+        root = davxml.parse(read_body(environ))
     except davxml.BadXml:
         return None   # not ours to judge: Radicale says what is wrong with it
     if root is None or root.tag not in principal_search.REPORTS:

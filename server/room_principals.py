@@ -18,6 +18,7 @@ from lxml import etree
 from roomcal.server import davxml, errors
 from roomcal.server.davxml import PropRequest, d, element
 from roomcal.server.principal_props import common_props, room_principal
+from roomcal.server.request_body import read_body
 from roomcal.storage import addresses, context
 
 ALLOWED = "OPTIONS, PROPFIND, REPORT"
@@ -41,7 +42,7 @@ def answer(front, environ, identity, who, rest: list, method: str):
                  "Book the room in its calendar /rooms/<id>/ or invite it to a meeting.",
             "method-not-allowed")
         return status, [*headers, ("Allow", ALLOWED)], body
-    body = davxml.read_body(environ)
+    body = read_body(environ)
     asked = PropRequest.from_propfind(davxml.parse(body))
     depth = davxml.depth(environ)
     root = davxml.multistatus()

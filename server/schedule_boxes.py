@@ -9,6 +9,7 @@ are the owner's (and an admin's) alone.
 from roomcal.server import davxml, errors, schedule_outbox
 from roomcal.server.davxml import PropRequest, c, cs, d, element, hrefs
 from roomcal.server.principal_props import INBOX, common_props
+from roomcal.server.request_body import read_body
 from roomcal.storage import addresses
 
 INBOX_PRIVILEGES = ("schedule-deliver", "schedule-deliver-invite", "schedule-deliver-reply",
@@ -42,7 +43,7 @@ def answer(front, environ, identity, who, parts: list, method: str):
         status, headers, body = errors.dav_answer(
             405, f"{method} is not allowed on the {name}: {use}.", "method-not-allowed")
         return status, [*headers, ("Allow", allowed)], body
-    asked = PropRequest.from_propfind(davxml.parse(davxml.read_body(environ)))
+    asked = PropRequest.from_propfind(davxml.parse(read_body(environ)))
     props = _props(who, user, inbox, name)
     root = davxml.multistatus()
     root.append(davxml.response(who.href(f"{addresses.user_principal(user)}{box}/"),

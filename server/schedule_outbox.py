@@ -22,6 +22,7 @@ import icalendar
 from lxml import etree
 
 from roomcal.server import errors
+from roomcal.server.request_body import read_body
 from roomcal.storage import addresses, freebusy
 from roomcal.storage import availability as avail
 from roomcal.storage.errors import NotFound
@@ -59,7 +60,7 @@ def _request(front, environ, user: str) -> freebusy.Request:
         raise FreeBusyRefused(f"A free/busy request is text/calendar, not "
                               f"{message.get_content_type()}.", "supported-calendar-data", 415)
     try:
-        text = _read_body(environ, front.max_content_length).decode(
+        text = read_body(environ).decode(
             message.get_content_charset() or "utf-8")
     except (LookupError, UnicodeDecodeError):
         raise freebusy.unreadable("it is not text in its charset (send UTF-8)") from None
@@ -74,17 +75,6 @@ def _request(front, environ, user: str) -> freebusy.Request:
                               f"({', '.join(sorted(own))}): ask for free/busy time as yourself.",
                               "organizer-allowed")
     return request
-
-
-def _read_body(environ, limit: int) -> bytes:
-    """The body (the front refused one longer than max_content_length before)."""
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if limit > 0:
-        length = min(length, limit)
-    return environ["wsgi.input"].read(length) if length > 0 else b""
 
 
 class _Found:

@@ -6,6 +6,7 @@ share the UID, and nothing else ties them together: this is the one lookup.
 Call it under the storage lock.
 """
 
+import uuid
 from typing import Iterator, Optional, Tuple
 
 from radicale import pathutils
@@ -43,11 +44,20 @@ def find_copy(storage, user: str, uid: str) -> Optional[Tuple[object, str]]:
     return None
 
 
-def default_calendar(storage, user: str):
+def default_calendar(storage, user: str, *, create: bool = False):
     """The calendar invitations are delivered to (``schedule-default-calendar-URL``): the
     user's first that takes events, by path, or None.  The rooms their home lists are
-    not theirs and never count."""
-    return next((c for c in calendars_of(storage, user) if takes_events(c)), None)
+    not theirs and never count.  ``create`` (under the write lock): a user who has none
+    gets ``/<user>/calendar/`` (an invitation must land somewhere their apps look)."""
+    found = next((c for c in calendars_of(storage, user) if takes_events(c)), None)
+    if found is not None or not create:
+        return found
+    taken = {c.path.strip("/").split("/")[-1] for c in storage.discover(f"/{user}/", depth="1")}
+    name = next(n for n in ("calendar", *(f"calendar-{i}" for i in range(2, 100)), uuid.uuid4().hex)
+                if n not in taken)
+    storage.create_collection(f"/{user}/{name}/", props={
+        "tag": "VCALENDAR", "D:displayname": "Calendar", "C:supported-calendar-component-set": "VEVENT"})
+    return default_calendar(storage, user)
 
 
 def default_calendar_path(storage, user: str) -> Optional[str]:

@@ -27,8 +27,9 @@ Decisions:
   (queued in the outbox, which retries until the SMTP server takes it); 3.7 an
   address that is neither a local user nor a valid ``mailto:``; 5.1 no mail
   configured (nothing queued), no organizer address to answer to, or the outbox
-  failed; 5.3 a local user without a calendar that takes events, or an attendee past
-  the first ``MAX_PEOPLE`` of one write (no scheduling for them).
+  failed; 5.3 an attendee past the first ``MAX_PEOPLE`` of one write (no scheduling
+  for them).  A local user without a calendar that takes events gets one
+  (``copies.default_calendar``).
 - Copies are written with ``commit(..., reason=SCHEDULED)``: journal and sync tokens
   move (the attendee's clients see them by sync-collection); ``scheduling.on_put`` is
   not entered again, so nothing loops.  Everything is decided before anything is
@@ -297,7 +298,7 @@ def _invite_locally(storage, lookup, plan: Plan, person: Person, organizer: str,
         _status(plan, person, _previous_status(old, person.forms) or DELIVERED)
         return
     if found is None:
-        collection = copies.default_calendar(storage, person.user)
+        collection = copies.default_calendar(storage, person.user, create=True)
         if collection is None:
             _status(plan, person, NO_SCHEDULING)
             return

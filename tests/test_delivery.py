@@ -6,8 +6,6 @@ copy) reaches the organizer's copy.  Anyone else gets iMIP mail (REQUEST, CANCEL
 the outbox, sent by the server's sender thread to a real SMTP server on loopback.
 """
 
-import email
-import email.policy
 import os
 import time
 import uuid
@@ -15,9 +13,9 @@ import xml.etree.ElementTree as ET
 
 import icalendar
 import pytest
-from aiosmtpd.controller import Controller
 
-from tests.conftest import assert_no_500, free_port, new_room
+from conftest import assert_no_500, new_room
+from support.smtp import Smtp, calendar_part
 
 MONDAY = "20271206"   # a Monday
 DAV = "{DAV:}"
@@ -26,47 +24,12 @@ SYNC = ('<?xml version="1.0" encoding="UTF-8"?><sync-collection xmlns="DAV:"><sy
         '<sync-level>1</sync-level><prop><getetag/></prop></sync-collection>')
 
 
-class Smtp:
-    """An SMTP server on loopback that keeps what it receives."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.original_content or envelope.content,
-                                                      policy=email.policy.default))
-        return "250 OK"
-
-    def about(self, uid, method=None):
-        return [m for m in self.messages if uid in (calendar_part(m) or "")
-                and (method is None or f"METHOD:{method}" in calendar_part(m))]
-
-    def wait_for(self, uid, method, count=1, timeout=15.0):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            found = self.about(uid, method)
-            if len(found) >= count:
-                return found
-            time.sleep(0.05)
-        raise AssertionError(f"no {method} about {uid} within {timeout} s; got "
-                             f"{[(m['To'], m['Subject']) for m in self.messages]}")
-
-
-def calendar_part(message):
-    for part in message.walk():
-        if part.get_content_type() == "text/calendar":
-            return part.get_content()
-    return None
-
-
 @pytest.fixture(scope="module")
 def smtp():
     server = Smtp()
-    controller = Controller(server, hostname="127.0.0.1", port=server.port)
-    controller.start()
+    server.start()
     yield server
-    controller.stop()
+    server.stop()
 
 
 def _users(server):
@@ -276,10 +239,12 @@ def test_a_series_answer_per_occurrence(srv):
     assert len(organizer.walk("VEVENT")) == 1
 
 
-def test_a_local_user_without_a_calendar_is_not_scheduled(srv):
+def test_a_local_user_without_a_calendar_gets_one_with_the_invitation(srv):
     uid = str(uuid.uuid4())
     put(srv, ANN, uid, meeting(uid, f"{MONDAY}T150000Z", f"{MONDAY}T160000Z", "nobody@example.org"))
-    assert attendee(get(srv, ANN, uid), "nobody@example.org") == ("NEEDS-ACTION", "5.3")
+    assert attendee(get(srv, ANN, uid), "nobody@example.org") == ("NEEDS-ACTION", "1.2")
+    copy = srv.request("GET", f"/{NOBODY}/calendar/{uid}.ics", user=NOBODY)
+    assert copy.status_code == 200 and "NEEDS-ACTION" in copy.text
 
 
 # -- iMIP --------------------------------------------------------------------------------------------------
@@ -288,7 +253,7 @@ def test_an_external_attendee_gets_one_request_then_a_cancel(srv, smtp):
     put(srv, ANN, uid, meeting(uid, f"{MONDAY}T090000Z", f"{MONDAY}T100000Z", "dave@elsewhere.example",
                                "bob@example.org", extra="LOCATION:Atrium"))
     assert attendee(get(srv, ANN, uid), "dave@elsewhere.example") == ("NEEDS-ACTION", "1.1")
-    mail, = smtp.wait_for(uid, "REQUEST")
+    mail, = smtp.wait_for_invitations(uid, "REQUEST")
     assert mail["To"] == "dave@elsewhere.example" and mail["Reply-To"] == "ann@example.org"
     assert mail["From"] == "rooms@example.org" and "Planning" in mail["Subject"]
     part = next(p for p in mail.walk() if p.get_content_type() == "text/calendar")
@@ -303,16 +268,16 @@ def test_an_external_attendee_gets_one_request_then_a_cancel(srv, smtp):
     # the organizer's client writes the answers back (and an unchanged meeting): no second mail
     put(srv, ANN, uid, answered(get(srv, ANN, uid), "dave@elsewhere.example", "ACCEPTED"))
     time.sleep(1.0)
-    assert len(smtp.about(uid, "REQUEST")) == 1
+    assert len(smtp.invitations(uid, "REQUEST")) == 1
     assert attendee(get(srv, ANN, uid), "dave@elsewhere.example") == ("ACCEPTED", "1.1")
     # moved: an update
     put(srv, ANN, uid, meeting(uid, f"{MONDAY}T100000Z", f"{MONDAY}T110000Z", "dave@elsewhere.example",
                                "bob@example.org"))
-    updated = smtp.wait_for(uid, "REQUEST", count=2)[-1]
+    updated = smtp.wait_for_invitations(uid, "REQUEST", count=2)[-1]
     assert updated["Subject"].startswith("Updated invitation")
     # taken off: a CANCEL
     put(srv, ANN, uid, meeting(uid, f"{MONDAY}T100000Z", f"{MONDAY}T110000Z", "bob@example.org"))
-    cancel, = smtp.wait_for(uid, "CANCEL")
+    cancel, = smtp.wait_for_invitations(uid, "CANCEL")
     assert cancel["To"] == "dave@elsewhere.example"
     assert str(master(icalendar.Calendar.from_ical(calendar_part(cancel)))["STATUS"]) == "CANCELLED"
 
@@ -320,9 +285,9 @@ def test_an_external_attendee_gets_one_request_then_a_cancel(srv, smtp):
 def test_deleting_the_meeting_mails_a_cancel(srv, smtp):
     uid = str(uuid.uuid4())
     put(srv, ANN, uid, meeting(uid, f"{MONDAY}T090000Z", f"{MONDAY}T100000Z", "erin@elsewhere.example"))
-    smtp.wait_for(uid, "REQUEST")
+    smtp.wait_for_invitations(uid, "REQUEST")
     assert srv.request("DELETE", f"/{ANN}/calendar/{uid}.ics", user=ANN).status_code in (200, 204)
-    cancel, = smtp.wait_for(uid, "CANCEL")
+    cancel, = smtp.wait_for_invitations(uid, "CANCEL")
     assert cancel["To"] == "erin@elsewhere.example"
 
 
@@ -338,9 +303,9 @@ def test_schedule_agent_client_rooms_and_bad_addresses_get_no_mail(srv, smtp):
     copy = get(srv, ANN, uid)
     assert attendee(copy, "frank@elsewhere.example") == ("NEEDS-ACTION", None)
     assert attendee(copy, f"{room}@rooms.localhost")[1] == "1.2"
-    smtp.wait_for(uid, "REQUEST")   # gina's
+    smtp.wait_for_invitations(uid, "REQUEST")   # gina's
     time.sleep(1.0)
-    assert [m["To"] for m in smtp.about(uid)] == ["gina@elsewhere.example"]
+    assert [m["To"] for m in smtp.invitations(uid)] == ["gina@elsewhere.example"]
     assert srv.request("GET", f"/{CAROL}/calendar/{uid}.ics", user=CAROL).status_code == 404
     # the invalid address: 3.7, never mailed
     event = master(copy)
@@ -354,16 +319,16 @@ def test_a_reply_to_an_external_organizer_goes_by_mail(srv, smtp):
                          organizer="henry@elsewhere.example")
     put(srv, BOB, uid, invitation)   # bob's client stored an invitation that came by mail
     time.sleep(0.5)
-    assert not smtp.about(uid)
+    assert not smtp.invitations(uid)
     put(srv, BOB, uid, invitation.replace("PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob",
                                           "PARTSTAT=ACCEPTED;RSVP=TRUE:mailto:bob"))
-    reply, = smtp.wait_for(uid, "REPLY")
+    reply, = smtp.wait_for_invitations(uid, "REPLY")
     assert reply["To"] == "henry@elsewhere.example" and reply["Reply-To"] == "bob@example.org"
     answer = master(icalendar.Calendar.from_ical(calendar_part(reply)))
     assert str(answer["ATTENDEE"]).lower() == "mailto:bob@example.org"
     assert answer["ATTENDEE"].params["PARTSTAT"] == "ACCEPTED"
     assert srv.request("DELETE", f"/{BOB}/calendar/{uid}.ics", user=BOB).status_code in (200, 204)
-    declined = smtp.wait_for(uid, "REPLY", count=2)[-1]
+    declined = smtp.wait_for_invitations(uid, "REPLY", count=2)[-1]
     assert master(icalendar.Calendar.from_ical(calendar_part(declined)))["ATTENDEE"].params["PARTSTAT"] == "DECLINED"
 
 
@@ -455,10 +420,10 @@ def test_a_series_in_a_time_zone_is_delivered_once(srv, smtp):
     put(srv, ANN, uid, body)
     copy = get(srv, BOB, uid)
     assert copy.walk("VTIMEZONE") and str(master(copy)["DTSTART"].params["TZID"]) == "Europe/Berlin"
-    invitation = icalendar.Calendar.from_ical(calendar_part(smtp.wait_for(uid, "REQUEST")[0]))
+    invitation = icalendar.Calendar.from_ical(calendar_part(smtp.wait_for_invitations(uid, "REQUEST")[0]))
     assert invitation.walk("VTIMEZONE") and "RRULE" in master(invitation)
     etag = srv.request("GET", f"/{BOB}/calendar/{uid}.ics", user=BOB).headers["ETag"]
     put(srv, ANN, uid, get(srv, ANN, uid).to_ical().decode())
     time.sleep(1.0)
-    assert len(smtp.about(uid, "REQUEST")) == 1
+    assert len(smtp.invitations(uid, "REQUEST")) == 1
     assert srv.request("GET", f"/{BOB}/calendar/{uid}.ics", user=BOB).headers["ETag"] == etag

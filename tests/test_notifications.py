@@ -6,68 +6,21 @@ on their own, without a server.
 """
 
 import datetime
-import email
-import email.policy
 import os
 import subprocess
 import time
 import uuid
 
 import pytest
-from aiosmtpd.controller import Controller
 
-from conftest import assert_no_500, event, free_port
+from conftest import assert_no_500, event
+from support.smtp import Smtp, body
 from roomcal.storage import notify
 from roomcal.storage.outbox import Outbox
 
 ADMIN, MGR, ALICE, BOB = "nt-admin", "nt-mgr", "nt-alice", "nt-bob"
 ALICE_MAIL, BOB_MAIL = "alice@example.org", "bob@example.org"
 BCC = "audit@example.org"
-
-
-class Smtp:
-    """An SMTP server on a fixed loopback port that can be stopped and started again."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.messages = []   # (envelope recipients, email.message.EmailMessage)
-        self.controller = None
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.original_content or envelope.content,
-                                           policy=email.policy.default)
-        # A folded header keeps the blank after "Subject:" when parsed; mail clients drop it.
-        subject = " ".join(str(message["Subject"]).split())
-        del message["Subject"]
-        message["Subject"] = subject
-        self.messages.append((list(envelope.rcpt_tos), message))
-        return "250 OK"
-
-    def start(self):
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self):
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-    def wait_for(self, predicate, timeout=15.0):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            found = [m for _, m in self.messages if predicate(m)]
-            if found:
-                return found
-            time.sleep(0.05)
-        raise AssertionError(f"no such mail within {timeout} s; got "
-                             f"{[(m['To'], m['Subject']) for _, m in self.messages]}")
-
-    def about(self, uid):
-        return [m for _, m in self.messages if uid in body(m) or uid in m["Subject"]]
-
-
-def body(message) -> str:
-    return message.get_content()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ import pytest
 from conftest import assert_no_500, event
 from roomcal.storage import notify
 from roomcal.storage.outbox import Outbox
-from test_notifications import Smtp, body, when
+from support.smtp import Smtp, body
+from test_notifications import when
 
 ALICE, BOB, NOMAIL = "rf-alice", "rf-bob", "rf-nomail"
 ALICE_MAIL, BOB_MAIL = "rf-alice@example.org", "rf-bob@example.org"

@@ -12,7 +12,7 @@ import icalendar
 import pytest
 import requests
 
-from tests.conftest import book, new_room
+from conftest import book, new_room
 
 MONDAY = "20271206"   # a Monday
 

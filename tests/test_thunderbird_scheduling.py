@@ -14,7 +14,7 @@ import icalendar
 import pytest
 from lxml import etree
 
-from tests.conftest import book, new_room
+from conftest import book, new_room
 
 DAV, CALDAV = "DAV:", "urn:ietf:params:xml:ns:caldav"
 NS = {"D": DAV, "C": CALDAV}
