@@ -226,7 +226,7 @@ def _book(storage, room, meeting, booker) -> Answer:
             break
         except BookingRefused as refused:
             refusal = refused
-            more = _clashing(room, text, refused)
+            more = _clashing(room, text, refused, storage.core.max_occurrences)
             if declined or not more or not _only_conflicts(refused) or len(more) > MAX_DECLINED_OCCURRENCES:
                 put = None
                 break
@@ -266,7 +266,7 @@ def _only_conflicts(refused: BookingRefused) -> bool:
     return not refused.decision.violations and bool(refused.decision.conflicts)
 
 
-def _clashing(room, text: str, refused: BookingRefused) -> list:
+def _clashing(room, text: str, refused: BookingRefused, limit: int) -> list:
     """RECURRENCE-ID values of the occurrences of a series that meet the refusal's
     conflicts (within the room's buffer).  Empty for a single event."""
     try:
@@ -275,7 +275,7 @@ def _clashing(room, text: str, refused: BookingRefused) -> list:
             return []
         horizon = max(c.end for c in refused.decision.conflicts) + 1
         lo = min(c.start for c in refused.decision.conflicts) - 86400 * 2
-        occurrences = booking.occurrences(lo, horizon, 5000)
+        occurrences = booking.occurrences(lo, horizon, limit)
     except (BadBooking, TooManyOccurrences, ValueError):
         return []
     buffer = room.buffer_seconds()
