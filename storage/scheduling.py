@@ -61,11 +61,12 @@ def on_put(collection, href: str, item):
     """The item to store for a client's write of ``item`` into a personal calendar: as
     sent, or with the rooms' answers stamped (then the client gets no ETag)."""
     storage = collection._storage
-    old_item = collection._get(href)
-    _check_schedule_tag(old_item)
+    if context.wanted_schedule_tag() is not None:
+        _check_schedule_tag(collection._get(href))
     text = item.serialize()
     if not storage.scheduling.enabled or "ORGANIZER" not in text.upper():
         return item
+    old_item = collection._get(href)
     new = itip.calendar(text)
     if new is None or itip.organizer(new) is None:
         return item
@@ -170,8 +171,6 @@ def _check_schedule_tag(current) -> None:
     """If-Schedule-Tag-Match: the write applies to the version the client read, as the
     organizer or attendee wrote it (answers merged since do not count)."""
     wanted = context.wanted_schedule_tag()
-    if wanted is None:
-        return
     if current is None or schedule_tag(current.serialize()) != wanted.strip():
         raise PreconditionFailed("The meeting changed since you read it (Schedule-Tag mismatch); "
                                  "read it again and save your change over it.")
