@@ -18,7 +18,7 @@ conflicts with itself.  Series are expanded up to the room's horizon
 import dataclasses
 import datetime
 import time
-from typing import Dict, List, Optional, Protocol
+from typing import Dict, List, Optional, Protocol, Tuple
 
 from roomcal.storage import overlap, roles, rules
 from roomcal.storage.context import Actor
@@ -133,7 +133,7 @@ class BookingCore:
     def decide(self, room: Room, candidate: Booking, existing: Existing, *,
                previous: Optional[Booking] = None, now: Optional[int] = None) -> Decision:
         now = int(time.time()) if now is None else now
-        horizon = int((room.max_advance or self.horizon).after(utc(now)).timestamp())
+        horizon = self._horizon(room, now)
         violations: List[rules.Violation] = []
         try:
             occurrences, count, capped, last_start = self._expand(room, candidate, horizon)
@@ -165,6 +165,39 @@ class BookingCore:
             violations.extend(unavailable(room))
         conflicts = self._conflicts(room, candidate.uid, [o for o in new if o.blocking], existing)
         return Decision(room, violations, conflicts, moves=bool(new))
+
+    def decide_each(self, room: Room, candidate: Booking, existing: Existing, *,
+                    previous: Optional[Booking] = None, now: Optional[int] = None,
+                    limit: int = 1000) -> Optional[List[Tuple[Occurrence, Decision]]]:
+        """A series decided occurrence by occurrence, each as a booking of its own with the
+        series' UID (so it never conflicts with the series' earlier version): every
+        occurrence that is not cancelled, with its decision.  What only a series can break
+        (recurring at all, instance counts) is ``decide``'s.  None when there are more than
+        ``limit`` occurrences."""
+        now = int(time.time()) if now is None else now
+        try:
+            occurrences = candidate.occurrences(
+                EARLIEST, _until(candidate, self._horizon(room, now)), limit)
+        except (BadBooking, TooManyOccurrences):
+            return None
+        probe = Booking("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//roomcal//occurrence//EN\r\n"
+                        f"BEGIN:VEVENT\r\nUID:{candidate.uid}\r\nDTSTAMP:19700101T000000Z\r\n"
+                        "DTSTART:19700101T000000Z\r\nDTEND:19700101T000000Z\r\n"
+                        "END:VEVENT\r\nEND:VCALENDAR\r\n", room.tz)
+        decided = []
+        for occurrence in occurrences:
+            if occurrence.status == "CANCELLED":
+                continue
+            # One parse for all: the same probe, moved (stamp replaces the values).
+            probe.stamp("DTSTART", utc(occurrence.start))
+            probe.stamp("DTEND", utc(occurrence.end))
+            probe.stamp("TRANSP", None if occurrence.blocking else "TRANSPARENT")
+            decided.append((occurrence, self.decide(room, probe, existing, previous=previous, now=now)))
+        return decided
+
+    def _horizon(self, room: Room, now: int) -> int:
+        """How far ahead an open series is checked: the room's max-advance, else the server's."""
+        return int((room.max_advance or self.horizon).after(utc(now)).timestamp())
 
     def admit(self, room: Room, text: str, existing: Existing, actor: Actor, *,
               previous: Optional[Booking] = None, check: bool = True) -> tuple:

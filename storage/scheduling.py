@@ -28,12 +28,12 @@ from typing import Dict, List, Optional, Set
 
 import icalendar
 
-from roomcal.storage import context, copies, delivery, itip, overlap
+from roomcal.storage import context, copies, delivery, itip
 from roomcal.storage.addresses import normalized
 from roomcal.storage.booking import OWNER
 from roomcal.storage.commit import SCHEDULED, Put, admit, commit
 from roomcal.storage.errors import BookingRefused, PreconditionFailed, Refusal
-from roomcal.storage.instances import BadBooking, Booking, TooManyOccurrences, instant, like, utc
+from roomcal.storage.instances import BadBooking, Booking, instant, iso, like, utc
 from roomcal.storage.items import free_href
 from roomcal.storage.itip import GENERATED   # on overrides and comments this module wrote
 
@@ -215,36 +215,71 @@ def _book(storage, room, meeting, booker) -> Answer:
         return Answer("DECLINED", f"{room.name} already holds another booking with this meeting's "
                                   "UID; it cannot take this one.")
     address = storage.directory.room_addresses(room)
-    declined: list = []
-    refusal = None
-    for _ in range(2):   # once as sent; once more without the occurrences that conflict
-        text = _room_copy(meeting, address, declined)
-        try:
-            put = admit(collection, room, view, href or free_href(uid, lambda h: collection._get(h) is not None),
-                        collection._item(text), booker, previous=previous)
-            break
-        except BookingRefused as refused:
-            refusal = refused
-            more = _clashing(room, text, refused, storage.core.max_occurrences)
-            if declined or not more or not _only_conflicts(refused) or len(more) > MAX_DECLINED_OCCURRENCES:
-                put = None
-                break
-            declined = more
-        except Refusal as refused:
-            refusal, put = refused, None
-            break
+    new_href = href or free_href(uid, lambda h: collection._get(h) is not None)
+    text = _room_copy(meeting, address, [])
+    declined, refusal = [], None
+    try:
+        put = admit(collection, room, view, new_href, collection._item(text), booker, previous=previous)
+    except BookingRefused as refused:
+        # A series: the occurrences the core refuses one by one are declined, the rest held.
+        declined = _declined_occurrences(storage, room, text, view, previous)
+        put, refusal = None, refused
+        if declined:
+            try:
+                put = admit(collection, room, view, new_href,
+                            collection._item(_room_copy(meeting, address, [d.rid for d in declined])),
+                            booker, previous=previous)
+            except Refusal as again:
+                refusal, declined = again, []
+    except Refusal as refused:
+        put, refusal = None, refused
     if put is None:
         if href is not None:   # the meeting moved where the room cannot follow: its old time is free again
             commit(collection, remove=[href], reason=SCHEDULED, actor=booker)
-        return Answer("DECLINED", refusal.message if refusal else "")
+        return Answer("DECLINED", refusal.message)
     pending = (put.booking.get("STATUS") or "").upper() == "TENTATIVE" and room.rules.approval
     commit(collection, put=[put], reason=SCHEDULED, actor=booker)
     partstat = "TENTATIVE" if pending else "ACCEPTED"
     message = f"{room.name} waits for a manager's approval." if pending else ""
     if declined:
-        message = (f"{room.name} declined {len(declined)} occurrence(s): {refusal.message} "
-                   f"It accepted the others.{(' ' + message) if message else ''}")
-    return Answer(partstat, message, declined)
+        message = " ".join(filter(None, [_declined_sentence(room, declined), message]))
+    return Answer(partstat, message, [d.rid for d in declined])
+
+
+@dataclasses.dataclass
+class Declined:
+    """One occurrence of a series a room cannot take."""
+    rid: object      # its RECURRENCE-ID value
+    start: int
+    why: str         # the core's sentence for it alone
+
+
+def _declined_occurrences(storage, room, text: str, view, previous) -> list:
+    """The occurrences of a refused series that the core refuses one by one (``Declined``);
+    empty when it is no series, when every occurrence is refused (the series as a whole
+    is), or when more than MAX_DECLINED_OCCURRENCES are."""
+    try:
+        booking = Booking(text, room.tz)
+    except BadBooking:
+        return []
+    if not booking.recurring:
+        return []
+    decided = storage.core.decide_each(room, booking, view, previous=previous) or []
+    refused = [(o, decision) for o, decision in decided if not decision.ok]
+    if not refused or len(refused) == len(decided) or len(refused) > MAX_DECLINED_OCCURRENCES:
+        return []
+    master_start = booking.master["DTSTART"].dt
+    overridden = {instant(e["DTSTART"].dt, booking.tz): e["RECURRENCE-ID"].dt
+                  for e in booking.events if "RECURRENCE-ID" in e}
+    return [Declined(overridden.get(o.start) or like(utc(o.start), master_start, booking.tz),
+                     o.start, decision.message()) for o, decision in refused]
+
+
+def _declined_sentence(room, declined: list) -> str:
+    shown = [f"{iso(room, d.start)[:16].replace('T', ' ')}: {d.why}" for d in declined[:3]]
+    more = f" (and {len(declined) - 3} more)" if len(declined) > 3 else ""
+    return (f"{room.name} declined {len(declined)} occurrence(s) and accepted the others. "
+            f"{' '.join(shown)}{more}")
 
 
 def _release(storage, room, uid: str, booker) -> None:
@@ -259,34 +294,6 @@ def _release(storage, room, uid: str, booker) -> None:
     if previous is None or previous.get(OWNER) != booker.user:
         return   # not this organizer's booking: someone else's with the same UID stays
     commit(collection, remove=[href], reason=SCHEDULED, actor=booker)
-
-
-def _only_conflicts(refused: BookingRefused) -> bool:
-    return not refused.decision.violations and bool(refused.decision.conflicts)
-
-
-def _clashing(room, text: str, refused: BookingRefused, limit: int) -> list:
-    """RECURRENCE-ID values of the occurrences of a series that meet the refusal's
-    conflicts (within the room's buffer).  Empty for a single event."""
-    try:
-        booking = Booking(text, room.tz)
-        if not booking.recurring:
-            return []
-        horizon = max(c.end for c in refused.decision.conflicts) + 1
-        lo = min(c.start for c in refused.decision.conflicts) - 86400 * 2
-        occurrences = booking.occurrences(lo, horizon, limit)
-    except (BadBooking, TooManyOccurrences, ValueError):
-        return []
-    buffer = room.buffer_seconds()
-    spans = overlap.Spans((c.start, c.end, None) for c in refused.decision.conflicts)
-    master_start = booking.master["DTSTART"].dt
-    overridden = {instant(e["DTSTART"].dt, booking.tz): e["RECURRENCE-ID"].dt
-                  for e in booking.events if "RECURRENCE-ID" in e}
-    found = []
-    for o in occurrences:
-        if o.blocking and spans.meeting(*overlap.reach(o.start, o.end, buffer)):
-            found.append(overridden.get(o.start) or like(utc(o.start), master_start, booking.tz))
-    return found
 
 
 # -- iCalendar ---------------------------------------------------------------------------------------------

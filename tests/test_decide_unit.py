@@ -234,3 +234,32 @@ def test_the_last_instant_of_a_series_blocks_like_the_others():
     existing = Fake(r, [event("20270104T090000Z", "20270104T090000Z", uid="s", extra="RRULE:FREQ=DAILY;COUNT=3")])
     assert len(conflicts(r, existing, "20270105T090000Z", "20270105T100000Z")) == 1   # the 2nd
     assert len(conflicts(r, existing, "20270106T090000Z", "20270106T100000Z")) == 1   # the last
+
+
+# -- a series, occurrence by occurrence (scheduling declines only what cannot be held) --------
+def test_decide_each_refuses_the_clashing_and_the_blacked_out_weeks_only():
+    r = room(blackouts=["2027-01-20/2027-01-20"], quantity=2)
+    existing = Fake(r, [event("20270113T090000Z", "20270113T100000Z", uid="a"),
+                        event("20270113T093000Z", "20270113T103000Z", uid="b"),   # week 2: full (2 of 2)
+                        event("20270127T090000Z", "20270127T100000Z", uid="c")])  # week 4: one of 2 left
+    series = Booking(event("20270106T090000Z", "20270106T100000Z", uid="s",
+                           extra="RRULE:FREQ=WEEKLY;COUNT=4"), r.tz)
+    decided = CORE.decide_each(r, series, existing, now=NOW)
+    verdicts = {datetime.datetime.fromtimestamp(o.start, BERLIN).date().isoformat(): d for o, d in decided}
+    assert sorted(verdicts) == ["2027-01-06", "2027-01-13", "2027-01-20", "2027-01-27"]
+    assert [day for day, d in sorted(verdicts.items()) if not d.ok] == ["2027-01-13", "2027-01-20"]
+    assert verdicts["2027-01-13"].conflicts and not verdicts["2027-01-13"].violations
+    assert [v.rule for v in verdicts["2027-01-20"].violations] == ["blackout"]
+    # the whole series is refused, for both reasons at once
+    whole = CORE.decide(r, series, existing, now=NOW)
+    assert whole.conflicts and [v.rule for v in whole.violations] == ["blackout"]
+
+
+def test_decide_each_does_not_count_the_series_against_its_earlier_version():
+    r = room()
+    earlier = event("20270106T090000Z", "20270106T100000Z", uid="s", extra="RRULE:FREQ=WEEKLY;COUNT=3")
+    existing = Fake(r, [earlier])
+    moved = Booking(event("20270106T093000Z", "20270106T103000Z", uid="s",
+                          extra="RRULE:FREQ=WEEKLY;COUNT=3"), r.tz)
+    assert all(d.ok for _, d in CORE.decide_each(r, moved, existing, now=NOW,
+                                                 previous=Booking(earlier, r.tz)))

@@ -286,3 +286,32 @@ def test_schedule_tag_survives_answers_and_guards_the_organizers_saves(server, p
     # … and one with a tag from before the organizer's own change is refused
     stale = server.put_ics(f"/{ann}/calendar/{uid}.ics", body, user=ann, **{"If-Schedule-Tag-Match": tag})
     assert stale.status_code == 412 and "Schedule-Tag" in stale.text
+
+
+def test_a_series_declines_a_blacked_out_week_and_holds_the_others(server, people):
+    ann, _ = people
+    room = new_room(server, "sched-blackout", "--blackout", "2027-12-20/2027-12-20")
+    uid = str(uuid.uuid4())
+    put_meeting(server, ann, uid, meeting(uid, f"{MONDAY}T090000Z", f"{MONDAY}T100000Z",
+                                          f"{ann}@example.org", room_address(room),
+                                          extra="RRULE:FREQ=WEEKLY;COUNT=3"))
+    copy = organizer_copy(server, ann, uid)
+    stats = room_partstats(copy, room)
+    assert stats[None][0] == "ACCEPTED"
+    assert [rid.strftime("%Y%m%d") for rid, (p, _) in stats.items() if rid and p == "DECLINED"] == ["20271220"]
+    master = next(e for e in copy.walk("VEVENT") if "RECURRENCE-ID" not in e)
+    assert "blackout" in str(master["COMMENT"]).lower() or "closed" in str(master["COMMENT"]).lower()
+    held = server.request("GET", f"/rooms/{room}/{uid}.ics", user=ann).text
+    assert "EXDATE" in held and "20271220T090000Z" in held
+
+
+def test_a_series_the_room_cannot_take_at_all_is_declined_whole(server, people):
+    ann, _ = people
+    room = new_room(server, "sched-norec", "--no-recurring")
+    uid = str(uuid.uuid4())
+    put_meeting(server, ann, uid, meeting(uid, f"{MONDAY}T090000Z", f"{MONDAY}T100000Z",
+                                          f"{ann}@example.org", room_address(room),
+                                          extra="RRULE:FREQ=WEEKLY;COUNT=3"))
+    copy = organizer_copy(server, ann, uid)
+    assert room_partstats(copy, room) == {None: ("DECLINED", "1.2")}
+    assert "recurring" in str(copy.walk("VEVENT")[0]["COMMENT"]).lower()
