@@ -9,9 +9,14 @@ answer — PARTSTAT ACCEPTED, TENTATIVE (an approval room waits for its manager)
 DECLINED with the core's sentence in a COMMENT — and SCHEDULE-STATUS.  The
 organizer's write itself never fails because a room said no.
 
-A series is decided per occurrence: when only some occurrences conflict, the room's
-copy leaves them out (EXDATE) and the organizer's copy declines them one by one
-(overrides marked ``X-ROOMCAL-SCHEDULED``, which the next write may drop again).
+A series is decided per occurrence (``BookingCore.decide_each``): when the core
+refuses only some occurrences (taken, in a blackout, outside opening hours…), the
+room's copy leaves them out (EXDATE) and the organizer's copy declines them one by
+one (overrides marked ``X-ROOMCAL-SCHEDULED``, which the next write may drop again).
+
+Schedule-Tag (RFC 6638 §3.2.10) is a digest of what the organizer or attendee wrote,
+blind to the answers merged in (``schedule_tag``); If-Schedule-Tag-Match is checked
+against it under the lock.
 
 People among the attendees are storage/delivery.py's.  The room's side — a manager
 approving or cancelling, clear-bookings, replace — comes back to the organizer's
