@@ -8,6 +8,7 @@ the organizer's copy carries the room's answer (PARTSTAT, SCHEDULE-STATUS, COMME
 import multiprocessing
 import uuid
 
+import caldav
 import icalendar
 import pytest
 import requests
@@ -315,3 +316,19 @@ def test_a_series_the_room_cannot_take_at_all_is_declined_whole(server, people):
     copy = organizer_copy(server, ann, uid)
     assert room_partstats(copy, room) == {None: ("DECLINED", "1.2")}
     assert "recurring" in str(copy.walk("VEVENT")[0]["COMMENT"]).lower()
+
+
+def test_python_caldav_invites_a_room_and_reads_its_answer(server, people):
+    ann, _ = people
+    room = new_room(server, "sched-pycaldav")
+    client = caldav.DAVClient(url=server.url, username=ann, password=server.passwords[ann])
+    principal = client.principal()
+    assert f"mailto:{ann}@example.org" in [str(a) for a in principal.calendar_user_address_set()]
+    calendar = principal.calendar(cal_url=f"/{ann}/calendar/")
+    uid = str(uuid.uuid4())
+    calendar.save_event(meeting(uid, f"{MONDAY}T160000Z", f"{MONDAY}T170000Z", f"{ann}@example.org",
+                                room_address(room)))
+    stored = calendar.event_by_uid(uid)
+    stored.load()
+    assert room_partstats(icalendar.Calendar.from_ical(stored.data), room)[None][0] == "ACCEPTED"
+    assert uid in room_uids(server, room, ann)
