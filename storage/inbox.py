@@ -91,21 +91,21 @@ class Inbox:
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
-            gone = self._bury(db, user, [href])
+            gone = self._bury(db, user, [href], time.time())
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
         return bool(gone)
 
-    def _bury(self, db, user: str, hrefs: List[str]) -> int:
+    def _bury(self, db, user: str, hrefs: List[str], now: float) -> int:
         buried = 0
         for href in hrefs:
             row = db.execute("DELETE FROM inbox WHERE user = ? AND href = ? AND gone = 0 RETURNING created",
                              (user, href)).fetchone()
             if row is not None:
                 db.execute("INSERT INTO inbox(user, href, created, gone) VALUES (?, ?, ?, 1)",
-                           (user, href, time.time()))
+                           (user, href, now))
                 buried += 1
         return buried
 
@@ -116,7 +116,7 @@ class Inbox:
         over = [r[0] for r in db.execute(
             "SELECT href FROM inbox WHERE user = ? AND gone = 0 ORDER BY seq DESC LIMIT -1 OFFSET ?",
             (user, self.max_messages))]
-        self._bury(db, user, list(dict.fromkeys(old + over)))
+        self._bury(db, user, list(dict.fromkeys(old + over)), now)
         # Forget old tombstones (and beyond the cap): tokens from before them are void.
         last = db.execute(
             "SELECT max(seq) FROM (SELECT seq FROM inbox WHERE user = ? AND gone = 1 AND created < ? "
