@@ -30,6 +30,10 @@ Decisions:
   failed; 5.3 an attendee past the first ``MAX_PEOPLE`` of one write (no scheduling
   for them).  A local user without a calendar that takes events gets one
   (``copies.default_calendar``).
+- Every local copy that announces something — a new invitation, a change the attendee sees
+  (as for iMIP), a cancellation — also files the iTIP message (imip.message) in their
+  schedule inbox (storage/inbox.py), after the copies are written; a local attendee's
+  changed answer files a REPLY (imip.reply_object) in the organizer's.
 - Copies are written with ``commit(..., reason=SCHEDULED)``: journal and sync tokens
   move (the attendee's clients see them by sync-collection); ``scheduling.on_put`` is
   not entered again, so nothing loops.  Everything is decided before anything is

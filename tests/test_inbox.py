@@ -201,6 +201,24 @@ def test_thunderbird_polls_fetches_and_deletes(srv):
     assert listing(srv, CAROL) == {}
 
 
+def test_python_caldav_syncs_the_inbox(srv):
+    """What caldav-server-tester uses: sync-collection with the items loaded, then a
+    sync that finds the next message (no fallback to PROPFIND + GET)."""
+    import caldav
+    client = caldav.DAVClient(url=srv.url + "/", username=BOB, password=srv.passwords[BOB])
+    inbox = client.principal().schedule_inbox()
+    items = inbox.objects(load_objects=True)
+    known = {str(item.url) for item in items}
+    uid = str(uuid.uuid4())
+    put(srv, ANN, uid, meeting(uid, f"{TUESDAY}T080000Z", f"{TUESDAY}T083000Z", "bob@example.org"))
+    updated, deleted = items.sync()
+    assert [str(o.icalendar_component["UID"]) for o in updated] == [uid] and not deleted
+    assert {str(item.url) for item in items} - known == {str(updated[0].url)}
+    updated[0].delete()
+    _, deleted = items.sync()
+    assert [str(o.url) for o in deleted] == [str(updated[0].url)]
+
+
 def test_only_the_owner_and_no_writes(srv):
     uid = str(uuid.uuid4())
     put(srv, ANN, uid, meeting(uid, f"{TUESDAY}T170000Z", f"{TUESDAY}T180000Z", "bob@example.org"))
