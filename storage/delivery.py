@@ -30,6 +30,10 @@ Decisions:
   failed; 5.3 an attendee past the first ``MAX_PEOPLE`` of one write (no scheduling
   for them).  A local user without a calendar that takes events gets one
   (``copies.default_calendar``).
+- Every local copy that announces something — a new invitation, a change the attendee sees
+  (as for iMIP), a cancellation — also files the iTIP message (imip.message) in their
+  schedule inbox (storage/inbox.py), after the copies are written; a local attendee's
+  changed answer files a REPLY (imip.reply_object) in the organizer's.
 - Copies are written with ``commit(..., reason=SCHEDULED)``: journal and sync tokens
   move (the attendee's clients see them by sync-collection); ``scheduling.on_put`` is
   not entered again, so nothing loops.  Everything is decided before anything is
@@ -75,6 +79,7 @@ class Plan:
     statuses: Dict[str, str] = dataclasses.field(default_factory=dict)
     puts: List[tuple] = dataclasses.field(default_factory=list)    # (collection, Put)
     mails: List[tuple] = dataclasses.field(default_factory=list)   # (Person or None, enqueue kwargs)
+    inbox: List[tuple] = dataclasses.field(default_factory=list)   # (user, uid, method, iTIP text)
 
 
 def deliver(storage, organizer: str, old: Optional[icalendar.Calendar],
@@ -106,12 +111,12 @@ def deliver(storage, organizer: str, old: Optional[icalendar.Calendar],
             continue
         if invited:
             if person.user is not None:
-                _invite_locally(storage, lookup, plan, person, organizer, old, new)
+                _invite_locally(storage, lookup, plan, sender, person, organizer, old, new)
             else:
                 _invite_by_mail(plan, sender, person, old, new, before.get(key))
         elif not was_cancelled:   # taken off the invitation, or the meeting deleted
             if person.user is not None:
-                _cancel_locally(storage, lookup, plan, person, organizer, itip.uid(old))
+                _cancel_locally(storage, lookup, plan, sender, person, organizer, old)
             else:
                 _cancel_by_mail(plan, sender, person, old)
     if handled > MAX_PEOPLE:
@@ -119,6 +124,8 @@ def deliver(storage, organizer: str, old: Optional[icalendar.Calendar],
                        itip.uid(new if new is not None else old), handled, MAX_PEOPLE)
     for collection, put in plan.puts:
         commit(collection, put=[put], reason=SCHEDULED)
+    for user, uid, method, text in plan.inbox:   # after the copies they announce
+        _file(storage, user, uid, method, text)
     for person, mail in plan.mails:
         try:
             imip.enqueue(storage.notifier, **mail)
@@ -149,7 +156,7 @@ def reply(storage, attendee: str, old: Optional[icalendar.Calendar], new: Option
         return   # not (or no longer) among its attendees
     organizer_user = lookup.user(str(organizer))
     if organizer_user is not None:
-        _reply_locally(storage, lookup, attendee, organizer_user, itip.uid(calendar), answers)
+        _reply_locally(storage, lookup, attendee, organizer_user, calendar, answers)
         return
     earlier = _answers(lookup, old, attendee) if old is not None else {}
     if answers is not None and (answers == earlier or
@@ -281,8 +288,10 @@ def _own_copy(storage, lookup, user: str, uid: str, organizer: str):
     return collection, href, calendar
 
 
-def _invite_locally(storage, lookup, plan: Plan, person: Person, organizer: str, old, new) -> None:
+def _invite_locally(storage, lookup, plan: Plan, sender: "_Sender", person: Person, organizer: str,
+                    old, new) -> None:
     uid = itip.uid(new)
+    forced = _forced(new, person.forms)   # before _mirror takes the parameter off
     view = _copy_for(new, person.forms)
     found = _own_copy(storage, lookup, person.user, uid, organizer)
     if found is not None and found[2] is False:
@@ -310,6 +319,10 @@ def _invite_locally(storage, lookup, plan: Plan, person: Person, organizer: str,
     _status(plan, person, DELIVERED)
     if existing is None or existing.to_ical() != view.to_ical():
         plan.puts.append((collection, Put(href, collection._item(view.to_ical().decode()))))
+    # The inbox hears what mail would say: a new invitation, or a change they see.
+    if existing is None or forced or _shape(existing, CONTENT) != _shape(view, CONTENT):
+        method = imip.CANCEL if itip.status(view) == CANCELLED else imip.REQUEST
+        plan.inbox.append((person.user, uid, method, imip.message(view, method, sender.mail)))
 
 
 def _answers_kept(view, existing, forms: Set[str]) -> None:
@@ -359,8 +372,11 @@ def _mirror(new, view, forms: Set[str]) -> None:
                 attendee.params.pop("SCHEDULE-FORCE-SEND", None)
 
 
-def _cancel_locally(storage, lookup, plan: Plan, person: Person, organizer: str, uid: str) -> None:
-    """Taken off the invitation, or the meeting deleted: their copy stays, cancelled."""
+def _cancel_locally(storage, lookup, plan: Plan, sender: "_Sender", person: Person, organizer: str,
+                    old) -> None:
+    """Taken off the invitation, or the meeting deleted: their copy stays, cancelled, and
+    a CANCEL goes into their inbox."""
+    uid = itip.uid(old)
     found = _own_copy(storage, lookup, person.user, uid, organizer)
     if found is None or found[2] is False:
         return
@@ -371,6 +387,19 @@ def _cancel_locally(storage, lookup, plan: Plan, person: Person, organizer: str,
         event.pop("STATUS", None)
         event.add("STATUS", CANCELLED)
     plan.puts.append((collection, Put(href, collection._item(existing.to_ical().decode()))))
+    view = _copy_for(old, person.forms)
+    if view is not None:
+        plan.inbox.append((person.user, uid, imip.CANCEL, imip.message(view, imip.CANCEL, sender.mail)))
+
+
+def _file(storage, user: str, uid: str, method: str, text: str) -> None:
+    """A message into ``user``'s schedule inbox (storage/inbox.py).  Another file: a failure
+    there leaves the write and the copies standing."""
+    try:
+        storage.inbox.add(user, uid, method, text)
+        logger.info("Filed %s about %s in %s's schedule inbox", method, uid, user)
+    except Exception:
+        logger.exception("%s about %s not filed in %s's schedule inbox", method, uid, user)
 
 
 # -- everyone else: iMIP ------------------------------------------------------------------------------
@@ -449,11 +478,13 @@ def _answers(lookup, calendar, user: str) -> Dict[object, str]:
     return found
 
 
-def _reply_locally(storage, lookup, attendee: str, organizer: str, uid: str,
+def _reply_locally(storage, lookup, attendee: str, organizer: str, theirs,
                    answers: Optional[Dict[object, str]]) -> None:
     """The attendee's PARTSTAT in the organizer's copy: their master's on the organizer's
     master (and on the overrides scheduling.py made for rooms), an override's on the
-    organizer's override of that occurrence.  ``answers`` None: DECLINED everywhere."""
+    organizer's override of that occurrence.  ``answers`` None: DECLINED everywhere.
+    A change also files a REPLY (from ``theirs``, the attendee's copy) in the organizer's inbox."""
+    uid = itip.uid(theirs)
     found = _own_copy(storage, lookup, organizer, uid, organizer)
     if found is None or found[2] is False:
         return
@@ -479,6 +510,9 @@ def _reply_locally(storage, lookup, attendee: str, organizer: str, uid: str,
                 changed = True
     if changed:
         commit(collection, put=[Put(href, collection._item(calendar.to_ical().decode()))], reason=SCHEDULED)
+        message, _, _ = imip.reply_object(theirs, lambda a: lookup.user(str(a)) == attendee, answers)
+        if message is not None:
+            _file(storage, organizer, uid, imip.REPLY, imip.message(message, imip.REPLY, None))
 
 
 def _reply_by_mail(storage, lookup, attendee: str, calendar, answers: Optional[Dict[object, str]]) -> None:
@@ -489,29 +523,10 @@ def _reply_by_mail(storage, lookup, attendee: str, calendar, answers: Optional[D
         return
     account = storage.accounts.get_user(attendee)
     reply_to = account.email if account is not None and is_email(account.email or "") else ""
-    message = icalendar.Calendar()
-    message.add("VERSION", "2.0")
-    message.subcomponents += [copy.deepcopy(c) for c in calendar.subcomponents if c.name == "VTIMEZONE"]
-    who, first = attendee, None
-    for event in itip.events(calendar):
-        lines = [a for a in itip.attendees(event) if lookup.user(str(a)) == attendee]
-        if not lines:
-            continue
-        partstat = DECLINED if answers is None else answers.get(itip.rid(event), NEEDS_ACTION)
-        first = first or partstat
-        part = icalendar.Event()
-        for name in ("UID", "SEQUENCE", "RECURRENCE-ID", "DTSTART", "DTEND", "DURATION", "SUMMARY", "ORGANIZER"):
-            if name in event:
-                part[name] = copy.deepcopy(event[name])
-        line = copy.deepcopy(lines[0])
-        for parameter in ("SCHEDULE-STATUS", "SCHEDULE-AGENT", "RSVP"):
-            line.params.pop(parameter, None)
-        line.params["PARTSTAT"] = partstat
-        part["ATTENDEE"] = line
-        who = imip.clean(str(line.params.get("CN", ""))) or imip.email_of(str(line)) or attendee
-        message.add_component(part)
-    if first is None:
+    message, first, who = imip.reply_object(calendar, lambda a: lookup.user(str(a)) == attendee, answers)
+    if message is None:
         return
+    who = who or attendee
     subject, body = imip.texts(imip.REPLY, calendar, organizer=recipient, who=who, partstat=first)
     try:
         imip.enqueue(storage.notifier, recipient, imip.REPLY, imip.message(message, imip.REPLY, recipient),

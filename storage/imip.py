@@ -31,10 +31,11 @@ def email_of(address: Optional[str]) -> Optional[str]:
     return mail if is_email(mail) else None
 
 
-def message(scheduling_object, method: str, organizer_mail: str) -> str:
-    """The iCalendar text of an iMIP message: ``scheduling_object`` (an attendee's copy,
-    already without alarms) with METHOD, a fresh DTSTAMP (RFC 5546: when the message was
-    made) and the organizer as a ``mailto:`` address recipients can answer."""
+def message(scheduling_object, method: str, organizer_mail: Optional[str]) -> str:
+    """The iCalendar text of an iTIP message (by mail, or into a schedule inbox):
+    ``scheduling_object`` (an attendee's copy, already without alarms) with METHOD, a fresh
+    DTSTAMP (RFC 5546: when the message was made) and the organizer as a ``mailto:``
+    address recipients can answer (``organizer_mail`` None: ORGANIZER as it is)."""
     calendar = copy.deepcopy(scheduling_object)
     calendar.pop("METHOD", None)
     calendar.pop("PRODID", None)
@@ -45,13 +46,42 @@ def message(scheduling_object, method: str, organizer_mail: str) -> str:
         event.pop("DTSTAMP", None)
         event.add("DTSTAMP", now)
         organizer = event.get("ORGANIZER")
-        if organizer is not None and email_of(str(organizer)) != organizer_mail:
+        if organizer is not None and organizer_mail and email_of(str(organizer)) != organizer_mail:
             event["ORGANIZER"] = icalendar.vCalAddress(f"mailto:{organizer_mail}")
             event["ORGANIZER"].params.update(organizer.params)
         if method == CANCEL:
             event.pop("STATUS", None)
             event.add("STATUS", "CANCELLED")
     return calendar.to_ical().decode()
+
+
+def reply_object(calendar, is_theirs, answers) -> tuple:
+    """(the REPLY's scheduling object, the first PARTSTAT, who answered) for the attendee
+    whose ATTENDEE lines ``is_theirs`` picks in ``calendar``: per VEVENT that names them,
+    only their own line (RFC 5546 §3.2.3), PARTSTAT from ``answers`` {RECURRENCE-ID:
+    PARTSTAT} (None: DECLINED everywhere).  (None, None, "") when no VEVENT names them."""
+    message = icalendar.Calendar()
+    message.add("VERSION", "2.0")
+    message.subcomponents += [copy.deepcopy(c) for c in calendar.subcomponents if c.name == "VTIMEZONE"]
+    who, first = "", None
+    for event in itip.events(calendar):
+        lines = [a for a in itip.attendees(event) if is_theirs(a)]
+        if not lines:
+            continue
+        partstat = "DECLINED" if answers is None else answers.get(itip.rid(event), "NEEDS-ACTION")
+        first = first or partstat
+        part = icalendar.Event()
+        for name in ("UID", "SEQUENCE", "RECURRENCE-ID", "DTSTART", "DTEND", "DURATION", "SUMMARY", "ORGANIZER"):
+            if name in event:
+                part[name] = copy.deepcopy(event[name])
+        line = copy.deepcopy(lines[0])
+        for parameter in ("SCHEDULE-STATUS", "SCHEDULE-AGENT", "RSVP"):
+            line.params.pop(parameter, None)
+        line.params["PARTSTAT"] = partstat
+        part["ATTENDEE"] = line
+        who = clean(str(line.params.get("CN", ""))) or email_of(str(line)) or ""
+        message.add_component(part)
+    return (message if first is not None else None), first, who
 
 
 def texts(method: str, calendar, *, organizer: str, update: bool = False, who: str = "",

@@ -30,6 +30,7 @@ from roomcal.storage.feeds import feeds_from
 from roomcal.storage.index import Index, Row
 from roomcal.storage.instances import INFINITY, BadBooking, Booking
 from roomcal.storage.items import free_href, screened, split_calendar
+from roomcal.storage.inbox import Inbox
 from roomcal.storage.journal import Journal
 from roomcal.storage.notify import Notifier
 from roomcal.storage.registry import RoomRegistry
@@ -342,6 +343,8 @@ class Storage(multifilesystem.Storage):
                              os.path.join(folder, "roomcal-index.sqlite"))
         self.index = Index(index_path)
         self.journal = Journal(index_path)
+        # Schedule inboxes (RFC 6638 §4): their own file, beside the index.
+        self.inbox = Inbox(os.path.join(os.path.dirname(os.path.abspath(index_path)), "roomcal-inbox.sqlite"))
         # Per process and room: scans for hand-edited files, Radicale's history cleaning.
         self.verify_due = Throttle(float(_option(configuration, "storage",
                                                  "roomcal_index_verify_interval", "10")))
