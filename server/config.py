@@ -11,7 +11,8 @@ from typing import Optional
 
 from radicale import config as radicale_config
 
-from roomcal.storage import addresses, notify
+from roomcal.storage import notify
+from roomcal.storage.scheduling import addresses
 
 ENV = "ROOMCAL_CONFIG"
 # Options that hold paths: (section, option, default relative to the config dir).

@@ -21,16 +21,18 @@ from radicale import pathutils
 from roomcal.plugins.auth import hand_over
 from roomcal.server import bad_requests
 from roomcal.server import config as roomcal_config
-from roomcal.server import errors, floating_expand, principals
+from roomcal.server import errors, floating_expand
 from roomcal.server.api import Api
 from roomcal.server.request_body import read_body
 from roomcal.server.rest import Rest, wants_json
 from roomcal.server.routes.feeds import serve_public
-from roomcal.storage import context, scheduling
+from roomcal.server.scheduling import dav
+from roomcal.storage import context
 from roomcal.storage.accounts import SignInsBusy
 from roomcal.storage.errors import NotFound, Refusal
 from roomcal.storage.items import screened
 from roomcal.storage.login_failures import ADDRESS_FACTOR, LockedOut, LoginFailures
+from roomcal.storage.scheduling import implicit
 from roomcal.storage.store import room_id_of
 
 logger = logging.getLogger("roomcal")
@@ -254,7 +256,7 @@ class Front:
                 return _respond(start_response, *errors.dav_error(refusal))
         path = pathutils.sanitize_path(path)
         if self.storage.scheduling.enabled:   # principals, inbox, outbox, principal searches
-            special = principals.answer(self, environ, identity, path, method)
+            special = dav.answer(self, environ, identity, path, method)
             if special is not None:
                 return _respond(start_response, *special)
         room_id = self.storage.absent_room(path) if identity is not None else None
@@ -288,7 +290,7 @@ class Front:
         if tag is not None:
             headers = [*headers, ("Schedule-Tag", tag)]
         if self.storage.scheduling.enabled:
-            status, headers, body = principals.augment(self, environ, identity, path, method,
+            status, headers, body = dav.augment(self, environ, identity, path, method,
                                                        status, headers, body)
             return _respond(start_response, status, headers, body)
         start_response(captured["status"], headers)
@@ -309,7 +311,7 @@ def _schedule_tag(method: str, status: int, state, body: bytes, headers):
         body = gzip.decompress(body)   # Radicale compressed it for the client
     if body[:15].upper() != b"BEGIN:VCALENDAR":
         return None
-    return scheduling.schedule_tag(body.decode("utf-8", "replace"))
+    return implicit.schedule_tag(body.decode("utf-8", "replace"))
 
 
 def _discard(body, limit: int) -> None:

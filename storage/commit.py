@@ -14,7 +14,7 @@ booking that cannot be indexed is refused and nothing is left behind.
 3. the booking index of a room, once, with the folder's new fingerprint;
 4. the mail to the organizers (storage/notify.py decides whether and what; never raises),
    on the paths that mail (``MAILED``), and on the same paths the organizer's copy of a
-   meeting that invited the room (storage/scheduling.py ``reflect``, via ``Storage.reflect``).
+   meeting that invited the room (storage/scheduling/implicit.py ``reflect``, via ``Storage.reflect``).
 
 Every write of an item uses it: CalDAV and JSON PUT and DELETE (store.py
 ``Collection.upload``/``delete``, also clear-bookings' writes), a MOVE into a
@@ -43,7 +43,7 @@ from roomcal.storage.instances import Booking
 # Why a write happens; it decides who hears of it.  Organizers are told what someone
 # else did to their booking after a PUT, a DELETE (clear-bookings' too) or a replace.
 # An import only adds bookings (nobody to tell); a MOVE has never mailed.  A copy written
-# by scheduling (storage/scheduling.py) is the organizer's own doing: told in PARTSTAT.
+# by scheduling (storage/scheduling/implicit.py) is the organizer's own doing: told in PARTSTAT.
 PUT, DELETE, MOVE, IMPORT, REPLACE, SCHEDULED = "put", "delete", "move", "import", "replace", "scheduled"
 MAILED = frozenset({PUT, DELETE, REPLACE})
 

@@ -19,7 +19,7 @@ from radicale import pathutils, types
 from radicale.item import filter as radicale_filter
 from radicale.storage import multifilesystem
 
-from roomcal.storage import addresses, context, iana_zones, overlap, replace, rooms, scheduling
+from roomcal.storage import context, iana_zones, overlap, replace, rooms
 from roomcal.storage.accounts import Accounts
 from roomcal.storage.booking import EARLIEST, BookingCore, Decision, row_for
 from roomcal.storage.commit import DELETE, IMPORT, MOVE, PUT, Put, admit, admit_batch, commit, index_changes
@@ -30,10 +30,11 @@ from roomcal.storage.feeds import feeds_from
 from roomcal.storage.index import Index, Row
 from roomcal.storage.instances import INFINITY, BadBooking, Booking
 from roomcal.storage.items import free_href, screened, split_calendar
-from roomcal.storage.inbox import Inbox
 from roomcal.storage.journal import Journal
 from roomcal.storage.notify import Notifier
 from roomcal.storage.registry import RoomRegistry
+from roomcal.storage.scheduling import addresses, implicit
+from roomcal.storage.scheduling.inbox import Inbox
 from roomcal.storage.unreadable import Unreadable
 
 logger = logging.getLogger("roomcal.storage")
@@ -184,8 +185,8 @@ class Collection(multifilesystem.Collection):
     # -- writes: every file written or removed goes through storage/commit.py -------------
     @_refusing
     def upload(self, href: str, item: radicale_item.Item):
-        if self.room_id is None:   # a meeting books its rooms, invites its people: storage/scheduling.py
-            item = scheduling.on_put(self, href, item)
+        if self.room_id is None:   # a meeting books its rooms, invites its people: storage/scheduling/implicit.py
+            item = implicit.on_put(self, href, item)
             return commit(self, put=[Put(href, item)], reason=PUT)[0]
         room, view, actor = self.room(), self.view(), self._storage.actor()
         previous = view.booking(href)
@@ -217,7 +218,7 @@ class Collection(multifilesystem.Collection):
     def delete(self, href: Optional[str] = None) -> None:
         if href is None:  # the collection itself
             # A room that goes away declines the meetings that invited it.
-            invited = scheduling.invitations(self) if self.room_id is not None else []
+            invited = implicit.invitations(self) if self.room_id is not None else []
             room = self.room() if invited else None
             super().delete(None)
             self._storage.journal.reset(self.path)
@@ -229,7 +230,7 @@ class Collection(multifilesystem.Collection):
                 self._storage.notifier.templates.remove(self.room_id)
             return
         if self.room_id is None:
-            scheduling.on_delete(self, href)
+            implicit.on_delete(self, href)
             commit(self, remove=[href], reason=DELETE)
             return
         view, actor = self.view(), self._storage.actor()
@@ -338,7 +339,7 @@ class Storage(multifilesystem.Storage):
         self.scheduling = addresses.settings_from(configuration)
         self.directory = addresses.Directory(self.registry, self.accounts, self.scheduling)
         # A room-side change of a booking made by invitation, shown in the organizer's copy.
-        self.reflect = functools.partial(scheduling.reflect, self)
+        self.reflect = functools.partial(implicit.reflect, self)
         index_path = _option(configuration, "storage", "roomcal_index",
                              os.path.join(folder, "roomcal-index.sqlite"))
         self.index = Index(index_path)

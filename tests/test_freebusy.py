@@ -351,9 +351,9 @@ def test_python_caldav_reads_the_answer(world):
     assert found["errors"][stranger].startswith("3.7")
 
 
-# -- storage/freebusy.py without a server ----------------------------------------------------------
+# -- storage/scheduling/freebusy.py without a server ----------------------------------------------------------
 def test_periods_merge_and_keep_the_stronger_kind():
-    from roomcal.storage.freebusy import Period, periods as merged
+    from roomcal.storage.scheduling.freebusy import Period, periods as merged
     assert merged({"BUSY-UNAVAILABLE": [(0, 100)], "BUSY-TENTATIVE": [(10, 30), (25, 40)],
                    "BUSY": [(20, 50), (50, 60)]}, 5, 90) == [
         Period(5, 10, "BUSY-UNAVAILABLE"), Period(10, 20, "BUSY-TENTATIVE"), Period(20, 60, "BUSY"),
@@ -361,7 +361,7 @@ def test_periods_merge_and_keep_the_stronger_kind():
 
 
 def test_a_persons_events_are_expanded_within_a_bound():
-    from roomcal.storage.freebusy import Period, busy_of_events
+    from roomcal.storage.scheduling.freebusy import Period, busy_of_events
     utc = datetime.timezone.utc
     lo = int(datetime.datetime(2027, 6, 7, tzinfo=utc).timestamp())
     hi = lo + 86400

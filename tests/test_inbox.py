@@ -1,5 +1,5 @@
 """Schedule inboxes (RFC 6638 §4): the scheduling messages delivered to a user, beside
-the copies in their calendar, through the real server; and storage/inbox.py's bounds
+the copies in their calendar, through the real server; and storage/scheduling/inbox.py's bounds
 and sync tokens without HTTP.
 """
 
@@ -247,7 +247,7 @@ def test_rooms_answer_themselves_and_get_no_messages(srv):
 
 # -- the store, without HTTP ---------------------------------------------------------------------------
 def test_bounds_and_tokens(tmp_path):
-    from roomcal.storage.inbox import Inbox, InvalidToken
+    from roomcal.storage.scheduling.inbox import Inbox, InvalidToken
     inbox = Inbox(str(tmp_path / "inbox.sqlite"), max_messages=3, keep_seconds=100, max_tombstones=2)
     start = inbox.token()
     hrefs = [inbox.add("u", f"uid{i}", "REQUEST", f"text {i}", now=1000 + i) for i in range(5)]

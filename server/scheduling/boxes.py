@@ -1,25 +1,26 @@
 """A user's schedule inbox and outbox (RFC 6638 2.2, 2.1): ``/<user>/.schedule-inbox/``
 and ``/<user>/.schedule-outbox/``.
 
-The inbox holds the scheduling messages delivered to the user (storage/inbox.py: REQUEST
+The inbox holds the scheduling messages delivered to the user (storage/scheduling/inbox.py: REQUEST
 and CANCEL from organizers, REPLY from attendees), beside the copies that went straight
 into their calendar.  Clients list it (PROPFIND Depth 1, sync-collection), fetch the
 messages (GET, calendar-multiget), and DELETE them once processed — Thunderbird's
 ``pollInbox`` does exactly that; nobody writes into it but the server.  The outbox only
-takes POSTs (free/busy requests, server/schedule_outbox.py).  Both are the owner's (and
+takes POSTs (free/busy requests, server/scheduling/outbox.py).  Both are the owner's (and
 an admin's) alone.
 """
 
 import email.utils
 import urllib.parse
 
-from roomcal.server import davxml, errors, schedule_outbox
-from roomcal.server.davxml import PropRequest, c, cs, d, element, hrefs
-from roomcal.server.principal_props import INBOX, base_prefix, common_props
+from roomcal.server import errors
 from roomcal.server.request_body import read_body
-from roomcal.storage import addresses
+from roomcal.server.scheduling import davxml, outbox
+from roomcal.server.scheduling.davxml import PropRequest, c, cs, d, element, hrefs
+from roomcal.server.scheduling.principal_props import INBOX, base_prefix, common_props
 from roomcal.storage.errors import Refusal
-from roomcal.storage.inbox import InvalidToken
+from roomcal.storage.scheduling import addresses
+from roomcal.storage.scheduling.inbox import InvalidToken
 
 INBOX_PRIVILEGES = ("schedule-deliver", "schedule-deliver-invite", "schedule-deliver-reply",
                     "schedule-query-freebusy")
@@ -38,7 +39,7 @@ def answer(front, environ, identity, who, parts: list, method: str):
     inbox = box == INBOX
     name = "schedule inbox" if inbox else "schedule outbox"
     if method == "POST" and not inbox and len(parts) == 2:   # it checks who may send itself
-        return schedule_outbox.answer_post(front, environ, identity, user)
+        return outbox.answer_post(front, environ, identity, user)
     if front.login_required and who.user != user and not who.actor.admin:
         return errors.dav_forbidden(f"This is {user}'s {name}; only they can use it.", "not-owner")
     if front.login_required and who.storage.accounts.get_user(user) is None:
@@ -47,7 +48,7 @@ def answer(front, environ, identity, who, parts: list, method: str):
         return _inbox(who, environ, user, parts[2:], method)
     if len(parts) > 2:
         return errors.dav_answer(404, f"There is nothing in the {name}.", "not-found")
-    if method == "REPORT":   # not a principal search (server/principals.py): nothing inside
+    if method == "REPORT":   # not a principal search (server/scheduling/dav.py): nothing inside
         return 207, davxml.XML_TYPE, davxml.serialize(davxml.multistatus())
     if method != "PROPFIND":
         status, headers, body = errors.dav_answer(

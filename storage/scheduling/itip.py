@@ -1,7 +1,7 @@
 """Reading scheduling objects (RFC 5546/6638): the VEVENTs of one UID, their ORGANIZER and ATTENDEEs.
 
-Shared by the rooms' side (storage/scheduling.py) and the people's
-(storage/delivery.py).  Plain functions on ``icalendar`` objects: no storage.
+Shared by the rooms' side (storage/scheduling/implicit.py) and the people's
+(storage/scheduling/people.py).  Plain functions on ``icalendar`` objects: no storage.
 """
 
 import datetime
@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import icalendar
 
-# On the overrides (and comments) storage/scheduling.py writes into an organizer's copy.
+# On the overrides (and comments) storage/scheduling/implicit.py writes into an organizer's copy.
 GENERATED = "X-ROOMCAL-SCHEDULED"
 TIMES = ("DTSTART", "DTEND", "DURATION", "RRULE", "RDATE", "EXDATE")
 

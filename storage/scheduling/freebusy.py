@@ -28,12 +28,12 @@ from typing import Dict, Iterable, List, Optional, Sequence
 
 import icalendar
 
-from roomcal.storage import addresses
 from roomcal.storage import availability as avail
 from roomcal.storage.errors import Refusal
 from roomcal.storage.instances import BadBooking, Booking, TooManyOccurrences, instant, utc
 from roomcal.storage.items import screened
 from roomcal.storage.rrule_budget import TooMuchWork
+from roomcal.storage.scheduling import addresses
 from roomcal.storage.store import MARGIN, room_id_of
 
 CALDAV = "urn:ietf:params:xml:ns:caldav"

@@ -11,7 +11,7 @@ and any other user's free/busy time, as their invitation dialogs need.  Any othe
 scheduling message is refused: RFC 6638 sends invitations by implicit scheduling, not
 by POST.
 
-The periods are storage/freebusy.py's, all recipients read under one read lock.
+The periods are storage/scheduling/freebusy.py's, all recipients read under one read lock.
 """
 
 import logging
@@ -23,10 +23,10 @@ from lxml import etree
 
 from roomcal.server import errors
 from roomcal.server.request_body import read_body
-from roomcal.storage import addresses, freebusy
 from roomcal.storage import availability as avail
 from roomcal.storage.errors import NotFound
-from roomcal.storage.freebusy import FreeBusyRefused
+from roomcal.storage.scheduling import addresses, freebusy
+from roomcal.storage.scheduling.freebusy import FreeBusyRefused
 
 logger = logging.getLogger("roomcal")
 DAV, CALDAV = "DAV:", "urn:ietf:params:xml:ns:caldav"

@@ -15,11 +15,13 @@ import io
 
 from lxml import etree
 
-from roomcal.server import davxml, errors
-from roomcal.server.davxml import PropRequest, d, element
-from roomcal.server.principal_props import common_props, room_principal
+from roomcal.server import errors
 from roomcal.server.request_body import read_body
-from roomcal.storage import addresses, context
+from roomcal.server.scheduling import davxml
+from roomcal.server.scheduling.davxml import PropRequest, d, element
+from roomcal.server.scheduling.principal_props import common_props, room_principal
+from roomcal.storage import context
+from roomcal.storage.scheduling import addresses
 
 ALLOWED = "OPTIONS, PROPFIND, REPORT"
 
@@ -34,7 +36,7 @@ def answer(front, environ, identity, who, rest: list, method: str):
         room = who.storage.registry.get(rest[0])
         if room is None or not who.sees_room(room):
             return errors.dav_answer(404, f"There is no room {rest[0]!r}.", "not-found")
-    if method == "REPORT":   # not a principal search (server/principals.py): nothing to report
+    if method == "REPORT":   # not a principal search (server/scheduling/dav.py): nothing to report
         return 207, davxml.XML_TYPE, davxml.serialize(davxml.multistatus())
     if method != "PROPFIND":
         status, headers, body = errors.dav_answer(

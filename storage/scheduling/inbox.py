@@ -2,9 +2,9 @@
 
 One SQLite file beside the index.  Radicale cannot hold a dot-named collection, and the
 inbox must not look like a calendar, so its messages (one iCalendar object with METHOD
-each: REQUEST, CANCEL, REPLY) are rows here, written by storage/delivery.py inside the
+each: REQUEST, CANCEL, REPLY) are rows here, written by storage/scheduling/people.py inside the
 write lock it already holds (each write here is its own SQLite transaction), read and
-deleted by the owner's client through server/schedule_boxes.py.
+deleted by the owner's client through server/scheduling/boxes.py.
 
 Sync (RFC 6578): every row has a sequence number, global and increasing.  Removing a
 message (the client's DELETE, or housekeeping) replaces its row by a tombstone with a

@@ -3,11 +3,11 @@
 - the scheduling properties of a user's principal ``/<user>/`` (added to Radicale's
   PROPFIND answer): calendar-user-address-set, schedule-inbox-URL,
   schedule-outbox-URL, schedule-default-calendar-URL, calendar-user-type;
-- a room's principal ``/.rooms/<id>/`` (server/room_principals.py);
+- a room's principal ``/.rooms/<id>/`` (server/scheduling/room_principals.py);
 - the schedule inbox and outbox ``/<user>/.schedule-inbox/``, ``/<user>/.schedule-outbox/``
-  (server/schedule_boxes.py; POST to the outbox is server/schedule_outbox.py);
+  (server/boxes.py; POST to the outbox is server/scheduling/outbox.py);
 - principal-property-search, calendarserver-principal-search, principal-search-property-set
-  (server/principal_search.py);
+  (server/scheduling/principal_search.py);
 - ``calendar-auto-schedule`` in the DAV header.
 
 The front calls ``answer`` before Radicale and ``augment`` after it, only while
@@ -21,18 +21,18 @@ import urllib.parse
 from lxml import etree
 from radicale import httputils
 
-from roomcal.server import davxml, errors, principal_props, principal_search, room_principals, \
-    schedule_boxes
-from roomcal.server.davxml import c, d
+from roomcal.server import errors
 from roomcal.server.request_body import read_body
-from roomcal.storage import addresses
+from roomcal.server.scheduling import boxes, davxml, principal_props, principal_search, room_principals
+from roomcal.server.scheduling.davxml import c, d
 from roomcal.storage.accounts import RESERVED_USERS
+from roomcal.storage.scheduling import addresses
 
 logger = logging.getLogger("roomcal")
 INBOX, OUTBOX = principal_props.INBOX, principal_props.OUTBOX
 # calendar-auto-schedule: RFC 6638 (clients leave scheduling to the server).
 # calendarserver-principal-search: Apple's server names it so, and Apple Calendar looks
-# for it before it sends that REPORT (server/principal_search.py).
+# for it before it sends that REPORT (server/scheduling/principal_search.py).
 DAV_EXTRA = ("calendar-auto-schedule", "calendarserver-principal-search")
 
 
@@ -66,7 +66,7 @@ def answer(front, environ, identity, path: str, method: str):
         if in_rooms:
             answered = room_principals.answer(front, environ, identity, who, parts[1:], method)
         else:
-            answered = schedule_boxes.answer(front, environ, identity, who, parts, method)
+            answered = boxes.answer(front, environ, identity, who, parts, method)
     except davxml.BadXml as e:
         return errors.dav_answer(400, str(e), "valid-xml")
     return _with_dav(answered)

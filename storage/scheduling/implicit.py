@@ -1,7 +1,7 @@
 """Implicit scheduling (RFC 6638 §3.2): a meeting in the organizer's calendar books its rooms.
 
 When a client writes an event into a user's own calendar and that user is its
-ORGANIZER, every room among its ATTENDEEs (matched by address, storage/addresses.py;
+ORGANIZER, every room among its ATTENDEEs (matched by address, storage/scheduling/addresses.py;
 ``SCHEDULE-AGENT=CLIENT`` left alone) gets its copy admitted by the booking core, in
 the same write lock as the organizer's write: the room holds what it can hold and
 nothing else, whoever races for it.  The organizer's stored copy carries each room's
@@ -18,7 +18,7 @@ Schedule-Tag (RFC 6638 §3.2.10) is a digest of what the organizer or attendee w
 blind to the answers merged in (``schedule_tag``); If-Schedule-Tag-Match is checked
 against it under the lock.
 
-People among the attendees are storage/delivery.py's.  The room's side — a manager
+People among the attendees are storage/scheduling/people.py's.  The room's side — a manager
 approving or cancelling, clear-bookings, replace — comes back to the organizer's
 copy through ``reflect`` (called by storage/commit.py).  Copies written here go
 through commit with the reason ``SCHEDULED``: they mail nobody and are not reflected.
@@ -33,14 +33,15 @@ from typing import Dict, List, Optional, Set
 
 import icalendar
 
-from roomcal.storage import context, copies, delivery, itip
-from roomcal.storage.addresses import normalized
+from roomcal.storage import context
 from roomcal.storage.booking import OWNER
 from roomcal.storage.commit import SCHEDULED, Put, admit, commit
 from roomcal.storage.errors import BookingRefused, PreconditionFailed, Refusal
 from roomcal.storage.instances import BadBooking, Booking, instant, iso, like, utc
 from roomcal.storage.items import free_href
-from roomcal.storage.itip import GENERATED   # on overrides and comments this module wrote
+from roomcal.storage.scheduling import copies, itip, people
+from roomcal.storage.scheduling.addresses import normalized
+from roomcal.storage.scheduling.itip import GENERATED   # on overrides and comments this module wrote
 
 logger = logging.getLogger("roomcal.scheduling")
 
@@ -83,7 +84,7 @@ def on_put(collection, href: str, item):
             context.note_rewritten()
             item = collection._item(stamped)
     elif _attends(storage, new, owner):
-        delivery.reply(storage, owner, old, new, storage.actor_named(owner))
+        people.reply(storage, owner, old, new, storage.actor_named(owner))
     context.note_schedule_tag(schedule_tag(item.serialize()))
     return item
 
@@ -103,9 +104,9 @@ def on_delete(collection, href: str) -> None:
     if storage.directory.user_for(itip.organizer(old)) == owner:
         for room in _rooms_of(storage, old).values():
             _release(storage, room, itip.uid(old), booker)
-        delivery.deliver(storage, owner, old, None, booker)
+        people.deliver(storage, owner, old, None, booker)
     elif _attends(storage, old, owner):
-        delivery.reply(storage, owner, old, None, booker)
+        people.reply(storage, owner, old, None, booker)
 
 
 def reflect(storage, room, previous: Optional[Booking], new: Optional[Booking]) -> None:
@@ -202,7 +203,7 @@ def _organize(storage, owner: str, old, new) -> Optional[str]:
             if room_id not in rooms_now:
                 _release(storage, room, itip.uid(old), booker)
     _stamp(new, answers)   # the rooms' answers first: the people's copies carry them
-    _stamp_people(new, delivery.deliver(storage, owner, old, new, booker))
+    _stamp_people(new, people.deliver(storage, owner, old, new, booker))
     return None if new.to_ical() == before else new.to_ical().decode()
 
 

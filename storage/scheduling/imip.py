@@ -14,7 +14,8 @@ from typing import Optional
 
 import icalendar
 
-from roomcal.storage import itip, notify
+from roomcal.storage import notify
+from roomcal.storage.scheduling import itip
 from roomcal.storage.text import is_email, one_line
 
 REQUEST, CANCEL, REPLY = "REQUEST", "CANCEL", "REPLY"

@@ -1,6 +1,6 @@
 """Scheduling messages for people (RFC 6638 §3, RFC 6047): invitations, replies, cancellations.
 
-Rooms answer for themselves (storage/scheduling.py); every other attendee of an
+Rooms answer for themselves (storage/scheduling/implicit.py); every other attendee of an
 organizer's event is delivered to here, under the same write lock as the
 organizer's write: a local user (an address of ``user add --email``) gets the
 event in their default calendar with PARTSTAT=NEEDS-ACTION, anyone else an iMIP
@@ -32,7 +32,7 @@ Decisions:
   (``copies.default_calendar``).
 - Every local copy that announces something — a new invitation, a change the attendee sees
   (as for iMIP), a cancellation — also files the iTIP message (imip.message) in their
-  schedule inbox (storage/inbox.py), after the copies are written; a local attendee's
+  schedule inbox (storage/scheduling/inbox.py), after the copies are written; a local attendee's
   changed answer files a REPLY (imip.reply_object) in the organizer's.
 - Copies are written with ``commit(..., reason=SCHEDULED)``: journal and sync tokens
   move (the attendee's clients see them by sync-collection); ``scheduling.on_put`` is
@@ -47,10 +47,10 @@ from typing import Dict, List, Optional, Set
 
 import icalendar
 
-from roomcal.storage import copies, imip, itip
-from roomcal.storage.addresses import normalized
 from roomcal.storage.commit import SCHEDULED, Put, commit
 from roomcal.storage.items import free_href
+from roomcal.storage.scheduling import copies, imip, itip
+from roomcal.storage.scheduling.addresses import normalized
 from roomcal.storage.text import is_email
 
 logger = logging.getLogger("roomcal.delivery")
@@ -87,7 +87,7 @@ def deliver(storage, organizer: str, old: Optional[icalendar.Calendar],
     """Deliver the organizer's change (``old`` → ``new``; None: created or deleted) to every
     person attendee of it: not rooms, not the organizer, not SCHEDULE-AGENT=CLIENT.
     ``organizer`` is the organizer's user name.  Returns {normalized address: SCHEDULE-STATUS}
-    for the attendees of ``new`` that were scheduled (storage/scheduling.py stamps them).
+    for the attendees of ``new`` that were scheduled (storage/scheduling/implicit.py stamps them).
     ``new`` itself gets the local attendees' PARTSTAT (from their copies)."""
     lookup = _Lookup(storage)
     own = {normalized(a) for a in storage.directory.user_addresses(organizer)}
@@ -393,7 +393,7 @@ def _cancel_locally(storage, lookup, plan: Plan, sender: "_Sender", person: Pers
 
 
 def _file(storage, user: str, uid: str, method: str, text: str) -> None:
-    """A message into ``user``'s schedule inbox (storage/inbox.py).  Another file: a failure
+    """A message into ``user``'s schedule inbox (storage/scheduling/inbox.py).  Another file: a failure
     there leaves the write and the copies standing."""
     try:
         storage.inbox.add(user, uid, method, text)

@@ -2,7 +2,7 @@
 ``/.rooms/<id>/`` (RFC 3744, RFC 4791, RFC 6638, and Apple's calendarserver names
 clients ask for), for PROPFIND answers and principal searches alike.
 
-Each principal is a ``{Clark tag: builder}`` dict (server/davxml.py ``response``);
+Each principal is a ``{Clark tag: builder}`` dict (server/scheduling/davxml.py ``response``);
 a builder answering None leaves the property out (404).  Who asks is a ``Asker``:
 it carries the request's base prefix (SCRIPT_NAME) for every href.
 """
@@ -10,11 +10,11 @@ it carries the request's base prefix (SCRIPT_NAME) for every href.
 import dataclasses
 from typing import Dict, List, Optional
 
-from roomcal.server import davxml
-from roomcal.server.davxml import c, cs, d, element, hrefs, rc
-from roomcal.storage import addresses
+from roomcal.server.scheduling import davxml
+from roomcal.server.scheduling.davxml import c, cs, d, element, hrefs, rc
 from roomcal.storage.context import Actor
-from roomcal.storage.copies import default_calendar_path
+from roomcal.storage.scheduling import addresses
+from roomcal.storage.scheduling.copies import default_calendar_path
 
 INBOX, OUTBOX = ".schedule-inbox", ".schedule-outbox"
 # CS:record-type: Apple Calendar Server's names of its record types

@@ -26,11 +26,11 @@ longer list ends with a 507 response naming ``DAV:number-of-matches-within-limit
 
 from lxml import etree
 
-from roomcal.server import davxml
-from roomcal.server.davxml import BadXml, PropRequest, c, cs, d, element
-from roomcal.server.principal_props import (SEARCHABLE, room_principal, room_values, user_principal,
+from roomcal.server.scheduling import davxml
+from roomcal.server.scheduling.davxml import BadXml, PropRequest, c, cs, d, element
+from roomcal.server.scheduling.principal_props import (SEARCHABLE, room_principal, room_values, user_principal,
                                             user_values)
-from roomcal.storage import addresses
+from roomcal.storage.scheduling import addresses
 
 PROPERTY_SEARCH = d("principal-property-search")
 CS_SEARCH = cs("calendarserver-principal-search")
