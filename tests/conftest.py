@@ -275,6 +275,16 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="module")
+def smtp():
+    """A real SMTP server on loopback for the module (tests/support/smtp.py)."""
+    from support.smtp import Smtp   # here: support/smtp.py imports this module
+    receiver = Smtp()
+    receiver.start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture(scope="module")
 def server(tmp_path_factory):
     srv = Server(tmp_path_factory.mktemp("roomcal"))
     srv.start()

@@ -15,21 +15,13 @@ import icalendar
 import pytest
 
 from conftest import assert_no_500, new_room
-from support.smtp import Smtp, calendar_part
+from support.smtp import calendar_part
 
 MONDAY = "20271206"   # a Monday
 DAV = "{DAV:}"
 ANN, BOB, CAROL, NOBODY = "dl-ann", "dl-bob", "dl-carol", "dl-nobody"
 SYNC = ('<?xml version="1.0" encoding="UTF-8"?><sync-collection xmlns="DAV:"><sync-token>{token}</sync-token>'
         '<sync-level>1</sync-level><prop><getetag/></prop></sync-collection>')
-
-
-@pytest.fixture(scope="module")
-def smtp():
-    server = Smtp()
-    server.start()
-    yield server
-    server.stop()
 
 
 def _users(server):

@@ -14,21 +14,13 @@ import uuid
 import pytest
 
 from conftest import assert_no_500, event
-from support.smtp import Smtp, body
+from support.smtp import body
 from roomcal.storage import notify
 from roomcal.storage.outbox import Outbox
 
 ADMIN, MGR, ALICE, BOB = "nt-admin", "nt-mgr", "nt-alice", "nt-bob"
 ALICE_MAIL, BOB_MAIL = "alice@example.org", "bob@example.org"
 BCC = "audit@example.org"
-
-
-@pytest.fixture(scope="module")
-def smtp():
-    server = Smtp()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

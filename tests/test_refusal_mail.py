@@ -16,21 +16,13 @@ import pytest
 from conftest import assert_no_500, event
 from roomcal.storage import notify
 from roomcal.storage.outbox import Outbox
-from support.smtp import Smtp, body
+from support.smtp import body
 from test_notifications import when
 
 ALICE, BOB, NOMAIL = "rf-alice", "rf-bob", "rf-nomail"
 ALICE_MAIL, BOB_MAIL = "rf-alice@example.org", "rf-bob@example.org"
 SMTP_CONFIG = "[notify]\nsmtp_server = 127.0.0.1\nsmtp_port = {port}\nsmtp_security = none\n" \
               "from_email = rooms@example.org\n"
-
-
-@pytest.fixture(scope="module")
-def smtp():
-    server = Smtp()
-    server.start()
-    yield server
-    server.stop()
 
 
 def mailing_server(make_server, smtp, *edits):
