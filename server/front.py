@@ -286,7 +286,7 @@ class Front:
         headers = captured["headers"]
         if state.rewritten:  # RFC 4791 §5.3.4: no ETag for an object the server changed
             headers = [h for h in headers if h[0].lower() != "etag"]
-        tag = _schedule_tag(method, status, state, body, headers)
+        tag = _schedule_tag(method, path, status, state, body, headers)
         if tag is not None:
             headers = [*headers, ("Schedule-Tag", tag)]
         if self.storage.scheduling.enabled:
@@ -301,12 +301,13 @@ class Front:
         return context.request(identity.actor() if identity else None)
 
 
-def _schedule_tag(method: str, status: int, state, body: bytes, headers):
-    """RFC 6638 §3.2.10: the Schedule-Tag of a scheduling object a PUT stored or a GET reads."""
+def _schedule_tag(method: str, path: str, status: int, state, body: bytes, headers):
+    """RFC 6638 §3.2.10: the Schedule-Tag of a scheduling object a PUT stored or a GET reads
+    (an item: a whole calendar is no scheduling object, and not parsed for one)."""
     if method == "PUT" and status < 300:
         return state.schedule_tag
-    if method != "GET" or status != 200:
-        return None
+    if method != "GET" or status != 200 or path.endswith("/") or path.strip("/").count("/") < 2:
+        return None   # /<home>/<calendar>/<item> only
     if any(k.lower() == "content-encoding" and v.lower() == "gzip" for k, v in headers):
         body = gzip.decompress(body)   # Radicale compressed it for the client
     if body[:15].upper() != b"BEGIN:VCALENDAR":
