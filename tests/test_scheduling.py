@@ -332,3 +332,19 @@ def test_python_caldav_invites_a_room_and_reads_its_answer(server, people):
     stored.load()
     assert room_partstats(icalendar.Calendar.from_ical(stored.data), room)[None][0] == "ACCEPTED"
     assert uid in room_uids(server, room, ann)
+
+
+def test_a_replaced_period_declines_the_meetings_it_took_away(server, people):
+    ann, bob = people
+    room = new_room(server, "sched-replace", "--managers", bob)
+    uid = str(uuid.uuid4())
+    put_meeting(server, ann, uid, meeting(uid, f"{MONDAY}T090000Z", f"{MONDAY}T100000Z",
+                                          f"{ann}@example.org", room_address(room)))
+    assert room_partstats(organizer_copy(server, ann, uid), room)[None][0] == "ACCEPTED"
+    answer = server.request("POST", f"/api/rooms/{room}/bookings/replace", user=bob, json={
+        "period": {"start": "2027-12-06T00:00:00Z", "end": "2027-12-07T00:00:00Z"},
+        "bookings": [{"title": "Exams", "start": "2027-12-06T08:00:00Z", "end": "2027-12-06T12:00:00Z"}]})
+    assert answer.status_code == 200, answer.text
+    copy = organizer_copy(server, ann, uid)
+    assert room_partstats(copy, room)[None][0] == "DECLINED"
+    assert "cancelled" in str(copy.walk("VEVENT")[0]["COMMENT"])
