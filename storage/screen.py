@@ -7,7 +7,8 @@ takes.  ``screen`` runs on every body that enters — a CalDAV PUT before Radica
 sees it, JSON and /api writes, imports — reads only the lines, and refuses:
 
 - components nested deeper than any calendar needs (MAX_DEPTH), a VTIMEZONE with more
-  observances or transition dates than any zone has (MAX_OBSERVANCES, MAX_ZONE_DATES), a
+  observances or transitions (RDATE values, and the years its yearly rules run) than any
+  zone has (MAX_OBSERVANCES, MAX_ZONE_DATES), a
   component with more RDATE/EXDATE values than the server checks occurrences (MAX_DATES);
 - a VTIMEZONE observance (STANDARD/DAYLIGHT) whose rule repeats more often than
   yearly: no time zone changes its offset more often, and the libraries expand
@@ -32,7 +33,8 @@ from roomcal.storage import rrule_budget
 
 MAX_DEPTH = 8                  # VCALENDAR > VEVENT > VALARM is 3; VTIMEZONE > DAYLIGHT is 3
 MAX_OBSERVANCES = 200          # STANDARD/DAYLIGHT blocks of one VTIMEZONE (IANA's busiest: ~100)
-MAX_ZONE_DATES = 2000          # RDATE values of one VTIMEZONE (a zone's every transition since 1800)
+MAX_ZONE_DATES = 2000          # transitions of one VTIMEZONE: RDATE values and yearly rules' years
+ZONE_YEARS_END = 2038          # icalendar computes a zone's transitions up to here
 MAX_DATES = 10000              # RDATE or EXDATE values of one component
 PROBE_OCCURRENCES = 5001       # a finite rule is expanded whole (up to this), as Radicale does
 PROBE_OPEN = 2                 # an open rule: its first occurrences (the rest is bounded per use)
@@ -93,14 +95,15 @@ def screen(text: str) -> None:
                 _probe(component, rule)
 
 
-def _count_dates(component: _Component, values: int) -> None:
+def _count_dates(component: _Component, values: int, from_rule: bool = False) -> None:
     component.dates += values
     zone = component.parent if component.name in ("STANDARD", "DAYLIGHT") else None
     if zone is not None and zone.name == "VTIMEZONE":
         zone.dates += values
         if zone.dates > MAX_ZONE_DATES:
-            raise UnsafeCalendar(f"A VTIMEZONE lists more than {MAX_ZONE_DATES} transition dates; "
-                                 "no time zone has that many.")
+            how = "makes" if from_rule else "lists"
+            raise UnsafeCalendar(f"A VTIMEZONE {how} more than {MAX_ZONE_DATES} transitions (its RDATEs "
+                                 "and the years its yearly rules run); no time zone has that many.")
     elif component.dates > MAX_DATES:
         raise UnsafeCalendar(f"A {component.name} lists more than {MAX_DATES} RDATE or EXDATE "
                              "values; the server checks fewer occurrences than that.")
@@ -117,6 +120,8 @@ def _probe(component: _Component, rule: str) -> None:
                    rule.upper().split("UNTIL=", 1)[1].split(";", 1)[0])
     if start is None:
         return  # no usable DTSTART: the parsers refuse the object, or ignore the rule
+    if observance:   # its transitions count with the zone's dates: every one is computed
+        _count_dates(component, _yearly_transitions(start, rule), from_rule=True)
     try:
         expansion = dateutil_rrule.rrulestr(rule, dtstart=start, cache=False)
     except Exception as e:   # dateutil's errors on a rule it cannot read are of every kind
@@ -139,6 +144,25 @@ def _probe(component: _Component, rule: str) -> None:
                              f"expanded: {_reason(e)}.") from None
     if found == 0 and not finite:
         raise UnsafeCalendar(f"The recurrence rule {_short(rule)} of {where} never matches a date.")
+
+
+def _yearly_transitions(start: datetime.datetime, rule: str) -> int:
+    """How many transitions a (yearly) observance rule makes from its DTSTART to ZONE_YEARS_END:
+    what icalendar computes for every observance, and dateutil walks for every offset it
+    looks up.  An observance from 1601 (Outlook's) makes 437; a hundred from year 1 make
+    200 000, and every read of the object paid for them."""
+    parts = dict(part.split("=", 1) for part in rule.upper().replace(" ", "").split(";") if "=" in part)
+    last = ZONE_YEARS_END
+    until = _DATE_TIME.match(parts.get("UNTIL", ""))
+    if until:
+        last = min(last, int(until.group(1)))
+    try:
+        interval = max(1, int(parts.get("INTERVAL", "1")))
+        count = int(parts["COUNT"]) if "COUNT" in parts else None
+    except ValueError:
+        return 0   # the parsers refuse the rule
+    years = max(0, last - start.year) // interval + 1
+    return min(years, count) if count is not None else years
 
 
 def _content_lines(text: str):
@@ -164,7 +188,7 @@ def _name_and_value(line: str) -> tuple:
             head_end = index
             break
     name = line[:head_end].strip().upper()
-    if name not in ("BEGIN", "END", "DTSTART", "RRULE", "EXRULE"):
+    if name not in ("BEGIN", "END", "DTSTART", "RRULE", "EXRULE", "RDATE", "EXDATE"):
         return name, ""
     quoted = False
     for index in range(head_end, len(line)):

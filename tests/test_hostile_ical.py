@@ -116,6 +116,40 @@ def test_screen_passes_what_calendars_send(rule):
     screen(outlook_event("o", rule=rule))
 
 
+def _zone(observances: str, tzid="Custom/Zone") -> str:
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VTIMEZONE\r\n"
+            f"TZID:{tzid}\r\n{observances}END:VTIMEZONE\r\nBEGIN:VEVENT\r\nUID:z\r\n"
+            f"DTSTAMP:20260101T000000Z\r\nDTSTART;TZID={tzid}:20270301T100000\r\n"
+            f"DTEND;TZID={tzid}:20270301T110000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+def _observance(kind: str, start: str, rule: str = "FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU") -> str:
+    return (f"BEGIN:{kind}\r\nDTSTART:{start}\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n"
+            f"RRULE:{rule}\r\nEND:{kind}\r\n")
+
+
+def test_screen_counts_a_zones_transitions_in_rdate_lists_and_in_the_years_of_its_rules():
+    """Every transition is computed when the zone is read (icalendar up to 2038, dateutil per
+    lookup): a hundred yearly rules from 1601, or 40 000 dates on one RDATE line, made one
+    read of the object cost seconds, and every later read again."""
+    many_rules = "".join(_observance("DAYLIGHT" if i % 2 else "STANDARD", f"{1601 + i}0325T020000")
+                         for i in range(100))
+    one_line = ("BEGIN:DAYLIGHT\r\nDTSTART:19000325T020000\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n"
+                "RDATE:" + ",".join(f"{1900 + i // 12:04d}{i % 12 + 1:02d}01T020000" for i in range(2500))
+                + "\r\nEND:DAYLIGHT\r\n")
+    for text in (_zone(many_rules), _zone(one_line)):
+        t0 = time.thread_time()
+        with pytest.raises(UnsafeCalendar, match="more than 2000 transitions"):
+            screen(text)
+        assert time.thread_time() - t0 < 0.5
+    # Outlook's two rules from 1601 (437 transitions each), and a zone's history in rules with UNTIL
+    screen(outlook_event("o"))
+    history = "".join(_observance("STANDARD", f"{year}1028T030000",
+                                  f"FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU;UNTIL={year + 9}1231T000000Z")
+                      for year in range(1800, 2030, 10))
+    screen(_zone(history))
+
+
 def test_screen_refuses_deep_nesting():
     text = "BEGIN:VCALENDAR\r\n" + "BEGIN:X-A\r\n" * 50 + "END:X-A\r\n" * 50 + "END:VCALENDAR\r\n"
     with pytest.raises(UnsafeCalendar, match="nested"):
