@@ -84,9 +84,19 @@ def _costs(rule) -> tuple:
         extra = 1440 // gcd(interval, 1440)
     elif freq == dateutil_rrule.HOURLY and rule._byhour:
         extra = 24
-    # Daily and longer: every day of a period meets every time of the day's list (BYHOUR ×
-    # BYMINUTE × BYSECOND), returned or, with BYSETPOS, gathered first.
-    times = len(rule._timeset) if freq < dateutil_rrule.HOURLY and rule._timeset else 1
+    # Every day of a period meets every time of its list, returned or, with BYSETPOS, gathered
+    # and sorted first: for daily and longer rules the day's (BYHOUR × BYMINUTE × BYSECOND),
+    # for hourly ones each hour's (BYMINUTE × BYSECOND, built again every hour), for minutely
+    # ones each minute's (BYSECOND).  An hourly rule with 3 600 times an hour was charged as
+    # one, and ran for minutes.
+    if freq < dateutil_rrule.HOURLY:
+        times = len(rule._timeset or ()) or 1
+    elif freq == dateutil_rrule.HOURLY:
+        times = len(rule._byminute or ()) * len(rule._bysecond or ()) or 1
+    elif freq == dateutil_rrule.MINUTELY:
+        times = len(rule._bysecond or ()) or 1
+    else:
+        times = 1
     per_day = times * (1 + len(rule._bysetpos or ()))
     return PERIOD_COST + extra, per_day
 

@@ -116,6 +116,11 @@ def _probe(component: _Component, rule: str) -> None:
         raise UnsafeCalendar(f"The time zone rule RRULE:{_short(rule)} of {where} repeats more often "
                              "than yearly; time zones change their offset at most a few times "
                              "a year, and their rules are yearly.")
+    interval = _part(rule, "INTERVAL")
+    if interval is not None and not (interval.isdigit() and int(interval) >= 1):
+        # dateutil takes 0 and steps on the spot until its work allowance runs out
+        raise UnsafeCalendar(f"The recurrence rule {_short(rule)} of {where} has INTERVAL="
+                             f"{_short(interval, 20)}; an interval is a whole number of at least 1.")
     start = _start(component.dtstart, aware="UNTIL=" in rule.upper() and "Z" in
                    rule.upper().split("UNTIL=", 1)[1].split(";", 1)[0])
     if start is None:
@@ -146,19 +151,27 @@ def _probe(component: _Component, rule: str) -> None:
         raise UnsafeCalendar(f"The recurrence rule {_short(rule)} of {where} never matches a date.")
 
 
+def _part(rule: str, name: str) -> Optional[str]:
+    """The value of one part (``INTERVAL``…) of a rule's text, or None."""
+    for part in rule.replace(" ", "").split(";"):
+        key, _, value = part.partition("=")
+        if key.upper() == name:
+            return value
+    return None
+
+
 def _yearly_transitions(start: datetime.datetime, rule: str) -> int:
     """How many transitions a (yearly) observance rule makes from its DTSTART to ZONE_YEARS_END:
     what icalendar computes for every observance, and dateutil walks for every offset it
     looks up.  An observance from 1601 (Outlook's) makes 437; a hundred from year 1 make
     200 000, and every read of the object paid for them."""
-    parts = dict(part.split("=", 1) for part in rule.upper().replace(" ", "").split(";") if "=" in part)
     last = ZONE_YEARS_END
-    until = _DATE_TIME.match(parts.get("UNTIL", ""))
+    until = _DATE_TIME.match(_part(rule, "UNTIL") or "")
     if until:
         last = min(last, int(until.group(1)))
     try:
-        interval = max(1, int(parts.get("INTERVAL", "1")))
-        count = int(parts["COUNT"]) if "COUNT" in parts else None
+        interval = max(1, int(_part(rule, "INTERVAL") or "1"))
+        count = int(_part(rule, "COUNT")) if _part(rule, "COUNT") is not None else None
     except ValueError:
         return 0   # the parsers refuse the rule
     years = max(0, last - start.year) // interval + 1

@@ -456,3 +456,20 @@ def test_reports_radicale_cannot_take_are_400_with_a_sentence(srv, report):
     r = srv.request("REPORT", "/alice/cal/", user="alice", headers={"Depth": "1", "Content-Type": "application/xml"},
                     data='<?xml version="1.0"?>' + report)
     assert r.status_code == 400 and "is refused" in r.text, r.text
+
+
+def test_screen_charges_an_hourly_rule_for_every_time_it_builds_each_hour():
+    """BYMINUTE × BYSECOND makes 3 600 times per hour, built and sorted again every hour
+    (with BYSETPOS); charged as one, such a rule ran for minutes in the screen."""
+    every_second = ";".join([f"BYMINUTE={','.join(map(str, range(60)))}",
+                             f"BYSECOND={','.join(map(str, range(60)))}"])
+    t0 = time.thread_time()
+    with pytest.raises(UnsafeCalendar, match="too much work"):
+        screen(with_rule(f"FREQ=HOURLY;BYSETPOS=-1;{every_second};UNTIL=20300101"))
+    assert time.thread_time() - t0 < 1.5
+
+
+@pytest.mark.parametrize("interval", ["0", "-1", "x"])
+def test_screen_refuses_an_interval_below_one(interval):
+    with pytest.raises(UnsafeCalendar, match="INTERVAL"):
+        screen(with_rule(f"FREQ=HOURLY;INTERVAL={interval};UNTIL=20300101"))
