@@ -187,20 +187,26 @@ class Booking:
             if occurrence.start < end and occurrence.end > start or occurrence.start == start:
                 yield occurrence
             return
-        # Floating values are compared naively by the library: widen the window
-        # by a day on both sides and filter on exact instants below.
+        # The library compares the window's bounds (naive) with each occurrence's wall-clock
+        # time in its own zone: widen the window by a day on both sides and filter on exact
+        # instants below.  Only a series in UTC needs no margin (a day of a rule repeating
+        # every second is 86 400 occurrences for nothing).
+        margin = 0 if all(_in_utc(e["DTSTART"].dt) for e in self.events) else 86400
         try:
-            lo = start - 86400
+            lo = start - margin
             # No occurrence starts before the earliest DTSTART of the master and its
             # overrides (unless an RDATE says so): start the search there, not at EARLIEST.
-            # In the library's terms (floating times as written, read as UTC) that is the
-            # first window's start: never after a run of empty windows grown wide, which a
-            # rule repeating every second then filled by the hundred thousand.
+            # In the library's terms (wall-clock times) that is the first window's start:
+            # never after a run of empty windows grown wide, which a rule repeating every
+            # second then filled by the hundred thousand.
             if not any("RDATE" in e for e in self.events):
-                lo = max(lo, min(instant(e["DTSTART"].dt, UTC) for e in self.events))
+                lo = max(lo, min(instant(_wall(e["DTSTART"].dt), UTC) for e in self.events))
             query = recurring_ical_events.of(self.calendar)
-            lo, stop = max(lo, FIRST_INSTANT), min(end + 86400, LAST_INSTANT)
-            span, seen = FIRST_WINDOW, set()
+            lo, stop = max(lo, FIRST_INSTANT), min(end + margin, LAST_INSTANT)
+            # A window returns every occurrence overlapping it, the ones begun before it too:
+            # no narrower than an occurrence is long, or each pays for them again.
+            shortest = max(FIRST_WINDOW, min(self._length(), 7 * 86400))
+            span, seen = shortest, set()
             while lo < stop:
                 hi = min(lo + span, stop)
                 found = 0
@@ -212,7 +218,7 @@ class Booking:
                     found += 1
                     if occurrence.start < end and (occurrence.end > start or occurrence.start == start):
                         yield occurrence
-                span = _next_window(span, found)
+                span = _next_window(span, found, shortest)
                 lo = hi
         except TooManyOccurrences:
             raise
@@ -222,6 +228,11 @@ class Booking:
             raise BadBooking(TOO_MUCH_WORK) from None
         except Exception as e:  # the library's errors on broken rules
             raise BadBooking(f"the recurrence cannot be expanded: {e}") from None
+
+    def _length(self) -> int:
+        """The master's length in seconds (0 when it cannot be told)."""
+        occurrence = self._occurrence(self.master)
+        return max(0, occurrence.end - occurrence.start)
 
     def _occurrence_of(self, found) -> Occurrence:
         """One occurrence as recurring_ical_events found it: its times, and the status,
@@ -338,10 +349,21 @@ def _between(query, lo: int, hi: int) -> list:
                                       query.to_datetime(utc(hi).replace(tzinfo=None)))
 
 
-def _next_window(span: int, found: int) -> int:
+def _next_window(span: int, found: int, shortest: int = 0) -> int:
     if not found:
         return span * 2
-    return max(FIRST_WINDOW, min(span * 2, span * WINDOW_OCCURRENCES // found))
+    return max(FIRST_WINDOW, shortest, min(span * 2, span * WINDOW_OCCURRENCES // found))
+
+
+def _in_utc(value) -> bool:
+    """A DATE-TIME in UTC, whose wall-clock time is its instant."""
+    return (isinstance(value, datetime.datetime) and value.tzinfo is not None
+            and str(value.tzinfo).upper() in ("UTC", "ETC/UTC", "Z", "GMT", "ETC/GMT"))
+
+
+def _wall(value):
+    """A DATE or DATE-TIME as the wall-clock time it names (its zone dropped)."""
+    return value.replace(tzinfo=None) if isinstance(value, datetime.datetime) else value
 
 
 def floating(value) -> bool:

@@ -263,3 +263,22 @@ def test_decide_each_does_not_count_the_series_against_its_earlier_version():
                           extra="RRULE:FREQ=WEEKLY;COUNT=3"), r.tz)
     assert all(d.ok for _, d in CORE.decide_each(r, moved, existing, now=NOW,
                                                  previous=Booking(earlier, r.tz)))
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Tokyo", "Etc/UTC"])
+def test_a_series_in_any_zone_is_found_from_its_first_occurrence(zone):
+    """The expansion's windows start at the series' first occurrence, compared (by the
+    library) in the series' own wall-clock time: west of UTC, a start at the UTC instant
+    missed the first hours of the first day."""
+    r = room()
+    tz = zoneinfo.ZoneInfo(zone)
+    first = datetime.datetime(2027, 1, 6, 9, tzinfo=tz)
+    series = event("20270106T090000", "20270106T100000", uid="s", tz=zone, extra="RRULE:FREQ=DAILY;COUNT=3")
+    single = event(first.astimezone(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
+                   (first + datetime.timedelta(minutes=30)).astimezone(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
+                   uid="one")
+    # the stored series blocks a booking in its first hour, and a new series meets a stored booking there
+    assert decide(r, Fake(r, [series]), single.split("DTSTART:")[1][:16], single.split("DTEND:")[1][:16]).conflicts
+    assert CORE.decide(r, Booking(series, r.tz), Fake(r, [single]), now=NOW).conflicts
+    starts = [o.start for o in Booking(series, r.tz).occurrences(int(first.timestamp()) - 3600, INFINITY, 10)]
+    assert starts[0] == int(first.timestamp()) and len(starts) == 3

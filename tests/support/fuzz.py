@@ -1037,7 +1037,9 @@ class Fuzzer:
         self.times[category].append(seconds)
         if seconds > SLOW:
             self.slow.append({"seconds": round(seconds, 2), "category": category, "label": label,
-                              "method": method, "path": path[:200], "status": status, "bytes": len(body)})
+                              "method": method, "path": path[:200], "status": status, "bytes": len(body),
+                              "body": body[:4000].decode("utf-8", "replace") if isinstance(body, bytes)
+                              else str(body)[:4000], "headers": dict(headers or {})})
         return status, r
 
     def _record_5xx(self, category, label, method, path, headers, body, status, response, note=""):
