@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import icalendar
 
-from roomcal.storage.instances import BadBooking, Booking, TooManyOccurrences, floating, rrules
+from roomcal.storage.instances import BadBooking, Booking, TooManyOccurrences, floating, rrules, values_of
 from roomcal.storage.sqlite import Connections
 
 PREFIX = "/.feeds/"            # public URLs: /.feeds/<secret>.ics (never a Radicale path)
@@ -372,10 +372,7 @@ def _localize(event, tz) -> None:
             event.pop(name)
             event.add(name, fix(prop.dt), parameters=params or None)
     for name in ("EXDATE", "RDATE"):
-        values = event.get(name)
-        if values is None:
-            continue
-        values = values if isinstance(values, list) else [values]
+        values = values_of(event, name)
         if not any(floating(d.dt) and "TZID" not in v.params for v in values for d in v.dts):
             continue
         event.pop(name)

@@ -371,12 +371,17 @@ def floating(value) -> bool:
     return isinstance(value, datetime.datetime) and value.tzinfo is None
 
 
-def rrules(event) -> list:
-    """An event's RRULEs (icalendar gives one or a list)."""
-    rules = event.get("RRULE")
-    if rules is None:
+def values_of(component, name: str) -> list:
+    """Every value of a property that may appear more than once (icalendar gives one or a list)."""
+    value = component.get(name)
+    if value is None:
         return []
-    return rules if isinstance(rules, list) else [rules]
+    return value if isinstance(value, list) else [value]
+
+
+def rrules(event) -> list:
+    """An event's RRULEs."""
+    return values_of(event, "RRULE")
 
 
 def _open_rule(rule) -> bool:

@@ -13,7 +13,7 @@ import datetime
 from typing import Optional
 
 from roomcal.storage.errors import InvalidBooking
-from roomcal.storage.instances import Booking, instant, like, rrules
+from roomcal.storage.instances import Booking, instant, like, rrules, values_of
 from roomcal.storage.rooms import parse_local
 
 # RRULE parts that pin a series to days or to times of day: moving the series start
@@ -146,9 +146,9 @@ def _set(event, name: str, value) -> None:
 
 
 def _move_list(event, name: str, moved) -> None:
-    values = event.get(name)
-    if values is None:
+    values = values_of(event, name)
+    if not values:
         return
     event.pop(name)
-    for prop in (values if isinstance(values, list) else [values]):
+    for prop in values:
         event.add(name, [moved(v.dt) for v in prop.dts])

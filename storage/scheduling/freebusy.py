@@ -30,7 +30,7 @@ import icalendar
 
 from roomcal.storage import availability as avail
 from roomcal.storage.errors import Refusal
-from roomcal.storage.instances import BadBooking, Booking, TooManyOccurrences, instant, utc
+from roomcal.storage.instances import BadBooking, Booking, TooManyOccurrences, instant, utc, values_of
 from roomcal.storage.items import screened
 from roomcal.storage.rrule_budget import TooMuchWork
 from roomcal.storage.scheduling import addresses
@@ -113,8 +113,7 @@ def parse_request(text: str, recipient_header: str = "") -> Request:
     if organizer is None or isinstance(organizer, list) or not str(organizer).strip():
         raise FreeBusyRefused("A free/busy request needs one ORGANIZER: your own address.",
                               "organizer-allowed")
-    values = freebusy.get("ATTENDEE") or []
-    values = [str(v) for v in (values if isinstance(values, list) else [values])]
+    values = [str(v) for v in values_of(freebusy, "ATTENDEE")]
     if not values:   # RFC 6638 names the recipients by ATTENDEE; Recipient: as a fallback
         values = [v.strip() for v in recipient_header.split(",")]
     attendees, seen = [], set()
@@ -228,8 +227,7 @@ def _partstat(booking: Booking, own: Sequence[str]) -> str:
     organizer = master.get("ORGANIZER")
     if organizer is not None and addresses.normalized(str(organizer)) in own:
         return ""
-    attendees = master.get("ATTENDEE") or []
-    for attendee in attendees if isinstance(attendees, list) else [attendees]:
+    for attendee in values_of(master, "ATTENDEE"):
         if addresses.normalized(str(attendee)) in own:
             return str(attendee.params.get("PARTSTAT", "NEEDS-ACTION")).upper()
     return ""

@@ -37,7 +37,7 @@ from roomcal.storage import context
 from roomcal.storage.booking import OWNER
 from roomcal.storage.commit import SCHEDULED, Put, admit, commit
 from roomcal.storage.errors import BookingRefused, PreconditionFailed, Refusal
-from roomcal.storage.instances import BadBooking, Booking, instant, iso, like, utc
+from roomcal.storage.instances import BadBooking, Booking, instant, iso, like, utc, values_of
 from roomcal.storage.items import free_href
 from roomcal.storage.scheduling import copies, itip, people
 from roomcal.storage.scheduling.addresses import normalized
@@ -371,12 +371,13 @@ def _room_copy(meeting, addresses, declined: list) -> str:
     return calendar.to_ical().decode()
 
 
-def _drop_generated_comments(event) -> None:
-    comments = event.get("COMMENT")
-    if comments is None:
+def _drop_generated_comments(event, address: Optional[str] = None) -> None:
+    """The COMMENTs a room's answer put there: every room's, or the room ``address``'s."""
+    comments = values_of(event, "COMMENT")
+    if not comments:
         return
-    kept = [c for c in (comments if isinstance(comments, list) else [comments])
-            if ROOM_PARAM not in getattr(c, "params", {})]
+    kept = [c for c in comments if ROOM_PARAM not in getattr(c, "params", {}) or (
+        address is not None and normalized(str(c.params[ROOM_PARAM])) != normalized(address))]
     event.pop("COMMENT")
     for comment in kept:
         event.add("COMMENT", comment)
@@ -431,12 +432,7 @@ def _restamp(calendar, addresses, answer: Answer) -> bool:
                     GENERATED in event and str(attendee.params.get("PARTSTAT", "")).upper() == "DECLINED"):
                 attendee.params["PARTSTAT"] = answer.partstat
                 attendee.params["SCHEDULE-STATUS"] = DELIVERED
-        comments = event.get("COMMENT")
-        kept = [c for c in (comments if isinstance(comments, list) else [comments] if comments else [])
-                if normalized(str(getattr(c, "params", {}).get(ROOM_PARAM, ""))) != normalized(addresses[0])]
-        event.pop("COMMENT", None)
-        for comment in kept:
-            event.add("COMMENT", comment)
+        _drop_generated_comments(event, addresses[0])
         if answer.message and "RECURRENCE-ID" not in event:
             event.add("COMMENT", answer.message, parameters={ROOM_PARAM: addresses[0]})
     return calendar.to_ical() != before

@@ -9,6 +9,8 @@ from typing import List, Optional
 
 import icalendar
 
+from roomcal.storage.instances import values_of
+
 # On the overrides (and comments) storage/scheduling/implicit.py writes into an organizer's copy.
 GENERATED = "X-ROOMCAL-SCHEDULED"
 TIMES = ("DTSTART", "DTEND", "DURATION", "RRULE", "RDATE", "EXDATE")
@@ -43,10 +45,7 @@ def organizer(cal) -> Optional[str]:
 
 
 def attendees(event) -> list:
-    value = event.get("ATTENDEE")
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
+    return values_of(event, "ATTENDEE")
 
 
 def scheduled(prop) -> bool:
