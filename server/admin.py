@@ -27,7 +27,7 @@ from roomcal.storage import context, rooms
 from roomcal.storage.accounts import RESERVED_USERS, AccountError, check_email, check_name
 from roomcal.storage.context import Actor
 from roomcal.storage.errors import NotFound, Refusal, RoomInUse
-from roomcal.storage.notify import TemplateError, format_template
+from roomcal.storage.mail_templates import TemplateError, format_template
 
 logger = logging.getLogger("roomcal.admin")
 PEOPLE = ("bookers", "managers", "viewers")   # lists of users and @groups

@@ -15,7 +15,7 @@ actor.  A mail goes out when a booking is
 
 The recipient is ORGANIZER (mailto:), else the e-mail of the booker
 (``X-ROOMCAL-BOOKED-BY``, ``roomcal user add --email``); without one, no mail.
-The message is the room's Jinja2 template (else the default one) rendered in a
+The message is the room's Jinja2 template (storage/mail_templates.py; else the default one) rendered in a
 sandbox; the reason of the request (``storage.context.current_reason()``) is
 one of its variables.  Composing only appends a row to the outbox
 (storage/outbox.py): no network here, and nothing in this module ever raises
@@ -35,11 +35,9 @@ import contextlib
 import contextvars
 import dataclasses
 import datetime
-import functools
 import logging
 import os
 import socket
-import tempfile
 import threading
 import urllib.parse
 from typing import Dict, Optional, Tuple
@@ -49,6 +47,8 @@ from roomcal.storage.booking import OWNER
 from roomcal.storage.created import created_at
 from roomcal.storage.errors import NotFound, PreconditionFailed
 from roomcal.storage.instances import Booking, utc
+from roomcal.storage.mail_templates import (DEFAULT_BODY, DEFAULT_SUBJECT, REFUSED_BODY, REFUSED_SUBJECT,
+                                            Templates, one_line_error, render)
 from roomcal.storage.outbox import Outbox
 from roomcal.storage.text import is_email
 
@@ -66,7 +66,6 @@ DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
 ENVIRONMENT = {"SMTP_SERVER": "smtp_server", "SMTP_PORT": "smtp_port", "SMTP_EMAIL": "from_email",
                "SMTP_PASSWORD": "smtp_password", "SMTP_USER_NAME": "smtp_username",
                "SMTP_SENDER_NAME": "sender_name", "SMTP_BCC": "bcc"}
-KINDS = ("approved", "declined", "cancelled", "cleared")
 
 # A write that enqueued a mail wakes this process's sender at once (server/mailer.py).
 WAKE = threading.Event()
@@ -200,263 +199,7 @@ def templates_path(configuration) -> str:
     return _option(configuration, "roomcal_templates", os.path.join(_data_dir(configuration), "templates"))
 
 
-# -- templates ------------------------------------------------------------------------------------
-DEFAULT_SUBJECT = (
-    "{% if event_kind == 'approved' %}Approved{% elif event_kind == 'declined' %}Declined"
-    "{% elif event_kind == 'cleared' %}Removed{% else %}Cancelled{% endif %}: "
-    "{{ event_name or 'your booking' }} in {{ calendar_name }}, {{ event_start|datetime }}")
-DEFAULT_BODY = """\
-Hello,
-
-{% if event_kind == 'approved' -%}
-your booking “{{ event_name }}” in {{ calendar_name }} has been approved.
-{%- elif event_kind == 'declined' -%}
-your booking request “{{ event_name }}” in {{ calendar_name }} has been declined.
-{%- elif event_kind == 'cancelled' -%}
-your booking “{{ event_name }}” in {{ calendar_name }} has been {{ 'deleted' if event_is_deleted else 'cancelled' }}{% if changed_by %} by {{ changed_by }}{% endif %}.
-{%- elif event_is_deleted -%}
-your booking “{{ event_name }}” in {{ calendar_name }} has been removed: it overlaps with an earlier booking.
-{%- else -%}
-{{ occurrences|length }} occurrence(s) of your recurring booking “{{ event_name }}” in {{ calendar_name }} have been removed: they overlap with earlier bookings.
-{%- endif %}
-
-{% if event_kind == 'cleared' -%}
-{% for o in occurrences -%}
-- {{ o.start|datetime }} to {{ o.end|datetime }}, overlapping “{{ o.overlap_event_name }}” ({{ o.overlap_event_start|datetime }} to {{ o.overlap_event_end|datetime }}{% if o.overlap_event_organizer %}, {{ o.overlap_event_organizer }}{% endif %})
-{% endfor %}
-{%- else -%}
-When: {{ event_start|datetime }} to {{ event_end|datetime }}{% if event_is_recurring %} (recurring){% endif %}
-{% endif %}
-{%- if reason %}
-{{ 'Note' if event_kind == 'approved' else 'Reason' }}: {{ reason }}
-{% endif %}
--- 
-{{ calendar_name }} (roomcal)
-"""
-
-
-# The mail about a refused CalDAV write (issue 13); ``<templates>/refused.txt`` replaces it.
-# Its own template: the rooms' templates were written for the four kinds above.
-REFUSED_FILE = "refused.txt"
-REFUSED_SUBJECT = (
-    "{{ {'book': 'Not booked', 'change': 'Not changed', 'move': 'Not moved', 'delete': 'Not deleted'}"
-    "[action] }}: {{ event_name or 'your event' }} in {{ calendar_name }}"
-    "{% if event_start %}, {{ event_start|datetime }}{% endif %}")
-REFUSED_BODY = """\
-Hello,
-
-{% if action == 'book' -%}
-you tried to book {{ calendar_name }} for “{{ event_name or 'an event' }}” from your calendar app, and the room said no. It is not booked:
-{%- elif action == 'change' -%}
-you tried to change your booking “{{ event_name or 'an event' }}” in {{ calendar_name }} from your calendar app, and the room said no. The booking stays as it was:
-{%- elif action == 'move' -%}
-you tried to move “{{ event_name or 'an event' }}” in {{ calendar_name }} from your calendar app, and the room said no. Nothing was moved:
-{%- else -%}
-you tried to delete “{{ event_name or 'an event' }}” in {{ calendar_name }} from your calendar app, and the room said no. It stays booked:
-{%- endif %}
-
-{{ reason }}
-{% if event_start %}
-When: {{ event_start|datetime }} to {{ event_end|datetime }}{% if event_is_recurring %} (recurring){% endif %}
-{% endif %}
-Calendar apps do not show this answer{% if action in ('book', 'change', 'move') %}, and may still show the event as you wrote it{% endif %}.
-{%- if calendar_email and action in ('book', 'change', 'move') %}
-To book a room so that its answer stays visible on the event, create the meeting in your own calendar and invite the room as an attendee: {{ calendar_email }}.
-{%- endif %}
-
--- 
-{{ calendar_name }} (roomcal)
-"""
-REFUSED_ACTIONS = ("book", "change", "move", "delete")
 REFUSAL_REPEAT = 600  # seconds: a client retrying the same refused write gets one mail
-
-
-class TemplateError(ValueError):
-    """A template that does not compile or render; one line for the admin."""
-
-
-def _datetime_filter(value, format: str = "%Y-%m-%d %H:%M %Z") -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (datetime.datetime, datetime.date)):
-        return value.strftime(format)
-    return str(value)
-
-
-@functools.lru_cache(maxsize=1)
-def environment():
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
-    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-    env.filters["datetime"] = _datetime_filter
-    return env
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled(source: str):
-    return environment().from_string(source)
-
-
-def parse_template(text: str) -> Tuple[str, str]:
-    """A template file: the subject on the first line (``Subject:`` before it is allowed),
-    then the body (one blank line after the subject is dropped)."""
-    subject, body, _ = _split(text)
-    return subject, body
-
-
-def _split(text: str) -> Tuple[str, str, int]:
-    """(subject, body, the file's line number of the body's first line)."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
-    lines = text.split("\n")
-    subject = lines[0].strip()
-    if subject.lower().startswith("subject:"):
-        subject = subject[len("subject:"):].strip()
-    if not subject:
-        raise TemplateError("the first line of the file must be the subject (a Jinja2 template)")
-    rest, first = lines[1:], 2
-    if rest and not rest[0].strip():
-        rest, first = rest[1:], 3
-    body = "\n".join(rest)
-    if not body.strip():
-        raise TemplateError("the body is empty: put it after the subject line")
-    return subject, body, first
-
-
-def format_template(subject: str, body: str) -> str:
-    return f"{subject}\n\n{body}"
-
-
-def _sample(kind: str) -> dict:
-    tz = datetime.timezone(datetime.timedelta(hours=1), "CET")
-    start = datetime.datetime(2027, 12, 6, 10, 0, tzinfo=tz)
-    end = start + datetime.timedelta(hours=1)
-    created = datetime.datetime(2027, 11, 20, 9, 30, tzinfo=tz)
-    cleared = kind == "cleared"
-    overlap = {
-        "overlap_event_name": "Finance Monthly" if cleared else None,
-        "overlap_event_start": start if cleared else None,
-        "overlap_event_end": end if cleared else None,
-        "overlap_event_created": created - datetime.timedelta(days=30) if cleared else None,
-        "overlap_event_organizer": "head-of-finance@example.org" if cleared else None,
-    }
-    return {
-        "event_kind": kind, "event_uid": "4zx3QAFzoxV3vaZSKGaH2S", "event_name": "Team meeting",
-        "event_start": start, "event_end": end, "event_created": created,
-        "event_is_deleted": kind == "cleared", "event_is_cancelled": kind in ("declined", "cancelled"),
-        "event_is_recurring": False, "event_organizer": "alice@example.org",
-        "calendar_name": "Board room", "calendar_id": "board", "reason": "sample reason",
-        "changed_by": "manager", **overlap,
-        "occurrences": [{"start": start, "end": end, **overlap}] if cleared else [],
-    }
-
-
-def _refused_sample(action: str) -> dict:
-    sample = _sample("cancelled")
-    return {"event_kind": "refused", "action": action, "event_uid": sample["event_uid"],
-            "event_name": sample["event_name"], "event_start": sample["event_start"],
-            "event_end": sample["event_end"], "event_is_recurring": False,
-            "event_organizer": "alice@example.org", "calendar_name": "Board room",
-            "calendar_id": "board", "calendar_email": "board@rooms.example.org",
-            "reason": "Board room is already booked then.", "changed_by": "alice"}
-
-
-def check_template(subject: str, body: str, body_line: int = 1) -> None:
-    """Refuse a template that does not compile, or does not render for every kind of mail
-    (sample data, sandboxed, undefined variables are errors).  ``body_line``: where the
-    body starts in its file, for the line numbers of errors."""
-    for part, source in (("subject", subject), ("body", body)):
-        try:
-            _compiled(source)
-        except Exception as e:  # TemplateSyntaxError and friends
-            line = getattr(e, "lineno", None)
-            where = f" (line {line + body_line - 1})" if line and part == "body" else ""
-            raise TemplateError(f"the {part} is not a valid Jinja2 template{where}: "
-                                f"{_one_line(getattr(e, 'message', None) or e)}") from None
-    for kind in KINDS:
-        for part, source in (("subject", subject), ("body", body)):
-            try:
-                _compiled(source).render(_sample(kind))
-            except Exception as e:
-                hint = (" (overlap_event_* are empty except for cleared bookings: guard them with "
-                        "{% if overlap_event_name %})" if kind != "cleared" and "None" in str(e) else "")
-                article = "an" if kind[0] in "aeiou" else "a"
-                raise TemplateError(f"the {part} does not render for {article} {kind} booking: "
-                                    f"{_one_line(e)}{hint}") from None
-
-
-def _one_line(error) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
-
-
-def render(subject: str, body: str, variables: dict) -> Tuple[str, str]:
-    rendered_subject = " ".join(_compiled(subject).render(variables).split())
-    rendered_body = _compiled(body).render(variables)
-    if not rendered_subject:
-        raise TemplateError("the subject renders empty")
-    return rendered_subject, rendered_body
-
-
-class Templates:
-    """One file per room, ``<folder>/rooms/<id>.txt``; the default ``<folder>/default.txt``
-    (else the built-in one).  The file format is ``parse_template``'s."""
-
-    def __init__(self, folder: str):
-        self.folder = folder
-
-    def _path(self, room_id: Optional[str]) -> str:
-        if room_id is None:
-            return os.path.join(self.folder, "default.txt")
-        return os.path.join(self.folder, "rooms", f"{room_id}.txt")
-
-    def _read(self, room_id: Optional[str]) -> Optional[Tuple[str, str]]:
-        try:
-            with open(self._path(room_id), encoding="utf-8") as f:
-                return parse_template(f.read())
-        except FileNotFoundError:
-            return None
-
-    def get(self, room_id: Optional[str]) -> Tuple[str, str, str]:
-        """(subject, body, whose): the room's own ("room"), else the default ("default"),
-        else the built-in one ("built-in")."""
-        if room_id is not None:
-            own = self._read(room_id)
-            if own:
-                return own + ("room",)
-        default = self._read(None)
-        if default:
-            return default + ("default",)
-        return DEFAULT_SUBJECT, DEFAULT_BODY, "built-in"
-
-    def refused(self) -> Tuple[str, str, str]:
-        """(subject, body, whose) of the mail about a refused write: ``refused.txt`` in the
-        folder ("file"), else the built-in one."""
-        try:
-            with open(os.path.join(self.folder, REFUSED_FILE), encoding="utf-8") as f:
-                return parse_template(f.read()) + ("file",)
-        except FileNotFoundError:
-            return REFUSED_SUBJECT, REFUSED_BODY, "built-in"
-
-    def set(self, room_id: Optional[str], text: str) -> None:
-        subject, body, body_line = _split(text)
-        check_template(subject, body, body_line)
-        path = self._path(room_id)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(format_template(subject, body))
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
-
-    def remove(self, room_id: Optional[str]) -> bool:
-        try:
-            os.unlink(self._path(room_id))
-            return True
-        except FileNotFoundError:
-            return False
 
 
 # -- clear-bookings tells what it removes, and why ------------------------------------------------
@@ -544,7 +287,7 @@ class Notifier:
             subject, body = render(subject, body, variables)
         except Exception as e:
             logger.warning("The %s mail template of %s does not render (%s); using the built-in one",
-                           whose, room.id, _one_line(e))
+                           whose, room.id, one_line_error(e))
             subject, body = render(DEFAULT_SUBJECT, DEFAULT_BODY, variables)
         return recipient, subject, body, kind
 
@@ -614,7 +357,7 @@ class Notifier:
             subject, body = render(subject, body, variables)
         except Exception as e:
             logger.warning("The %s template of refusals does not render (%s); using the built-in one",
-                           whose, _one_line(e))
+                           whose, one_line_error(e))
             subject, body = render(REFUSED_SUBJECT, REFUSED_BODY, variables)
         mail_id = self.outbox.add_unless_sent_lately(recipient, subject, body, kind="refused",
                                                      room=room.id, uid=event["uid"] or key,

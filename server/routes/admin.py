@@ -17,7 +17,7 @@ from roomcal.server.errors import Forbidden
 from roomcal.server.openapi import (NO_CONTENT, STRING, answer, body, content, describe,
                                     describe_by_path, error, operation, query, ref)
 from roomcal.storage.errors import NotFound
-from roomcal.storage.notify import format_template
+from roomcal.storage.mail_templates import format_template
 
 YES = frozenset({"1", "true", "yes", "on"})
 
