@@ -291,7 +291,7 @@ class Front:
             headers = [*headers, ("Schedule-Tag", tag)]
         if self.storage.scheduling.enabled:
             status, headers, body = dav.augment(self, environ, identity, path, method,
-                                                       status, headers, body)
+                                                status, headers, body)
             return _respond(start_response, status, headers, body)
         start_response(captured["status"], headers)
         return [body]
