@@ -28,8 +28,8 @@ from lxml import etree
 
 from roomcal.server.scheduling import davxml
 from roomcal.server.scheduling.davxml import BadXml, PropRequest, c, cs, d, element
-from roomcal.server.scheduling.principal_props import (SEARCHABLE, room_principal, room_values, user_principal,
-                                            user_values)
+from roomcal.server.scheduling.principal_props import (SEARCHABLE, room_principal, room_values,
+                                                      user_principal, user_values)
 from roomcal.storage.scheduling import addresses
 
 PROPERTY_SEARCH = d("principal-property-search")
