@@ -134,6 +134,22 @@ class BookingCore:
                previous: Optional[Booking] = None, now: Optional[int] = None) -> Decision:
         now = int(time.time()) if now is None else now
         horizon = self._horizon(room, now)
+        return self._decide(room, candidate, existing, self._unchanged(previous, horizon),
+                            previous is None, now, horizon)
+
+    def _unchanged(self, previous: Optional[Booking], horizon: int) -> set:
+        """(start, end, blocking) of the occurrences a booking had before this write: the ones
+        a new version keeps are not checked again."""
+        if previous is None:
+            return set()
+        try:
+            return {(o.start, o.end, o.blocking) for o in previous.occurrences(
+                EARLIEST, _until(previous, horizon), self.max_occurrences) if o.status != "CANCELLED"}
+        except (BadBooking, TooManyOccurrences):
+            return set()
+
+    def _decide(self, room: Room, candidate: Booking, existing: Existing, before: set,
+                is_new: bool, now: int, horizon: int) -> Decision:
         violations: List[rules.Violation] = []
         try:
             occurrences, count, capped, last_start = self._expand(room, candidate, horizon)
@@ -147,21 +163,13 @@ class BookingCore:
         if occurrences and max(o.end for o in occurrences) > LAST.timestamp():  # a COUNT runs on
             raise InvalidBooking(f"This booking cannot be taken: the series runs past the year "
                                  f"{LAST_YEAR}; bookings lie in the years {FIRST_YEAR} to {LAST_YEAR}.")
-        before = set()
-        if previous is not None:
-            try:
-                before = {(o.start, o.end, o.blocking) for o in previous.occurrences(
-                    EARLIEST, _until(previous, horizon), self.max_occurrences)
-                          if o.status != "CANCELLED"}
-            except (BadBooking, TooManyOccurrences):
-                before = set()
         new = [o for o in occurrences
                if o.status != "CANCELLED" and (o.start, o.end, o.blocking) not in before]
         facts = rules.Facts(room=room, new=new, instance_count=count, count_capped=capped,
                             recurring=candidate.recurring, infinite=candidate.infinite,
                             last_start=last_start, now=now)
         violations.extend(rules.check(facts))
-        if previous is None:
+        if is_new:
             violations.extend(unavailable(room))
         conflicts = self._conflicts(room, candidate.uid, [o for o in new if o.blocking], existing)
         return Decision(room, violations, conflicts, moves=bool(new))
@@ -175,11 +183,12 @@ class BookingCore:
         (recurring at all, instance counts) is ``decide``'s.  None when there are more than
         ``limit`` occurrences."""
         now = int(time.time()) if now is None else now
+        horizon = self._horizon(room, now)
         try:
-            occurrences = candidate.occurrences(
-                EARLIEST, _until(candidate, self._horizon(room, now)), limit)
+            occurrences = candidate.occurrences(EARLIEST, _until(candidate, horizon), limit)
         except (BadBooking, TooManyOccurrences):
             return None
+        before = self._unchanged(previous, horizon)   # once, not per occurrence
         probe = Booking("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//roomcal//occurrence//EN\r\n"
                         f"BEGIN:VEVENT\r\nUID:{candidate.uid}\r\nDTSTAMP:19700101T000000Z\r\n"
                         "DTSTART:19700101T000000Z\r\nDTEND:19700101T000000Z\r\n"
@@ -192,7 +201,8 @@ class BookingCore:
             probe.stamp("DTSTART", utc(occurrence.start))
             probe.stamp("DTEND", utc(occurrence.end))
             probe.stamp("TRANSP", None if occurrence.blocking else "TRANSPARENT")
-            decided.append((occurrence, self.decide(room, probe, existing, previous=previous, now=now)))
+            decided.append((occurrence, self._decide(room, probe, existing, before, previous is None,
+                                                     now, horizon)))
         return decided
 
     def _horizon(self, room: Room, now: int) -> int:
