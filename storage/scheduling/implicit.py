@@ -84,7 +84,7 @@ def on_put(collection, href: str, item):
             context.note_rewritten()
             item = collection._item(stamped)
     elif _attends(storage, new, owner):
-        people.reply(storage, owner, old, new, storage.actor_named(owner))
+        _for_people(people.reply, storage, owner, old, new, storage.actor_named(owner))
     context.note_schedule_tag(schedule_tag(item.serialize()))
     return item
 
@@ -104,9 +104,9 @@ def on_delete(collection, href: str) -> None:
     if storage.directory.user_for(itip.organizer(old)) == owner:
         for room in _rooms_of(storage, old).values():
             _release(storage, room, itip.uid(old), booker)
-        people.deliver(storage, owner, old, None, booker)
+        _for_people(people.deliver, storage, owner, old, None, booker)
     elif _attends(storage, old, owner):
-        people.reply(storage, owner, old, None, booker)
+        _for_people(people.reply, storage, owner, old, None, booker)
 
 
 def reflect(storage, room, previous: Optional[Booking], new: Optional[Booking]) -> None:
@@ -203,8 +203,19 @@ def _organize(storage, owner: str, old, new) -> Optional[str]:
             if room_id not in rooms_now:
                 _release(storage, room, itip.uid(old), booker)
     _stamp(new, answers)   # the rooms' answers first: the people's copies carry them
-    _stamp_people(new, people.deliver(storage, owner, old, new, booker))
+    _stamp_people(new, _for_people(people.deliver, storage, owner, old, new, booker) or {})
     return None if new.to_ical() == before else new.to_ical().decode()
+
+
+def _for_people(deliver, storage, owner: str, *args):
+    """storage/scheduling/people.py's part of a write.  A fault there is logged and leaves
+    the people unscheduled: the rooms may already hold their copies, so the user's own
+    write must still be stored (failing it now would leave the room booked for nothing)."""
+    try:
+        return deliver(storage, owner, *args)
+    except Exception:   # noqa: BLE001
+        logger.exception("Scheduling the people of %s's meeting failed", owner)
+        return None
 
 
 def _book(storage, room, meeting, booker) -> Answer:
