@@ -237,11 +237,8 @@ class Booking:
     def _occurrence_of(self, found) -> Occurrence:
         """One occurrence as recurring_ical_events found it: its times, and the status,
         transparency and title of the VEVENT it repeats (the master's, or an override's)."""
-        event = found._adapter._component
         return Occurrence(instant(found.start, self.tz), instant(found.end, self.tz),
-                          str(event.get("STATUS", "")).upper(),
-                          str(event.get("TRANSP", "")).upper() == "TRANSPARENT",
-                          str(event.get("SUMMARY", "")))
+                          *_traits(found._adapter._component))
 
     def _occurrence(self, event) -> Occurrence:
         start_value = event["DTSTART"].dt
@@ -254,9 +251,7 @@ class Booking:
             finish = begin
         else:
             finish = instant(start_value + datetime.timedelta(days=1), self.tz)
-        return Occurrence(begin, finish, str(event.get("STATUS", "")).upper(),
-                          str(event.get("TRANSP", "")).upper() == "TRANSPARENT",
-                          str(event.get("SUMMARY", "")))
+        return Occurrence(begin, finish, *_traits(event))
 
     def envelope(self, limit: int) -> tuple:
         """(first start, last end) over all occurrences; INFINITY for open series."""
@@ -338,6 +333,12 @@ FIRST_FEW = 8   # occurrences looked at for an open series' start (windows meet 
 WINDOW_OCCURRENCES = 500
 FIRST_INSTANT = int(datetime.datetime(1, 1, 2, tzinfo=UTC).timestamp())
 LAST_INSTANT = int(datetime.datetime(9999, 12, 30, tzinfo=UTC).timestamp())
+
+
+def _traits(event) -> tuple:
+    """(status, transparent, summary) of the VEVENT an occurrence repeats."""
+    return (str(event.get("STATUS", "")).upper(), str(event.get("TRANSP", "")).upper() == "TRANSPARENT",
+            str(event.get("SUMMARY", "")))
 
 
 def _between(query, lo: int, hi: int) -> list:

@@ -121,8 +121,7 @@ def _probe(component: _Component, rule: str) -> None:
         # dateutil takes 0 and steps on the spot until its work allowance runs out
         raise UnsafeCalendar(f"The recurrence rule {_short(rule)} of {where} has INTERVAL="
                              f"{_short(interval, 20)}; an interval is a whole number of at least 1.")
-    start = _start(component.dtstart, aware="UNTIL=" in rule.upper() and "Z" in
-                   rule.upper().split("UNTIL=", 1)[1].split(";", 1)[0])
+    start = _start(component.dtstart, aware="Z" in (_part(rule, "UNTIL") or "").upper())
     if start is None:
         return  # no usable DTSTART: the parsers refuse the object, or ignore the rule
     if observance:   # its transitions count with the zone's dates: every one is computed
@@ -132,7 +131,7 @@ def _probe(component: _Component, rule: str) -> None:
     except Exception as e:   # dateutil's errors on a rule it cannot read are of every kind
         raise UnsafeCalendar(f"The recurrence rule {_short(rule)} of {where} cannot be "
                              f"read: {_reason(e)}.") from None
-    finite = "COUNT=" in rule.upper() or "UNTIL=" in rule.upper()
+    finite = _part(rule, "COUNT") is not None or _part(rule, "UNTIL") is not None
     wanted = PROBE_OCCURRENCES if finite else PROBE_OPEN
     found = 0
     try:
