@@ -15,8 +15,7 @@ from werkzeug.routing import Map
 from werkzeug.wrappers import Request
 
 from roomcal.server import booking_body, errors
-from roomcal.server.errors import BadRequest
-from roomcal.storage.errors import NotFound, Refusal
+from roomcal.storage.errors import BadRequest, NotFound, Refusal
 
 MAX_BODY = 1_000_000
 ROUTE_MODULES = (

@@ -79,26 +79,12 @@ def dav_forbidden(message: str, precondition: str = "not-allowed"):
     return dav_answer(403, message, precondition)
 
 
-class BadRequest(Refusal):
-    """A request the server cannot read (bad JSON, bad parameter)."""
-    json_type = precondition = "badRequest"
-
-    def __init__(self, message, status=400):
-        super().__init__(message)
-        self.json_status = self.caldav_status = status
-
-
 class UnreadableData(Refusal):
     """What Radicale refused with a bare 400 (a body it cannot parse, a recurrence over its
     limits), with the reason it wrote only to its log (server/bad_requests.py)."""
     caldav_status = json_status = 400
     precondition = "valid-calendar-data"
     json_type = "badRequest"
-
-
-class Forbidden(Refusal):
-    json_status = caldav_status = 403
-    json_type = precondition = "forbidden"
 
 
 MAX_JSON_DEPTH = 64

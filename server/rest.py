@@ -23,9 +23,8 @@ from werkzeug.http import parse_accept_header
 from werkzeug.wrappers import Request
 
 from roomcal.server import errors, jscalendar
-from roomcal.server.errors import BadRequest, Forbidden
 from roomcal.storage import rooms
-from roomcal.storage.errors import NotFound, Refusal, UnsupportedComponent
+from roomcal.storage.errors import BadRequest, Forbidden, NotFound, Refusal, UnsupportedComponent
 from roomcal.storage.instances import BadBooking, Booking, TooManyOccurrences
 from roomcal.storage.journal import InvalidToken, continues_listing
 

@@ -19,6 +19,20 @@ class Refusal(ValueError):
         return {"error": self.json_status, "type": self.json_type, "message": self.message}
 
 
+class BadRequest(Refusal):
+    """A request the server cannot read (bad JSON, bad parameter, bad form field)."""
+    json_type = precondition = "badRequest"
+
+    def __init__(self, message, status=400):
+        super().__init__(message)
+        self.json_status = self.caldav_status = status
+
+
+class Forbidden(Refusal):
+    json_status = caldav_status = 403
+    json_type = precondition = "forbidden"
+
+
 class AccessDenied(Refusal):
     precondition = "not-allowed"
 

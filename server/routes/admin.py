@@ -13,10 +13,9 @@ from werkzeug.routing import Rule
 
 from roomcal.server import admin, errors
 from roomcal.server.admin import InvalidChange
-from roomcal.server.errors import Forbidden
 from roomcal.server.openapi import (NO_CONTENT, STRING, answer, body, content, describe,
                                     describe_by_path, error, operation, query, ref)
-from roomcal.storage.errors import NotFound
+from roomcal.storage.errors import Forbidden, NotFound
 from roomcal.storage.mail_templates import format_template
 
 YES = frozenset({"1", "true", "yes", "on"})

@@ -15,11 +15,10 @@ import time
 from werkzeug.routing import Rule
 
 from roomcal.server import errors
-from roomcal.server.errors import BadRequest
 from roomcal.server.openapi import answer, describe, error, query
 from roomcal.storage import availability as avail
 from roomcal.storage import durations
-from roomcal.storage.errors import NotFound
+from roomcal.storage.errors import BadRequest, NotFound
 from roomcal.storage.instances import iso, utc
 from roomcal.storage.rooms import parse_local
 

@@ -27,7 +27,7 @@ Nothing is changed by a 400.  200 answers ``{"room", "period", "bookings", "remo
 from werkzeug.routing import Rule
 
 from roomcal.server import booking_body, errors
-from roomcal.server.errors import Forbidden
+from roomcal.storage.errors import Forbidden
 from roomcal.server.openapi import answer, body, describe
 from roomcal.storage.instances import iso
 from roomcal.storage.replace import ReplaceRefused

@@ -19,11 +19,9 @@ import uuid
 from werkzeug.routing import Rule
 
 from roomcal.server import booking_body, errors
-from roomcal.server.errors import BadRequest, Forbidden
 from roomcal.server.openapi import BOOKING_JSON, NO_CONTENT, WRITE_ERRORS, answer, describe, error, query
-from roomcal.server.routes import bookings
-from roomcal.storage import clearing
-from roomcal.storage.errors import NotFound
+from roomcal.storage import clearing, verbs
+from roomcal.storage.errors import BadRequest, Forbidden, NotFound
 from roomcal.storage.instances import iso
 
 logger = logging.getLogger("roomcal.admin")
@@ -53,7 +51,7 @@ def create_event(api, request, identity, calendar, kind):
         raise Forbidden("This token is read-only: it cannot book.")
     # The body of every booking route ({name, start, end} is its short form); ids as the seed's.
     text = booking_body.to_ical(api.json_body(request), room, new_id)
-    written = bookings.create(api, identity, room, text)
+    written = verbs.book(api.storage, identity.actor(), room, text)
     # no ETag header: this body is not the booking (RFC 4791 5.3.4; README "Protocol details")
     return errors.json_response(201, {"id": written.uid}, [("Location", room.url(written.href))])
 
