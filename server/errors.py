@@ -87,6 +87,19 @@ class UnreadableData(Refusal):
     json_type = "badRequest"
 
 
+class Unauthorized(Exception):
+    """No such user, a wrong password, an unknown token (the front's sign-in)."""
+
+
+class TooManyFailures(Exception):
+    """Sign-ins from this address (or for this name) are locked out for a while."""
+
+    def __init__(self, locked):   # a storage.login_failures.LockedOut
+        super().__init__(f"Too many failed sign-ins from this address; try again in "
+                         f"{locked.retry_after} seconds.")
+        self.retry_after = locked.retry_after
+
+
 MAX_JSON_DEPTH = 64
 
 

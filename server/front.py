@@ -23,32 +23,23 @@ from roomcal.server import bad_requests
 from roomcal.server import config as roomcal_config
 from roomcal.server import errors, floating_expand
 from roomcal.server.api import Api
+from roomcal.server.errors import TooManyFailures, Unauthorized
 from roomcal.server.request_body import read_body
 from roomcal.server.rest import Rest, wants_json
 from roomcal.server.routes.feeds import serve_public
 from roomcal.server.scheduling import dav
+from roomcal.server.web.app import Web
 from roomcal.storage import context
 from roomcal.storage.accounts import SignInsBusy
 from roomcal.storage.errors import NotFound, Refusal
 from roomcal.storage.items import screened
-from roomcal.storage.login_failures import ADDRESS_FACTOR, LockedOut, LoginFailures
+from roomcal.storage.login_failures import ADDRESS_FACTOR, LoginFailures
 from roomcal.storage.scheduling import implicit
 from roomcal.storage.store import room_id_of
 
 logger = logging.getLogger("roomcal")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT"})
 XML_METHODS = frozenset({"PROPFIND", "REPORT", "PROPPATCH", "MKCALENDAR", "MKCOL"})
-
-
-class Unauthorized(Exception):
-    pass
-
-
-class TooManyFailures(Exception):
-    def __init__(self, locked: LockedOut):
-        super().__init__(f"Too many failed sign-ins from this address; try again in "
-                         f"{locked.retry_after} seconds.")
-        self.retry_after = locked.retry_after
 
 
 class Front:
@@ -67,6 +58,7 @@ class Front:
         self.login_required = configuration.get("auth", "type") != "none"
         self.api = Api(self)
         self.rest = Rest(self)
+        self.web = Web(self)
         self.max_content_length = configuration.get("server", "max_content_length")
 
     def _zone_of(self, collection_path: str):
@@ -89,6 +81,7 @@ class Front:
         context.set_where(f"{environ.get('REQUEST_METHOD', 'GET')} {path}")
         if _public(path):  # secret feed links: no login, no Radicale
             return serve_public(self, environ, start_response)
+        method = environ.get("REQUEST_METHOD", "GET").upper()
         is_api = path == "/api" or path.startswith("/api/")
         too_large = self.refuse_large_body(environ, is_api)
         if too_large is not None:
@@ -96,6 +89,8 @@ class Front:
         unknown_charset = _refuse_unknown_charset(environ, is_api)
         if unknown_charset is not None:
             return _respond(start_response, *unknown_charset)
+        if self.web.claims(method, path):   # the pages sign in with their own session cookie
+            return self.web(environ, start_response)
         try:
             identity = self.authenticate(environ)
         except (Unauthorized, TooManyFailures, SignInsBusy) as refused:
@@ -152,14 +147,7 @@ class Front:
             except (binascii.Error, UnicodeDecodeError, ValueError):
                 self._failed(address, None)
                 raise Unauthorized("The Basic credentials are malformed.") from None
-            if self.accounts.verified_recently(user, password):  # no bcrypt, no counting
-                return self.accounts.identity(user)
-            self._refuse_if_locked(address, user)
-            if not self.accounts.check_password(user, password):
-                self._failed(address, user)
-                raise Unauthorized("Wrong user name or password.")
-            self.failures.succeeded(address, user)
-            return self.accounts.identity(user)
+            return self.check_password(address, user, password)
         if scheme == "bearer":
             identity = self.accounts.check_token(credentials.strip())
             if identity is None:
@@ -169,6 +157,19 @@ class Front:
             return identity
         self._failed(address, None)
         raise Unauthorized(f"Unsupported authorization scheme {scheme!r}; use Basic or Bearer.")
+
+    def check_password(self, address: str, user: str, password: str):
+        """The identity of ``user`` when ``password`` is theirs (Basic, and the web pages'
+        sign-in form: one throttle for both).  Raises Unauthorized, TooManyFailures or
+        SignInsBusy."""
+        if self.accounts.verified_recently(user, password):  # no bcrypt, no counting
+            return self.accounts.identity(user)
+        self._refuse_if_locked(address, user)
+        if not self.accounts.check_password(user, password):
+            self._failed(address, user)
+            raise Unauthorized("Wrong user name or password.")
+        self.failures.succeeded(address, user)
+        return self.accounts.identity(user)
 
     def _refuse_if_locked(self, address: str, user) -> None:
         locked = self.failures.locked(address, user)
@@ -194,6 +195,11 @@ class Front:
             if not _in(candidate, self.trusted_proxies):
                 return candidate
         return forwarded[0] if forwarded else address
+
+    def behind_tls(self, environ) -> bool:
+        """Whether a trusted reverse proxy says the client came over HTTPS."""
+        return bool(self.trusted_proxies) and _in(environ.get("REMOTE_ADDR") or "", self.trusted_proxies) \
+            and environ.get("HTTP_X_FORWARDED_PROTO", "").strip().lower() == "https"
 
     def sign_in_refused(self, environ, refused: Exception) -> tuple:
         """(status, headers, body) of a refused sign-in: 401, 429 or 503, in the request's language."""
@@ -226,7 +232,7 @@ class Front:
             too_large = self.refuse_large_body(environ, path == "/api" or path.startswith("/api/"))
             if too_large is not None:   # answered before a byte of the body is taken
                 return _raw_response(*too_large)
-        if _public(path):
+        if _public(path) or self.web.claims(method.upper(), path):
             return None
         try:
             identity = self.authenticate(environ)

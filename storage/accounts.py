@@ -1,10 +1,11 @@
-"""Users, groups and API tokens.
+"""Users, groups, API tokens and the web pages' sign-in sessions.
 
 Passwords live in an htpasswd file (bcrypt), so admins can also manage it with
 ``htpasswd -B``.  Everything else about a user (admin flag, e-mail), groups and
 tokens lives in one small SQLite database.  Tokens are stored as SHA-256 of
 the secret (they are long random strings, so a slow hash adds nothing) and
-compared in constant time; the secret is shown once and never logged.
+compared in constant time; the secret is shown once and never logged.  Sessions of
+the web pages are kept the same way: only a hash of the cookie's secret is stored.
 """
 
 import dataclasses
@@ -25,8 +26,11 @@ from roomcal.storage.text import is_email, one_line
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")  # the whole name: fullmatch
 # Top-level URL segments that are not principals.
-RESERVED_USERS = frozenset({"rooms", "api"})
+# (the web pages' addresses are among them: a user "board" would own /board/)
+RESERVED_USERS = frozenset({"rooms", "api", "board", "my", "manage", "signin", "signout"})
 TOKEN_PREFIX = "rc_"
+SESSION_PREFIX = "rs_"
+SESSION_LIFETIME = 12 * 3600   # seconds: a working day, then sign in again
 
 
 SCHEMA = """
@@ -38,6 +42,8 @@ CREATE TABLE IF NOT EXISTS groups(name TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS tokens(id TEXT PRIMARY KEY, user TEXT NOT NULL,
     label TEXT NOT NULL DEFAULT '', hash TEXT NOT NULL,
     read_only INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions(hash TEXT PRIMARY KEY, user TEXT NOT NULL,
+    expires REAL NOT NULL);
 """
 
 
@@ -92,7 +98,7 @@ class Identity:
     admin: bool
     groups: frozenset
     read_only: bool = False
-    via: str = "password"  # or "token"
+    via: str = "password"  # or "token", "session"
 
     def actor(self) -> Actor:
         return Actor(self.user, self.groups, self.admin)
@@ -175,6 +181,7 @@ class Accounts:
             raise AccountError(f"user {name!r} already exists")
         entries[name] = self._hash(password)
         self._write_htpasswd(entries)
+        self._db().execute("DELETE FROM sessions WHERE user = ?", (name,))   # signed in elsewhere
         self._db().execute("INSERT OR REPLACE INTO users(name, admin, email) VALUES (?, ?, ?)",
                            (name, int(admin), email or ""))
         return User(name, admin, email or "")
@@ -214,6 +221,7 @@ class Accounts:
         db.execute("DELETE FROM users WHERE name = ?", (name,))
         db.execute("DELETE FROM members WHERE user = ?", (name,))
         db.execute("DELETE FROM tokens WHERE user = ?", (name,))
+        db.execute("DELETE FROM sessions WHERE user = ?", (name,))
 
     def set_password(self, name: str, password: str) -> None:
         self.require_user(name)
@@ -351,6 +359,35 @@ class Accounts:
         if self.get_user(row[0]) is None:
             return None
         return self.identity(row[0], read_only=bool(row[2]), via="token")
+
+
+    # -- sessions of the web pages -------------------------------------------------
+    def start_session(self, user: str, now: Optional[float] = None) -> str:
+        """A new session for ``user``: the secret for its cookie (not kept)."""
+        self.require_user(user)
+        now = time.time() if now is None else now
+        secret = SESSION_PREFIX + secrets.token_urlsafe(32)
+        db = self._db()
+        db.execute("DELETE FROM sessions WHERE expires <= ?", (now,))
+        db.execute("INSERT INTO sessions(hash, user, expires) VALUES (?, ?, ?)",
+                   (_token_hash(secret), user, now + SESSION_LIFETIME))
+        return secret
+
+    def session_identity(self, secret: str, now: Optional[float] = None) -> Optional[Identity]:
+        """Who the session ``secret`` signs in; None when unknown, ended or expired.  Looked
+        up by the hash of a 256-bit secret: nothing to learn from timing."""
+        if not (secret or "").startswith(SESSION_PREFIX) or len(secret) > 100:
+            return None
+        row = self._db().execute("SELECT user, expires FROM sessions WHERE hash = ?",
+                                 (_token_hash(secret),)).fetchone()
+        if row is None or row[1] <= (time.time() if now is None else now):
+            return None
+        if self.get_user(row[0]) is None:
+            return None
+        return self.identity(row[0], via="session")
+
+    def end_session(self, secret: str) -> None:
+        self._db().execute("DELETE FROM sessions WHERE hash = ?", (_token_hash(secret or ""),))
 
 
 def _token_hash(secret: str) -> str:

@@ -285,6 +285,28 @@ def smtp():
 
 
 @pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium for the module (tests/support/browser.py)."""
+    from playwright.sync_api import sync_playwright
+
+    from support.browser import launch
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context (its own cookies) and page per test."""
+    context = browser.new_context()
+    tab = context.new_page()
+    tab.set_default_timeout(15000)
+    yield tab
+    context.close()
+
+
+@pytest.fixture(scope="module")
 def server(tmp_path_factory):
     srv = Server(tmp_path_factory.mktemp("roomcal"))
     srv.start()

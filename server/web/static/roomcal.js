@@ -1,0 +1,2 @@
+// roomcal pages: small enhancements only; every page works without this file.
+"use strict";
