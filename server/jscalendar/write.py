@@ -213,6 +213,18 @@ def _sync_keywords(comp, js):
         comp.add("CATEGORIES", want, parameters=params or None)
 
 
+def _quote_backslashes(cal) -> None:
+    """icalendar writes ``CN=\\`` unquoted and then reads ``CN=\\;X=1`` as an escaped ";":
+    a parameter value with a backslash is written quoted."""
+    for comp in cal.walk():
+        for values in comp.values():
+            for prop in values if isinstance(values, list) else [values]:
+                params = getattr(prop, "params", None)
+                quoted = [k.upper() for k, v in (params or {}).items() if isinstance(v, str) and "\\" in v]
+                if quoted:
+                    params.quote_also = {**params.quote_also, **{k: "\\" for k in quoted}}
+
+
 def _set_param(prop, name, value):
     if value is None:
         prop.params.pop(name, None)
@@ -573,6 +585,7 @@ def from_jscalendar(event: dict, previous_ical: str | None = None) -> str:
         warnings.simplefilter("ignore")
         cal.add_missing_timezones(first_date=min(first_date, datetime.date(2037, 1, 1)))
 
+    _quote_backslashes(cal)
     # What the mapping could not express: keep it as X-JSCALENDAR-PROP entries.
     actual = _calendar_to_js(_parse_ical(cal.to_ical()), residue=False)
     target = dict(canon)
