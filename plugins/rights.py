@@ -13,7 +13,7 @@ which booking inside a room is decided by the core, since rights never see items
 
 from radicale import pathutils, rights
 
-from roomcal.storage import roles, rooms
+from roomcal.storage import context, roles, rooms
 from roomcal.storage.context import Actor
 from roomcal.storage.registry import RoomRegistry
 from roomcal.storage.store import accounts_from
@@ -33,6 +33,17 @@ class Rights(rights.BaseRights):
         self._verify_user = configuration.get("auth", "type") != "none"
 
     def authorization(self, user: str, user_groups: set, path: str) -> str:
+        """Radicale asks once per item of a listing (for the item's collection): the answer
+        is kept for the rest of the request."""
+        state = context.current()
+        if state is None:
+            return self._authorization(user, user_groups, path)
+        key = ("rights", user, frozenset(user_groups or ()), path)
+        if key not in state.memo:
+            state.memo[key] = self._authorization(user, user_groups, path)
+        return state.memo[key]
+
+    def _authorization(self, user: str, user_groups: set, path: str) -> str:
         if not user and self._verify_user:
             return ""
         parts = pathutils.strip_path(path).split("/") if pathutils.strip_path(path) else []

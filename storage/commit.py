@@ -37,7 +37,8 @@ from radicale.storage import multifilesystem
 from roomcal.storage import context
 from roomcal.storage.booking import Decision, row_for
 from roomcal.storage.errors import BookingRefused, Refusal
-from roomcal.storage.index import Row
+from roomcal.storage.index import Row, Stamp
+from roomcal.storage.stamps import stamp_of
 from roomcal.storage.instances import Booking
 
 # Why a write happens; it decides who hears of it.  Organizers are told what someone
@@ -120,16 +121,24 @@ def commit(collection, *, put: Sequence[Put] = (), remove: Sequence[str] = (), r
     previous = {href: before(href) for href in [*remove, *(p.href for p in put)]} \
         if mailing or reflecting else {}
     results = []
+    if in_room:   # their stamps go before the files change, the new ones come after
+        storage.index.forget_stamps(collection.path, [*remove, *(p.href for p in put)])
     for href in remove:
         storage.journal.record(collection.path, [href])
         multifilesystem.Collection.delete(collection, href)  # the file itself: admission is done
+    stamps = []
     for number, p in enumerate(put, 1):
         storage.journal.record(collection.path, [p.href])
-        results.append(multifilesystem.Collection.upload(collection, p.href, p.item))
+        result = multifilesystem.Collection.upload(collection, p.href, p.item)
+        results.append(result)
+        if in_room:
+            with contextlib.suppress(OSError):   # p.item's text is the file's, byte for byte
+                stamps.append(stamp_of(p.href, p.item,
+                                       os.stat(os.path.join(collection._filesystem_path, p.href))))
         if progress:
             progress(number, len(put))
     if in_room:
-        index_changes(collection, put=[p.row for p in put], remove=remove)
+        index_changes(collection, put=[p.row for p in put], remove=remove, stamps=stamps)
     if mailing:
         room = collection.room()
         for href in remove:
@@ -145,11 +154,10 @@ def commit(collection, *, put: Sequence[Put] = (), remove: Sequence[str] = (), r
     return results
 
 
-def index_changes(collection, put: Sequence[Row] = (), remove: Sequence[str] = ()) -> None:
-    """The room's index after its files changed: the rows, and the folder's new fingerprint."""
-    newest = 0
-    for row in put:
-        with contextlib.suppress(OSError):
-            newest = max(newest, os.stat(os.path.join(collection._filesystem_path, row.href)).st_mtime_ns)
+def index_changes(collection, put: Sequence[Row] = (), remove: Sequence[str] = (),
+                  stamps: Sequence[Stamp] = ()) -> None:
+    """The room's index after its files changed: the rows, the files' stamps, and the
+    folder's new fingerprint."""
+    newest = max((s.mtime_ns for s in stamps), default=0)
     collection._storage.index.change(collection.path, collection._fingerprint(), put=put, remove=remove,
-                                     newest=newest)
+                                     newest=newest, stamps=stamps)

@@ -35,6 +35,7 @@ class RequestState:
     unreadable: Optional[str] = None      # why Radicale could not read the body (its bare 400)
     if_schedule_tag_match: Optional[str] = None   # the request's If-Schedule-Tag-Match (RFC 6638)
     schedule_tag: Optional[str] = None    # the Schedule-Tag of what a PUT stored
+    memo: dict = dataclasses.field(default_factory=dict)   # answers that hold for one request
 
 
 _state: contextvars.ContextVar = contextvars.ContextVar("roomcal_request", default=None)

@@ -7,6 +7,11 @@ bookings use ``start`` bounded below by the room's longest single booking, so
 they are O(log n + k).  A room's rows carry the fingerprint of the room folder
 (its mtime); any write that did not come through us changes it, and the room
 is rebuilt from its items on next use.
+
+Beside the rows, a ``Stamp`` per file: what Radicale would read from it (ETag, UID,
+time range), valid while the file keeps its size and mtime.  Listings and ETags are
+served from stamps without reading the files (storage/stamps.py), and a rebuild
+re-reads only the files whose stamp no longer matches.
 """
 
 import dataclasses
@@ -29,6 +34,17 @@ class Row:
     summary: str = ""
 
 
+@dataclasses.dataclass(frozen=True)
+class Stamp:
+    href: str
+    size: int
+    mtime_ns: int
+    etag: str
+    uid: str
+    component: str      # the item's component (VEVENT)
+    time_range: tuple   # Radicale's enclosing (start, end), for its REPORT prefilter
+
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rooms(room TEXT PRIMARY KEY, fingerprint TEXT NOT NULL,
     newest INTEGER NOT NULL DEFAULT 0);
@@ -41,6 +57,11 @@ CREATE TABLE IF NOT EXISTS bookings(
 CREATE INDEX IF NOT EXISTS bookings_by_start ON bookings(room, recurring, start);
 CREATE INDEX IF NOT EXISTS bookings_by_uid ON bookings(room, uid);
 CREATE INDEX IF NOT EXISTS bookings_by_length ON bookings(room, recurring, (end - start));
+CREATE TABLE IF NOT EXISTS stamps(
+    room TEXT NOT NULL, href TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    etag TEXT NOT NULL, uid TEXT NOT NULL, component TEXT NOT NULL,
+    range_start INTEGER NOT NULL, range_end INTEGER NOT NULL,
+    PRIMARY KEY(room, href));
 """
 
 
@@ -64,13 +85,16 @@ class Index:
                                  (room,)).fetchone()
         return tuple(row) if row else None
 
-    def replace_room(self, room: str, rows: Iterable[Row], fingerprint: str, newest: int = 0) -> None:
+    def replace_room(self, room: str, rows: Iterable[Row], fingerprint: str, newest: int = 0,
+                     stamps: Iterable[Stamp] = ()) -> None:
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute("DELETE FROM bookings WHERE room = ?", (room,))
+            db.execute("DELETE FROM stamps WHERE room = ?", (room,))
             db.executemany("INSERT INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            [_values(room, r) for r in rows])
+            db.executemany(STAMP_INSERT, [_stamp_values(room, s) for s in stamps])
             db.execute("INSERT OR REPLACE INTO rooms VALUES (?, ?, ?)", (room, fingerprint, newest))
             db.execute("COMMIT")
         except BaseException:
@@ -81,6 +105,7 @@ class Index:
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         db.execute("DELETE FROM bookings WHERE room = ?", (room,))
+        db.execute("DELETE FROM stamps WHERE room = ?", (room,))
         db.execute("DELETE FROM rooms WHERE room = ?", (room,))
         db.execute("COMMIT")
 
@@ -88,14 +113,17 @@ class Index:
     def put(self, room: str, row: Row, fingerprint: str) -> None:
         self.change(room, fingerprint, put=[row])
 
-    def change(self, room: str, fingerprint: str, put=(), remove=(), newest: int = 0) -> None:
+    def change(self, room: str, fingerprint: str, put=(), remove=(), newest: int = 0,
+               stamps: Iterable[Stamp] = ()) -> None:
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
             for href in remove:
                 db.execute("DELETE FROM bookings WHERE room = ? AND href = ?", (room, href))
+                db.execute("DELETE FROM stamps WHERE room = ? AND href = ?", (room, href))
             db.executemany("INSERT OR REPLACE INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            [_values(room, r) for r in put])
+            db.executemany(STAMP_INSERT, [_stamp_values(room, s) for s in stamps])
             db.execute("INSERT INTO rooms VALUES (?, ?, ?) ON CONFLICT(room) DO UPDATE SET "
                        "fingerprint = excluded.fingerprint, newest = max(newest, excluded.newest)",
                        (room, fingerprint, newest))
@@ -128,6 +156,35 @@ class Index:
                                  (room, uid)).fetchone()
         return row[0] if row else None
 
+    def rows(self, room: str) -> dict:
+        """Every row of the room, by href."""
+        return {row.href: row for row in map(_row, self._db().execute(
+            "SELECT href, uid, start, end, recurring, blocking, status, summary FROM bookings "
+            "WHERE room = ?", (room,)))}
+
+    def stamps(self, room: str) -> dict:
+        """Every stamp of the room's files, by href."""
+        return {values[0]: Stamp(*values[:6], (values[6], values[7])) for values in self._db().execute(
+            "SELECT href, size, mtime_ns, etag, uid, component, range_start, range_end FROM stamps "
+            "WHERE room = ?", (room,))}
+
+    def stamp(self, room: str, href: str) -> Optional[Stamp]:
+        values = self._db().execute(
+            "SELECT href, size, mtime_ns, etag, uid, component, range_start, range_end FROM stamps "
+            "WHERE room = ? AND href = ?", (room, href)).fetchone()
+        return Stamp(*values[:6], (values[6], values[7])) if values else None
+
+    def forget_stamps(self, room: str, hrefs: Iterable[str]) -> None:
+        """Before files change: from now until their new stamps, they are read as files."""
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany("DELETE FROM stamps WHERE room = ? AND href = ?", [(room, h) for h in hrefs])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
     def count(self, room: str) -> int:
         return self._db().execute("SELECT count(*) FROM bookings WHERE room = ?", (room,)).fetchone()[0]
 
@@ -135,6 +192,13 @@ class Index:
 def _values(room: str, r: Row) -> tuple:
     return (room, r.href, r.uid, r.start, min(r.end, INFINITY), int(r.recurring),
             int(r.blocking), r.status, r.summary)
+
+
+STAMP_INSERT = "INSERT OR REPLACE INTO stamps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def _stamp_values(room: str, s: Stamp) -> tuple:
+    return (room, s.href, s.size, s.mtime_ns, s.etag, s.uid, s.component, *s.time_range)
 
 
 def _row(values) -> Row:

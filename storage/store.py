@@ -8,6 +8,7 @@ PUT), ``move`` (MOVE into a room), ``import_bookings`` (CLI) and ``replace_perio
 every item written goes through storage/commit.py (journal, file, index, mail).
 """
 
+import contextlib
 import functools
 import logging
 import os
@@ -35,6 +36,7 @@ from roomcal.storage.notify import Notifier
 from roomcal.storage.registry import RoomRegistry
 from roomcal.storage.scheduling import addresses, implicit
 from roomcal.storage.scheduling.inbox import Inbox
+from roomcal.storage.stamps import StampedItem, matches, stamp_of
 from roomcal.storage.unreadable import Unreadable
 
 logger = logging.getLogger("roomcal.storage")
@@ -167,11 +169,40 @@ class Collection(multifilesystem.Collection):
         return RoomView(self, index, self.path)
 
     def reindex(self) -> int:
+        """Rebuild the room's rows: files that kept their stamp keep their row (a deleted
+        Radicale cache changes the folder, not the bookings); the others are read again."""
+        index = self._storage.index
         fingerprint, newest = self._fingerprint(), self._newest_item()
-        rows = [self._row(item.href, item) for item in self.get_all()]
-        self._storage.index.replace_room(self.path, rows, fingerprint, newest)
-        logger.info("Rebuilt the booking index of %s (%d bookings)", self.path, len(rows))
+        known = index.rows(self.path)
+        rows, stamps, read = [], [], 0
+        for item in self.get_all():
+            if isinstance(item, StampedItem) and item.href in known:
+                rows.append(known[item.href])
+            else:
+                rows.append(self._row(item.href, item))
+                read += 1
+            with contextlib.suppress(OSError):
+                stamps.append(stamp_of(item.href, item, os.stat(os.path.join(self._filesystem_path, item.href))))
+        index.replace_room(self.path, rows, fingerprint, newest, stamps)
+        logger.info("Rebuilt the booking index of %s (%d bookings, %d read again)", self.path, len(rows), read)
         return len(rows)
+
+    def _stamp(self, href: str):
+        """The stamp of one file: from the whole room's when a listing read them, else alone."""
+        known = getattr(self, "_stamp_map", None)
+        return known.get(href) if known is not None else self._storage.index.stamp(self.path, href)
+
+    def _list(self):
+        """The item files; while a listing goes through them (get_all, a Depth-1 discover),
+        the room's stamps are at hand from one query instead of one per file."""
+        if self.room_id is None:
+            yield from super()._list()
+            return
+        self._stamp_map = self._storage.index.stamps(self.path)
+        try:
+            yield from super()._list()
+        finally:
+            self._stamp_map = None
 
     def _row(self, href: str, item) -> Row:
         try:
@@ -200,6 +231,10 @@ class Collection(multifilesystem.Collection):
             stat = os.stat(os.path.join(self._filesystem_path, href))
         except (OSError, ValueError):
             return super()._get(href, verify_href)
+        if self.room_id is not None:   # a file we wrote and nobody changed since: no read
+            stamp = self._stamp(href)
+            if matches(stamp, stat):
+                return StampedItem(os.path.join(self._filesystem_path, href), stamp, stat, self)
         key = (self._filesystem_path, href, stat.st_mtime_ns, stat.st_size)
         if _unreadable_files.get(key) is not None:
             return None
