@@ -40,11 +40,14 @@ def book(api, request, identity, room_id):
     room = api.room(room_id)
     if identity.read_only:
         return errors.json_error(403, "forbidden", "This token is read-only: it cannot book.")
-    written = verbs.book(api.storage, identity.actor(), room, api.booking_text(request, room))
+    text, skip_conflicts = api.booking_request(request, room)
+    written = verbs.book(api.storage, identity.actor(), room, text, skip_conflicts=skip_conflicts)
     location = room.url(written.href)
     # "etag" is the stored booking's (for If-Match); no ETag header: this body is not the booking.
-    return errors.json_response(201, {"href": location, "uid": written.uid, "etag": written.etag},
-                                [("Location", location)])
+    answer = {"href": location, "uid": written.uid, "etag": written.etag}
+    if skip_conflicts:
+        answer["skipped"] = [skipped.to_json(room) for skipped in written.skipped]
+    return errors.json_response(201, answer, [("Location", location)])
 
 
 # -- read --------------------------------------------------------------------------------------

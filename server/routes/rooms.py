@@ -38,12 +38,14 @@ def room(api, request, identity, room_id):
     BOOKING_BODY, {"200": answer("The verdict.", "CheckResult")}, errors=WRITE_ERRORS)
 def check(api, request, identity, room_id):
     """Dry run: every violation and conflict, nothing stored."""
-    text = api.booking_text(request, api.room(room_id))
-    decision = api.storage.check_booking(room_id, text, identity.actor())
+    text, skip_conflicts = api.booking_request(request, api.room(room_id))
+    decision = api.storage.check_booking(room_id, text, identity.actor(), skip_conflicts=skip_conflicts)
     if not api.storage.core.may_view(decision.room, identity.actor()):  # free/busy only: times
         decision.conflicts = [c.busy_only() for c in decision.conflicts]
-    return errors.json_response(200, {"ok": decision.ok, "message": decision.message(),
-                                      **decision.details()})
+    verdict = {"ok": decision.ok, "message": decision.message(), **decision.details()}
+    if skip_conflicts:   # (already as the caller may see them)
+        verdict["skipped"] = [skipped.to_json(decision.room) for skipped in decision.skipped]
+    return errors.json_response(200, verdict)
 
 
 ROUTES = [
