@@ -17,7 +17,8 @@ import json
 from werkzeug.routing import Rule
 
 from roomcal.server import errors, jscalendar
-from roomcal.server.openapi import BOOKING_BODY, WRITE_ERRORS, answer, body, describe, error, query
+from roomcal.server.openapi import (BOOKING_REQUEST, SKIP_CONFLICTS, WRITE_ERRORS, answer, body, describe, error,
+                                    query)
 from roomcal.server.rest import EVENT_TYPE
 from roomcal.server.routes.availability import moment as _moment
 from roomcal.storage import verbs
@@ -32,9 +33,9 @@ FALSE = frozenset({"", "0", "false", "no", "off"})
 
 # -- create ------------------------------------------------------------------------------------
 @describe(
-    "Book the room", "The same booking core as a CalDAV PUT.", BOOKING_BODY,
+    "Book the room", "The same booking core as a CalDAV PUT.", BOOKING_REQUEST,
     {"201": answer("Booked.", "Created", {"Location": "the booking's CalDAV URL"})},
-    errors=WRITE_ERRORS)
+    parameters=[SKIP_CONFLICTS], errors=WRITE_ERRORS)
 def book(api, request, identity, room_id):
     """Create a booking: the same storage upload (and booking core) as a CalDAV PUT."""
     room = api.room(room_id)

@@ -6,7 +6,8 @@ Bookings are in ``bookings.py``, availability and the finder in ``availability.p
 from werkzeug.routing import Rule
 
 from roomcal.server import errors
-from roomcal.server.openapi import BOOKING_BODY, STRING, WRITE_ERRORS, answer, describe, error, query
+from roomcal.server.openapi import (BOOKING_REQUEST, SKIP_CONFLICTS, STRING, WRITE_ERRORS, answer, describe,
+                                    error, query)
 from roomcal.server.routes import availability
 
 
@@ -35,7 +36,8 @@ def room(api, request, identity, room_id):
 @describe(
     "Dry run of a booking", "Every violation and conflict the booking would meet; nothing is "
     "stored. Titles of conflicts are left out for callers with free/busy access only.",
-    BOOKING_BODY, {"200": answer("The verdict.", "CheckResult")}, errors=WRITE_ERRORS)
+    BOOKING_REQUEST, {"200": answer("The verdict.", "CheckResult")}, parameters=[SKIP_CONFLICTS],
+    errors=WRITE_ERRORS)
 def check(api, request, identity, room_id):
     """Dry run: every violation and conflict, nothing stored."""
     text, skip_conflicts = api.booking_request(request, api.room(room_id))
