@@ -67,6 +67,15 @@ class Skipped:
                 "conflict": self.conflict.to_json(room)}
 
 
+def left_out(room, skipped: List[Skipped]) -> str:
+    """The sentence for people of what skipConflicts leaves out ("" for nothing)."""
+    if not skipped:
+        return ""
+    shown = ", ".join(iso(room, s.start)[:16].replace("T", " ") for s in skipped[:3])
+    more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    return f"{len(skipped)} occurrence(s) are left out: {room.name} is taken then ({shown}{more})."
+
+
 def skip_conflicts(core, room, candidate: Booking, existing, actor, *,
                    previous: Optional[Booking] = None) -> Tuple[Optional[str], List[Skipped]]:
     """(the text of ``candidate`` without the occurrences of its series that only conflict,

@@ -176,6 +176,8 @@ def test_the_dry_run_says_what_would_be_stored_and_stores_nothing(world):
     verdict = check.json()
     assert verdict["ok"] is True and verdict["conflicts"] == [] and verdict["violations"] == []
     assert [s["start"] for s in verdict["skipped"]] == ["2027-03-08T10:00:00+01:00"]
+    assert verdict["message"] == (f"The booking is allowed. 1 occurrence(s) are left out: Room {r} is "
+                                  "taken then (2027-03-08 10:00).")
     assert verdict["skipped"][0]["conflict"] == plain.json()["conflicts"][0]
     query = world.request("POST", f"/api/rooms/{r}/check?skipConflicts=true", user=ALICE,
                           data=ICS_SERIES.format(uid="dry"), headers={"Content-Type": "text/calendar"})

@@ -1,8 +1,9 @@
 """/api/rooms/<ID>/bookings: create, list, read, and the verbs of a booking's life.
 
 - ``POST /api/rooms/<ID>/bookings``: a booking body (``server/booking_body.py``: ``{title,
-  start, end[, description, uid]}`` or a JSCalendar Event) or text/calendar -> 201
-  ``{href, uid, etag}``.
+  start, end[, description, uid, recurrenceRules, excludedRecurrenceDates]}`` or a JSCalendar
+  Event) or text/calendar -> 201 ``{href, uid, etag}``; with ``skipConflicts`` a series leaves
+  out its taken occurrences, listed in ``skipped`` (storage/series.py).
 - ``GET /api/rooms/<ID>/bookings?status=&from=&to=&mine=1`` -> ``{"bookings": [...]}``.
 - ``GET /api/rooms/<ID>/bookings/<UID>`` -> the JSCalendar Event plus ``roomcal``.
 - ``POST .../bookings/<UID>/cancel {reason}``, ``.../reschedule {start[, end]}``,

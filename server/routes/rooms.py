@@ -9,6 +9,7 @@ from roomcal.server import errors
 from roomcal.server.openapi import (BOOKING_REQUEST, SKIP_CONFLICTS, STRING, WRITE_ERRORS, answer, describe,
                                     error, query)
 from roomcal.server.routes import availability
+from roomcal.storage import series
 
 
 @describe(
@@ -47,6 +48,8 @@ def check(api, request, identity, room_id):
     verdict = {"ok": decision.ok, "message": decision.message(), **decision.details()}
     if skip_conflicts:   # (already as the caller may see them)
         verdict["skipped"] = [skipped.to_json(decision.room) for skipped in decision.skipped]
+        verdict["message"] = " ".join(filter(None, [verdict["message"],
+                                                    series.left_out(decision.room, decision.skipped)]))
     return errors.json_response(200, verdict)
 
 
