@@ -8,6 +8,7 @@ storage's booking core.
 
 import importlib
 import json
+from typing import Tuple
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.exceptions import NotFound as NoRoute
@@ -87,14 +88,25 @@ class Api:
 
     def booking_text(self, request, room) -> str:
         """The request body as iCalendar: text/calendar as is, JSON converted."""
+        return self.booking_request(request, room, flags=False)[0]
+
+    def booking_request(self, request, room, flags: bool = True) -> Tuple[str, bool]:
+        """(``booking_text``, skipConflicts): the flag is a JSON body's member (a boolean, taken
+        out before the body is converted: it is no member of the event) or the query's
+        ``?skipConflicts=true|false`` (for an iCalendar body).  Without ``flags`` none is read
+        (the member is then an unknown member of a booking)."""
+        skip = booking_body.query_flag(request.args, booking_body.SKIP_CONFLICTS) if flags else None
         mimetype = request.mimetype
         if mimetype in ("text/calendar", "application/ics", "text/plain", ""):
             if (request.content_length or 0) > MAX_BODY:
                 raise BadRequest("The body is too large.", 413)
             try:
-                return request.get_data(cache=False).decode("utf-8")
+                return request.get_data(cache=False).decode("utf-8"), bool(skip)
             except UnicodeDecodeError:
                 raise BadRequest("The body is not UTF-8 text.") from None
         if mimetype.endswith("json"):  # the one definition of a booking body
-            return booking_body.to_ical(self.json_body(request), room)
+            body = self.json_body(request)
+            if flags:
+                skip = booking_body.take_flag(body, booking_body.SKIP_CONFLICTS, skip)
+            return booking_body.to_ical(body, room), bool(skip)
         raise BadRequest(f"Send text/calendar or application/json, not {mimetype}.", 415)

@@ -4,11 +4,14 @@
 ``POST /api/<calendar>/events/`` and each entry of ``POST …/bookings/replace`` take
 the same body, one of:
 
-- the short form ``{"title", "start", "end"[, "description", "uid"]}``: ``title``
-  non-blank text (``name``, the Django Room Booking app's spelling, is the same member);
-  ``start`` and ``end`` ISO 8601 dates or date-times (without an offset, in the room's
-  time zone), ``end`` after ``start``; ``description`` text; ``uid`` non-blank text (left
-  out, the server picks one).  No other members.
+- the short form ``{"title", "start", "end"[, "description", "uid", "recurrenceRules",
+  "excludedRecurrenceDates"]}``: ``title`` non-blank text (``name``, the Django Room
+  Booking app's spelling, is the same member); ``start`` and ``end`` ISO 8601 dates or
+  date-times (without an offset, in the room's time zone), ``end`` after ``start``;
+  ``description`` text; ``uid`` non-blank text (left out, the server picks one);
+  ``recurrenceRules`` JSCalendar's (RFC 8984 §4.3.3, ``until`` in the room's time zone),
+  converted by ``server/jscalendar/``; ``excludedRecurrenceDates`` the starts of
+  occurrences to leave out (EXDATE).  No other members.
 - a JSCalendar Event: an object with ``"@type": "Event"``, read as on the CalDAV URLs
   (``server/jscalendar/``), with the server's fields filled in.
 
@@ -30,14 +33,21 @@ import icalendar
 
 from roomcal.server import jscalendar
 from roomcal.server.rest import _server_fields
-from roomcal.storage.errors import InvalidBooking, UnsupportedComponent
+from roomcal.storage import series
+from roomcal.storage.errors import BadRequest, InvalidBooking, UnsupportedComponent
+from roomcal.storage.instances import Booking
 from roomcal.storage.rooms import parse_local
 from roomcal.storage.text import free_text, one_line
 
-MEMBERS = ("title", "start", "end", "description", "uid")   # the short form
+MEMBERS = ("title", "start", "end", "description", "uid",   # the short form
+           "recurrenceRules", "excludedRecurrenceDates")
 TITLE_ALIAS = "name"                                        # the seed's spelling of title
-SHAPE = ("a booking is {title, start, end[, description, uid]} or a JSCalendar Event "
-         '("@type": "Event")')
+SHAPE = ("a booking is {title, start, end[, description, uid, recurrenceRules, "
+         'excludedRecurrenceDates]} or a JSCalendar Event ("@type": "Event")')
+MAX_EXCLUDED = 1000   # excludedRecurrenceDates: a series is decided one occurrence at a time up to 1000
+# Flags of a request that takes a booking body (POST …/bookings, …/check): a member of a JSON
+# body (taken out before conversion: no member of the event) or a query parameter.
+SKIP_CONFLICTS = "skipConflicts"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +129,10 @@ def _short(body: dict, room, new_uid) -> Tuple[Optional[str], List[Problem]]:
         problems.append(Problem("/uid", "blank", "uid may not be blank (leave it out for a new one)"))
     elif isinstance(body.get("uid"), str) and not one_line(body["uid"]):   # it names a file too
         problems.append(Problem("/uid", "invalid", "uid must be one line, without control characters"))
+    rules, problem_list = _rules(body, room, moments.get("start"))
+    problems.extend(problem_list)
+    excluded, problem_list = _excluded(body, room, body.get("recurrenceRules") is not None)
+    problems.extend(problem_list)
     for key in body:
         if key not in MEMBERS:
             problems.append(Problem("/" + key.replace("~", "~0").replace("/", "~1"), "unknown",
@@ -133,12 +147,59 @@ def _short(body: dict, room, new_uid) -> Tuple[Optional[str], List[Problem]]:
         vevent.add("DESCRIPTION", body["description"])
     vevent.add("DTSTART", moments["start"])
     vevent.add("DTEND", moments["end"])
+    for rule in rules:
+        vevent.add("RRULE", rule)
     calendar = icalendar.Calendar()
     calendar.add("PRODID", "-//roomcal//EN")
     calendar.add("VERSION", "2.0")
     calendar.add_component(vevent)
     calendar.add_missing_timezones()
-    return calendar.to_ical().decode(), []
+    text = calendar.to_ical().decode()
+    if excluded:   # EXDATEs written as every writer writes them (storage/series.py)
+        text = series.without_occurrences(Booking(text, room.tz), excluded)
+    return text, []
+
+
+def _rules(body: dict, room, start) -> Tuple[list, List[Problem]]:
+    """(the RRULE values of ``recurrenceRules``, problems): JSCalendar's conversion."""
+    if body.get("recurrenceRules") is None:
+        return [], []
+    try:
+        rules = jscalendar.recurrence_rules(body["recurrenceRules"], room.timezone, room.tz)
+    except jscalendar.InvalidEvent as e:
+        return [], _event_problems(e)
+    problems = [Problem(f"/recurrenceRules/{i}/until", "invalid", f"recurrenceRules/{i}/until must "
+                        "not be before start: the series would end before it begins")
+                for i, rule in enumerate(rules)
+                if start is not None and "UNTIL" in rule and rule["UNTIL"] < start]
+    return rules, problems
+
+
+def _excluded(body: dict, room, recurring: bool) -> Tuple[List[int], List[Problem]]:
+    """(the starts, UTC seconds, of the occurrences ``excludedRecurrenceDates`` leaves out,
+    problems)."""
+    values = body.get("excludedRecurrenceDates")
+    pointer = "/excludedRecurrenceDates"
+    if values is None:
+        return [], []
+    if not isinstance(values, list) or len(values) > MAX_EXCLUDED:
+        return [], [Problem(pointer, "invalid", f"excludedRecurrenceDates must be a list of at most "
+                            f"{MAX_EXCLUDED} date-times, the starts of the occurrences to leave out")]
+    if values and not recurring:
+        return [], [Problem(pointer, "invalid", "excludedRecurrenceDates leaves occurrences out of a "
+                            "series: it needs recurrenceRules")]
+    starts, problems = [], []
+    for i, value in enumerate(values):
+        example = "e.g. 2027-12-13T10:00:00"
+        if not isinstance(value, str) or len(value.strip()) <= len("2027-12-13"):
+            problems.append(Problem(f"{pointer}/{i}", "invalid", f"excludedRecurrenceDates/{i} must be "
+                                    f"the start of an occurrence as an ISO 8601 date-time, {example}"))
+            continue
+        try:
+            starts.append(int(parse_local(value, room.tz).timestamp()))
+        except ValueError as e:
+            problems.append(Problem(f"{pointer}/{i}", "invalid", f"excludedRecurrenceDates/{i}: {e}"))
+    return starts, problems
 
 
 def _moment(body: dict, name: str, room) -> Tuple[Optional[datetime.datetime], Optional[Problem]]:
@@ -183,3 +244,31 @@ def _event_problems(error: "jscalendar.InvalidEvent") -> List[Problem]:
     return [Problem(pointer, "invalid", f"{pointer.lstrip('/') or 'the event'}: "
                                         f"{messages.get(pointer or '/') or text}")
             for pointer in error.properties or [""]]
+
+
+# -- flags beside a booking body -----------------------------------------------------------------
+TRUE, FALSE = ("true", "1"), ("false", "0")
+
+
+def query_flag(args, name: str) -> Optional[bool]:
+    """``?name=true|false`` (1 and 0 too), None when left out; BadRequest otherwise."""
+    if name not in args:
+        return None
+    value = args.get(name, "").strip().lower()
+    if value not in TRUE + FALSE:
+        raise BadRequest(f"{name}={value!r} is not understood: use {name}=true or {name}=false.")
+    return value in TRUE
+
+
+def take_flag(body, name: str, query: Optional[bool]) -> Optional[bool]:
+    """The boolean member ``name`` of a JSON body, taken out of it (it is no member of the
+    event), else ``query``; BadRequest when it is no boolean or says otherwise than the query."""
+    if not isinstance(body, dict) or name not in body:
+        return query
+    value = body.pop(name)
+    if not isinstance(value, bool):
+        raise BadRequest(f"{name} must be true or false, not {value!r}.")
+    if query is not None and query != value:
+        raise BadRequest(f"{name} is {str(value).lower()} in the body and {str(query).lower()} in "
+                         "the query; send it once.")
+    return value

@@ -108,6 +108,11 @@ INT = {"type": "integer"}
 NULLABLE_DATE_TIME = {"type": ["string", "null"], "description": "ISO 8601 with the room's offset; "
                                                                   "null: open-ended"}
 
+RECURRENCE_RULE = obj({"@type": {"const": "RecurrenceRule"}, "frequency": STRING,
+                       "interval": INT, "count": INT, "until": STRING,
+                       "byDay": array(obj({"day": STRING, "nthOfPeriod": INT}))},
+                      description="RFC 8984 §4.3.3", additional=True)
+
 # -- components --------------------------------------------------------------------------------
 SCHEMAS = {
     "Error": obj({
@@ -164,10 +169,18 @@ SCHEMAS = {
         "description": {"type": ["string", "null"]},
         "uid": {"type": ["string", "null"], "pattern": r"\S",
                 "description": "chosen by the server when left out"},
+        "recurrenceRules": {"type": ["array", "null"], "items": RECURRENCE_RULE, "minItems": 1,
+                            "description": "a series: JSCalendar's rules (until: a LocalDateTime "
+                                           "in the room's time zone)"},
+        "excludedRecurrenceDates": {"type": ["array", "null"], "maxItems": 1000,
+                                    "items": {**DATE_TIME, "description": "the start of an "
+                                              "occurrence to leave out (a date-time)"},
+                                    "description": "with recurrenceRules: EXDATE"},
     }, ["start", "end"], "The short form of a booking, on every route that takes one (bookings, "
         "check, the seed's events, each entry of replace). Any other member, a missing or blank "
-        "title, a start or end that is not ISO 8601 or an end not after start: 422 "
-        "invalidProperties naming each bad member as a JSON pointer (replace: its 400 shape).",
+        "title, a start or end that is not ISO 8601, an end not after start or a bad recurrence "
+        "rule: 422 invalidProperties naming each bad member as a JSON pointer (replace: its 400 "
+        "shape).",
         additional=False), "anyOf": [{"required": ["title"]}, {"required": ["name"]}]},
     "Event": obj({
         "@type": {"const": "Event"},
@@ -181,10 +194,7 @@ SCHEMAS = {
         "status": {"type": "string", "enum": ["confirmed", "tentative", "cancelled"]},
         "freeBusyStatus": {"type": "string", "enum": ["free", "busy"]},
         "privacy": {"type": "string", "enum": ["public", "private", "secret"]},
-        "recurrenceRules": array(obj({"@type": {"const": "RecurrenceRule"}, "frequency": STRING,
-                                      "interval": INT, "count": INT, "until": STRING,
-                                      "byDay": array(obj({"day": STRING, "nthOfPeriod": INT}))},
-                                     additional=True)),
+        "recurrenceRules": array(RECURRENCE_RULE),
         "excludedRecurrenceRules": array({"type": "object"}),
         "recurrenceOverrides": obj({}, additional={"type": "object"},
                                    description="PatchObjects keyed by the occurrence's LocalDateTime"),
@@ -212,9 +222,18 @@ SCHEMAS = {
         "sync-token": STRING,
         "more-results": BOOL,
     }, ["responses"]),
-    "Created": obj({"href": STRING, "uid": STRING, "etag": STRING}, ["href", "uid", "etag"]),
+    "Created": obj({"href": STRING, "uid": STRING, "etag": STRING,
+                    "skipped": array(ref("Skipped"), "with skipConflicts: the occurrences left out")},
+                   ["href", "uid", "etag"]),
     "CheckResult": obj({"ok": BOOL, "message": STRING, "violations": array(ref("Violation")),
-                        "conflicts": array(ref("Conflict"))}, ["ok", "message"]),
+                        "conflicts": array(ref("Conflict")),
+                        "skipped": array(ref("Skipped"), "with skipConflicts: the occurrences that "
+                                                         "would be left out")}, ["ok", "message"]),
+    "Skipped": obj({"start": DATE_TIME, "end": DATE_TIME,
+                    "conflict": {**ref("Conflict"), "description": "the (first) booking in the way, as "
+                                 "a 409 names it; only its times where you may not see its details"}},
+                   ["start", "end", "conflict"], "An occurrence of a series left out (EXDATE) "
+                   "because the room is taken then."),
     "Period": obj({"start": DATE_TIME, "end": DATE_TIME}, ["start", "end"]),
     "ReplaceRequest": obj({
         "period": ref("Period"),
@@ -383,6 +402,20 @@ BOOKING_JSON = {"required": True, "content": {
 BOOKING_BODY = {"required": True, "content": {
     **BOOKING_JSON["content"],
     "text/calendar": {"schema": {"type": "string", "description": "one VEVENT in a VCALENDAR"}}}}
+# POST …/bookings and …/check: a booking body with skipConflicts beside it (server/api.py).
+SKIPPING = ("skipConflicts true: a series is stored (checked) without its occurrences that "
+            "conflict (EXDATE), listed in `skipped`; rules still refuse the whole booking (422), and a "
+            "series whose every occurrence conflicts is 409. A JSON body's boolean member, or "
+            "`?skipConflicts=true` (any body). Otherwise 400.")
+SCHEMAS["SimpleBookingRequest"] = {
+    **SCHEMAS["SimpleBooking"], "description": "SimpleBooking, and skipConflicts.",
+    "properties": {**SCHEMAS["SimpleBooking"]["properties"],
+                   "skipConflicts": {**BOOL, "description": SKIPPING}}}
+BOOKING_REQUEST = {"required": True, "content": {
+    JSON: {"schema": {"anyOf": [ref("SimpleBookingRequest"), ref("Event")],
+                      "description": "a booking body; an Event may carry skipConflicts too"}},
+    "text/calendar": BOOKING_BODY["content"]["text/calendar"]}}
+SKIP_CONFLICTS = query("skipConflicts", SKIPPING, {"type": "string", "enum": ["true", "false", "1", "0"]})
 
 TAGS = {
     "rooms": "The room directory, dry runs and bookings.",

@@ -71,6 +71,7 @@ class Decision:
     violations: List[rules.Violation]
     conflicts: List[Conflict]
     moves: bool = False   # the write adds or moves occurrences (new times)
+    skipped: list = dataclasses.field(default_factory=list)   # left out by skipConflicts (series.py)
 
     @property
     def ok(self) -> bool:

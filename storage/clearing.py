@@ -23,13 +23,12 @@ import os
 import time
 from typing import Dict, List, Optional
 
-import icalendar
-
 from roomcal.storage import notify, overlap
 from roomcal.storage.booking import OWNER
 from roomcal.storage.created import created_at
 from roomcal.storage.errors import Refusal
-from roomcal.storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, instant, like, utc
+from roomcal.storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, utc
+from roomcal.storage.series import without_occurrences
 
 logger = logging.getLogger("roomcal.storage")
 
@@ -174,41 +173,6 @@ def _event(candidate: _Candidate, occurrence) -> Event:
         organizer = organizer[7:]
     return Event(candidate.stored.href, booking.uid, name, start, end, candidate.created,
                  organizer or None, booking.get(OWNER), booking.recurring)
-
-
-def without_occurrences(booking: Booking, starts: set) -> Optional[str]:
-    """The series' text with the occurrences starting at ``starts`` (UTC seconds) excluded:
-    EXDATE on the main event, and a moved occurrence's override removed.  None when the
-    series has no main event."""
-    calendar = icalendar.Calendar.from_ical(booking.to_ical())
-    events = calendar.walk("VEVENT")
-    masters = [e for e in events if "RECURRENCE-ID" not in e]
-    if not masters:
-        return None
-    master = masters[0]
-    dtstart = master["DTSTART"].dt
-    excluded = []
-    remaining = set(starts)
-    for event in events:
-        if "RECURRENCE-ID" not in event:
-            continue
-        if instant(event["DTSTART"].dt, booking.tz) in remaining:
-            remaining.discard(instant(event["DTSTART"].dt, booking.tz))
-            excluded.append(event["RECURRENCE-ID"].dt)
-            _remove_component(calendar, event)
-    for start in sorted(remaining):
-        excluded.append(like(utc(start), dtstart, booking.tz))
-    for value in excluded:
-        master.add("EXDATE", value)
-    return calendar.to_ical().decode()
-
-
-def _remove_component(calendar, event) -> None:
-    for component in calendar.walk():
-        for position, child in enumerate(component.subcomponents):
-            if child is event:
-                del component.subcomponents[position]
-                return
 
 
 # -- applying a plan --------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from radicale import pathutils, types
 from radicale.item import filter as radicale_filter
 from radicale.storage import multifilesystem
 
-from roomcal.storage import context, iana_zones, overlap, replace, rooms
+from roomcal.storage import context, iana_zones, overlap, replace, rooms, series
 from roomcal.storage.accounts import Accounts
 from roomcal.storage.booking import EARLIEST, BookingCore, Decision, row_for
 from roomcal.storage.commit import DELETE, IMPORT, MOVE, PUT, Put, admit, admit_batch, commit, index_changes
@@ -72,6 +72,7 @@ class Written(NamedTuple):
     etag: str
     created: bool
     text: str   # as stored: with what the booking core stamped (owner, approval status)
+    skipped: tuple = ()   # occurrences left out because they conflict (storage/series.py)
 
 
 class Throttle:
@@ -610,16 +611,36 @@ class Storage(multifilesystem.Storage):
                 return item.href
         return None
 
-    def check_booking(self, room_id: str, text: str, actor: Actor) -> Decision:
-        """The dry run of /api/rooms/<id>/check: every violation and conflict, nothing stored."""
+    def check_booking(self, room_id: str, text: str, actor: Actor, *,
+                      skip_conflicts: bool = False) -> Decision:
+        """The dry run of /api/rooms/<id>/check: every violation and conflict, nothing stored.
+        With ``skip_conflicts``, of the series as it would be stored (``Decision.skipped``)."""
         with self.acquire_lock("r", actor.user):
-            collection = self.room_collection(room_id)
-            room, view = collection.room(), collection.view()
-            screened(text)
-            candidate = self.core.parse(room, text)
-            href = self.index.href_of_uid(view.room_key, candidate.uid)
-            previous = view.booking(href) if href else None
-            return self.core.decide(room, candidate, view, previous=previous)
+            skipped = []
+            if skip_conflicts:
+                text, skipped = self.skip_conflicts(room_id, text, actor)
+            room, view, candidate, previous = self._proposed(room_id, text)
+            decision = self.core.decide(room, candidate, view, previous=previous)
+            decision.skipped = skipped
+            return decision
+
+    def skip_conflicts(self, room_id: str, text: str, actor: Actor) -> tuple:
+        """(``text`` without the occurrences of its series that are taken, those occurrences as
+        ``actor`` may see them): storage/series.py.  Call it under the lock of the write or dry
+        run that uses the text, so that nothing takes a kept occurrence in between."""
+        room, view, candidate, previous = self._proposed(room_id, text)
+        kept, skipped = series.skip_conflicts(self.core, room, candidate, view, actor, previous=previous)
+        return kept or text, skipped
+
+    def _proposed(self, room_id: str, text: str) -> tuple:
+        """(room, its view, the booking ``text`` proposes, the stored one of its UID or None);
+        under a lock."""
+        collection = self.room_collection(room_id)
+        room, view = collection.room(), collection.view()
+        screened(text)
+        candidate = self.core.parse(room, text)
+        href = self.index.href_of_uid(view.room_key, candidate.uid)
+        return room, view, candidate, (view.booking(href) if href else None)
 
 
 def _option(configuration, section: str, option: str, default: str) -> str:

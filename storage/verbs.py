@@ -41,16 +41,29 @@ def status_of(booking: Booking) -> str:
 
 
 # -- book --------------------------------------------------------------------------------------
-def book(storage, actor: Actor, room: Room, text: str):
-    """Store a new booking (``Written``); a UID the room has already is ``UidTaken``."""
+def book(storage, actor: Actor, room: Room, text: str, *, skip_conflicts: bool = False):
+    """Store a new booking (``Written``); a UID the room has already is ``UidTaken``.
+
+    With ``skip_conflicts`` a series is stored without its occurrences that are taken
+    (``Written.skipped``; storage/series.py), decided inside the write that stores it."""
     if not storage.core.may_book(room, actor):
         raise Forbidden(f"You may not book {room.name}.")
+    skipped = []
+
+    def without_conflicts(current):
+        kept, found = storage.skip_conflicts(room.id, text, actor)
+        skipped.extend(found)
+        return kept
+
+    build = without_conflicts if skip_conflicts else None
     with context.request(actor):
         try:
-            return storage.put_booking(room.id, text, actor, if_none_match=True)
+            written = storage.put_booking(room.id, None if build else text, actor, if_none_match=True,
+                                          build=build)
         except PreconditionFailed:
             raise UidTaken(f"{room.name} already has a booking with this UID; change it with "
                            "PUT or PATCH on its href, or leave the uid out.") from None
+    return written._replace(skipped=tuple(skipped))
 
 
 # -- read --------------------------------------------------------------------------------------

@@ -148,10 +148,20 @@ def test_booking_bodies_are_what_the_schema_says(world, spec):
     """The shape the OpenAPI document gives a booking body is the one the server takes:
     for bodies whose times are fine, valid by the schema exactly when the dry run reads it."""
     world.add_room("oa-room")
-    schema = {"$ref": "#/components/schemas/SimpleBooking", "components": spec["components"]}
+    schema = {"$ref": "#/components/schemas/SimpleBookingRequest", "components": spec["components"]}
     body_schema = spec["paths"]["/api/rooms/{room_id}/bookings"]["post"]["requestBody"]
+    check_schema = spec["paths"]["/api/rooms/{room_id}/check"]["post"]["requestBody"]
     seed_schema = spec["paths"]["/api/{calendar}/{kind}/"]["post"]["requestBody"]
-    assert body_schema["content"]["application/json"] == seed_schema["content"]["application/json"]
+    assert body_schema == check_schema
+    # Booking and its dry run take the seed's body, and skipConflicts beside it.
+    schemas = spec["components"]["schemas"]
+    assert [s["$ref"].split("/")[-1] for s in seed_schema["content"]["application/json"]["schema"]["anyOf"]] \
+        == ["SimpleBooking", "Event"]
+    assert [s["$ref"].split("/")[-1] for s in body_schema["content"]["application/json"]["schema"]["anyOf"]] \
+        == ["SimpleBookingRequest", "Event"]
+    assert schemas["SimpleBookingRequest"]["properties"] == {
+        **schemas["SimpleBooking"]["properties"],
+        "skipConflicts": schemas["SimpleBookingRequest"]["properties"]["skipConflicts"]}
     validator = Draft202012Validator(schema)
     slot = {"start": "2027-05-10T10:00:00", "end": "2027-05-10T11:00:00"}
     for body in ({"title": "x", **slot}, {"name": "x", **slot}, {"title": "x", "description": "d",
@@ -159,7 +169,12 @@ def test_booking_bodies_are_what_the_schema_says(world, spec):
                  {"title": "x", "description": None, "uid": None, **slot},
                  slot, {"title": "", **slot}, {"title": " ", **slot}, {"name": " ", **slot},
                  {"title": 1, **slot}, {"title": "x", "guests": 2, **slot}, {"title": "x", "uid": "", **slot},
-                 {"title": "x", "start": slot["start"]}, {"title": "x", "timeZone": "UTC", **slot}):
+                 {"title": "x", "start": slot["start"]}, {"title": "x", "timeZone": "UTC", **slot},
+                 {"title": "x", "skipConflicts": True, **slot}, {"title": "x", "recurrenceRules": None, **slot},
+                 {"title": "x", "recurrenceRules": [{"frequency": "weekly", "count": 2}], **slot},
+                 {"title": "x", "recurrenceRules": [], **slot},
+                 {"title": "x", "recurrenceRules": [{"frequency": "weekly", "count": 2}],
+                  "excludedRecurrenceDates": [slot["start"]], **slot}):
         answer = world.request("POST", "/api/rooms/oa-room/check", user=USER, json=body)
         assert answer.status_code == (200 if validator.is_valid(body) else 422), (body, answer.text)
 
@@ -288,6 +303,14 @@ def test_real_answers_validate_against_the_document(world, spec):
     call("GET", room + "/bookings/{uid}", base + "/bookings/oa-none")                    # 404
     call("POST", room + "/check", base + "/check", json={"title": "Check", **slot})
     call("POST", room + "/check", base + "/check", json={"title": "Check"})              # 422
+    series = {"title": "Series", **slot, "recurrenceRules": [{"frequency": "daily", "count": 2}],
+              "skipConflicts": True}
+    skipping = call("POST", room + "/check", base + "/check", json=series)
+    assert skipping.json()["ok"] and len(skipping.json()["skipped"]) == 1
+    later = {"start": "2027-06-21T10:00:00", "end": "2027-06-21T11:00:00"}
+    call("POST", room + "/bookings", base + "/bookings", json={"title": "Taken", **later})
+    skipped = call("POST", room + "/bookings", base + "/bookings", json={**series, **later})
+    assert skipped.status_code == 201 and len(skipped.json()["skipped"]) == 1
     call("POST", room + "/bookings", "/api/rooms/oa-closed/bookings", user=ADMIN, json={"title": "Board", **slot})
     busy_only = call("POST", room + "/check", "/api/rooms/oa-closed/check", json={"title": "Mine", **slot})
     assert busy_only.json()["conflicts"] == [{"start": "2027-06-07T10:00:00+00:00",

@@ -7,6 +7,7 @@ to_jscalendar(ical)                 -> Event (all VEVENTs of one UID)
 from_jscalendar(event, previous)    -> iCalendar text (previous: the stored item on PUT/PATCH)
 validate(event)                     -> raises InvalidEvent with JSON pointers
 apply_patch(event, patch)           -> new Event (RFC 8984 §1.4.9 PatchObject)
+recurrence_rules(rules, zone, tz)   -> RRULE values of recurrenceRules (the short booking body's)
 
 One module a step: ``values`` (the JSCalendar value types, InvalidEvent), ``zones`` (time
 zones), ``ical`` (icalendar accessors), ``read`` (iCalendar -> JSCalendar), ``residue``
@@ -50,6 +51,7 @@ from roomcal.server.jscalendar.patch import apply_patch
 from roomcal.server.jscalendar.read import to_jscalendar
 from roomcal.server.jscalendar.validation import validate
 from roomcal.server.jscalendar.values import InvalidEvent
-from roomcal.server.jscalendar.write import from_jscalendar
+from roomcal.server.jscalendar.write import from_jscalendar, recurrence_rules
 
-__all__ = ["InvalidEvent", "to_jscalendar", "from_jscalendar", "validate", "apply_patch"]
+__all__ = ["InvalidEvent", "to_jscalendar", "from_jscalendar", "validate", "apply_patch",
+           "recurrence_rules"]

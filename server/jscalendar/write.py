@@ -18,14 +18,14 @@ from icalendar.prop import vUnknown
 
 from roomcal.server.jscalendar.canonical import _address, _canonical, _reply_address
 from roomcal.server.jscalendar.ical import _all, _dt, _first, _param, _parse_ical, _text
-from roomcal.server.jscalendar.normalize import _normalize
+from roomcal.server.jscalendar.normalize import _normalize, _normalize_rule
 from roomcal.server.jscalendar.read import (
     _agent_of, _alarm_js, _attendee_roles, _calendar_to_js, _email_of, _group, _kind_of,
     _partstat_of, _read_alerts, _read_dates, _read_duration, _read_keywords, _read_locations,
     _read_participants, _read_rules, _read_simple, _read_time, _rid_of, _role_param, _rsvp_of,
     _utc_of)
 from roomcal.server.jscalendar.residue import _diff, _encode_residue
-from roomcal.server.jscalendar.validation import _Errors, _apply_override, _check_event
+from roomcal.server.jscalendar.validation import _Errors, _apply_override, _check_event, _check_rule
 from roomcal.server.jscalendar.values import (
     DEFAULT_PRODID, ID_PARAM, KINDS, PARTSTATS, PRIVACY, RESIDUE_PROP, UTC, _add, _parse_duration,
     _parse_local, _parse_signed, _parse_utc, _same)
@@ -145,6 +145,23 @@ def _rule_parts(rule: dict, ctx: _Ctx, extra=None) -> dict:
         if name.upper().startswith("X-") and name.upper() not in parts:
             parts[name] = value
     return parts
+
+
+def recurrence_rules(rules, zone: str, tz) -> list:
+    """The RRULE values (icalendar recurrence parts) of JSCalendar ``recurrenceRules`` (RFC 8984
+    §4.3.3) for an event whose times are in ``zone`` (``tz``): ``until`` is a LocalDateTime
+    there, written in UTC.  InvalidEvent naming every bad rule by its JSON pointer
+    ("/recurrenceRules/0/frequency")."""
+    errors = _Errors()
+    if not isinstance(rules, list) or not rules:
+        errors.add("/recurrenceRules", "must be a non-empty array of RecurrenceRule objects")
+    else:
+        rules = [_normalize_rule(rule) for rule in rules]
+        for i, rule in enumerate(rules):
+            _check_rule(errors, rule, f"/recurrenceRules/{i}")
+    errors.raise_if_any()
+    ctx = _Ctx(None, zone, tz)
+    return [_rule_parts(rule, ctx) for rule in rules]
 
 
 def _sync_rules(comp, name, want_rules, ctx):

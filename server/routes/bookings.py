@@ -1,8 +1,9 @@
 """/api/rooms/<ID>/bookings: create, list, read, and the verbs of a booking's life.
 
 - ``POST /api/rooms/<ID>/bookings``: a booking body (``server/booking_body.py``: ``{title,
-  start, end[, description, uid]}`` or a JSCalendar Event) or text/calendar -> 201
-  ``{href, uid, etag}``.
+  start, end[, description, uid, recurrenceRules, excludedRecurrenceDates]}`` or a JSCalendar
+  Event) or text/calendar -> 201 ``{href, uid, etag}``; with ``skipConflicts`` a series leaves
+  out its taken occurrences, listed in ``skipped`` (storage/series.py).
 - ``GET /api/rooms/<ID>/bookings?status=&from=&to=&mine=1`` -> ``{"bookings": [...]}``.
 - ``GET /api/rooms/<ID>/bookings/<UID>`` -> the JSCalendar Event plus ``roomcal``.
 - ``POST .../bookings/<UID>/cancel {reason}``, ``.../reschedule {start[, end]}``,
@@ -17,7 +18,8 @@ import json
 from werkzeug.routing import Rule
 
 from roomcal.server import errors, jscalendar
-from roomcal.server.openapi import BOOKING_BODY, WRITE_ERRORS, answer, body, describe, error, query
+from roomcal.server.openapi import (BOOKING_REQUEST, SKIP_CONFLICTS, WRITE_ERRORS, answer, body, describe, error,
+                                    query)
 from roomcal.server.rest import EVENT_TYPE
 from roomcal.server.routes.availability import moment as _moment
 from roomcal.storage import verbs
@@ -32,19 +34,22 @@ FALSE = frozenset({"", "0", "false", "no", "off"})
 
 # -- create ------------------------------------------------------------------------------------
 @describe(
-    "Book the room", "The same booking core as a CalDAV PUT.", BOOKING_BODY,
+    "Book the room", "The same booking core as a CalDAV PUT.", BOOKING_REQUEST,
     {"201": answer("Booked.", "Created", {"Location": "the booking's CalDAV URL"})},
-    errors=WRITE_ERRORS)
+    parameters=[SKIP_CONFLICTS], errors=WRITE_ERRORS)
 def book(api, request, identity, room_id):
     """Create a booking: the same storage upload (and booking core) as a CalDAV PUT."""
     room = api.room(room_id)
     if identity.read_only:
         return errors.json_error(403, "forbidden", "This token is read-only: it cannot book.")
-    written = verbs.book(api.storage, identity.actor(), room, api.booking_text(request, room))
+    text, skip_conflicts = api.booking_request(request, room)
+    written = verbs.book(api.storage, identity.actor(), room, text, skip_conflicts=skip_conflicts)
     location = room.url(written.href)
     # "etag" is the stored booking's (for If-Match); no ETag header: this body is not the booking.
-    return errors.json_response(201, {"href": location, "uid": written.uid, "etag": written.etag},
-                                [("Location", location)])
+    answer = {"href": location, "uid": written.uid, "etag": written.etag}
+    if skip_conflicts:
+        answer["skipped"] = [skipped.to_json(room) for skipped in written.skipped]
+    return errors.json_response(201, answer, [("Location", location)])
 
 
 # -- read --------------------------------------------------------------------------------------

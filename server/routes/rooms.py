@@ -6,8 +6,10 @@ Bookings are in ``bookings.py``, availability and the finder in ``availability.p
 from werkzeug.routing import Rule
 
 from roomcal.server import errors
-from roomcal.server.openapi import BOOKING_BODY, STRING, WRITE_ERRORS, answer, describe, error, query
+from roomcal.server.openapi import (BOOKING_REQUEST, SKIP_CONFLICTS, STRING, WRITE_ERRORS, answer, describe,
+                                    error, query)
 from roomcal.server.routes import availability
+from roomcal.storage import series
 
 
 @describe(
@@ -35,15 +37,20 @@ def room(api, request, identity, room_id):
 @describe(
     "Dry run of a booking", "Every violation and conflict the booking would meet; nothing is "
     "stored. Titles of conflicts are left out for callers with free/busy access only.",
-    BOOKING_BODY, {"200": answer("The verdict.", "CheckResult")}, errors=WRITE_ERRORS)
+    BOOKING_REQUEST, {"200": answer("The verdict.", "CheckResult")}, parameters=[SKIP_CONFLICTS],
+    errors=WRITE_ERRORS)
 def check(api, request, identity, room_id):
     """Dry run: every violation and conflict, nothing stored."""
-    text = api.booking_text(request, api.room(room_id))
-    decision = api.storage.check_booking(room_id, text, identity.actor())
+    text, skip_conflicts = api.booking_request(request, api.room(room_id))
+    decision = api.storage.check_booking(room_id, text, identity.actor(), skip_conflicts=skip_conflicts)
     if not api.storage.core.may_view(decision.room, identity.actor()):  # free/busy only: times
         decision.conflicts = [c.busy_only() for c in decision.conflicts]
-    return errors.json_response(200, {"ok": decision.ok, "message": decision.message(),
-                                      **decision.details()})
+    verdict = {"ok": decision.ok, "message": decision.message(), **decision.details()}
+    if skip_conflicts:   # (already as the caller may see them)
+        verdict["skipped"] = [skipped.to_json(decision.room) for skipped in decision.skipped]
+        verdict["message"] = " ".join(filter(None, [verdict["message"],
+                                                    series.left_out(decision.room, decision.skipped)]))
+    return errors.json_response(200, verdict)
 
 
 ROUTES = [

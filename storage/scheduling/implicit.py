@@ -33,11 +33,11 @@ from typing import Dict, List, Optional, Set
 
 import icalendar
 
-from roomcal.storage import context
+from roomcal.storage import context, series
 from roomcal.storage.booking import OWNER
 from roomcal.storage.commit import SCHEDULED, Put, admit, commit
 from roomcal.storage.errors import BookingRefused, PreconditionFailed, Refusal
-from roomcal.storage.instances import BadBooking, Booking, instant, iso, like, utc, values_of
+from roomcal.storage.instances import BadBooking, Booking, iso, values_of
 from roomcal.storage.items import free_href
 from roomcal.storage.scheduling import copies, itip, people
 from roomcal.storage.scheduling.addresses import normalized
@@ -233,7 +233,7 @@ def _book(storage, room, meeting, booker) -> Answer:
                                   "UID; it cannot take this one.")
     address = storage.directory.room_addresses(room)
     new_href = href or free_href(uid, lambda h: collection._get(h) is not None)
-    text = _room_copy(meeting, address, [])
+    text = _room_copy(meeting, address)
     declined, refusal = [], None
     try:
         put = admit(collection, room, view, new_href, collection._item(text), booker, previous=previous)
@@ -241,11 +241,12 @@ def _book(storage, room, meeting, booker) -> Answer:
         # A series: the occurrences the core refuses one by one are declined, the rest held.
         declined = _declined_occurrences(storage, room, text, view, previous)
         put, refusal = None, refused
-        if declined:
+        held = series.without_occurrences(Booking(text, room.tz), [d.start for d in declined]) \
+            if declined else None
+        if held is not None:
             try:
-                put = admit(collection, room, view, new_href,
-                            collection._item(_room_copy(meeting, address, [d.rid for d in declined])),
-                            booker, previous=previous)
+                put = admit(collection, room, view, new_href, collection._item(held), booker,
+                            previous=previous)
             except Refusal as again:
                 refusal, declined = again, []
     except Refusal as refused:
@@ -285,11 +286,8 @@ def _declined_occurrences(storage, room, text: str, view, previous) -> list:
     refused = [(o, decision) for o, decision in decided if not decision.ok]
     if not refused or len(refused) == len(decided) or len(refused) > MAX_DECLINED_OCCURRENCES:
         return []
-    master_start = booking.master["DTSTART"].dt
-    overridden = {instant(e["DTSTART"].dt, booking.tz): e["RECURRENCE-ID"].dt
-                  for e in booking.events if "RECURRENCE-ID" in e}
-    return [Declined(overridden.get(o.start) or like(utc(o.start), master_start, booking.tz),
-                     o.start, decision.message()) for o, decision in refused]
+    rids = series.recurrence_ids(booking, [o.start for o, _ in refused])
+    return [Declined(rid, o.start, decision.message()) for rid, (o, decision) in zip(rids, refused)]
 
 
 def _declined_sentence(room, declined: list) -> str:
@@ -339,15 +337,14 @@ def _is_room(attendee, addresses) -> bool:
     return normalized(str(attendee)) in {normalized(a) for a in addresses}
 
 
-def _room_copy(meeting, addresses, declined: list) -> str:
+def _room_copy(meeting, addresses) -> str:
     """The room's copy of a meeting: its VEVENTs that invite the room, without alarms, other
-    attendees or what this module wrote into the organizer's copy, and without ``declined``
-    occurrences."""
+    attendees or what this module wrote into the organizer's copy."""
     calendar = icalendar.Calendar()
     for name, value in meeting.property_items(recursive=False):
         if name not in ("BEGIN", "END", "METHOD"):
             calendar.add(name, value)
-    excluded = list(declined)
+    excluded = []   # occurrences that no longer invite the room
     events = []
     for component in meeting.subcomponents:
         if component.name == "VTIMEZONE":
