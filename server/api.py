@@ -86,16 +86,11 @@ class Api:
         except (ValueError, UnicodeDecodeError, RecursionError) as e:
             raise BadRequest(f"The body is not valid JSON: {e}.") from None
 
-    def booking_text(self, request, room) -> str:
-        """The request body as iCalendar: text/calendar as is, JSON converted."""
-        return self.booking_request(request, room, flags=False)[0]
-
-    def booking_request(self, request, room, flags: bool = True) -> Tuple[str, bool]:
-        """(``booking_text``, skipConflicts): the flag is a JSON body's member (a boolean, taken
-        out before the body is converted: it is no member of the event) or the query's
-        ``?skipConflicts=true|false`` (for an iCalendar body).  Without ``flags`` none is read
-        (the member is then an unknown member of a booking)."""
-        skip = booking_body.query_flag(request.args, booking_body.SKIP_CONFLICTS) if flags else None
+    def booking_request(self, request, room) -> Tuple[str, bool]:
+        """(the body as iCalendar: text/calendar as is, JSON converted; skipConflicts): the flag
+        is a JSON body's member (a boolean, taken out before the body is converted: it is no
+        member of the event) or the query's ``?skipConflicts=true|false`` (for an iCalendar body)."""
+        skip = booking_body.query_flag(request.args, booking_body.SKIP_CONFLICTS)
         mimetype = request.mimetype
         if mimetype in ("text/calendar", "application/ics", "text/plain", ""):
             if (request.content_length or 0) > MAX_BODY:
@@ -106,7 +101,6 @@ class Api:
                 raise BadRequest("The body is not UTF-8 text.") from None
         if mimetype.endswith("json"):  # the one definition of a booking body
             body = self.json_body(request)
-            if flags:
-                skip = booking_body.take_flag(body, booking_body.SKIP_CONFLICTS, skip)
+            skip = booking_body.take_flag(body, booking_body.SKIP_CONFLICTS, skip)
             return booking_body.to_ical(body, room), bool(skip)
         raise BadRequest(f"Send text/calendar or application/json, not {mimetype}.", 415)
