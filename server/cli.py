@@ -279,7 +279,7 @@ def cmd_reindex(args):
     ids = [args.room] if args.room else storage.registry.ids()
     with _writing(storage):
         for room_id in ids:
-            count = storage.room_collection(room_id).reindex()
+            count = storage.room_collection(room_id).reindex(trust_stamps=False)
             print(f"{room_id}: {count} booking(s) indexed")
 
 

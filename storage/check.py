@@ -20,6 +20,7 @@ floors are not ahead of its sequence and no change is dated in the future; no st
 temporary file of ours (htpasswd ``*.<pid>.tmp`` of a dead process, template ``.tmp-*``).
 """
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -35,6 +36,7 @@ from roomcal.storage.errors import Refusal
 from roomcal.storage.index import Row, _row
 from roomcal.storage.instances import BadBooking, Booking
 from roomcal.storage.screen import UnsafeCalendar, screen
+from roomcal.storage.stamps import stamp_of
 
 RADICALE_TMP = ".Radicale.tmp-"
 FUTURE_SLACK = 300  # seconds of clock skew tolerated for journal entries
@@ -176,11 +178,15 @@ def rebuild_index(collection) -> int:
     """``Collection.reindex``; when Radicale cannot read an item (and ``skip_broken_item`` is
     off, so reindex fails), the same rows without the unreadable items."""
     try:
-        return collection.reindex()
+        return collection.reindex(trust_stamps=False)
     except RuntimeError:
         fingerprint, newest = collection._fingerprint(), collection._newest_item()
-        rows = [collection._row(href, item) for href, item in readable_items(collection)]
-        collection._storage.index.replace_room(collection.path, rows, fingerprint, newest)
+        rows, stamps = [], []
+        for href, item in readable_items(collection):
+            rows.append(collection._row(href, item))
+            with contextlib.suppress(OSError):
+                stamps.append(stamp_of(href, item, os.stat(os.path.join(collection._filesystem_path, href))))
+        collection._storage.index.replace_room(collection.path, rows, fingerprint, newest, stamps)
         return len(rows)
 
 

@@ -8,7 +8,6 @@ PUT), ``move`` (MOVE into a room), ``import_bookings`` (CLI) and ``replace_perio
 every item written goes through storage/commit.py (journal, file, index, mail).
 """
 
-import contextlib
 import functools
 import logging
 import os
@@ -169,24 +168,38 @@ class Collection(multifilesystem.Collection):
             self.reindex()
         return RoomView(self, index, self.path)
 
-    def reindex(self) -> int:
-        """Rebuild the room's rows: files that kept their stamp keep their row (a deleted
-        Radicale cache changes the folder, not the bookings); the others are read again."""
+    def reindex(self, trust_stamps: bool = True) -> int:
+        """Bring the room's rows up to date with its files: a file that kept its stamp keeps
+        its row (a deleted Radicale cache changes the folder, not the bookings); the others
+        (all of them without ``trust_stamps``: ``roomcal check``) are read again, and rows of
+        files that are gone go."""
         index = self._storage.index
-        fingerprint, newest = self._fingerprint(), self._newest_item()
+        fingerprint = self._fingerprint()
         known = index.rows(self.path)
-        rows, stamps, read = [], [], 0
-        for item in self.get_all():
-            if isinstance(item, StampedItem) and item.href in known:
-                rows.append(known[item.href])
-            else:
-                rows.append(self._row(item.href, item))
-                read += 1
-            with contextlib.suppress(OSError):
-                stamps.append(stamp_of(item.href, item, os.stat(os.path.join(self._filesystem_path, item.href))))
-        index.replace_room(self.path, rows, fingerprint, newest, stamps)
-        logger.info("Rebuilt the booking index of %s (%d bookings, %d read again)", self.path, len(rows), read)
-        return len(rows)
+        rows, stamps, present, newest = [], [], set(), 0
+        for href in self._list():   # (the room's stamps at hand meanwhile)
+            path = os.path.join(self._filesystem_path, href)
+            try:
+                stat = os.stat(path)
+            except OSError:
+                continue
+            if not pathutils.file_check_size(path, self._storage._max_resource_size):
+                continue
+            newest = max(newest, stat.st_mtime_ns)
+            if trust_stamps and href in known and matches(self._stamp(href), stat):
+                present.add(href)
+                continue
+            item = self._get(href, verify_href=False)
+            if item is None:
+                continue
+            present.add(href)
+            rows.append(self._row(href, item))
+            stamps.append(stamp_of(href, item, stat))
+        gone = [href for href in known if href not in present]
+        index.change(self.path, fingerprint, put=rows, remove=gone, newest=newest, stamps=stamps)
+        logger.info("Rebuilt the booking index of %s (%d bookings, %d read again, %d gone)",
+                    self.path, len(present), len(rows), len(gone))
+        return len(present)
 
     def _stamp(self, href: str):
         """The stamp of one file: from the whole room's when a listing read them, else alone."""

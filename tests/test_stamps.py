@@ -1,0 +1,67 @@
+"""Listings served from stamps (storage/stamps.py) answer exactly what Radicale's own
+reading of the files answers, and follow files changed behind the server's back."""
+
+import os
+import shutil
+
+import pytest
+from lxml import etree
+
+from conftest import assert_no_500, book, event, new_room
+
+LISTING = ('<?xml version="1.0"?><propfind xmlns="DAV:"><prop><getetag/><getcontenttype/>'
+           '<getlastmodified/></prop></propfind>')
+
+
+@pytest.fixture(scope="module")
+def site(server):
+    server.add_user("s-ann")
+    return server
+
+
+def listing(server, room_id) -> bytes:
+    answer = server.request("PROPFIND", f"/rooms/{room_id}/", user="s-ann", data=LISTING,
+                            headers={"Depth": "1", "Content-Type": "application/xml"})
+    assert answer.status_code == 207
+    return answer.content
+
+
+def etags(body: bytes) -> dict:
+    """{file name: ETag} of the items in a multistatus."""
+    found = {}
+    for response in etree.fromstring(body).iter("{DAV:}response"):
+        href = response.findtext("{DAV:}href")
+        if href.endswith(".ics"):
+            found[href.rsplit("/", 1)[1]] = response.findtext(".//{DAV:}getetag")
+    return found
+
+
+def folder(server, room_id):
+    return os.path.join(server.dir, "data", "collections", "collection-root", "rooms", room_id)
+
+
+def test_a_listing_is_the_same_after_radicales_cache_is_gone(site):
+    r = new_room(site, "st")
+    for day in range(1, 6):
+        assert book(site, r, f"2027080{day}T080000Z", f"2027080{day}T090000Z", "s-ann",
+                    name=f"b{day}.ics").status_code == 201
+    before = listing(site, r)
+    assert len(etags(before)) == 5
+    shutil.rmtree(os.path.join(folder(site, r), ".Radicale.cache"))
+    assert listing(site, r) == before
+    # and the conflict check (its index rebuilt after the folder changed) still knows them
+    assert book(site, r, "20270801T083000Z", "20270801T093000Z", "s-ann").status_code == 409
+
+
+def test_a_file_rewritten_behind_our_back_is_read_again(site):
+    r = new_room(site, "st")
+    assert book(site, r, "20270810T080000Z", "20270810T090000Z", "s-ann", name="x.ics",
+                uid="hand", summary="Before").status_code == 201
+    old = etags(listing(site, r))["x.ics"]
+    with open(os.path.join(folder(site, r), "x.ics"), "w", newline="") as f:
+        f.write(event("20270810T080000Z", "20270810T090000Z", uid="hand", summary="After and longer"))
+    new = etags(listing(site, r))["x.ics"]
+    assert new != old
+    answer = site.request("GET", f"/rooms/{r}/x.ics", user="s-ann")
+    assert "After and longer" in answer.text and answer.headers["ETag"] == new
+    assert_no_500(site)
