@@ -27,6 +27,7 @@ from roomcal.storage.text import one_line
 
 logger = logging.getLogger("roomcal.notify")
 SMTP_TIMEOUT = 30  # seconds per SMTP operation; the claim lease must be longer
+ATTACHMENT_NAME = "booking.ics"
 
 
 class PermanentFailure(Exception):
@@ -58,6 +59,10 @@ def message(settings: notify.Settings, mail: Mail) -> email.message.EmailMessage
         msg.add_alternative(mail.calendar, subtype="calendar", params={"method": method})
         msg.add_attachment(mail.calendar.encode(), maintype="application", subtype="ics",
                            filename="invite.ics")
+    if mail.attachment:
+        # A confirmation: the booking to add to any calendar (PUBLISH: no reply expected).
+        msg.add_attachment(mail.attachment, subtype="calendar", filename=ATTACHMENT_NAME,
+                           params={"method": "PUBLISH"})
     return msg
 
 
