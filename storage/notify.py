@@ -331,7 +331,7 @@ class Notifier:
         return recipient, subject, body, kind
 
     # -- the approval loop and the confirmations (issue 18) -----------------------------------
-    def loop_kinds(self, room, previous: Optional[Booking], new: Optional[Booking], actor,
+    def loop_kinds(self, room, href: str, previous: Optional[Booking], new: Optional[Booking], actor,
                    scheduled: bool = False) -> list:
         """The kinds of LOOP_KINDS a write of a booking gives (none for a removal)."""
         if new is None:
@@ -345,14 +345,15 @@ class Notifier:
             return []
         if previous is None:
             return ["booked"]
-        if self.kind_of(previous, new, actor, False) is not None:
-            return []   # approved, declined, cancelled: that mail says it
+        cleared = bool((_clearing.get() or {}).get((room.id, href)))
+        if self.kind_of(previous, new, actor, cleared) is not None:
+            return []   # approved, declined, cancelled, cleared: that mail says it
         return ["changed"] if _looks(previous, SHOWN) != _looks(new, SHOWN) else []
 
     def compose_loop(self, room, href, previous, new, actor, scheduled: bool = False) -> list:
         """[(recipient, subject, body, kind, attachment)] of ``loop_kinds``."""
         mails = []
-        for kind in self.loop_kinds(room, previous, new, actor, scheduled):
+        for kind in self.loop_kinds(room, href, previous, new, actor, scheduled):
             if LOOP_KINDS[kind] == "managers":
                 recipients = self.manager_addresses(room, actor)
             else:
@@ -407,6 +408,14 @@ class Notifier:
         """The booking as booking.ics for a mail of ``kind`` (with confirmations), else ""."""
         if booking is None or kind not in ATTACHED or not self.settings.confirmations:
             return ""
+        try:
+            return self._as_published(room, booking)
+        except Exception:   # the mail goes without its file rather than not at all
+            logger.exception("The %s mail about %s%s goes without booking.ics", kind, room.path, booking.uid)
+            return ""
+
+    @staticmethod
+    def _as_published(room, booking: Booking) -> str:
         import icalendar
         calendar = icalendar.Calendar.from_ical(booking.to_ical())
         calendar.pop("METHOD", None)

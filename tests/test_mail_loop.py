@@ -262,6 +262,27 @@ def test_an_unchanged_save_mails_nothing(confirming, smtp):
         ["Booked", "Changed"]
 
 
+def test_a_cleared_occurrence_is_one_mail_not_a_change_besides(confirming, smtp):
+    """clear-bookings excludes a series' clashing occurrence: the "cleared" mail says it, no
+    "changed" confirmation on top."""
+    room_id = room(confirming, "--managers", MGR)
+    tag = uuid.uuid4().hex[:6]
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//legacy//EN"]
+    for uid, summary, rule, created in ((f"first-{tag}", "First", "", "20250101T000000Z"),
+                                        (f"series-{tag}", "Series", "RRULE:FREQ=DAILY;COUNT=3",
+                                         "20250601T000000Z")):
+        lines += ["BEGIN:VEVENT", f"UID:{uid}", "DTSTAMP:20250101T000000Z", f"DTSTART:{when(12, 9)}",
+                  f"DTEND:{when(12, 10)}", f"SUMMARY:{summary}", f"CREATED:{created}",
+                  "ORGANIZER:mailto:series@example.org", *([rule] if rule else []), "END:VEVENT"]
+    calendar = "\r\n".join(lines + ["END:VCALENDAR"]) + "\r\n"
+    confirming.cli("import", room_id, "-", "--allow-conflicts", input=calendar)
+    answer = confirming.request("DELETE", f"/api/clear-bookings?calendar={room_id}", user=MGR)
+    assert answer.status_code == 200, answer.text
+    smtp.wait_for(lambda m: m["Subject"].startswith(f"Removed: Series in Room {room_id}"))
+    time.sleep(0.5)
+    assert [m["Subject"].split(":")[0] for m in mails_to(smtp, "series@example.org", room_id)] == ["Removed"]
+
+
 # -- templates per kind ----------------------------------------------------------------------------
 def test_a_room_has_its_own_template_per_kind(srv, smtp, tmp_path):
     room_id = room(srv, "--approval", "--managers", MGR)
@@ -393,3 +414,10 @@ def test_requeue_sends_failed_mails_again_and_never_a_sent_one(tmp_path):
     assert outbox.requeue([waiting]) == [waiting]             # a waiting one: now
     assert {outbox.claim("me", 60).id, outbox.claim("me", 60).id} == {failed, waiting}
     assert outbox.requeue(None) == []
+
+
+def test_confirmations_is_a_yes_or_no_and_off_by_default():
+    assert notify.parse_settings({"smtp_server": "smtp.example.org"}, {}).confirmations is False
+    assert notify.parse_settings({"smtp_server": "x", "confirmations": "yes"}, {}).confirmations is True
+    with pytest.raises(notify.NotifyConfigError, match="confirmations must be true or false"):
+        notify.parse_settings({"smtp_server": "x", "confirmations": "sometimes"}, {})
