@@ -92,7 +92,7 @@ def send(settings: notify.Settings, mail: Mail) -> None:
         if settings.login:
             smtp.login(settings.login, settings.password)
         try:
-            smtp.send_message(msg, from_addr=settings.sender, to_addrs=recipients)
+            refused = smtp.send_message(msg, from_addr=settings.sender, to_addrs=recipients)
         except smtplib.SMTPRecipientsRefused as e:
             codes = [code for code, _ in e.recipients.values()]
             if codes and all(code >= 500 for code in codes):
@@ -102,6 +102,13 @@ def send(settings: notify.Settings, mail: Mail) -> None:
             if e.smtp_code >= 500:
                 raise PermanentFailure(f"message refused: {e.smtp_code} {e.smtp_error!r}") from None
             raise
+    # The Bcc copies went, the recipient was refused: the mail did not reach whom it is for
+    # (kept failed, or tried again; its Bcc copies then go again).
+    if mail.recipient in (refused or {}):
+        code, answer = refused[mail.recipient]
+        if code >= 500:
+            raise PermanentFailure(f"recipient refused: {code} {answer!r}")
+        raise smtplib.SMTPRecipientsRefused({mail.recipient: (code, answer)})
 
 
 class Sender(threading.Thread):

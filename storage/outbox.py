@@ -200,10 +200,10 @@ class Outbox:
                         raise AlreadySent(f"Mail {mail_id} was sent already; it is not sent twice.")
                     chosen.append(mail_id)
             now = time.time()
-            for mail_id in chosen:
-                # A pending mail being sent right now (claimed) keeps its lease: not sent twice.
-                db.execute("UPDATE outbox SET state = 'pending', next_try = ? WHERE id = ? AND "
-                           "(state = 'failed' OR claimed_until <= ?)", (now, mail_id, now))
+            # A pending mail being sent right now (claimed) is left to its sender: not sent twice.
+            chosen = [mail_id for mail_id in chosen if db.execute(
+                "UPDATE outbox SET state = 'pending', next_try = ? WHERE id = ? AND "
+                "(state = 'failed' OR claimed_until <= ?)", (now, mail_id, now)).rowcount]
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

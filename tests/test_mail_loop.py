@@ -23,6 +23,7 @@ from roomcal.storage.errors import NotFound
 
 ADMIN, MGR, DEPUTY, ALICE, BOB = "ml-admin", "ml-mgr", "ml-deputy", "ml-alice", "ml-bob"
 PUBLIC = "https://rooms.example.org"
+AUDIT = "audit@example.org"   # a blind copy of every mail of srv
 
 
 def start(make_server, smtp, *extra):
@@ -48,7 +49,7 @@ def start(make_server, smtp, *extra):
 
 @pytest.fixture(scope="module")
 def srv(make_server, smtp):
-    server = start(make_server, smtp)
+    server = start(make_server, smtp, f"bcc = {AUDIT}\n")
     yield server
     assert_no_500(server)
 
@@ -332,6 +333,8 @@ def test_a_failed_mail_is_listed_and_sent_again(srv, smtp):
         first = mine[0]
         assert first["state"] == "failed" and first["kind"] == "cancelled" and first["room"] == room_id
         assert first["attempts"] == 1 and "550" in first["lastError"] and first["uid"] == uids[0]
+        # Its blind copy was taken; the mail still failed: it did not reach its recipient.
+        assert [m for rcpts, m in smtp.messages if rcpts == [AUDIT] and uids[0] in m["Subject"]]
         assert first["subject"].startswith(f"Cancelled: Meeting {uids[0]}") and "body" not in first
         listed = srv.cli("mail", "list", "--failed").stdout
         assert address in listed and str(first["id"]) in listed and "550" in listed
@@ -413,6 +416,7 @@ def test_requeue_sends_failed_mails_again_and_never_a_sent_one(tmp_path):
     assert outbox.get(failed)["state"] == "pending" and outbox.get(failed)["last_error"]
     assert outbox.requeue([waiting]) == [waiting]             # a waiting one: now
     assert {outbox.claim("me", 60).id, outbox.claim("me", 60).id} == {failed, waiting}
+    assert outbox.requeue([failed]) == []                     # being sent now: left to its sender
     assert outbox.requeue(None) == []
 
 
