@@ -210,6 +210,7 @@ class Outbox:
             raise
         return chosen
 
+
 def _setup(conn: sqlite3.Connection) -> None:
     conn.executescript(SCHEMA)
     have = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
