@@ -27,7 +27,8 @@ from roomcal.storage import context, rooms
 from roomcal.storage.accounts import RESERVED_USERS, AccountError, check_email, check_name
 from roomcal.storage.context import Actor
 from roomcal.storage.errors import NotFound, Refusal, RoomInUse
-from roomcal.storage.mail_templates import TemplateError, format_template
+from roomcal.storage import notify
+from roomcal.storage.mail_templates import TemplateError, check_kind, format_template
 
 logger = logging.getLogger("roomcal.admin")
 PEOPLE = ("bookers", "managers", "viewers")   # lists of users and @groups
@@ -490,28 +491,51 @@ def _template_owner(storage, room_id: Optional[str]) -> str:
     return f"room {room_id}" if room_id else "rooms without their own"
 
 
-def template(storage, room_id: Optional[str]) -> dict:
-    """The template a room's mails use: its own, else the default, else the built-in one."""
+def _template_kind(kind: Optional[str]) -> str:
+    """`` (kind)`` for the log; InvalidChange for a kind without a template of its own."""
+    try:
+        check_kind(kind)
+    except TemplateError as e:
+        raise InvalidChange(f"{str(e)[:1].upper()}{str(e)[1:]}.", ["kind"]) from None
+    return f" ({kind})" if kind else ""
+
+
+def template(storage, room_id: Optional[str], kind: Optional[str] = None) -> dict:
+    """The template a room's mails (of ``kind``; None: the shared one) use: its own, else
+    the default, else the built-in one."""
     _template_owner(storage, room_id)
-    subject, body, whose = storage.notifier.templates.get(room_id)
+    _template_kind(kind)
+    subject, body, whose = storage.notifier.templates.get(room_id, kind)
     return {"room": room_id, "whose": whose, "subject": subject, "body": body,
             "text": format_template(subject, body)}
 
 
-def set_template(storage, room_id: Optional[str], text, actor: Actor) -> None:
+def set_template(storage, room_id: Optional[str], text, actor: Actor, kind: Optional[str] = None) -> None:
     """Checked first (compiles, renders on sample data); the old one stays if refused."""
-    owner = _template_owner(storage, room_id)
+    owner = _template_owner(storage, room_id) + _template_kind(kind)
     if not isinstance(text, str) or not text.strip():
         raise InvalidChange("A template is text: the subject on the first line, then the body.", ["text"])
     try:
-        storage.notifier.templates.set(room_id, text)
+        storage.notifier.templates.set(room_id, text, kind)
     except TemplateError as e:
         raise InvalidChange(f"Template refused: {e}", ["text"]) from None
     _log(actor, "set the mail template of %s", owner)
 
 
-def remove_template(storage, room_id: Optional[str], actor: Actor) -> None:
-    owner = _template_owner(storage, room_id)
-    if not storage.notifier.templates.remove(room_id):
-        raise NotFound(f"{'Room ' + room_id if room_id else 'The default'} has no template of its own.")
+def remove_template(storage, room_id: Optional[str], actor: Actor, kind: Optional[str] = None) -> None:
+    owner = _template_owner(storage, room_id) + _template_kind(kind)
+    if not storage.notifier.templates.remove(room_id, kind):
+        raise NotFound(f"{'Room ' + room_id if room_id else 'The default'} has no template of its own"
+                       f"{' for ' + kind + ' mails' if kind else ''}.")
     _log(actor, "removed the mail template of %s", owner)
+
+
+# -- the outbox: mails that failed, sent again ---------------------------------------------------
+def retry_mail(storage, ids: Optional[List[int]], actor: Actor) -> List[int]:
+    """Send again the mails ``ids`` (None: every failed one): storage/outbox.py ``requeue``."""
+    retried = storage.notifier.outbox.requeue(ids)
+    if retried:
+        notify.WAKE.set()   # this process's sender looks at once; the others within seconds
+    _log(actor, "queued %d mail(s) to be sent again: %s", len(retried),
+         ", ".join(map(str, retried)) or "none")
+    return retried

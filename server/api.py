@@ -25,6 +25,7 @@ ROUTE_MODULES = (
     "roomcal.server.routes.availability",
     "roomcal.server.routes.seed",
     "roomcal.server.routes.admin",
+    "roomcal.server.routes.mail",
     "roomcal.server.routes.feeds",
     "roomcal.server.routes.replace",
     "roomcal.server.routes.docs",

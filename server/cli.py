@@ -19,6 +19,7 @@ from roomcal.storage import context, feeds, rooms
 from roomcal.storage.accounts import AccountError
 from roomcal.storage.context import Actor
 from roomcal.storage.errors import BookingRefused, Refusal
+from roomcal.storage.mail_templates import OWN_TEMPLATES
 from roomcal.storage.store import Storage
 
 
@@ -370,13 +371,14 @@ def cmd_template_set(args):
         raise CliError(f"cannot read {args.file}: {e.strerror}") from None
     except UnicodeDecodeError:
         raise CliError(f"{args.file} is not UTF-8 text") from None
-    admin.set_template(_storage(args), room_id, text, Actor.command_line())
-    print(f"set the mail template of {'room ' + room_id if room_id else 'rooms without their own'}")
+    admin.set_template(_storage(args), room_id, text, Actor.command_line(), kind=args.kind)
+    print(f"set the {args.kind + ' ' if args.kind else ''}mail template of "
+          f"{'room ' + room_id if room_id else 'rooms without their own'}")
 
 
 def cmd_template_show(args):
     room_id = _template_target(args)
-    shown = admin.template(_storage(args), room_id)
+    shown = admin.template(_storage(args), room_id, kind=args.kind)
     if room_id and shown["whose"] != "room":
         print(f"roomcal: room {room_id} has no mail template of its own; this is the {shown['whose']} one",
               file=sys.stderr)
@@ -385,20 +387,33 @@ def cmd_template_show(args):
 
 def cmd_template_remove(args):
     room_id = _template_target(args)
-    admin.remove_template(_storage(args), room_id, Actor.command_line())
-    print(f"removed the mail template of {'room ' + room_id if room_id else 'rooms without their own'}")
+    admin.remove_template(_storage(args), room_id, Actor.command_line(), kind=args.kind)
+    print(f"removed the {args.kind + ' ' if args.kind else ''}mail template of "
+          f"{'room ' + room_id if room_id else 'rooms without their own'}")
 
 
 def cmd_outbox_list(args):
+    """`outbox list [--state S]`, `mail list [--failed]`: one line per mail, never a body."""
     import datetime
     storage = _storage(args)
 
     def when(seconds):
         return datetime.datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S") if seconds else ""
-    mails = storage.notifier.outbox.list(args.state)
-    _print_table([(m["id"], m["state"], m["kind"], m["room"], m["recipient"], m["attempts"],
-                   when(m["sent"] or m["next_try"]), m["last_error"][:60]) for m in mails],
-                 ("ID", "STATE", "KIND", "ROOM", "TO", "TRIES", "SENT/NEXT", "LAST ERROR"))
+    state = "failed" if getattr(args, "failed", False) else args.state
+    mails = storage.notifier.outbox.list(state)
+    _print_table([(m["id"], m["state"], m["kind"], m["room"], m["recipient"], m["subject"][:40],
+                   m["attempts"], when(m["created"]), when(m["sent"] or m["next_try"]),
+                   " ".join(m["last_error"].split())[:60]) for m in mails],
+                 ("ID", "STATE", "KIND", "ROOM", "TO", "SUBJECT", "TRIES", "CREATED", "SENT/NEXT",
+                  "LAST ERROR"))
+
+
+def cmd_mail_retry(args):
+    if bool(args.ids) == args.all:
+        raise CliError("name the mails to send again (IDs from 'roomcal mail list --failed'), or give --all")
+    retried = admin.retry_mail(_storage(args), None if args.all else args.ids, Actor.command_line())
+    print(f"queued {len(retried)} mail(s) to be sent again{': ' if retried else ''}"
+          f"{', '.join(map(str, retried))}; a running server sends them within seconds")
 
 
 # -- parser ------------------------------------------------------------------------------------
@@ -588,6 +603,9 @@ def build_parser():
         p.add_argument("room", nargs="?", help="a room id")
         p.add_argument("--default", action="store_true",
                        help="the template of rooms without one of their own")
+        p.add_argument("--kind", choices=tuple(OWN_TEMPLATES),
+                       help="the template of one kind of mail (default: the one the approved, "
+                            "declined, cancelled and cleared mails share)")
         if action == "set":
             p.add_argument("file", help="path, or - for standard input")
         p.set_defaults(func=func)
@@ -596,6 +614,17 @@ def build_parser():
     p = outbox.add_parser("list")
     p.add_argument("--state", choices=("pending", "sent", "failed"))
     p.set_defaults(func=cmd_outbox_list)
+    mail = sub.add_parser("mail", help="the outbox: list mails, send failed ones again").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    p = mail.add_parser("list", help="mails sent (30 days), waiting and failed; never their bodies")
+    state = p.add_mutually_exclusive_group()
+    state.add_argument("--failed", action="store_true", help="only mails that failed for good")
+    state.add_argument("--state", choices=("pending", "sent", "failed"))
+    p.set_defaults(func=cmd_outbox_list)
+    p = mail.add_parser("retry", help="send failed mails again")
+    p.add_argument("ids", nargs="*", type=_positive, metavar="ID")
+    p.add_argument("--all", action="store_true", help="every mail that failed for good")
+    p.set_defaults(func=cmd_mail_retry)
 
     p = sub.add_parser("check", help="verify items, index, journal and temporary files; --repair fixes")
     p.add_argument("room", nargs="?")

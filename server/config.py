@@ -242,6 +242,8 @@ roomcal_outbox_claim_timeout = 300
 # a CalDAV write into a room that the room refuses (a conflict, a rule) also mails its
 # author the reason: calendar apps do not show it.  (JSON and /api callers get it in the answer.)
 refusals = true
+# mail the booker every new and changed booking, with the booking attached as booking.ics
+# confirmations = false
 
 # Rooms as meeting attendees (RFC 6638): calendar apps invite a room by its address and
 # the server answers for it.  false: no server-side scheduling, and none advertised.

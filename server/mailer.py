@@ -27,6 +27,7 @@ from roomcal.storage.text import one_line
 
 logger = logging.getLogger("roomcal.notify")
 SMTP_TIMEOUT = 30  # seconds per SMTP operation; the claim lease must be longer
+ATTACHMENT_NAME = "booking.ics"
 
 
 class PermanentFailure(Exception):
@@ -58,6 +59,10 @@ def message(settings: notify.Settings, mail: Mail) -> email.message.EmailMessage
         msg.add_alternative(mail.calendar, subtype="calendar", params={"method": method})
         msg.add_attachment(mail.calendar.encode(), maintype="application", subtype="ics",
                            filename="invite.ics")
+    if mail.attachment:
+        # A confirmation: the booking to add to any calendar (PUBLISH: no reply expected).
+        msg.add_attachment(mail.attachment, subtype="calendar", filename=ATTACHMENT_NAME,
+                           params={"method": "PUBLISH"})
     return msg
 
 
@@ -87,7 +92,7 @@ def send(settings: notify.Settings, mail: Mail) -> None:
         if settings.login:
             smtp.login(settings.login, settings.password)
         try:
-            smtp.send_message(msg, from_addr=settings.sender, to_addrs=recipients)
+            refused = smtp.send_message(msg, from_addr=settings.sender, to_addrs=recipients)
         except smtplib.SMTPRecipientsRefused as e:
             codes = [code for code, _ in e.recipients.values()]
             if codes and all(code >= 500 for code in codes):
@@ -97,6 +102,13 @@ def send(settings: notify.Settings, mail: Mail) -> None:
             if e.smtp_code >= 500:
                 raise PermanentFailure(f"message refused: {e.smtp_code} {e.smtp_error!r}") from None
             raise
+    # The Bcc copies went, the recipient was refused: the mail did not reach whom it is for
+    # (kept failed, or tried again; its Bcc copies then go again).
+    if mail.recipient in (refused or {}):
+        code, answer = refused[mail.recipient]
+        if code >= 500:
+            raise PermanentFailure(f"recipient refused: {code} {answer!r}")
+        raise smtplib.SMTPRecipientsRefused({mail.recipient: (code, answer)})
 
 
 class Sender(threading.Thread):

@@ -44,7 +44,8 @@ from roomcal.storage.instances import Booking
 # Why a write happens; it decides who hears of it.  Organizers are told what someone
 # else did to their booking after a PUT, a DELETE (clear-bookings' too) or a replace.
 # An import only adds bookings (nobody to tell); a MOVE has never mailed.  A copy written
-# by scheduling (storage/scheduling/implicit.py) is the organizer's own doing: told in PARTSTAT.
+# by scheduling (storage/scheduling/implicit.py) is the organizer's own doing: told in PARTSTAT;
+# only a room's managers hear of it, when it waits for their approval (given ``before``).
 PUT, DELETE, MOVE, IMPORT, REPLACE, SCHEDULED = "put", "delete", "move", "import", "replace", "scheduled"
 MAILED = frozenset({PUT, DELETE, REPLACE})
 
@@ -118,8 +119,9 @@ def commit(collection, *, put: Sequence[Put] = (), remove: Sequence[str] = (), r
     told = in_room and reason in MAILED and before is not None
     mailing = told and storage.notifier.settings.enabled
     reflecting = told and storage.scheduling.enabled
+    scheduled = in_room and reason == SCHEDULED and before is not None and storage.notifier.settings.enabled
     previous = {href: before(href) for href in [*remove, *(p.href for p in put)]} \
-        if mailing or reflecting else {}
+        if mailing or reflecting or scheduled else {}
     results = []
     if in_room:   # their stamps go before the files change, the new ones come after
         storage.index.forget_stamps(collection.path, [*remove, *(p.href for p in put)])
@@ -145,6 +147,10 @@ def commit(collection, *, put: Sequence[Put] = (), remove: Sequence[str] = (), r
             storage.notifier.after_write(room, href, previous[href], None, actor)
         for p in put:
             storage.notifier.after_write(room, p.href, previous[p.href], p.booking, actor)
+    if scheduled:
+        room = collection.room()
+        for p in put:
+            storage.notifier.after_write(room, p.href, previous[p.href], p.booking, actor, scheduled=True)
     if reflecting:
         room = collection.room()
         for href in remove:

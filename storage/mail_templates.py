@@ -3,7 +3,9 @@
 The four kinds of storage/notify.py (approved, declined, cancelled, cleared) share
 one template (a room's own ``<templates>/rooms/<id>.txt``, else ``default.txt``,
 else the built-in one); the mail about a refused CalDAV write has its own
-(``refused.txt``, else built-in).  ``roomcal template set`` checks a template by
+(``refused.txt``, else built-in).  The kinds of ``OWN_TEMPLATES`` (the approval loop,
+confirmations) have one template each: a room's own ``rooms/<id>/<kind>.txt``, else
+``<kind>.txt``, else the built-in one.  ``roomcal template set`` checks a template by
 rendering it with sample values before it is stored.
 """
 
@@ -51,6 +53,60 @@ When: {{ event_start|datetime }} to {{ event_end|datetime }}{% if event_is_recur
 {{ calendar_name }} (roomcal)
 """
 
+
+# -- kinds with a template of their own (issue 18) ---------------------------------------------
+# The approval loop and the confirmations: kind -> (built-in subject, built-in body).  Every
+# variable of the kinds above is there too (storage/notify.py ``variables``).  A new kind is
+# one entry here (and its place in storage/notify.py).
+FOOTER = "-- \n{{ calendar_name }} (roomcal)\n"
+WHEN = ("When: {{ event_start|datetime }} to {{ event_end|datetime }}"
+        "{% if event_is_recurring %} (recurring){% endif %}\n")
+OWN_TEMPLATES = {
+    # to the room's managers (else the admins): a booking waits for their decision
+    "pending": (
+        "Approval needed: {{ event_name or 'a booking' }} in {{ calendar_name }}, {{ event_start|datetime }}",
+        "Hello,\n\n"
+        "{{ booked_by or event_organizer or 'Someone' }} asks to book {{ calendar_name }}"
+        "{% if not event_is_new %} at a new time{% endif %}:\n\n"
+        "“{{ event_name }}”\n" + WHEN +
+        "Booked by: {{ booked_by }}{% if event_organizer %} <{{ event_organizer }}>{% endif %}\n"
+        "Booking: {{ event_uid }}\n\n"
+        "It holds the slot until a manager decides. As a manager of {{ calendar_name }}:\n"
+        "{% if manage_url %}- decide on {{ manage_url }}\n{% endif %}"
+        "- approve: POST {{ approve_url }}\n"
+        "- decline: POST {{ decline_url }} with the JSON {\"reason\": \"...\"} (the reason is mailed "
+        "to the booker)\n"
+        "  for example: curl -u YOUR-NAME -H 'Content-Type: application/json' -d '{\"reason\": "
+        "\"...\"}' {{ decline_url }}\n"
+        "A calendar app does the same by setting the booking's status to confirmed or cancelled.\n\n"
+        + FOOTER),
+    # to the booker: their request waits
+    "received": (
+        "Request received: {{ event_name or 'your booking' }} in {{ calendar_name }}, {{ event_start|datetime }}",
+        "Hello,\n\n"
+        "your booking request “{{ event_name }}” in {{ calendar_name }} has been received"
+        "{% if not event_is_new %} (its new time needs approval again){% endif %}. It waits for "
+        "a manager's approval and holds the slot meanwhile; you will get a mail when it is "
+        "approved or declined.\n\n" + WHEN +
+        "{% if has_attachment %}\nThe attached booking.ics adds it to your calendar (as tentative).\n{% endif %}"
+        "\n" + FOOTER),
+    # to the booker, with [notify] confirmations: a new booking, a changed one
+    "booked": (
+        "Booked: {{ event_name or 'your booking' }} in {{ calendar_name }}, {{ event_start|datetime }}",
+        "Hello,\n\n"
+        "{{ calendar_name }} is booked for “{{ event_name }}”"
+        "{% if changed_by and changed_by != booked_by %} (by {{ changed_by }}){% endif %}.\n\n" + WHEN +
+        "{% if has_attachment %}\nThe attached booking.ics adds it to your calendar.\n{% endif %}"
+        "\n" + FOOTER),
+    "changed": (
+        "Changed: {{ event_name or 'your booking' }} in {{ calendar_name }}, {{ event_start|datetime }}",
+        "Hello,\n\n"
+        "your booking “{{ event_name }}” in {{ calendar_name }} has been changed"
+        "{% if changed_by and changed_by != booked_by %} by {{ changed_by }}{% endif %}. It is now:\n\n"
+        + WHEN +
+        "{% if has_attachment %}\nThe attached booking.ics updates it in your calendar.\n{% endif %}"
+        "\n" + FOOTER),
+}
 
 # The mail about a refused CalDAV write (issue 13); ``<templates>/refused.txt`` replaces it.
 # Its own template: the rooms' templates were written for the four kinds above.
@@ -163,6 +219,13 @@ def _sample(kind: str) -> dict:
         "calendar_name": "Board room", "calendar_id": "board", "reason": "sample reason",
         "changed_by": "manager", **overlap,
         "occurrences": [{"start": start, "end": end, **overlap}] if cleared else [],
+        "event_is_new": kind in ("pending", "received", "booked"), "booked_by": "alice",
+        "event_status": "pending" if kind in ("pending", "received") else "confirmed",
+        "has_attachment": kind in ("booked", "changed"),
+        "booking_url": "https://rooms.example.org/api/rooms/board/bookings/4zx3QAFzoxV3vaZSKGaH2S",
+        "approve_url": "https://rooms.example.org/api/rooms/board/bookings/4zx3QAFzoxV3vaZSKGaH2S/approve",
+        "decline_url": "https://rooms.example.org/api/rooms/board/bookings/4zx3QAFzoxV3vaZSKGaH2S/decline",
+        "manage_url": "",
     }
 
 
@@ -176,10 +239,10 @@ def _refused_sample(action: str) -> dict:
             "reason": "Board room is already booked then.", "changed_by": "alice"}
 
 
-def check_template(subject: str, body: str, body_line: int = 1) -> None:
+def check_template(subject: str, body: str, body_line: int = 1, kinds=KINDS) -> None:
     """Refuse a template that does not compile, or does not render for every kind of mail
-    (sample data, sandboxed, undefined variables are errors).  ``body_line``: where the
-    body starts in its file, for the line numbers of errors."""
+    it serves (``kinds``; sample data, sandboxed, undefined variables are errors).
+    ``body_line``: where the body starts in its file, for the line numbers of errors."""
     for part, source in (("subject", subject), ("body", body)):
         try:
             _compiled(source)
@@ -188,7 +251,7 @@ def check_template(subject: str, body: str, body_line: int = 1) -> None:
             where = f" (line {line + body_line - 1})" if line and part == "body" else ""
             raise TemplateError(f"the {part} is not a valid Jinja2 template{where}: "
                                 f"{one_line_error(getattr(e, 'message', None) or e)}") from None
-    for kind in KINDS:
+    for kind in kinds:
         for part, source in (("subject", subject), ("body", body)):
             try:
                 _compiled(source).render(_sample(kind))
@@ -212,36 +275,54 @@ def render(subject: str, body: str, variables: dict) -> Tuple[str, str]:
     return rendered_subject, rendered_body
 
 
+def check_kind(kind: Optional[str]) -> None:
+    """``kind``: None (the shared template of KINDS), one of KINDS, or one of OWN_TEMPLATES."""
+    if kind is not None and kind not in KINDS and kind not in OWN_TEMPLATES:
+        raise TemplateError(f"there is no kind of mail {kind!r}; the kinds with a template of "
+                            f"their own are {', '.join(OWN_TEMPLATES)} (the shared one serves "
+                            f"{', '.join(KINDS)})")
+
+
 class Templates:
     """One file per room, ``<folder>/rooms/<id>.txt``; the default ``<folder>/default.txt``
-    (else the built-in one).  The file format is ``parse_template``'s."""
+    (else the built-in one).  A kind of OWN_TEMPLATES: ``<folder>/rooms/<id>/<kind>.txt``,
+    else ``<folder>/<kind>.txt``, else its built-in one.  The file format is
+    ``parse_template``'s.  ``kind`` None, or one of KINDS, is the shared template."""
 
     def __init__(self, folder: str):
         self.folder = folder
 
-    def _path(self, room_id: Optional[str]) -> str:
+    def _path(self, room_id: Optional[str], kind: Optional[str] = None) -> str:
+        if kind in OWN_TEMPLATES:
+            if room_id is None:
+                return os.path.join(self.folder, f"{kind}.txt")
+            return os.path.join(self.folder, "rooms", room_id, f"{kind}.txt")
         if room_id is None:
             return os.path.join(self.folder, "default.txt")
         return os.path.join(self.folder, "rooms", f"{room_id}.txt")
 
-    def _read(self, room_id: Optional[str]) -> Optional[Tuple[str, str]]:
+    def _read(self, room_id: Optional[str], kind: Optional[str] = None) -> Optional[Tuple[str, str]]:
         try:
-            with open(self._path(room_id), encoding="utf-8") as f:
+            with open(self._path(room_id, kind), encoding="utf-8") as f:
                 return parse_template(f.read())
         except FileNotFoundError:
             return None
 
-    def get(self, room_id: Optional[str]) -> Tuple[str, str, str]:
+    def get(self, room_id: Optional[str], kind: Optional[str] = None) -> Tuple[str, str, str]:
         """(subject, body, whose): the room's own ("room"), else the default ("default"),
-        else the built-in one ("built-in")."""
+        else the built-in one ("built-in"), of ``kind`` (None: the shared one)."""
         if room_id is not None:
-            own = self._read(room_id)
+            own = self._read(room_id, kind)
             if own:
                 return own + ("room",)
-        default = self._read(None)
+        default = self._read(None, kind)
         if default:
             return default + ("default",)
-        return DEFAULT_SUBJECT, DEFAULT_BODY, "built-in"
+        return self.built_in(kind) + ("built-in",)
+
+    @staticmethod
+    def built_in(kind: Optional[str] = None) -> Tuple[str, str]:
+        return OWN_TEMPLATES.get(kind) or (DEFAULT_SUBJECT, DEFAULT_BODY)
 
     def refused(self) -> Tuple[str, str, str]:
         """(subject, body, whose) of the mail about a refused write: ``refused.txt`` in the
@@ -252,10 +333,11 @@ class Templates:
         except FileNotFoundError:
             return REFUSED_SUBJECT, REFUSED_BODY, "built-in"
 
-    def set(self, room_id: Optional[str], text: str) -> None:
+    def set(self, room_id: Optional[str], text: str, kind: Optional[str] = None) -> None:
+        check_kind(kind)
         subject, body, body_line = _split(text)
-        check_template(subject, body, body_line)
-        path = self._path(room_id)
+        check_template(subject, body, body_line, (kind,) if kind in OWN_TEMPLATES else KINDS)
+        path = self._path(room_id, kind)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
         try:
@@ -267,11 +349,18 @@ class Templates:
                 os.unlink(temporary)
             raise
 
-    def remove(self, room_id: Optional[str]) -> bool:
+    def remove(self, room_id: Optional[str], kind: Optional[str] = None) -> bool:
+        check_kind(kind)
         try:
-            os.unlink(self._path(room_id))
+            os.unlink(self._path(room_id, kind))
             return True
         except FileNotFoundError:
             return False
 
-
+    def drop_room(self, room_id: str) -> None:
+        """Every template of a room that is removed."""
+        self.remove(room_id)
+        for kind in OWN_TEMPLATES:
+            self.remove(room_id, kind)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.join(self.folder, "rooms", room_id))

@@ -29,6 +29,18 @@ A refused CalDAV write into a room (issue 13) also mails the one who tried it
 our 409/403 and its sentence (Thunderbird hides the event or shows a generic
 error), so the sentence travels by mail.  ``[notify] refusals = false`` turns it
 off; JSON and /api callers read the sentence in the answer and get no mail.
+
+Mail that closes the loop (issue 18), from the same ``after_write``
+(``loop_kinds``): in an approval room, a booking that starts to wait
+(``STATUS:TENTATIVE``: new, or moved to a new time) mails the room's managers
+(``pending``: the room's ``managers``, users and groups, else the admins; never the
+one who wrote it) with what to do, and its organizer (``received``).  With
+``[notify] confirmations = true`` the organizer also gets ``booked`` for a new
+booking and ``changed`` for a changed one (times, title, location, status, when no
+other mail says so), and ``received``, ``approved``, ``booked`` and ``changed`` carry
+the booking as ``booking.ics`` (text/calendar; method=PUBLISH).  A room's copy of
+a meeting that invites it (scheduling) mails the managers only: the organizer reads
+the room's answer in their calendar app.
 """
 
 import contextlib
@@ -46,11 +58,12 @@ from roomcal.storage import context, rooms
 from roomcal.storage.booking import OWNER
 from roomcal.storage.created import created_at
 from roomcal.storage.errors import NotFound, PreconditionFailed
-from roomcal.storage.instances import Booking, utc
+from roomcal.storage.instances import Booking, utc, values_of
 from roomcal.storage.mail_templates import (DEFAULT_BODY, DEFAULT_SUBJECT, REFUSED_BODY, REFUSED_SUBJECT,
                                             Templates, one_line_error, render)
 from roomcal.storage.outbox import Outbox
 from roomcal.storage.text import is_email
+from roomcal.storage.verbs import status_of
 
 logger = logging.getLogger("roomcal.notify")
 
@@ -58,7 +71,7 @@ logger = logging.getLogger("roomcal.notify")
 # takes the section out and hands its options on as [storage] roomcal_notify_<option>.
 SECTION = "notify"
 OPTIONS = ("smtp_server", "smtp_port", "smtp_security", "smtp_username", "smtp_password",
-           "from_email", "sender_name", "bcc", "refusals")
+           "from_email", "sender_name", "bcc", "refusals", "confirmations")
 CARRIED = "roomcal_notify_"
 SECURITIES = ("none", "starttls", "ssl")
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
@@ -87,6 +100,7 @@ class Settings:
     sender_name: str = ""
     bcc: Tuple[str, ...] = ()
     refusals: bool = True   # mail the sentence of a refused CalDAV write into a room
+    confirmations: bool = False   # mail the organizer new and changed bookings, with booking.ics
 
     @property
     def enabled(self) -> bool:
@@ -142,10 +156,13 @@ def parse_settings(values: Dict[str, str], environ=None) -> Settings:
     refusals = (values.get("refusals") or "true").lower()
     if refusals not in BOOLEANS:
         raise NotifyConfigError(f"[notify] refusals must be true or false, not {refusals!r}")
+    confirmations = (values.get("confirmations") or "false").lower()
+    if confirmations not in BOOLEANS:
+        raise NotifyConfigError(f"[notify] confirmations must be true or false, not {confirmations!r}")
     return Settings(server=values.get("smtp_server", ""), port=port, security=security,
                     username=values.get("smtp_username", ""), password=values.get("smtp_password", ""),
                     from_email=values.get("from_email", ""), sender_name=values.get("sender_name", ""),
-                    bcc=bcc, refusals=BOOLEANS[refusals])
+                    bcc=bcc, refusals=BOOLEANS[refusals], confirmations=BOOLEANS[confirmations])
 
 
 def settings_from(configuration, environ=None) -> Settings:
@@ -201,6 +218,21 @@ def templates_path(configuration) -> str:
 
 REFUSAL_REPEAT = 600  # seconds: a client retrying the same refused write gets one mail
 
+# The mails of the approval loop and the confirmations (issue 18): kind -> who gets it,
+# "managers" (the room's managers' e-mails, else the admins') or "organizer" (ORGANIZER,
+# else the booker's e-mail).  Their templates: mail_templates.OWN_TEMPLATES.
+LOOP_KINDS = {"pending": "managers", "received": "organizer", "booked": "organizer",
+              "changed": "organizer"}
+# With [notify] confirmations, mails of these kinds carry the booking as booking.ics.
+ATTACHED = frozenset({"received", "approved", "booked", "changed"})
+MAX_MANAGER_MAILS = 50   # a room managed by a huge group: its first 50 addresses
+# What a booking looks like to its people: a change of these is a "changed" mail; of the
+# times alone, a pending booking waits again.
+TIMES = ("DTSTART", "DTEND", "DURATION", "RRULE", "RDATE", "EXDATE", "RECURRENCE-ID")
+SHOWN = TIMES + ("SUMMARY", "LOCATION", "STATUS")
+# The web page where managers decide, under the server's address (None: none yet).
+MANAGE_PATH: Optional[str] = None
+
 
 # -- clear-bookings tells what it removes, and why ------------------------------------------------
 _clearing: contextvars.ContextVar = contextvars.ContextVar("roomcal_clearing", default=None)
@@ -228,6 +260,8 @@ class Notifier:
         self.templates = Templates(templates_path(configuration))
         self.outbox_path = outbox_path(configuration)
         self._outbox = None
+        # Links in mails: the server's address as clients see it, else paths alone.
+        self.public_url = _option(configuration, "roomcal_public_url", "").strip().rstrip("/")
 
     @property
     def outbox(self):
@@ -236,18 +270,23 @@ class Notifier:
         return self._outbox
 
     def after_write(self, room, href: str, previous: Optional[Booking], new: Optional[Booking],
-                    actor) -> None:
-        """Called after every successful write of one booking into a room (under the lock).
-        Never raises; at most appends one mail to the outbox."""
-        if not self.settings.enabled or previous is None:
+                    actor, scheduled: bool = False) -> None:
+        """Called after every successful write of one booking into a room (under the lock);
+        ``scheduled``: a room's copy of a meeting that invited it.  Never raises; appends
+        the mails (if any) to the outbox."""
+        if not self.settings.enabled:
             return
         try:
-            mail = self.compose(room, href, previous, new, actor)
-            if mail is not None:
-                recipient, subject, body, kind = mail
-                self.outbox.add(recipient, subject, body, kind=kind, room=room.id, uid=previous.uid)
-                WAKE.set()
+            mail = self.compose(room, href, previous, new, actor) \
+                if previous is not None and not scheduled else None
+            mails = [mail + (self.attachment(room, new, mail[3]),)] if mail is not None else []
+            mails += self.compose_loop(room, href, previous, new, actor, scheduled)
+            for recipient, subject, body, kind, attachment in mails:
+                self.outbox.add(recipient, subject, body, kind=kind, room=room.id,
+                                uid=(previous or new).uid, attachment=attachment)
                 logger.info("Queued mail (%s) about %s%s to %s", kind, room.path, href, recipient)
+            if mails:
+                WAKE.set()
         except Exception:
             logger.exception("No mail about %s%s: composing it failed (the write stands)",
                              getattr(room, "path", "?"), href)
@@ -290,6 +329,114 @@ class Notifier:
                            whose, room.id, one_line_error(e))
             subject, body = render(DEFAULT_SUBJECT, DEFAULT_BODY, variables)
         return recipient, subject, body, kind
+
+    # -- the approval loop and the confirmations (issue 18) -----------------------------------
+    def loop_kinds(self, room, href: str, previous: Optional[Booking], new: Optional[Booking], actor,
+                   scheduled: bool = False) -> list:
+        """The kinds of LOOP_KINDS a write of a booking gives (none for a removal)."""
+        if new is None:
+            return []
+        after = status_of(new)
+        if room.rules.approval and after == "pending" and (
+                previous is None or status_of(previous) != "pending"
+                or _looks(previous, TIMES) != _looks(new, TIMES)):
+            return ["pending"] if scheduled else ["pending", "received"]
+        if scheduled or not self.settings.confirmations or after == "cancelled":
+            return []
+        if previous is None:
+            return ["booked"]
+        cleared = bool((_clearing.get() or {}).get((room.id, href)))
+        if self.kind_of(previous, new, actor, cleared) is not None:
+            return []   # approved, declined, cancelled, cleared: that mail says it
+        return ["changed"] if _looks(previous, SHOWN) != _looks(new, SHOWN) else []
+
+    def compose_loop(self, room, href, previous, new, actor, scheduled: bool = False) -> list:
+        """[(recipient, subject, body, kind, attachment)] of ``loop_kinds``."""
+        mails = []
+        for kind in self.loop_kinds(room, href, previous, new, actor, scheduled):
+            if LOOP_KINDS[kind] == "managers":
+                recipients = self.manager_addresses(room, actor)
+            else:
+                recipients = [r for r in (self.recipient(new),) if r]
+            if not recipients:
+                logger.info("No %s mail about %s%s: nobody to send it to has an e-mail",
+                            kind, room.path, href)
+                continue
+            attachment = self.attachment(room, new, kind)
+            for recipient in recipients:
+                variables = self.variables(room, kind, new, new, actor, [], recipient)
+                variables.update(event_is_new=previous is None, has_attachment=bool(attachment),
+                                 event_organizer=self.recipient(new) or "")   # not the manager's
+                subject, body = self._render(room, kind, variables)
+                mails.append((recipient, subject, body, kind, attachment))
+        return mails
+
+    def _render(self, room, kind: str, variables: dict) -> Tuple[str, str]:
+        subject, body, whose = self.templates.get(room.id, kind)
+        try:
+            return render(subject, body, variables)
+        except Exception as e:
+            logger.warning("The %s %s mail template of %s does not render (%s); using the built-in one",
+                           whose, kind, room.id, one_line_error(e))
+            return render(*self.templates.built_in(kind), variables)
+
+    def manager_addresses(self, room, actor) -> list:
+        """The e-mails of the room's managers (users and @groups), else of the admins, but
+        not of ``actor`` (who knows): at most MAX_MANAGER_MAILS."""
+        names = set()
+        groups = None
+        for entry in room.managers:
+            if entry.startswith("@"):
+                groups = self.accounts.list_groups() if groups is None else groups
+                names.update(groups.get(entry[1:], ()))
+            else:
+                names.add(entry)
+        if not room.managers:   # admins manage every room
+            names = {user.name for user in self.accounts.list_users() if user.admin}
+        names.discard(getattr(actor, "user", None))
+        addresses = {}
+        for name in sorted(names):
+            email = self._email_of(name)
+            if email:
+                addresses.setdefault(email.lower(), email)
+        if len(addresses) > MAX_MANAGER_MAILS:
+            logger.warning("%s has %d managers with an e-mail; mailing the first %d", room.path,
+                           len(addresses), MAX_MANAGER_MAILS)
+        return list(addresses.values())[:MAX_MANAGER_MAILS]
+
+    def attachment(self, room, booking: Optional[Booking], kind: str) -> str:
+        """The booking as booking.ics for a mail of ``kind`` (with confirmations), else ""."""
+        if booking is None or kind not in ATTACHED or not self.settings.confirmations:
+            return ""
+        try:
+            return self._as_published(room, booking)
+        except Exception:   # the mail goes without its file rather than not at all
+            logger.exception("The %s mail about %s%s goes without booking.ics", kind, room.path, booking.uid)
+            return ""
+
+    @staticmethod
+    def _as_published(room, booking: Booking) -> str:
+        import icalendar
+        calendar = icalendar.Calendar.from_ical(booking.to_ical())
+        calendar.pop("METHOD", None)
+        calendar.add("METHOD", "PUBLISH")
+        place = ", ".join(filter(None, (room.name, room.location)))
+        for event in calendar.walk("VEVENT"):
+            for name in [name for name in event if name.upper().startswith("X-ROOMCAL-")]:
+                del event[name]   # the server's stamps: nothing for a calendar app
+            if "LOCATION" not in event and place:
+                event.add("LOCATION", place)
+        return calendar.to_ical().decode()
+
+    def links(self, room, uid: str) -> dict:
+        """Where people act on a booking: /api routes (and the managers' page, once there is
+        one), under roomcal_public_url when set, else paths."""
+        booking = (f"{self.public_url}/api/rooms/{urllib.parse.quote(room.id, safe='')}/bookings/"
+                   f"{urllib.parse.quote(uid, safe='')}")
+        manage = (self.public_url + MANAGE_PATH.format(room=urllib.parse.quote(room.id, safe=''))
+                  if MANAGE_PATH else "")
+        return {"booking_url": booking, "approve_url": booking + "/approve",
+                "decline_url": booking + "/decline", "manage_url": manage}
 
     # -- a refused CalDAV write into a room (issue 13) ---------------------------------------
     def after_refused_request(self, storage, user: str, method: str, path: str, destination: str,
@@ -430,7 +577,23 @@ class Notifier:
             "calendar_id": room.id,
             "reason": reason or "",
             "changed_by": getattr(actor, "user", "") or "",
+            "booked_by": booking.get(OWNER) or "",
+            "event_status": "deleted" if deleted else status_of(new),
+            "event_is_new": False,
+            "has_attachment": False,
+            **self.links(room, booking.uid),
         }
+
+
+def _looks(booking: Booking, names) -> list:
+    """What a booking's events say in the properties ``names``, comparable between versions."""
+    looks = []
+    for event in booking.events:
+        looks.append(tuple((name, tuple((value.to_ical() if hasattr(value, "to_ical") else str(value),
+                                         str(getattr(value, "params", {}).get("TZID", "")))
+                                        for value in values_of(event, name)))
+                           for name in names))
+    return sorted(looks, key=repr)
 
 
 def _address(value: Optional[str]) -> Optional[str]:

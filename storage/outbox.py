@@ -18,6 +18,7 @@ import sqlite3
 import time
 from typing import List, Optional
 
+from roomcal.storage.errors import NotFound, Refusal
 from roomcal.storage.sqlite import Connections
 
 SCHEMA = """
@@ -42,9 +43,21 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_try);
 # Added later: an outbox file made before gets them by ALTER TABLE (old rows: plain mail).
 # An iMIP message (RFC 6047) carries its iCalendar text and METHOD, sent as a text/calendar
 # part and as an attached invite.ics; replies go to ``reply_to`` (an organizer, an attendee).
+# ``attachment``: a booking as iCalendar text, attached as booking.ics (text/calendar;
+# method=PUBLISH) to a confirmation, for any calendar app to add (storage/notify.py).
 LATER_COLUMNS = (("calendar", "TEXT NOT NULL DEFAULT ''"), ("method", "TEXT NOT NULL DEFAULT ''"),
-                 ("reply_to", "TEXT NOT NULL DEFAULT ''"))
+                 ("reply_to", "TEXT NOT NULL DEFAULT ''"), ("attachment", "TEXT NOT NULL DEFAULT ''"))
 KEEP_SENT = 30 * 86400  # sent rows are kept this long (what went out, for admins)
+STATES = ("pending", "sent", "failed")
+# What ``list`` shows of a mail: never its body (long; and it is the recipient's business).
+LISTED = ("id", "created", "recipient", "subject", "kind", "room", "uid", "state", "attempts",
+          "next_try", "last_error", "sent")
+
+
+class AlreadySent(Refusal):
+    """Sending again a mail that went out: it would reach its recipient twice."""
+    caldav_status = json_status = 409
+    precondition = json_type = "invalidState"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +73,7 @@ class Mail:
     calendar: str = ""
     method: str = ""
     reply_to: str = ""
+    attachment: str = ""
 
 
 class Outbox:
@@ -70,12 +84,13 @@ class Outbox:
         self._db = Connections(path, _setup, timeout=5, synchronous="NORMAL")
 
     def add(self, recipient: str, subject: str, body: str, *, kind: str = "", room: str = "",
-            uid: str = "", calendar: str = "", method: str = "", reply_to: str = "") -> int:
+            uid: str = "", calendar: str = "", method: str = "", reply_to: str = "",
+            attachment: str = "") -> int:
         now = time.time()
         cursor = self._db().execute(
             "INSERT INTO outbox(created, recipient, subject, body, kind, room, uid, next_try, "
-            "calendar, method, reply_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (now, recipient, subject, body, kind, room, uid, now, calendar, method, reply_to))
+            "calendar, method, reply_to, attachment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (now, recipient, subject, body, kind, room, uid, now, calendar, method, reply_to, attachment))
         return cursor.lastrowid
 
     def claim(self, owner: str, lease: float, now: Optional[float] = None) -> Optional[Mail]:
@@ -89,7 +104,7 @@ class Outbox:
                 "  SELECT id FROM outbox WHERE state = 'pending' AND next_try <= ? AND claimed_until <= ?"
                 "  ORDER BY next_try, id LIMIT 1) "
                 "RETURNING id, recipient, subject, body, kind, room, uid, attempts, calendar, method, "
-                "reply_to",
+                "reply_to, attachment",
                 (owner, now + lease, now, now)).fetchone()
             db.execute("COMMIT")
         except BaseException:
@@ -147,16 +162,53 @@ class Outbox:
         now = time.time() if now is None else now
         self._db().execute("DELETE FROM outbox WHERE state = 'sent' AND sent < ?", (now - KEEP_SENT,))
 
-    def list(self, state: Optional[str] = None) -> List[dict]:
-        query = ("SELECT id, created, recipient, subject, kind, room, uid, state, attempts, next_try, "
-                 "last_error, sent FROM outbox")
+    def list(self, state: Optional[str] = None, limit: Optional[int] = None) -> List[dict]:
+        """The mails (``LISTED``), oldest first; with ``limit``, the newest ``limit`` of them."""
+        query = f"SELECT {', '.join(LISTED)} FROM outbox"
         args = ()
         if state:
             query += " WHERE state = ?"
             args = (state,)
-        columns = ("id", "created", "recipient", "subject", "kind", "room", "uid", "state", "attempts",
-                   "next_try", "last_error", "sent")
-        return [dict(zip(columns, row)) for row in self._db().execute(query + " ORDER BY id", args)]
+        if limit is not None:
+            query = f"SELECT * FROM ({query} ORDER BY id DESC LIMIT {int(limit)})"
+        return [dict(zip(LISTED, row)) for row in self._db().execute(query + " ORDER BY id", args)]
+
+    def get(self, mail_id: int) -> Optional[dict]:
+        row = self._db().execute(f"SELECT {', '.join(LISTED)} FROM outbox WHERE id = ?",
+                                 (mail_id,)).fetchone()
+        return dict(zip(LISTED, row)) if row else None
+
+    def requeue(self, ids: Optional[List[int]] = None) -> List[int]:
+        """Send again, at once: the mails ``ids`` (failed ones, or pending ones waiting for
+        their next try), or with None every failed mail.  Their attempts and last error stay
+        (what happened); the sender takes them at its next look.  NotFound for an unknown
+        id, AlreadySent for a sent one; nothing is requeued then.  Returns the ids requeued."""
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if ids is None:
+                chosen = [row[0] for row in db.execute("SELECT id FROM outbox WHERE state = 'failed' "
+                                                       "ORDER BY id")]
+            else:
+                chosen = []
+                for mail_id in dict.fromkeys(ids):
+                    row = db.execute("SELECT state FROM outbox WHERE id = ?", (mail_id,)).fetchone() \
+                        if 0 < mail_id < 2 ** 63 else None
+                    if row is None:
+                        raise NotFound(f"There is no mail {mail_id} in the outbox.")
+                    if row[0] == "sent":
+                        raise AlreadySent(f"Mail {mail_id} was sent already; it is not sent twice.")
+                    chosen.append(mail_id)
+            now = time.time()
+            # A pending mail being sent right now (claimed) is left to its sender: not sent twice.
+            chosen = [mail_id for mail_id in chosen if db.execute(
+                "UPDATE outbox SET state = 'pending', next_try = ? WHERE id = ? AND "
+                "(state = 'failed' OR claimed_until <= ?)", (now, mail_id, now)).rowcount]
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return chosen
 
 
 def _setup(conn: sqlite3.Connection) -> None:

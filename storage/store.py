@@ -276,7 +276,7 @@ class Collection(multifilesystem.Collection):
             if self.room_id is not None:
                 self._storage.index.drop_room(self.path)
                 self._storage.feeds.drop_room(self.room_id)
-                self._storage.notifier.templates.remove(self.room_id)
+                self._storage.notifier.templates.drop_room(self.room_id)
             return
         if self.room_id is None:
             implicit.on_delete(self, href)

@@ -248,14 +248,22 @@ def revoke_token(api, request, identity, token_id):
 # Each endpoint serves the default template and every room's: the words differ by path.
 WHOSE = {"/api/admin/templates/default": "rooms without their own",
          "/api/admin/rooms/{room_id}/template": "one room"}
+# ?kind=: the template of one kind of mail that has its own (pending, received, booked, changed).
+KIND = query("kind", "a kind of mail with a template of its own (pending, received, booked, "
+                     "changed); default: the one approved, declined, cancelled and cleared share")
 
 
 @describe_by_path(lambda path: operation(
     f"The mail template of {WHOSE[path]}", "Its own, else the default, else the "
-    "built-in one (`whose` says which).", responses={"200": answer("The template.", "Template")}))
+    "built-in one (`whose` says which).", responses={"200": answer("The template.", "Template")},
+    parameters=[KIND]))
 def get_template(api, request, identity, room_id=None):
     _admin(identity, write=False)
-    return errors.json_response(200, admin.template(api.storage, room_id))
+    return errors.json_response(200, admin.template(api.storage, room_id, _kind(request)))
+
+
+def _kind(request):
+    return request.args.get("kind") or None
 
 
 @describe_by_path(lambda path: operation(
@@ -264,7 +272,7 @@ def get_template(api, request, identity, room_id=None):
     "Jinja2), else 422 and the old one stays. text/plain: the subject on the "
     "first line, then the body.",
     {"required": True, "content": {**content(ref("TemplateChange")), "text/plain": {"schema": STRING}}},
-    {"200": answer("Set.", "Template")}, errors=error("422", "Unprocessable")))
+    {"200": answer("Set.", "Template")}, [KIND], errors=error("422", "Unprocessable")))
 def set_template(api, request, identity, room_id=None):
     _admin(identity)
     if request.mimetype.endswith("json"):
@@ -284,15 +292,15 @@ def set_template(api, request, identity, room_id=None):
     else:
         return errors.json_error(415, "unsupportedMediaType",
                                  "Send the template as text/plain or application/json.")
-    admin.set_template(api.storage, room_id, text, identity.actor())
-    return errors.json_response(200, admin.template(api.storage, room_id))
+    admin.set_template(api.storage, room_id, text, identity.actor(), _kind(request))
+    return errors.json_response(200, admin.template(api.storage, room_id, _kind(request)))
 
 
 @describe_by_path(lambda path: operation(f"Remove the mail template of {WHOSE[path]}",
-                                         responses=NO_CONTENT))
+                                         responses=NO_CONTENT, parameters=[KIND]))
 def remove_template(api, request, identity, room_id=None):
     _admin(identity)
-    admin.remove_template(api.storage, room_id, identity.actor())
+    admin.remove_template(api.storage, room_id, identity.actor(), _kind(request))
     return _no_content()
 
 

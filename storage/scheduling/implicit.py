@@ -256,7 +256,7 @@ def _book(storage, room, meeting, booker) -> Answer:
             commit(collection, remove=[href], reason=SCHEDULED, actor=booker)
         return Answer("DECLINED", refusal.message)
     pending = (put.booking.get("STATUS") or "").upper() == "TENTATIVE" and room.rules.approval
-    commit(collection, put=[put], reason=SCHEDULED, actor=booker)
+    commit(collection, put=[put], reason=SCHEDULED, actor=booker, before={new_href: previous}.get)
     partstat = "TENTATIVE" if pending else "ACCEPTED"
     message = f"{room.name} waits for a manager's approval." if pending else ""
     if declined:

@@ -15,7 +15,14 @@ class Smtp:
     def __init__(self):
         self.port = free_port()
         self.messages = []   # (envelope recipients, email.message.EmailMessage)
+        self.refused = set()  # recipients refused for good (550), as a server without the mailbox
         self.controller = None
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refused:
+            return "550 5.1.1 No such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.original_content or envelope.content,
@@ -66,7 +73,8 @@ class Smtp:
 
 
 def body(message) -> str:
-    return message.get_content()
+    """The text of a mail (its text/plain part when it has attachments)."""
+    return (message.get_body(preferencelist=("plain",)) or message).get_content()
 
 
 def calendar_part(message):
