@@ -65,3 +65,32 @@ def test_a_file_rewritten_behind_our_back_is_read_again(site):
     answer = site.request("GET", f"/rooms/{r}/x.ics", user="s-ann")
     assert "After and longer" in answer.text and answer.headers["ETag"] == new
     assert_no_500(site)
+
+
+SYNC = ('<?xml version="1.0"?><sync-collection xmlns="DAV:"><sync-token>{token}</sync-token>'
+        '<sync-level>1</sync-level><prop><getetag/></prop></sync-collection>')
+
+
+def test_an_import_written_in_one_batch_lists_syncs_and_reads_as_any_booking(site, tmp_path):
+    r = new_room(site, "st")
+    events = [event(f"202709{day:02d}T{hour:02d}0000Z", f"202709{day:02d}T{hour:02d}3000Z", uid=f"imp-{day}-{hour}")
+              for day in range(1, 11) for hour in range(8, 12)]   # 40: more than one batch's threshold
+    vevents = ["BEGIN:VEVENT" + e.split("BEGIN:VEVENT", 1)[1].split("END:VEVENT", 1)[0] + "END:VEVENT\r\n"
+               for e in events]
+    path = tmp_path / "import.ics"
+    path.write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n" + "".join(vevents) +
+                    "END:VCALENDAR\r\n", newline="")
+    site.cli("import", r, str(path))
+    assert len(etags(listing(site, r))) == 40
+    first = site.request("REPORT", f"/rooms/{r}/", user="s-ann", data=SYNC.format(token=""),
+                         headers={"Content-Type": "application/xml"})
+    assert first.status_code == 207 and first.text.count("<D:response>") + first.text.count("<response>") == 40
+    token = etree.fromstring(first.content).findtext("{DAV:}sync-token")
+    assert book(site, r, "20270920T080000Z", "20270920T090000Z", "s-ann", name="new.ics").status_code == 201
+    later = site.request("REPORT", f"/rooms/{r}/", user="s-ann", data=SYNC.format(token=token),
+                         headers={"Content-Type": "application/xml"})
+    hrefs = [h.text for h in etree.fromstring(later.content).iter("{DAV:}href")]
+    assert hrefs == [f"/rooms/{r}/new.ics"]
+    one = site.request("GET", f"/rooms/{r}/imp-3-9.ics", user="s-ann")
+    assert one.status_code == 200 and "UID:imp-3-9" in one.text
+    assert book(site, r, "20270903T091000Z", "20270903T092000Z", "s-ann").status_code == 409
