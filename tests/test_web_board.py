@@ -78,10 +78,11 @@ def alice(browser, site):
     context.close()
 
 
-def _shot(tab, tmp_path, name, keep=None):
+def _shot(tab, tmp_path, name, keep=None, top="body"):
     from support.browser import screenshot
     path = screenshot(tab, tmp_path, name)
-    if keep:   # the README's pictures (docs/images)
+    if keep:   # the README's pictures (docs/images): the viewport from ``top`` on
+        tab.evaluate(f"window.scrollTo(0, document.querySelector({top!r}).offsetTop - 8)")
         tab.screenshot(path=os.path.join(ROOT, "docs", "images", keep))
     return path
 
@@ -107,7 +108,8 @@ def test_book_from_a_free_cell_of_the_board_and_find_it_over_caldav(site, alice,
     notice = alice.get_by_role("status").first
     assert notice.inner_text() == "Booked: “Design review”, Monday 1 March 2027, 10:00–11:00."
     assert alice.get_by_role("row", name=re.compile("^Monday")).get_by_text("Design review").is_visible()
-    _shot(alice, tmp_path, "room-week", keep="room-week.png" if os.environ.get("ROOMCAL_SCREENSHOTS") else None)
+    _shot(alice, tmp_path, "room-week", keep="room-week.png" if os.environ.get("ROOMCAL_SCREENSHOTS") else None,
+          top="h1")
     calendar = _caldav_calendar(site, "atrium")
     assert "SUMMARY:Design review" in calendar and "X-ROOMCAL-BOOKED-BY:alice" in calendar
 

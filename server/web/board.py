@@ -204,6 +204,7 @@ def board(web, request, page):
     identity = page.identity
     visible = [room for room in web.storage.registry.all() if room.status != "hidden" or identity.admin]
     features = sorted({f for room in visible for f in room.features}, key=str.lower)
+    # "Today" is the first room's (the board's rooms usually share a zone).
     day = when.parse_day(request.args.get("date"), "date",
                          when.today(visible[0]) if visible else datetime.date.today())
     capacity = (request.args.get("capacity") or "").strip()[:20]
@@ -278,7 +279,8 @@ def room_week(web, request, page, room_id, *, status=200, form=None, refusal=Non
         may_book=booker is not None, form=form, reasons=reasons(refusal) if refusal else [],
         notice=_booked_notice(web, page, room, args.get("booked")) if refusal is None else "",
         manager=manager, feeds=web.storage.feeds.list(room.id) if manager else [], new_feed=new_feed,
-        action=page.url(_room_url(room) + "/book"), feed_action=page.url(_room_url(room) + "/feeds"))
+        # the answer to a POST opens where its form was
+        action=page.url(_room_url(room) + "/book#book"), feed_action=page.url(_room_url(room) + "/feeds#feeds"))
 
 
 def booking_text(room, form: dict) -> str:
@@ -309,18 +311,13 @@ def book(web, request, page, room_id):
     try:
         written = verbs.book(web.storage, page.actor, room, booking_text(room, form))
     except Refusal as refusal:
-        typed = form["start"][:10]   # the week of the typed start, if it is a date
-        week = typed if when.DATE.fullmatch(typed) and _is_date(typed) else None
+        try:   # the week of the typed start, if it has a day
+            week = when.parse_day(form["start"][:10], "start", None)
+        except BadRequest:
+            week = None
         return room_week(web, request, page, room_id, status=refusal.json_status, form=form,
-                         refusal=refusal, week=week)
+                         refusal=refusal, week=week and week.isoformat())
     return page.redirect(_room_url(room, week=form["start"][:10], booked=written.uid) + "#book")
-
-
-def _is_date(text: str) -> bool:
-    try:
-        return 1900 <= datetime.date.fromisoformat(text).year <= 8999
-    except ValueError:
-        return False
 
 
 def reasons(refusal: Refusal) -> List[str]:
