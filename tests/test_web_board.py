@@ -231,6 +231,10 @@ def test_private_titles_show_busy_to_others(site):
     council = alice.get(f"{site.url}/board/rooms/council?week={DAY}", timeout=30).text
     assert "America/New_York" in council and "Board meeting" not in council
     assert "book Council at" not in seen and "You may see this room" in council
+    answer = alice.post(f"{site.url}/board/rooms/council/book", data={
+        "csrf": _token(alice, site, "/board"), "title": "Sneak in", "start": f"{DAY}T11:00",
+        "end": f"{DAY}T12:00"}, timeout=30)
+    assert answer.status_code == 403 and "You may not book Council." in answer.text
 
 
 def test_filters_are_the_finders(site):
@@ -259,6 +263,11 @@ def test_bad_day_unknown_room_and_anonymous(site):
     assert answer.status_code == 400 and "date=&#39;2027-02-30&#39; is not a date; use YYYY-MM-DD." in answer.text
     answer = session.get(f"{site.url}/board/rooms/atrium?week=soon", timeout=30)
     assert answer.status_code == 400 and "use YYYY-MM-DD" in answer.text
+    for far in ("1900-01-01", "9000-12-31"):   # the ends of the years a page takes
+        assert session.get(f"{site.url}/board?date={far}", timeout=30).status_code == 200
+        assert session.get(f"{site.url}/board/rooms/atrium?week={far}", timeout=30).status_code == 200
+    answer = session.get(f"{site.url}/board?date=10000-01-01", timeout=30)
+    assert answer.status_code == 400
     answer = session.get(f"{site.url}/board/rooms/nowhere", timeout=30)
     assert answer.status_code == 404 and "There is no room &#39;nowhere&#39;." in answer.text
     answer = requests.get(f"{site.url}/board?date={DAY}", allow_redirects=False, timeout=30)
