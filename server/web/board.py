@@ -165,11 +165,14 @@ def survey(web, actor, wanted) -> list:
             view = collection.view()
             room = collection.room()
             result = avail.availability(room, view, lo, hi, limit)
-            labels = {}
-            for busy in result.busy:
-                href = busy.taken.href if busy.taken else None
-                if href is not None and href not in labels:
-                    labels[href] = _label(storage.core, room, actor, view.booking(href))
+            viewer, labels = storage.core.may_view(room, actor), {}
+            for taken in (busy.taken for busy in result.busy if busy.taken is not None):
+                if taken.href in labels:
+                    continue
+                if taken.title is not None:   # its public title: for all who may view the room
+                    labels[taken.href] = taken.title if viewer else "Busy"
+                else:   # private (or untitled): read it to ask whose it is
+                    labels[taken.href] = _label(storage.core, room, actor, view.booking(taken.href))
             found.append((room, result, labels))
     return found
 
