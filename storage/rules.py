@@ -150,3 +150,33 @@ ALL = (zero_length, min_duration, max_duration, min_notice, max_advance, opening
 
 def check(facts: Facts) -> List[Violation]:
     return [v for rule in ALL for v in rule(facts)]
+
+
+def in_words(room) -> List[str]:
+    """The room's rules as sentences for people (the room's page), one per rule set."""
+    r, said = room.rules, []
+    if room.opening:
+        said.append(f"Open {room.opening.text}.")
+    if room.min_duration:
+        said.append(f"Bookings last at least {human(room.min_duration.seconds)}.")
+    if room.max_duration:
+        said.append(f"Bookings last at most {human(room.max_duration.seconds)}.")
+    if room.min_notice:
+        said.append(f"Book at least {human(room.min_notice.seconds)} ahead.")
+    if room.max_advance:
+        ahead = room.max_advance.text if room.max_advance.calendar_based else human(room.max_advance.seconds)
+        said.append(f"Book at most {ahead} ahead.")
+    if room.buffer:
+        said.append(f"{human(room.buffer.seconds)} free between bookings.")
+    if r.quantity > 1:
+        said.append(f"Can be booked {r.quantity} times at once.")
+    if r.no_recurring:
+        said.append("No recurring bookings.")
+    if r.max_instances is not None:
+        said.append(f"A series has at most {r.max_instances} occurrences.")
+    if r.no_multiday:
+        said.append("Each booking stays within one day.")
+    said += [f"Not bookable {span.text} (blackout)." for span in room.blackout_spans]
+    if r.approval:
+        said.append("Bookings wait for a manager's approval.")
+    return said
