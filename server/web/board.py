@@ -14,7 +14,6 @@ import datetime
 from typing import Dict, List, Optional
 from urllib.parse import quote, urlencode
 
-import icalendar
 from werkzeug.datastructures import MultiDict
 from werkzeug.routing import Rule
 
@@ -25,7 +24,7 @@ from roomcal.storage import availability as avail
 from roomcal.storage import verbs
 from roomcal.storage.errors import BadRequest, Forbidden, NotFound, Refusal
 from roomcal.storage.feeds import FeedError, webcal
-from roomcal.storage.instances import BadBooking, Booking, instant, utc
+from roomcal.storage.instances import BadBooking, Booking, instant
 from roomcal.storage.rules import in_words
 
 MAX_ROOMS = 200     # rows of one board page
@@ -288,21 +287,19 @@ def room_week(web, request, page, room_id, *, status=200, form=None, refusal=Non
 
 def booking_text(room, form: dict) -> str:
     """The form as the iCalendar the core takes: the /api short form (its checks and
-    sentences), plus a weekly RRULE until the end of the "weekly until" day in the room's zone."""
+    sentences), "weekly until" as its JSCalendar recurrence rule (until the end of that day,
+    in the room's zone)."""
     body = {"title": form["title"], "start": when.from_input(form["start"], "Start"),
             "end": when.from_input(form["end"], "End")}
     if form["notes"].strip():
         body["description"] = form["notes"]
-    text = booking_body.to_ical(body, room)
-    if not form["until"].strip():
-        return text
-    until = when.parse_day(form["until"], "Weekly until", None)
-    if until < datetime.date.fromisoformat(body["start"][:10]):
-        raise BadRequest("Weekly until must be on or after the day of the start.")
-    calendar = icalendar.Calendar.from_ical(text)
-    for event in calendar.walk("VEVENT"):
-        event.add("RRULE", {"FREQ": "WEEKLY", "UNTIL": utc(when.day_bounds(room, until)[1] - 1)})
-    return calendar.to_ical().decode()
+    if form["until"].strip():
+        until = when.parse_day(form["until"], "Weekly until", None)
+        if until < datetime.date.fromisoformat(body["start"][:10]):
+            raise BadRequest("Weekly until must be on or after the day of the start.")
+        body["recurrenceRules"] = [{"@type": "RecurrenceRule", "frequency": "weekly",
+                                    "until": f"{until.isoformat()}T23:59:59"}]
+    return booking_body.to_ical(body, room)
 
 
 def book(web, request, page, room_id):
