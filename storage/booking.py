@@ -20,7 +20,7 @@ import datetime
 import time
 from typing import Dict, List, Optional, Protocol, Tuple
 
-from roomcal.storage import overlap, roles, rules
+from roomcal.storage import overlap, quotas, roles, rules
 from roomcal.storage.context import Actor
 from roomcal.storage.durations import Duration
 from roomcal.storage.errors import AccessDenied, BookingRefused, InvalidBooking, UnsupportedComponent
@@ -102,6 +102,10 @@ class Existing(Protocol):
 
     def booking(self, href: str) -> Optional[Booking]: ...
 
+    def owned(self, owner: str, start: int, end: int) -> List[Row]:
+        """The blocking rows of ``owner``'s bookings meeting [start, end) (quotas)."""
+        ...
+
 
 class BookingCore:
     def __init__(self, accounts, horizon: Duration, max_occurrences: int = 5000):
@@ -131,11 +135,13 @@ class BookingCore:
         return booking
 
     def decide(self, room: Room, candidate: Booking, existing: Existing, *,
-               previous: Optional[Booking] = None, now: Optional[int] = None) -> Decision:
+               previous: Optional[Booking] = None, now: Optional[int] = None,
+               actor: Optional[Actor] = None) -> Decision:
+        """``actor``: who writes, for the quotas (without one, none are checked)."""
         now = int(time.time()) if now is None else now
         horizon = self._horizon(room, now)
         return self._decide(room, candidate, existing, self._unchanged(previous, horizon),
-                            previous is None, now, horizon)
+                            previous is None, now, horizon, quota_booker(room, actor, previous))
 
     def _unchanged(self, previous: Optional[Booking], horizon: int) -> set:
         """(start, end, blocking) of the occurrences a booking had before this write: the ones
@@ -149,7 +155,7 @@ class BookingCore:
             return set()
 
     def _decide(self, room: Room, candidate: Booking, existing: Existing, before: set,
-                is_new: bool, now: int, horizon: int) -> Decision:
+                is_new: bool, now: int, horizon: int, booker: Optional[str] = None) -> Decision:
         violations: List[rules.Violation] = []
         try:
             occurrences, count, capped, last_start = self._expand(room, candidate, horizon)
@@ -171,12 +177,16 @@ class BookingCore:
         violations.extend(rules.check(facts))
         if is_new:
             violations.extend(unavailable(room))
+        if booker and new:
+            violations.extend(self._quotas(room, candidate.uid, occurrences, before, booker,
+                                           existing, now, horizon))
         conflicts = self._conflicts(room, candidate.uid, [o for o in new if o.blocking], existing)
         return Decision(room, violations, conflicts, moves=bool(new))
 
     def decide_each(self, room: Room, candidate: Booking, existing: Existing, *,
                     previous: Optional[Booking] = None, now: Optional[int] = None,
-                    limit: int = 1000) -> Optional[List[Tuple[Occurrence, Decision]]]:
+                    limit: int = 1000, actor: Optional[Actor] = None
+                    ) -> Optional[List[Tuple[Occurrence, Decision]]]:
         """A series decided occurrence by occurrence, each as a booking of its own with the
         series' UID (so it never conflicts with the series' earlier version): every
         occurrence that is not cancelled, with its decision.  What only a series can break
@@ -189,6 +199,7 @@ class BookingCore:
         except (BadBooking, TooManyOccurrences):
             return None
         before = self._unchanged(previous, horizon)   # once, not per occurrence
+        booker = quota_booker(room, actor, previous)
         probe = Booking("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//roomcal//occurrence//EN\r\n"
                         f"BEGIN:VEVENT\r\nUID:{candidate.uid}\r\nDTSTAMP:19700101T000000Z\r\n"
                         "DTSTART:19700101T000000Z\r\nDTEND:19700101T000000Z\r\n"
@@ -202,7 +213,7 @@ class BookingCore:
             probe.stamp("DTEND", utc(occurrence.end))
             probe.stamp("TRANSP", None if occurrence.blocking else "TRANSPARENT")
             decided.append((occurrence, self._decide(room, probe, existing, before, previous is None,
-                                                     now, horizon)))
+                                                     now, horizon, booker)))
         return decided
 
     def _horizon(self, room: Room, now: int) -> int:
@@ -224,7 +235,7 @@ class BookingCore:
             raise BookingRefused(Decision(room, unavailable(room), []))
         moves = False   # unknown without a check (imports that allow conflicts): status kept
         if check:
-            decision = self.decide(room, candidate, existing, previous=previous)
+            decision = self.decide(room, candidate, existing, previous=previous, actor=actor)
             if not decision.ok:
                 raise BookingRefused(decision)
             moves = decision.moves
@@ -277,6 +288,27 @@ class BookingCore:
         last_start = max((o.start for o in everything), default=EARLIEST)
         return within, len(everything), len(everything) > limit - 1, last_start
 
+    def _quotas(self, room: Room, uid: str, occurrences: List[Occurrence], before: set,
+                booker: str, existing: Existing, now: int, horizon: int) -> List[rules.Violation]:
+        """storage/quotas.py on the booker's other bookings, read only where it needs them
+        (now to the horizon, the periods the write adds time to); the booking itself, by
+        UID, is never one of the others."""
+        mine = [(o.start, o.end) for o in occurrences if o.blocking]
+        had = [(start, end) for start, end, blocking in before if blocking]
+        held = set()
+        for lo, hi in quotas.windows(room, mine, had, now, horizon):
+            for row in existing.owned(booker, lo, hi):
+                if row.uid == uid or not row.blocking:
+                    continue
+                if not row.recurring:
+                    held.add(quotas.Held(row.href, row.start, row.end))
+                    continue
+                booking = existing.booking(row.href)
+                if booking is not None:
+                    held.update(quotas.Held(row.href, o.start, o.end) for o in
+                                blocking_occurrences(row, booking, lo, hi, self.max_occurrences))
+        return quotas.check(room, mine, had, held, now)
+
     def _conflicts(self, room: Room, uid: str, new: List[Occurrence], existing: Existing) -> List[Conflict]:
         if not new:
             return []
@@ -321,6 +353,14 @@ def blocking_occurrences(row: Row, booking: Booking, lo: int, hi: int, limit: in
         return [o for o in booking.occurrences(lo, hi, limit) if o.blocking]
     except (BadBooking, TooManyOccurrences):
         return [Occurrence(max(row.start, lo), min(row.end, hi), "", False)]
+
+
+def quota_booker(room: Room, actor: Optional[Actor], previous: Optional[Booking]) -> Optional[str]:
+    """Whose quota a write counts against: the booking's owner (the writer, for a new one);
+    None when the room has no quota, nobody is named, or a manager or admin writes."""
+    if actor is None or not quotas.applies(room) or roles.is_manager(room, actor):
+        return None
+    return (previous.get(OWNER) if previous is not None else None) or actor.user or None
 
 
 def unavailable(room: Room) -> List[rules.Violation]:
@@ -378,4 +418,5 @@ def row_for(href: str, booking: Booking, max_occurrences: int) -> Row:
     except BadBooking as e:
         raise InvalidBooking(f"This booking cannot be checked: {e}.") from None
     return Row(href, booking.uid, start, end, booking.recurring, blocking,
-               (booking.get("STATUS") or "").upper(), booking.public_title or "")
+               (booking.get("STATUS") or "").upper(), booking.public_title or "",
+               booking.get(OWNER) or "")

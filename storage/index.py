@@ -27,8 +27,10 @@ class Row:
     blocking: bool
     status: str = ""
     summary: str = ""
+    owner: str = ""   # who booked (booking.OWNER): quotas count per booker
 
 
+COLUMNS = "href, uid, start, end, recurring, blocking, status, summary, owner"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rooms(room TEXT PRIMARY KEY, fingerprint TEXT NOT NULL,
     newest INTEGER NOT NULL DEFAULT 0);
@@ -37,16 +39,20 @@ CREATE TABLE IF NOT EXISTS bookings(
     start INTEGER NOT NULL, end INTEGER NOT NULL,
     recurring INTEGER NOT NULL, blocking INTEGER NOT NULL,
     status TEXT NOT NULL DEFAULT '', summary TEXT NOT NULL DEFAULT '',
+    owner TEXT NOT NULL DEFAULT '',
     PRIMARY KEY(room, href));
 CREATE INDEX IF NOT EXISTS bookings_by_start ON bookings(room, recurring, start);
 CREATE INDEX IF NOT EXISTS bookings_by_uid ON bookings(room, uid);
 CREATE INDEX IF NOT EXISTS bookings_by_length ON bookings(room, recurring, (end - start));
+CREATE INDEX IF NOT EXISTS bookings_by_owner ON bookings(room, owner, end);
 """
 
 
 def _setup(conn: sqlite3.Connection) -> None:
     columns = [r[1] for r in conn.execute("PRAGMA table_info(rooms)")]
-    if columns and "newest" not in columns:  # an older layout: the index is a cache
+    booking_columns = [r[1] for r in conn.execute("PRAGMA table_info(bookings)")]
+    if (columns and "newest" not in columns) or (booking_columns and "owner" not in booking_columns):
+        # an older layout: the index is a cache, rebuilt from the items
         conn.executescript("DROP TABLE IF EXISTS rooms; DROP TABLE IF EXISTS bookings;")
     conn.executescript(SCHEMA)
 
@@ -69,7 +75,7 @@ class Index:
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute("DELETE FROM bookings WHERE room = ?", (room,))
-            db.executemany("INSERT INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            db.executemany("INSERT INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            [_values(room, r) for r in rows])
             db.execute("INSERT OR REPLACE INTO rooms VALUES (?, ?, ?)", (room, fingerprint, newest))
             db.execute("COMMIT")
@@ -94,7 +100,7 @@ class Index:
         try:
             for href in remove:
                 db.execute("DELETE FROM bookings WHERE room = ? AND href = ?", (room, href))
-            db.executemany("INSERT OR REPLACE INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            db.executemany("INSERT OR REPLACE INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            [_values(room, r) for r in put])
             db.execute("INSERT INTO rooms VALUES (?, ?, ?) ON CONFLICT(room) DO UPDATE SET "
                        "fingerprint = excluded.fingerprint, newest = max(newest, excluded.newest)",
@@ -113,15 +119,24 @@ class Index:
         block = " AND blocking = 1" if blocking_only else ""
         # A zero-length booking at ``start`` still counts as inside the window.
         singles = db.execute(
-            "SELECT href, uid, start, end, recurring, blocking, status, summary FROM bookings "
+            f"SELECT {COLUMNS} FROM bookings "
             "WHERE room = ? AND recurring = 0 AND start >= ? AND start < ? "
             "AND (end > ? OR start = ?)" + block,
             (room, start - longest, end, start, start)).fetchall()
         series = db.execute(
-            "SELECT href, uid, start, end, recurring, blocking, status, summary FROM bookings "
+            f"SELECT {COLUMNS} FROM bookings "
             "WHERE room = ? AND recurring = 1 AND start < ? AND end > ?" + block,
             (room, end, start)).fetchall()
         return [_row(r) for r in singles + series]
+
+    def owned(self, room: str, owner: str, start: int, end: int) -> List[Row]:
+        """The blocking rows of ``owner``'s bookings whose span meets [start, end) (singles
+        exact, series by envelope): what a quota counts."""
+        rows = self._db().execute(
+            f"SELECT {COLUMNS} FROM bookings WHERE room = ? AND owner = ? AND blocking = 1 "
+            "AND end >= ? AND start < ? AND (end > ? OR start = ?)",
+            (room, owner, start, end, start, start)).fetchall()
+        return [_row(r) for r in rows]
 
     def href_of_uid(self, room: str, uid: str) -> Optional[str]:
         row = self._db().execute("SELECT href FROM bookings WHERE room = ? AND uid = ?",
@@ -134,9 +149,9 @@ class Index:
 
 def _values(room: str, r: Row) -> tuple:
     return (room, r.href, r.uid, r.start, min(r.end, INFINITY), int(r.recurring),
-            int(r.blocking), r.status, r.summary)
+            int(r.blocking), r.status, r.summary, r.owner)
 
 
 def _row(values) -> Row:
-    href, uid, start, end, recurring, blocking, status, summary = values
-    return Row(href, uid, start, end, bool(recurring), bool(blocking), status, summary)
+    href, uid, start, end, recurring, blocking, status, summary, owner = values
+    return Row(href, uid, start, end, bool(recurring), bool(blocking), status, summary, owner)

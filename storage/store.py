@@ -107,6 +107,11 @@ class RoomView:
         self._seen = len(self.extra)
         return rows + self._extra_rows.overlapping(start, end)
 
+    def owned(self, owner: str, start: int, end: int) -> List[Row]:
+        rows = [] if self.replacing else self.index.owned(self.room_key, owner, start, end)
+        return rows + [row for row, _ in self.extra if row.owner == owner and row.blocking
+                       and overlap.meets(row.start, row.end, start, end)]
+
     def booking(self, href: str) -> Optional[Booking]:
         for row, booking in self.extra:
             if row.href == href:
@@ -584,7 +589,7 @@ class Storage(multifilesystem.Storage):
             candidate = self.core.parse(room, text)
             href = self.index.href_of_uid(view.room_key, candidate.uid)
             previous = view.booking(href) if href else None
-            return self.core.decide(room, candidate, view, previous=previous)
+            return self.core.decide(room, candidate, view, previous=previous, actor=actor)
 
 
 def _option(configuration, section: str, option: str, default: str) -> str:
