@@ -141,7 +141,7 @@ class BookingCore:
         now = int(time.time()) if now is None else now
         horizon = self._horizon(room, now)
         return self._decide(room, candidate, existing, self._unchanged(previous, horizon),
-                            previous is None, now, horizon, quota_booker(room, actor, previous))
+                            previous is None, now, horizon, quota_booker(room, actor))
 
     def _unchanged(self, previous: Optional[Booking], horizon: int) -> set:
         """(start, end, blocking) of the occurrences a booking had before this write: the ones
@@ -199,7 +199,7 @@ class BookingCore:
         except (BadBooking, TooManyOccurrences):
             return None
         before = self._unchanged(previous, horizon)   # once, not per occurrence
-        booker = quota_booker(room, actor, previous)
+        booker = quota_booker(room, actor)
         probe = Booking("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//roomcal//occurrence//EN\r\n"
                         f"BEGIN:VEVENT\r\nUID:{candidate.uid}\r\nDTSTAMP:19700101T000000Z\r\n"
                         "DTSTART:19700101T000000Z\r\nDTEND:19700101T000000Z\r\n"
@@ -295,19 +295,43 @@ class BookingCore:
         UID, is never one of the others."""
         mine = [(o.start, o.end) for o in occurrences if o.blocking]
         had = [(start, end) for start, end, blocking in before if blocking]
+        upcoming, periods = quotas.windows(room, mine, had, now, horizon)
         held = set()
-        for lo, hi in quotas.windows(room, mine, had, now, horizon):
+        if upcoming is not None:   # one upcoming occurrence of each booking
+            for row in existing.owned(booker, *upcoming):
+                first = self._first_upcoming(row, existing, uid, *upcoming)
+                if first is not None:
+                    held.add(quotas.Held(row.href, first.start, first.end))
+        # Every occurrence in the periods: each booking expanded once, from the first to
+        # the last window it meets (what lies between is not counted: quotas.check).
+        reach: Dict[str, tuple] = {}
+        for lo, hi in periods:
             for row in existing.owned(booker, lo, hi):
-                if row.uid == uid or not row.blocking:
-                    continue
-                if not row.recurring:
-                    held.add(quotas.Held(row.href, row.start, row.end))
-                    continue
-                booking = existing.booking(row.href)
-                if booking is not None:
-                    held.update(quotas.Held(row.href, o.start, o.end) for o in
-                                blocking_occurrences(row, booking, lo, hi, self.max_occurrences))
+                first = reach.get(row.href, (row, lo, hi))[1]
+                reach[row.href] = (row, first, hi)
+        for row, lo, hi in reach.values():
+            held.update(quotas.Held(row.href, o.start, o.end) for o in self._held(row, existing, uid, lo, hi))
         return quotas.check(room, mine, had, held, now)
+
+    def _held(self, row: Row, existing: Existing, uid: str, lo: int, hi: int) -> List[Occurrence]:
+        """The blocking occurrences of another booking (its index ``row``) meeting [lo, hi)."""
+        if row.uid == uid or not row.blocking:
+            return []
+        if not row.recurring:
+            return [Occurrence(row.start, row.end, row.status, False)]
+        booking = existing.booking(row.href)
+        return [] if booking is None else blocking_occurrences(row, booking, lo, hi, self.max_occurrences)
+
+    def _first_upcoming(self, row: Row, existing: Existing, uid: str, now: int,
+                        horizon: int) -> Optional[Occurrence]:
+        """An occurrence of another booking that holds the room and ends after ``now``, or
+        None; a series is looked at in the next month first (where one usually is)."""
+        soon = min(horizon, now + 31 * 86400)
+        for lo, hi in ((now, soon), (soon, horizon)):
+            found = [o for o in self._held(row, existing, uid, lo, hi) if o.end > now] if lo < hi else []
+            if found or not row.recurring:
+                return found[0] if found else None
+        return None
 
     def _conflicts(self, room: Room, uid: str, new: List[Occurrence], existing: Existing) -> List[Conflict]:
         if not new:
@@ -355,12 +379,13 @@ def blocking_occurrences(row: Row, booking: Booking, lo: int, hi: int, limit: in
         return [Occurrence(max(row.start, lo), min(row.end, hi), "", False)]
 
 
-def quota_booker(room: Room, actor: Optional[Actor], previous: Optional[Booking]) -> Optional[str]:
-    """Whose quota a write counts against: the booking's owner (the writer, for a new one);
-    None when the room has no quota, nobody is named, or a manager or admin writes."""
+def quota_booker(room: Room, actor: Optional[Actor]) -> Optional[str]:
+    """Whose quota a write counts against: the writer's (who may change only their own
+    bookings, unless they manage the room); None when the room has no quota, nobody is
+    named, or a manager or admin writes."""
     if actor is None or not quotas.applies(room) or roles.is_manager(room, actor):
         return None
-    return (previous.get(OWNER) if previous is not None else None) or actor.user or None
+    return actor.user or None
 
 
 def unavailable(room: Room) -> List[rules.Violation]:

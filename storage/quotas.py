@@ -21,7 +21,7 @@ exempt (the core does not ask).  No I/O, no HTTP.
 import bisect
 import dataclasses
 import datetime
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from roomcal.storage.durations import human
 from roomcal.storage.instances import instant, utc
@@ -124,19 +124,22 @@ def _upcoming(spans: Iterable[Span], now: int) -> bool:
 
 
 # -- what the core asks -------------------------------------------------------------------------------
-def windows(room, candidate: Sequence[Span], before: Sequence[Span], now: int, horizon: int) -> List[Span]:
-    """Where ``check`` needs the booker's other occurrences: from now to the horizon when
-    the write adds an upcoming booking (count quota), and the periods where it adds time
-    (time quota), merged into at most MAX_WINDOWS windows.  Empty: nothing to read."""
-    found = []
+def windows(room, candidate: Sequence[Span], before: Sequence[Span], now: int,
+            horizon: int) -> Tuple[Optional[Span], List[Span]]:
+    """Where ``check`` needs the booker's other occurrences: (from now to the horizon when
+    the write adds an upcoming booking, else None — one upcoming occurrence of each
+    booking is enough there; the periods where it adds time, merged into at most
+    MAX_WINDOWS windows — every occurrence there)."""
+    upcoming = None
     if room.rules.quota_bookings is not None and _upcoming(candidate, now) and not _upcoming(before, now):
-        found.append((now, max(now + 1, horizon)))
+        upcoming = (now, max(now + 1, horizon))
+    periods: List[Span] = []
     if room.quota_time is not None:
         try:
-            found += sorted(_grown(room, candidate, before))
+            periods = sorted(_grown(room, candidate, before))
         except TooManyPeriods:
             pass   # check() refuses without reading anything
-    return _merge(found, MAX_WINDOWS)
+    return upcoming, _merge(periods, MAX_WINDOWS)
 
 
 def _merge(spans: List[Span], most: int) -> List[Span]:
@@ -160,7 +163,8 @@ def check(room, candidate: Sequence[Span], before: Sequence[Span], others: Itera
 
     ``candidate``: the blocking occurrences of the booking as written; ``before``: those
     of its earlier version (empty for a new booking); ``others``: the booker's other
-    bookings' blocking occurrences, at least those meeting ``windows(...)``."""
+    bookings' blocking occurrences where ``windows`` says: every one meeting its periods,
+    and at least one upcoming occurrence of each booking that has one."""
     others = list(others)
     violations = []
     limit = room.rules.quota_bookings

@@ -281,8 +281,11 @@ def test_windows_are_only_what_check_needs():
     r = room(quota_bookings=2, quota_time="PT4H", quota_period="P1D")
     mine = [(local("2026-12-07 10:00"), local("2026-12-07 11:00"))]
     horizon = local("2028-12-01 00:00")
-    assert quotas.windows(r, mine, [], NOW, horizon) == [(NOW, horizon)]   # the day is inside
-    assert quotas.windows(r, mine, mine, NOW, horizon) == []               # nothing added
+    day = (local("2026-12-07 00:00"), local("2026-12-08 00:00"))
+    assert quotas.windows(r, mine, [], NOW, horizon) == ((NOW, horizon), [day])
+    assert quotas.windows(r, mine, mine, NOW, horizon) == (None, [])      # nothing added
+    past = [(NOW - 7 * 86400, NOW - 7 * 86400 + 3600)]
+    assert quotas.windows(r, past, [], NOW, horizon)[0] is None          # not upcoming
     assert quotas._merge([(0, 1), (5, 6), (10, 11), (12, 13)], 2) == [(0, 6), (10, 13)]
 
 
