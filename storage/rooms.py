@@ -69,8 +69,6 @@ class Rules:
              "quantity": "quantity", "no_recurring": "no-recurring",
              "max_instances": "max-instances", "no_multiday": "no-multiday",
              "blackouts": "blackout", "approval": "approval"}
-    NAMES.update({"quota_bookings": "quota-bookings", "quota_time": "quota-time",
-                  "quota_period": "quota-period"})
 
     def to_json(self) -> dict:
         return {public: getattr(self, field) for field, public in self.NAMES.items()}
@@ -82,6 +80,11 @@ class Rules:
         if unknown:
             raise ValueError(f"unknown rule(s): {', '.join(sorted(unknown))}")
         return cls(**{by_public[k]: v for k, v in data.items()})
+
+
+# Quotas per booker (storage/quotas.py).
+Rules.NAMES.update({"quota_bookings": "quota-bookings", "quota_time": "quota-time",
+                    "quota_period": "quota-period"})
 
 
 @dataclasses.dataclass
