@@ -160,6 +160,12 @@ def cmd_group_list(args):
 
 # -- rooms -------------------------------------------------------------------------------------
 RULE_OPTIONS = ("opening_hours", "min_duration", "max_duration", "min_notice", "max_advance", "buffer")
+QUOTA_OPTIONS = ("quota_bookings", "quota_time", "quota_period")
+
+
+def _off(value) -> bool:
+    """A quota option given as "" or none: turn it off."""
+    return isinstance(value, str) and value.strip().lower() in ("", "none")
 
 
 def _room_changes(args) -> dict:
@@ -192,6 +198,10 @@ def _room_changes(args) -> dict:
                                ("approval", "approval", True), ("no_approval", "approval", False)):
         if getattr(args, flag, False):
             rules[rooms.Rules.NAMES[field]] = value
+    for field in QUOTA_OPTIONS:   # "" or none: the quota off
+        value = getattr(args, field, None)
+        if value is not None:
+            rules[rooms.Rules.NAMES[field]] = None if _off(value) else value
     for name in args.clear or ():
         rules[name] = None  # back to the default; unknown names are refused by server.admin
     if rules:
@@ -449,6 +459,16 @@ def _room_options(parser, adding):
     rules.add_argument("--no-multiday", action="store_true")
     rules.add_argument("--blackout", action="append", metavar="START/END")
     rules.add_argument("--approval", action="store_true")
+    quotas = parser.add_argument_group("quotas per booker (managers and admins are exempt; "
+                                       '"" or none turns one off)')
+    quotas.add_argument("--quota-bookings", type=_quota_count, metavar="N",
+                        help="at most N upcoming bookings per booker in this room")
+    quotas.add_argument("--quota-time", metavar="DURATION",
+                        help="booked time per booker per --quota-period, e.g. PT4H "
+                             "(each occurrence of a series counts in its period)")
+    quotas.add_argument("--quota-period", type=str.upper, metavar="P1D|P1W|P1M",
+                        help="the period of --quota-time in the room's time zone: a day, a week "
+                             "(Monday to Sunday; the default) or a calendar month")
     if not adding:
         rules.add_argument("--recurring", action="store_true", help="allow recurring bookings again")
         rules.add_argument("--multiday", action="store_true", help="allow multi-day bookings again")
@@ -472,6 +492,10 @@ def _whole_number(minimum: int):
 
 
 _positive = _whole_number(1)
+
+
+def _quota_count(text):
+    return text if _off(text) else _positive(text)
 _nonnegative = _whole_number(0)
 
 

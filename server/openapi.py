@@ -132,7 +132,8 @@ SCHEMAS = {
                      "title": {**STRING, "description": "left out where the caller may not see it"}},
                     ["start", "end"]),
     "Violation": obj({"rule": {**STRING, "description": "max-duration, opening-hours, min-notice, "
-                                                        "blackout, unavailable, ..."},
+                                                        "blackout, unavailable, quota-bookings, "
+                                                        "quota-time, ..."},
                       "message": STRING}, ["rule", "message"]),
     "Rules": obj({
         "opening-hours": {"type": ["string", "null"], "examples": ["Mo-Fr 08:00-18:00"]},
@@ -146,7 +147,15 @@ SCHEMAS = {
         "no-recurring": BOOL, "max-instances": {"type": ["integer", "null"]}, "no-multiday": BOOL,
         "blackout": array(STRING, "START/END periods; a date-only END includes that day"),
         "approval": BOOL,
-    }, description="A room's booking rules; unset means no limit."),
+        "quota-bookings": {"type": ["integer", "null"], "minimum": 1,
+                           "description": "at most this many upcoming bookings per booker"},
+        "quota-time": {"type": ["string", "null"], "description": "ISO 8601 duration: booked "
+                       "time per booker per quota-period"},
+        "quota-period": {"type": ["string", "null"], "enum": ["P1D", "P1W", "P1M", None],
+                         "description": "the period of quota-time in the room's time zone: a day, "
+                                        "a week (Monday to Sunday; the default) or a calendar month"},
+    }, description="A room's booking rules; unset means no limit. Managers and admins are "
+                   "exempt from the quotas."),
     "Room": obj({
         "id": STRING, "name": STRING, "capacity": {"type": ["integer", "null"]},
         "location": STRING, "timezone": {**STRING, "examples": ["Europe/Berlin"]},

@@ -235,14 +235,17 @@ def probe(room, start: int, end: int) -> Booking:
     return Booking(text, room.tz)
 
 
-def grants(core, room, existing, start: int, end: int, *, now: Optional[int] = None) -> bool:
-    """Would the booking core take a new booking [start, end) now?"""
-    return core.decide(room, probe(room, start, end), existing, now=now).ok
+def grants(core, room, existing, start: int, end: int, *, now: Optional[int] = None,
+           actor=None) -> bool:
+    """Would the booking core take a new booking [start, end) now (from ``actor``: their
+    quotas too)?"""
+    return core.decide(room, probe(room, start, end), existing, now=now, actor=actor).ok
 
 
 def bookable(core, room, existing, starts: Iterable[int], duration: int, *,
-             now: Optional[int] = None) -> List[int]:
-    """The starts whose slot [start, start + duration) the core grants."""
+             now: Optional[int] = None, actor=None) -> List[int]:
+    """The starts whose slot [start, start + duration) the core grants (to ``actor``: a
+    booker at a quota gets none, or only those the quota leaves)."""
     starts = list(starts)
     if not starts:
         return []
@@ -252,7 +255,7 @@ def bookable(core, room, existing, starts: Iterable[int], duration: int, *,
         # The same candidate, moved: one parse for all slots (stamp replaces the value).
         candidate.stamp("DTSTART", utc(start))
         candidate.stamp("DTEND", utc(start + duration))
-        if core.decide(room, candidate, existing, now=now).ok:
+        if core.decide(room, candidate, existing, now=now, actor=actor).ok:
             granted.append(start)
     return granted
 
@@ -270,10 +273,17 @@ class _Expanded:
             self._all = booking.occurrences(lo, hi, limit)
         except (BadBooking, TooManyOccurrences):
             self._all = None
+        self._outside: Dict[tuple, List[Occurrence]] = {}
 
     def occurrences(self, start: int, end: int, limit: int) -> List[Occurrence]:
         if self._all is None or start < self._lo or end > self._hi:
-            return self._booking.occurrences(start, end, limit)
+            # Quotas ask about the same windows outside this one for every slot: once.
+            key = (start, end, limit)
+            if key not in self._outside:
+                if len(self._outside) >= 64:
+                    self._outside.clear()
+                self._outside[key] = self._booking.occurrences(start, end, limit)
+            return self._outside[key]
         found = [o for o in self._all if o.start < end and (o.end > start or o.start == start)]
         if len(found) > limit:
             raise TooManyOccurrences(limit)
@@ -295,11 +305,22 @@ class Snapshot:
         self._limit = max_occurrences
         self._rows = overlap.Rows(source.overlapping(lo, hi))
         self._bookings: Dict[str, object] = {}
+        self._owned: Dict[tuple, list] = {}
 
     def overlapping(self, start: int, end: int) -> list:
         if start < self._lo or end > self._hi:
             return self._source.overlapping(start, end)
         return self._rows.overlapping(start, end)
+
+    def owned(self, owner: str, start: int, end: int) -> list:
+        """As the source answers; asked again with the same window (quotas, for every
+        slot), from memory."""
+        key = (owner, start, end)
+        if key not in self._owned:
+            if len(self._owned) >= 64:
+                self._owned.clear()
+            self._owned[key] = self._source.owned(owner, start, end)
+        return self._owned[key]
 
     def booking(self, href: str):
         if href not in self._bookings:

@@ -20,7 +20,7 @@ import datetime
 import time
 from typing import Dict, List, Optional, Protocol, Tuple
 
-from roomcal.storage import overlap, roles, rules
+from roomcal.storage import overlap, quotas, roles, rules
 from roomcal.storage.context import Actor
 from roomcal.storage.durations import Duration
 from roomcal.storage.errors import AccessDenied, BookingRefused, InvalidBooking, UnsupportedComponent
@@ -103,6 +103,10 @@ class Existing(Protocol):
 
     def booking(self, href: str) -> Optional[Booking]: ...
 
+    def owned(self, owner: str, start: int, end: int) -> List[Row]:
+        """The blocking rows of ``owner``'s bookings meeting [start, end) (quotas)."""
+        ...
+
 
 class BookingCore:
     def __init__(self, accounts, horizon: Duration, max_occurrences: int = 5000):
@@ -132,11 +136,13 @@ class BookingCore:
         return booking
 
     def decide(self, room: Room, candidate: Booking, existing: Existing, *,
-               previous: Optional[Booking] = None, now: Optional[int] = None) -> Decision:
+               previous: Optional[Booking] = None, now: Optional[int] = None,
+               actor: Optional[Actor] = None) -> Decision:
+        """``actor``: who writes, for the quotas (without one, none are checked)."""
         now = int(time.time()) if now is None else now
         horizon = self._horizon(room, now)
         return self._decide(room, candidate, existing, self._unchanged(previous, horizon),
-                            previous is None, now, horizon)
+                            previous is None, now, horizon, quota_booker(room, actor))
 
     def _unchanged(self, previous: Optional[Booking], horizon: int) -> set:
         """(start, end, blocking) of the occurrences a booking had before this write: the ones
@@ -150,7 +156,7 @@ class BookingCore:
             return set()
 
     def _decide(self, room: Room, candidate: Booking, existing: Existing, before: set,
-                is_new: bool, now: int, horizon: int) -> Decision:
+                is_new: bool, now: int, horizon: int, booker: Optional[str] = None) -> Decision:
         violations: List[rules.Violation] = []
         try:
             occurrences, count, capped, last_start = self._expand(room, candidate, horizon)
@@ -172,12 +178,16 @@ class BookingCore:
         violations.extend(rules.check(facts))
         if is_new:
             violations.extend(unavailable(room))
+        if booker and new:
+            violations.extend(self._quotas(room, candidate.uid, occurrences, before, booker,
+                                           existing, now, horizon))
         conflicts = self._conflicts(room, candidate.uid, [o for o in new if o.blocking], existing)
         return Decision(room, violations, conflicts, moves=bool(new))
 
     def decide_each(self, room: Room, candidate: Booking, existing: Existing, *,
                     previous: Optional[Booking] = None, now: Optional[int] = None,
-                    limit: int = 1000) -> Optional[List[Tuple[Occurrence, Decision]]]:
+                    limit: int = 1000, actor: Optional[Actor] = None
+                    ) -> Optional[List[Tuple[Occurrence, Decision]]]:
         """A series decided occurrence by occurrence, each as a booking of its own with the
         series' UID (so it never conflicts with the series' earlier version): every
         occurrence that is not cancelled, with its decision.  What only a series can break
@@ -190,6 +200,7 @@ class BookingCore:
         except (BadBooking, TooManyOccurrences):
             return None
         before = self._unchanged(previous, horizon)   # once, not per occurrence
+        booker = quota_booker(room, actor)
         probe = Booking("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//roomcal//occurrence//EN\r\n"
                         f"BEGIN:VEVENT\r\nUID:{candidate.uid}\r\nDTSTAMP:19700101T000000Z\r\n"
                         "DTSTART:19700101T000000Z\r\nDTEND:19700101T000000Z\r\n"
@@ -203,7 +214,7 @@ class BookingCore:
             probe.stamp("DTEND", utc(occurrence.end))
             probe.stamp("TRANSP", None if occurrence.blocking else "TRANSPARENT")
             decided.append((occurrence, self._decide(room, probe, existing, before, previous is None,
-                                                     now, horizon)))
+                                                     now, horizon, booker)))
         return decided
 
     def _horizon(self, room: Room, now: int) -> int:
@@ -225,7 +236,7 @@ class BookingCore:
             raise BookingRefused(Decision(room, unavailable(room), []))
         moves = False   # unknown without a check (imports that allow conflicts): status kept
         if check:
-            decision = self.decide(room, candidate, existing, previous=previous)
+            decision = self.decide(room, candidate, existing, previous=previous, actor=actor)
             if not decision.ok:
                 raise BookingRefused(decision)
             moves = decision.moves
@@ -278,6 +289,51 @@ class BookingCore:
         last_start = max((o.start for o in everything), default=EARLIEST)
         return within, len(everything), len(everything) > limit - 1, last_start
 
+    def _quotas(self, room: Room, uid: str, occurrences: List[Occurrence], before: set,
+                booker: str, existing: Existing, now: int, horizon: int) -> List[rules.Violation]:
+        """storage/quotas.py on the booker's other bookings, read only where it needs them
+        (now to the horizon, the periods the write adds time to); the booking itself, by
+        UID, is never one of the others."""
+        mine = [(o.start, o.end) for o in occurrences if o.blocking]
+        had = [(start, end) for start, end, blocking in before if blocking]
+        upcoming, periods = quotas.windows(room, mine, had, now, horizon)
+        held = set()
+        if upcoming is not None:   # one upcoming occurrence of each booking
+            for row in existing.owned(booker, *upcoming):
+                first = self._first_upcoming(row, existing, uid, *upcoming)
+                if first is not None:
+                    held.add(quotas.Held(row.href, first.start, first.end))
+        # Every occurrence in the periods: each booking expanded once, from the first to
+        # the last window it meets (what lies between is not counted: quotas.check).
+        reach: Dict[str, tuple] = {}
+        for lo, hi in periods:
+            for row in existing.owned(booker, lo, hi):
+                first = reach.get(row.href, (row, lo, hi))[1]
+                reach[row.href] = (row, first, hi)
+        for row, lo, hi in reach.values():
+            held.update(quotas.Held(row.href, o.start, o.end) for o in self._held(row, existing, uid, lo, hi))
+        return quotas.check(room, mine, had, held, now)
+
+    def _held(self, row: Row, existing: Existing, uid: str, lo: int, hi: int) -> List[Occurrence]:
+        """The blocking occurrences of another booking (its index ``row``) meeting [lo, hi)."""
+        if row.uid == uid or not row.blocking:
+            return []
+        if not row.recurring:
+            return [Occurrence(row.start, row.end, row.status, False)]
+        booking = existing.booking(row.href)
+        return [] if booking is None else blocking_occurrences(row, booking, lo, hi, self.max_occurrences)
+
+    def _first_upcoming(self, row: Row, existing: Existing, uid: str, now: int,
+                        horizon: int) -> Optional[Occurrence]:
+        """An occurrence of another booking that holds the room and ends after ``now``, or
+        None; a series is looked at in the next month first (where one usually is)."""
+        soon = min(horizon, now + 31 * 86400)
+        for lo, hi in ((now, soon), (soon, horizon)):
+            found = [o for o in self._held(row, existing, uid, lo, hi) if o.end > now] if lo < hi else []
+            if found or not row.recurring:
+                return found[0] if found else None
+        return None
+
     def _conflicts(self, room: Room, uid: str, new: List[Occurrence], existing: Existing) -> List[Conflict]:
         if not new:
             return []
@@ -322,6 +378,15 @@ def blocking_occurrences(row: Row, booking: Booking, lo: int, hi: int, limit: in
         return [o for o in booking.occurrences(lo, hi, limit) if o.blocking]
     except (BadBooking, TooManyOccurrences):
         return [Occurrence(max(row.start, lo), min(row.end, hi), "", False)]
+
+
+def quota_booker(room: Room, actor: Optional[Actor]) -> Optional[str]:
+    """Whose quota a write counts against: the writer's (who may change only their own
+    bookings, unless they manage the room); None when the room has no quota, nobody is
+    named, or a manager or admin writes."""
+    if actor is None or not quotas.applies(room) or roles.is_manager(room, actor):
+        return None
+    return actor.user or None
 
 
 def unavailable(room: Room) -> List[rules.Violation]:
@@ -379,4 +444,5 @@ def row_for(href: str, booking: Booking, max_occurrences: int) -> Row:
     except BadBooking as e:
         raise InvalidBooking(f"This booking cannot be checked: {e}.") from None
     return Row(href, booking.uid, start, end, booking.recurring, blocking,
-               (booking.get("STATUS") or "").upper(), booking.public_title or "")
+               (booking.get("STATUS") or "").upper(), booking.public_title or "",
+               booking.get(OWNER) or "")

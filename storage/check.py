@@ -33,7 +33,7 @@ from radicale.storage import multifilesystem
 
 from roomcal.storage import rooms
 from roomcal.storage.errors import Refusal
-from roomcal.storage.index import Row, _row
+from roomcal.storage.index import COLUMNS, Row, _row
 from roomcal.storage.instances import BadBooking, Booking
 from roomcal.storage.screen import UnsafeCalendar, screen
 from roomcal.storage.stamps import stamp_of
@@ -220,8 +220,7 @@ def parse_error(path: str, tz, max_rrule: int = 0) -> Optional[str]:
 
 def index_rows(index, room_key: str) -> dict:
     rows = index._db().execute(
-        "SELECT href, uid, start, end, recurring, blocking, status, summary FROM bookings "
-        "WHERE room = ?", (room_key,)).fetchall()
+        f"SELECT {COLUMNS} FROM bookings WHERE room = ?", (room_key,)).fetchall()
     return {r[0]: _row(r) for r in rows}
 
 

@@ -32,6 +32,10 @@ class Row:
     blocking: bool
     status: str = ""
     summary: str = ""
+    owner: str = ""   # who booked (booking.OWNER): quotas count per booker
+
+
+COLUMNS = "href, uid, start, end, recurring, blocking, status, summary, owner"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,10 +57,12 @@ CREATE TABLE IF NOT EXISTS bookings(
     start INTEGER NOT NULL, end INTEGER NOT NULL,
     recurring INTEGER NOT NULL, blocking INTEGER NOT NULL,
     status TEXT NOT NULL DEFAULT '', summary TEXT NOT NULL DEFAULT '',
+    owner TEXT NOT NULL DEFAULT '',
     PRIMARY KEY(room, href));
 CREATE INDEX IF NOT EXISTS bookings_by_start ON bookings(room, recurring, start);
 CREATE INDEX IF NOT EXISTS bookings_by_uid ON bookings(room, uid);
 CREATE INDEX IF NOT EXISTS bookings_by_length ON bookings(room, recurring, (end - start));
+CREATE INDEX IF NOT EXISTS bookings_by_owner ON bookings(room, owner, end);
 CREATE TABLE IF NOT EXISTS stamps(
     room TEXT NOT NULL, href TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     etag TEXT NOT NULL, uid TEXT NOT NULL, component TEXT NOT NULL,
@@ -67,7 +73,9 @@ CREATE TABLE IF NOT EXISTS stamps(
 
 def _setup(conn: sqlite3.Connection) -> None:
     columns = [r[1] for r in conn.execute("PRAGMA table_info(rooms)")]
-    if columns and "newest" not in columns:  # an older layout: the index is a cache
+    booking_columns = [r[1] for r in conn.execute("PRAGMA table_info(bookings)")]
+    if (columns and "newest" not in columns) or (booking_columns and "owner" not in booking_columns):
+        # an older layout: the index is a cache, rebuilt from the items
         conn.executescript("DROP TABLE IF EXISTS rooms; DROP TABLE IF EXISTS bookings;")
     conn.executescript(SCHEMA)
 
@@ -92,7 +100,7 @@ class Index:
         try:
             db.execute("DELETE FROM bookings WHERE room = ?", (room,))
             db.execute("DELETE FROM stamps WHERE room = ?", (room,))
-            db.executemany("INSERT INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            db.executemany("INSERT INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            [_values(room, r) for r in rows])
             db.executemany(STAMP_INSERT, [_stamp_values(room, s) for s in stamps])
             db.execute("INSERT OR REPLACE INTO rooms VALUES (?, ?, ?)", (room, fingerprint, newest))
@@ -121,7 +129,7 @@ class Index:
             for href in remove:
                 db.execute("DELETE FROM bookings WHERE room = ? AND href = ?", (room, href))
                 db.execute("DELETE FROM stamps WHERE room = ? AND href = ?", (room, href))
-            db.executemany("INSERT OR REPLACE INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            db.executemany("INSERT OR REPLACE INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            [_values(room, r) for r in put])
             db.executemany(STAMP_INSERT, [_stamp_values(room, s) for s in stamps])
             db.execute("INSERT INTO rooms VALUES (?, ?, ?) ON CONFLICT(room) DO UPDATE SET "
@@ -141,15 +149,24 @@ class Index:
         block = " AND blocking = 1" if blocking_only else ""
         # A zero-length booking at ``start`` still counts as inside the window.
         singles = db.execute(
-            "SELECT href, uid, start, end, recurring, blocking, status, summary FROM bookings "
+            f"SELECT {COLUMNS} FROM bookings "
             "WHERE room = ? AND recurring = 0 AND start >= ? AND start < ? "
             "AND (end > ? OR start = ?)" + block,
             (room, start - longest, end, start, start)).fetchall()
         series = db.execute(
-            "SELECT href, uid, start, end, recurring, blocking, status, summary FROM bookings "
+            f"SELECT {COLUMNS} FROM bookings "
             "WHERE room = ? AND recurring = 1 AND start < ? AND end > ?" + block,
             (room, end, start)).fetchall()
         return [_row(r) for r in singles + series]
+
+    def owned(self, room: str, owner: str, start: int, end: int) -> List[Row]:
+        """The blocking rows of ``owner``'s bookings whose span meets [start, end) (singles
+        exact, series by envelope): what a quota counts."""
+        rows = self._db().execute(
+            f"SELECT {COLUMNS} FROM bookings WHERE room = ? AND owner = ? AND blocking = 1 "
+            "AND end >= ? AND start < ? AND (end > ? OR start = ?)",
+            (room, owner, start, end, start, start)).fetchall()
+        return [_row(r) for r in rows]
 
     def href_of_uid(self, room: str, uid: str) -> Optional[str]:
         row = self._db().execute("SELECT href FROM bookings WHERE room = ? AND uid = ?",
@@ -159,8 +176,7 @@ class Index:
     def rows(self, room: str) -> dict:
         """Every row of the room, by href."""
         return {row.href: row for row in map(_row, self._db().execute(
-            "SELECT href, uid, start, end, recurring, blocking, status, summary FROM bookings "
-            "WHERE room = ?", (room,)))}
+            f"SELECT {COLUMNS} FROM bookings WHERE room = ?", (room,)))}
 
     def stamps(self, room: str) -> dict:
         """Every stamp of the room's files, by href."""
@@ -191,7 +207,7 @@ class Index:
 
 def _values(room: str, r: Row) -> tuple:
     return (room, r.href, r.uid, r.start, min(r.end, INFINITY), int(r.recurring),
-            int(r.blocking), r.status, r.summary)
+            int(r.blocking), r.status, r.summary, r.owner)
 
 
 STAMP_INSERT = "INSERT OR REPLACE INTO stamps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -202,5 +218,5 @@ def _stamp_values(room: str, s: Stamp) -> tuple:
 
 
 def _row(values) -> Row:
-    href, uid, start, end, recurring, blocking, status, summary = values
-    return Row(href, uid, start, end, bool(recurring), bool(blocking), status, summary)
+    href, uid, start, end, recurring, blocking, status, summary, owner = values
+    return Row(href, uid, start, end, bool(recurring), bool(blocking), status, summary, owner)

@@ -88,6 +88,11 @@ class PeriodView:
         return [row for row in self.view.overlapping(start, end)
                 if id(row) in batch or row.href not in self.excluded]
 
+    def owned(self, owner: str, start: int, end: int):
+        batch = self._batch_rows()
+        return [row for row in self.view.owned(owner, start, end)
+                if id(row) in batch or row.href not in self.excluded]
+
     def booking(self, href: str):
         for row, booking in self.extra:
             if row.href == href:

@@ -26,6 +26,9 @@ RESERVED_IDS = frozenset({"api", "admin", "rooms", "clear-bookings", "docs",
 # A room's status: bookable; refusing new bookings (existing ones stay); or left out of
 # listings for everyone but admins.
 STATUSES = ("available", "unavailable", "hidden")
+# The periods of a time quota, in the room's time zone: a day, a week (Monday to Sunday),
+# a calendar month.  The second is the default.
+QUOTA_PERIODS = ("P1D", "P1W", "P1M")
 
 
 def prop(name: str) -> str:
@@ -54,6 +57,10 @@ class Rules:
     no_multiday: bool = False
     blackouts: list = dataclasses.field(default_factory=list)
     approval: bool = False
+    # Quotas per booker (storage/quotas.py): upcoming bookings; booked time per period.
+    quota_bookings: Optional[int] = None
+    quota_time: Optional[str] = None
+    quota_period: Optional[str] = None   # P1D, P1W or P1M; unset: P1W
 
     # The public name of each rule (CLI option, JSON key, violation name).
     NAMES = {"opening_hours": "opening-hours", "min_duration": "min-duration",
@@ -73,6 +80,11 @@ class Rules:
         if unknown:
             raise ValueError(f"unknown rule(s): {', '.join(sorted(unknown))}")
         return cls(**{by_public[k]: v for k, v in data.items()})
+
+
+# Quotas per booker (storage/quotas.py).
+Rules.NAMES.update({"quota_bookings": "quota-bookings", "quota_time": "quota-time",
+                    "quota_period": "quota-period"})
 
 
 @dataclasses.dataclass
@@ -128,6 +140,7 @@ class Room:
                 and self.min_duration.seconds > self.max_duration.seconds):
             raise ValueError("min-duration is longer than max-duration")
         self.blackout_spans = [parse_blackout(text, self.tz) for text in r.blackouts]
+        self._validate_quotas()
         if not isinstance(self.busy_title, str) or len(self.busy_title) > 200 or \
                 any(c in self.busy_title for c in "\r\n"):
             raise ValueError("busy-title must be one line of at most 200 characters")
@@ -138,6 +151,22 @@ class Room:
         if self.email and not is_email(self.email):
             raise ValueError(f"email {self.email!r} is not an e-mail address")
         return self
+
+    def _validate_quotas(self) -> None:
+        r = self.rules
+        if r.quota_bookings is not None and (not isinstance(r.quota_bookings, int)
+                                             or isinstance(r.quota_bookings, bool) or r.quota_bookings < 1):
+            raise ValueError(f"quota-bookings must be a whole number >= 1, not {r.quota_bookings!r}")
+        for name in ("quota_time", "quota_period"):
+            if getattr(r, name) is not None and not isinstance(getattr(r, name), str):
+                raise ValueError(f"{Rules.NAMES[name]} must be text, not {getattr(r, name)!r}")
+        self.quota_time = _duration("quota-time", r.quota_time)
+        if self.quota_time is not None and self.quota_time.seconds <= 0:
+            raise ValueError("quota-time must be longer than zero")
+        self.quota_period = QUOTA_PERIODS[1] if r.quota_period is None else r.quota_period
+        if self.quota_period not in QUOTA_PERIODS:
+            raise ValueError(f"quota-period must be P1D (a day), P1W (a week, Monday to Sunday) or "
+                             f"P1M (a calendar month), not {r.quota_period!r}")
 
     @property
     def path(self) -> str:

@@ -87,7 +87,7 @@ def skip_conflicts(core, room, candidate: Booking, existing, actor, *,
     (or dry run) that uses the text."""
     if not candidate.recurring:
         return None, []
-    decided = core.decide_each(room, candidate, existing, previous=previous) or []
+    decided = core.decide_each(room, candidate, existing, previous=previous, actor=actor) or []
     taken = [(o, d) for o, d in decided if d.conflicts and not d.violations]
     if not taken or len(taken) == len(decided):
         return None, []

@@ -109,6 +109,11 @@ class RoomView:
         self._seen = len(self.extra)
         return rows + self._extra_rows.overlapping(start, end)
 
+    def owned(self, owner: str, start: int, end: int) -> List[Row]:
+        rows = [] if self.replacing else self.index.owned(self.room_key, owner, start, end)
+        return rows + [row for row, _ in self.extra if row.owner == owner and row.blocking
+                       and overlap.meets(row.start, row.end, start, end)]
+
     def booking(self, href: str) -> Optional[Booking]:
         for row, booking in self.extra:
             if row.href == href:
@@ -633,7 +638,7 @@ class Storage(multifilesystem.Storage):
             if skip_conflicts:
                 text, skipped = self.skip_conflicts(room_id, text, actor)
             room, view, candidate, previous = self._proposed(room_id, text)
-            decision = self.core.decide(room, candidate, view, previous=previous)
+            decision = self.core.decide(room, candidate, view, previous=previous, actor=actor)
             decision.skipped = skipped
             return decision
 

@@ -1,7 +1,7 @@
 """A fake ``Existing`` (storage.booking.Existing) for testing the booking core without a
 server: the rows as the index answers them, by brute force, and the stored bookings."""
 
-from roomcal.storage.booking import EARLIEST
+from roomcal.storage.booking import EARLIEST, OWNER
 from roomcal.storage.index import Row
 from roomcal.storage.instances import INFINITY, Booking
 
@@ -24,7 +24,8 @@ class Fake:
         blocking = booking.recurring or booking.occurrences(EARLIEST, INFINITY, 1000)[0].blocking
         self.rows.append(Row(href, booking.uid, start, end, booking.recurring, blocking,
                              (booking.get("STATUS") or "").upper(),
-                             "" if booking.get("CLASS") else booking.summary))
+                             "" if booking.get("CLASS") else booking.summary,
+                             booking.get(OWNER) or ""))
         self.bookings[href] = booking
 
     def overlapping(self, start, end):
@@ -33,3 +34,7 @@ class Fake:
 
     def booking(self, href):
         return self.bookings.get(href)
+
+    def owned(self, owner, start, end):
+        return [r for r in self.rows if r.owner == owner and r.blocking
+                and r.start < end and (r.end > start or r.start == start)]

@@ -13,7 +13,7 @@ PACKAGES = {"storage": "roomcal.storage", "server": "roomcal.server", "plugins":
 # The booking core and the rules it applies: pure, so they are tested without HTTP and a
 # second store can use them.  (Modules named here that do not exist yet are skipped.)
 RULE_MODULES = ["booking", "rules", "durations", "openinghours", "rooms", "instances",
-                "availability", "overlap", "roles", "reschedule", "screen", "errors", "text"]
+                "availability", "overlap", "roles", "reschedule", "screen", "errors", "text", "quotas"]
 NOT_IN_RULES = {"radicale", "werkzeug", "http", "wsgiref", "gunicorn"}
 # Importing a layer below is the point; importing one above is the break.
 MAY_NOT_IMPORT = {"roomcal.storage": ("roomcal.server", "roomcal.plugins"),

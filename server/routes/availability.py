@@ -95,7 +95,7 @@ def availability(api, request, identity, room_id):
         slots = None
         if length is not None:
             starts = avail.slot_starts(room, lo, hi, length, step)
-            slots = avail.bookable(storage.core, room, snapshot, starts, length, now=now)
+            slots = avail.bookable(storage.core, room, snapshot, starts, length, now=now, actor=actor)
 
     viewer = storage.core.may_view(room, actor)
     body = {"room": room.id, "timeZone": room.timezone, "start": iso(room, lo), "end": iso(room, hi),
@@ -160,7 +160,7 @@ def find(api, identity, args, rooms: list) -> list:
         if end <= start:
             raise BadRequest("'free-until' must be after 'free-from'.")
         spans[room.id] = (start, end)
-    storage, now, found = api.storage, int(time.time()), []
+    storage, now, found, actor = api.storage, int(time.time()), [], identity.actor()
     with storage.acquire_lock("r", identity.user):
         for room in rooms:
             try:
@@ -168,7 +168,8 @@ def find(api, identity, args, rooms: list) -> list:
             except NotFound:  # removed meanwhile
                 continue
             start, end = spans[room.id]
-            if avail.grants(storage.core, collection.room(), collection.view(), start, end, now=now):
+            if avail.grants(storage.core, collection.room(), collection.view(), start, end, now=now,
+                            actor=actor):
                 found.append(room)
     return found
 

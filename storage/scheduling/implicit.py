@@ -239,7 +239,7 @@ def _book(storage, room, meeting, booker) -> Answer:
         put = admit(collection, room, view, new_href, collection._item(text), booker, previous=previous)
     except BookingRefused as refused:
         # A series: the occurrences the core refuses one by one are declined, the rest held.
-        declined = _declined_occurrences(storage, room, text, view, previous)
+        declined = _declined_occurrences(storage, room, text, view, previous, booker)
         put, refusal = None, refused
         held = series.without_occurrences(Booking(text, room.tz), [d.start for d in declined]) \
             if declined else None
@@ -272,7 +272,7 @@ class Declined:
     why: str         # the core's sentence for it alone
 
 
-def _declined_occurrences(storage, room, text: str, view, previous) -> list:
+def _declined_occurrences(storage, room, text: str, view, previous, booker=None) -> list:
     """The occurrences of a refused series that the core refuses one by one (``Declined``);
     empty when it is no series, when every occurrence is refused (the series as a whole
     is), or when more than MAX_DECLINED_OCCURRENCES are."""
@@ -282,7 +282,7 @@ def _declined_occurrences(storage, room, text: str, view, previous) -> list:
         return []
     if not booking.recurring:
         return []
-    decided = storage.core.decide_each(room, booking, view, previous=previous) or []
+    decided = storage.core.decide_each(room, booking, view, previous=previous, actor=booker) or []
     refused = [(o, decision) for o, decision in decided if not decision.ok]
     if not refused or len(refused) == len(decided) or len(refused) > MAX_DECLINED_OCCURRENCES:
         return []
