@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from conftest import assert_no_500, event
-from roomcal.storage import checkin, notify
+from roomcal.storage import checkin, notify, release
 from roomcal.storage.booking import BookingCore
 from roomcal.storage.durations import parse as duration
 from roomcal.storage.instances import Booking
@@ -404,3 +404,14 @@ def test_settings_of_the_rooms_section():
     with pytest.raises(ValueError, match="check-in must be longer than 0"):
         Room(id="r", name="R", rules=Rules(check_in="PT0M")).validate()
     assert Room(id="r", name="R", rules=Rules(check_in="None")).validate().check_in is None
+
+
+def test_one_holder_of_the_release_lease_at_a_time(tmp_path):
+    lease = release.Lease(str(tmp_path / "index.sqlite"))
+    assert lease.take("release", "a", 2, now=100)
+    assert not lease.take("release", "b", 2, now=101)   # a holds it
+    assert lease.take("release", "a", 2, now=101.5)     # and renews it
+    assert not lease.take("release", "b", 2, now=103)
+    assert lease.take("release", "b", 2, now=103.5)     # expired: b's now
+    lease.give_back("release", "b")
+    assert lease.take("release", "a", 2, now=104)
