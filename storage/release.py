@@ -88,25 +88,34 @@ def due(storage, now: int) -> List[Due]:
     for room in storage.registry.all():
         if room.check_in is None:
             continue
-        window = room.check_in.seconds
-        first, last = now - window - MARGIN, now - window   # starts in (first, last]
-        with storage.acquire_lock("r"):
-            try:
-                collection = storage.room_collection(room.id)
-            except NotFound:   # removed meanwhile
-                continue
-            rows = storage.index.overlapping(collection.view().room_key, first, last + 1)
-            texts = [item.serialize() for _, item in
-                     collection.get_multi(sorted({row.href for row in rows})) if item is not None]
-        for text in texts:
-            try:
-                booking = Booking(text, room.tz)
-                occurrences = booking.occurrences(first, last + 1, storage.core.max_occurrences)
-            except (BadBooking, TooManyOccurrences):
-                continue
-            taken = checkin.check_ins(booking)
-            found += [Due(room.id, booking.uid, o.start, o.end, o.start + window) for o in occurrences
-                      if first < o.start <= last and o.blocking and o.start not in taken]
+        try:
+            found += _due_in(storage, room, now)
+        except Exception:   # one room's trouble (a broken index, a full disk) leaves the others
+            logger.exception("Could not look for bookings to release in %s", room.path)
+    return found
+
+
+def _due_in(storage, room, now: int) -> List[Due]:
+    window = room.check_in.seconds
+    first, last = now - window - MARGIN, now - window   # starts in (first, last]
+    with storage.acquire_lock("r"):
+        try:
+            collection = storage.room_collection(room.id)
+        except NotFound:   # removed meanwhile
+            return []
+        rows = storage.index.overlapping(collection.view().room_key, first, last + 1)
+        texts = [item.serialize() for _, item in
+                 collection.get_multi(sorted({row.href for row in rows})) if item is not None]
+    found = []
+    for text in texts:
+        try:
+            booking = Booking(text, room.tz)
+            occurrences = booking.occurrences(first, last + 1, storage.core.max_occurrences)
+        except (BadBooking, TooManyOccurrences):
+            continue
+        taken = checkin.check_ins(booking)
+        found += [Due(room.id, booking.uid, o.start, o.end, o.start + window) for o in occurrences
+                  if first < o.start <= last and o.blocking and o.start not in taken]
     return found
 
 
@@ -160,7 +169,13 @@ def release(storage, item: Due) -> bool:
 def sweep(storage, lease: Lease, owner: str, interval: float, now: Optional[int] = None) -> int:
     """One round: if this process holds the lease, release every occurrence due.  Returns how
     many were released."""
-    if not lease.take(LEASE, owner, 2 * interval):
+    if not lease.take(LEASE, owner, 1.5 * interval):   # renewed every interval while it runs
         return 0
     now = int(time.time()) if now is None else now
-    return sum(release(storage, item) for item in due(storage, now))
+    released = 0
+    for item in due(storage, now):
+        try:
+            released += release(storage, item)
+        except Exception:   # the next round tries again
+            logger.exception("Could not release %s in room %s", item.uid, item.room_id)
+    return released
