@@ -302,7 +302,7 @@ SCHEMAS = {
         "recurring": BOOL, "organizer": {"type": ["string", "null"]},
         "bookedBy": {"type": ["string", "null"]}, "etag": STRING,
         "checkedIn": {"type": ["boolean", "null"], "description": "this occurrence was checked in; "
-                      "null: the room wants no check-in"},
+                      "null: it needs none (the room has no check-in rule, or an all-day booking)"},
         "checkedInAt": {**DATE_TIME, "description": "answers of check-in: when"},
     }, ["start", "end", "status"], "A booking in lists and verb answers (callers with free/busy "
                                    "access only see times, status and recurring).",

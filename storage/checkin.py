@@ -67,6 +67,12 @@ def settings_from(configuration) -> Settings:
     return parse_settings(values)
 
 
+def applies(room, booking: Booking) -> bool:
+    """Whether the booking must be checked in: the room has the rule, and it is not an
+    all-day booking (its start is midnight, not when people arrive)."""
+    return room.check_in is not None and not booking.all_day
+
+
 # -- the window --------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Window:

@@ -110,6 +110,8 @@ def _due_in(storage, room, now: int) -> List[Due]:
     for text in texts:
         try:
             booking = Booking(text, room.tz)
+            if not checkin.applies(room, booking):
+                continue
             occurrences = booking.occurrences(first, last + 1, storage.core.max_occurrences)
         except (BadBooking, TooManyOccurrences):
             continue
@@ -135,7 +137,7 @@ def release(storage, item: Due) -> bool:
         return False
 
     def apply(booking: Booking, stored) -> Optional[str]:
-        if stored.check_in is None or checkin.checked_in(booking, item.start) is not None:
+        if not checkin.applies(stored, booking) or checkin.checked_in(booking, item.start) is not None:
             raise _Settled()
         try:
             current = booking.occurrences(item.start, item.start + 1, storage.core.max_occurrences)

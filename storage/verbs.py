@@ -241,6 +241,8 @@ def check_in(storage, actor, room, uid, recurrence_id: Optional[str] = None, *,
     def apply(booking, room):
         if room.check_in is None:
             raise StateConflict(f"Bookings of {room.name} need no check-in.")
+        if not checkin.applies(room, booking):
+            raise StateConflict("All-day bookings need no check-in.")
         if status_of(booking) == "cancelled":
             raise StateConflict(f"The booking {uid!r} is cancelled.")
         moment = int(time.time()) if now is None else now

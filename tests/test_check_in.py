@@ -293,6 +293,19 @@ def test_a_checked_in_booking_is_not_released(srv):
     assert status(srv, kept, uid) == "confirmed"
 
 
+def test_all_day_bookings_need_no_check_in(srv):
+    room_id = room(srv, "PT1M")
+    today = now().astimezone(BERLIN).date()
+    uid = f"ci-day-{uuid.uuid4().hex[:8]}"
+    answer = srv.put_ics(f"/rooms/{room_id}/{uid}.ics",
+                         event(f"{today:%Y%m%d}", f"{today + datetime.timedelta(days=1):%Y%m%d}", uid=uid,
+                               dates=True), user=ALICE)
+    assert answer.status_code == 201, answer.text
+    refused = check_in(srv, room_id, uid)
+    assert refused.status_code == 409 and "All-day bookings need no check-in" in refused.json()["message"]
+    assert listed(srv, room_id, uid)[0]["checkedIn"] is None
+
+
 def test_four_workers_release_once(four, smtp):
     room_id = room(four, "PT1M")
     start = now() - datetime.timedelta(minutes=2)
@@ -368,6 +381,13 @@ def test_which_occurrence_a_check_in_is_for():
     assert checkin.occurrence_to_check_in(booking, 600, 900, day + 86400 * 5) is None  # over
     assert checkin.occurrence_to_check_in(booking, 600, 900, day, start=day + 86400).start == day + 86400
     assert checkin.occurrence_to_check_in(booking, 600, 900, day, start=day + 60) is None
+
+
+def test_all_day_bookings_are_never_due():
+    room = Room(id="r", name="R", timezone="Europe/Berlin", rules=Rules(check_in="PT10M")).validate()
+    assert checkin.applies(room, series())
+    assert not checkin.applies(room, Booking(event("20271206", "20271207", dates=True), BERLIN))
+    assert not checkin.applies(Room(id="r", name="R").validate(), series())
 
 
 def test_check_ins_live_on_the_main_event_and_only_the_stored_ones_are_kept():

@@ -89,8 +89,8 @@ def summary(api, room, identity, href, booking: Booking, viewer: bool, first=Non
              "status": status_of(booking), "recurring": booking.recurring}
     if not viewer:
         return entry
-    # of this (the first listed) occurrence; null: the room wants no check-in
-    entry["checkedIn"] = None if room.check_in is None or first[0] is None else \
+    # of this (the first listed) occurrence; null: it needs no check-in
+    entry["checkedIn"] = None if not checkin.applies(room, booking) or first[0] is None else \
         checkin.checked_in(booking, first[0]) is not None
     if not api.storage.core.may_see_details(room, identity.actor(), booking):  # private: when only
         return {"uid": booking.uid, "href": room.url(href), "title": None, **entry,
