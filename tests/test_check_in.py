@@ -213,6 +213,12 @@ def test_clients_can_neither_forge_nor_drop_a_check_in(srv):
                         headers={"Content-Type": "application/json"},
                         data='{"X-ROOMCAL-CHECKED-IN": "20270101T000000Z"}')
     assert patch.status_code == 422
+    patch = srv.request("PATCH", f"/rooms/{room_id}/{uid}.ics", user=ALICE,
+                        headers={"Content-Type": "application/json"}, data='{"title": "Patched"}')
+    assert patch.status_code in (200, 204), patch.text
+    text = stored(srv, room_id, uid)
+    assert "Patched" in text and "X-ROOMCAL-CHECKED-IN" in text
+    assert listed(srv, room_id, uid)[0]["checkedIn"] is True
 
 
 def test_one_occurrence_of_a_series_by_recurrence_id(srv):
