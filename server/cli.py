@@ -159,7 +159,8 @@ def cmd_group_list(args):
 
 
 # -- rooms -------------------------------------------------------------------------------------
-RULE_OPTIONS = ("opening_hours", "min_duration", "max_duration", "min_notice", "max_advance", "buffer")
+RULE_OPTIONS = ("opening_hours", "min_duration", "max_duration", "min_notice", "max_advance", "buffer",
+                "check_in")
 QUOTA_OPTIONS = ("quota_bookings", "quota_time", "quota_period")
 
 
@@ -453,6 +454,9 @@ def _room_options(parser, adding):
     rules.add_argument("--opening-hours", metavar="SPEC", help='e.g. "Mo-Fr 08:00-18:00; Sa 09:00-12:00"')
     for name in ("min-duration", "max-duration", "min-notice", "max-advance", "buffer"):
         rules.add_argument(f"--{name}", metavar="DURATION")
+    rules.add_argument("--check-in", metavar="DURATION",
+                       help="bookings must be checked in by this long after their start, or are "
+                            'released ("" or none: off)')
     rules.add_argument("--quantity", type=_positive, metavar="N")
     rules.add_argument("--max-instances", type=_positive, metavar="N")
     rules.add_argument("--no-recurring", action="store_true")

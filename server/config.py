@@ -11,7 +11,7 @@ from typing import Optional
 
 from radicale import config as radicale_config
 
-from roomcal.storage import notify
+from roomcal.storage import checkin, notify
 from roomcal.storage.scheduling import addresses
 
 ENV = "ROOMCAL_CONFIG"
@@ -42,7 +42,7 @@ def locate(explicit: Optional[str] = None) -> str:
 
 # roomcal's own sections: Radicale refuses unknown sections, so each is taken out and handed
 # to roomcal's storage as [storage] <prefix><option>.  (module with SECTION, OPTIONS, CARRIED)
-CARRIED_SECTIONS = (notify, addresses)
+CARRIED_SECTIONS = (notify, addresses, checkin)
 
 
 def _read(path: str) -> tuple:
@@ -157,6 +157,7 @@ def load(path: str) -> radicale_config.Configuration:
         configuration.update(resolved, f"paths of {path}", privileged=True)
         notify.check_configuration(configuration)
         addresses.settings_from(configuration)
+        checkin.settings_from(configuration)
         for name in AUTH_NUMBERS:
             auth_number(configuration, name)
     except (ValueError, RuntimeError) as e:
@@ -251,6 +252,13 @@ refusals = true
 enabled = true
 # a room without its own address (roomcal room set ID --email ADDR) is <id>@room_domain
 room_domain = rooms.localhost
+
+# Rooms with a check-in rule (roomcal room set ID --check-in PT10M): a booking must be
+# checked in from check_in_opens before its start; one nobody checked in is released by
+# the server, which looks every release_interval seconds.
+[rooms]
+check_in_opens = PT15M
+release_interval = 30
 
 [web]
 type = none

@@ -147,6 +147,9 @@ SCHEMAS = {
         "no-recurring": BOOL, "max-instances": {"type": ["integer", "null"]}, "no-multiday": BOOL,
         "blackout": array(STRING, "START/END periods; a date-only END includes that day"),
         "approval": BOOL,
+        "check-in": {"type": ["string", "null"], "description": "ISO 8601 duration: bookings must be "
+                     "checked in by this long after their start (from [rooms] check_in_opens before "
+                     "it), or the server releases them; null: no check-in"},
         "quota-bookings": {"type": ["integer", "null"], "minimum": 1,
                            "description": "at most this many upcoming bookings per booker"},
         "quota-time": {"type": ["string", "null"], "description": "ISO 8601 duration: booked "
@@ -333,6 +336,9 @@ SCHEMAS = {
         "status": {"type": "string", "enum": ["confirmed", "pending", "cancelled"]},
         "recurring": BOOL, "organizer": {"type": ["string", "null"]},
         "bookedBy": {"type": ["string", "null"]}, "etag": STRING,
+        "checkedIn": {"type": ["boolean", "null"], "description": "this occurrence was checked in; "
+                      "null: it needs none (the room has no check-in rule, or an all-day booking)"},
+        "checkedInAt": {**DATE_TIME, "description": "answers of check-in: when"},
     }, ["start", "end", "status"], "A booking in lists and verb answers (callers with free/busy "
                                    "access only see times, status and recurring).",
         additional=True),
@@ -342,6 +348,9 @@ SCHEMAS = {
         "end": NULLABLE_DATE_TIME, "recurring": BOOL, "organizer": {"type": ["string", "null"]},
         "bookedBy": {"type": ["string", "null"]}}, additional=True)})],
         "description": "The stored Event plus roomcal's view of it."},
+    "CheckIn": obj({"recurrenceId": {**DATE_TIME, "description": "the start of the occurrence of a "
+                                                                "series to check in; left out: the "
+                                                                "one under way or about to start"}}),
     "Reason": obj({"reason": {**STRING, "maxLength": 2000,
                               "description": "told to the organizer by mail"}}),
     "Reschedule": obj({"start": DATE_TIME, "end": {**DATE_TIME, "description":

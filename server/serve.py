@@ -13,7 +13,7 @@ from gunicorn.glogging import Logger as GunicornLogger
 from radicale import log as radicale_log
 
 from roomcal.server import config as roomcal_config
-from roomcal.server import mailer, tls, worker
+from roomcal.server import mailer, releaser, tls, worker
 from roomcal.server.front import Front
 from roomcal.storage import context
 from roomcal.storage.context import unknown_time_zones
@@ -33,13 +33,16 @@ def make_app(config_path: str):
         logging.getLogger(name).addFilter(_mask_record)
         logging.getLogger(name).addFilter(unknown_time_zones)
     # Who changed what (server/admin.py): always logged, whatever [logging] level says.
-    for name in ("roomcal.admin", "roomcal.notify"):  # and which mails were queued and sent
+    # and which mails were queued and sent, and which bookings released
+    for name in ("roomcal.admin", "roomcal.notify", "roomcal.release"):
         audit = logging.getLogger(name)
         if audit.level == logging.NOTSET or audit.level > logging.INFO:
             audit.setLevel(logging.INFO)
     front = Front(configuration)
     # This process's mail sender (the outbox; no thread without [notify] smtp_server).
     mailer.start(configuration, front.storage)
+    # This process's sweep for bookings nobody checked in (one process acts per interval).
+    releaser.start(front.storage)
     return front
 
 
@@ -91,6 +94,7 @@ def _mask_record(record: logging.LogRecord) -> bool:
 def _worker_exit(arbiter, worker) -> None:
     """Gunicorn's hook in a worker that stops (SIGTERM, restart): finish and hand back mail."""
     mailer.stop_all(timeout=min(10.0, arbiter.cfg.graceful_timeout / 2))
+    releaser.stop_all(timeout=min(5.0, arbiter.cfg.graceful_timeout / 4))
 
 
 def binds(configuration) -> list:

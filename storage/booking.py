@@ -15,12 +15,14 @@ conflicts with itself.  Series are expanded up to the room's horizon
 (max-advance, else the configured default) and never past a count.
 """
 
+import contextlib
+import contextvars
 import dataclasses
 import datetime
 import time
 from typing import Dict, List, Optional, Protocol, Tuple
 
-from roomcal.storage import overlap, quotas, roles, rules
+from roomcal.storage import checkin, overlap, quotas, roles, rules
 from roomcal.storage.context import Actor
 from roomcal.storage.durations import Duration
 from roomcal.storage.errors import AccessDenied, BookingRefused, InvalidBooking, UnsupportedComponent
@@ -34,8 +36,22 @@ BOOKED_AT = "X-ROOMCAL-BOOKED-AT"
 # What ``BookingCore._stamp`` writes on every admitted booking.  No client sets these
 # (the core overwrites them, and JSON refuses them as members); views show only what
 # the core wrote.  (STATUS in approval rooms is stamped too, but it is a standard member.)
-STAMPED = (OWNER, BOOKED_AT)
+STAMPED = (OWNER, BOOKED_AT, checkin.CHECKED_IN)
 EARLIEST = -2208988800  # 1900-01-01: "from the first occurrence"
+
+
+# Set around the check-in verb's write (storage/verbs.py), the one write whose check-ins
+# are kept as sent: every other write gets the stored ones back (``_stamp``).
+_checking_in: contextvars.ContextVar = contextvars.ContextVar("roomcal_checking_in", default=False)
+
+
+@contextlib.contextmanager
+def checking_in():
+    token = _checking_in.set(True)
+    try:
+        yield
+    finally:
+        _checking_in.reset(token)
 
 
 def is_stamped(name: str) -> bool:
@@ -244,7 +260,7 @@ class BookingCore:
 
     def _stamp(self, room: Room, candidate: Booking, previous: Optional[Booking],
                actor: Actor, moves: bool = False) -> bool:
-        """Server-owned facts: who booked and when, and approval status.
+        """Server-owned facts: who booked and when, check-ins, and approval status.
 
         In approval rooms only managers set the status; a booker who moves an approved
         booking (new times) asks again: a manager approved the old times, not the new
@@ -258,6 +274,8 @@ class BookingCore:
             if any((str(e[name]) if name in e else None) != value for e in candidate.events):
                 candidate.stamp(name, value)
                 changed = True
+        if not _checking_in.get() and checkin.keep(candidate, previous):
+            changed = True
         if room.rules.approval:
             status = (candidate.get("STATUS") or "").upper()
             wanted = status

@@ -1,6 +1,6 @@
 """The mails' templates: Jinja2 text rendered in a sandbox, one file per room.
 
-The four kinds of storage/notify.py (approved, declined, cancelled, cleared) share
+The kinds of storage/notify.py (approved, declined, cancelled, cleared, released) share
 one template (a room's own ``<templates>/rooms/<id>.txt``, else ``default.txt``,
 else the built-in one); the mail about a refused CalDAV write has its own
 (``refused.txt``, else built-in).  The kinds of ``OWN_TEMPLATES`` (the approval loop,
@@ -17,12 +17,13 @@ import tempfile
 from typing import Optional, Tuple
 
 # The kinds of mail to an organizer (storage/notify.py decides which): one template for all.
-KINDS = ("approved", "declined", "cancelled", "cleared")
+KINDS = ("approved", "declined", "cancelled", "cleared", "released")
 
 # -- the built-in templates ------------------------------------------------------------------------------------
 DEFAULT_SUBJECT = (
     "{% if event_kind == 'approved' %}Approved{% elif event_kind == 'declined' %}Declined"
-    "{% elif event_kind == 'cleared' %}Removed{% else %}Cancelled{% endif %}: "
+    "{% elif event_kind == 'cleared' %}Removed{% elif event_kind == 'released' %}Released"
+    "{% else %}Cancelled{% endif %}: "
     "{{ event_name or 'your booking' }} in {{ calendar_name }}, {{ event_start|datetime }}")
 DEFAULT_BODY = """\
 Hello,
@@ -33,6 +34,8 @@ your booking “{{ event_name }}” in {{ calendar_name }} has been approved.
 your booking request “{{ event_name }}” in {{ calendar_name }} has been declined.
 {%- elif event_kind == 'cancelled' -%}
 your booking “{{ event_name }}” in {{ calendar_name }} has been {{ 'deleted' if event_is_deleted else 'cancelled' }}{% if changed_by %} by {{ changed_by }}{% endif %}.
+{%- elif event_kind == 'released' -%}
+{{ 'this occurrence of your recurring booking' if event_is_recurring else 'your booking' }} “{{ event_name }}” in {{ calendar_name }} has been released: nobody checked in, so the room is free for others again.
 {%- elif event_is_deleted -%}
 your booking “{{ event_name }}” in {{ calendar_name }} has been removed: it overlaps with an earlier booking.
 {%- else -%}

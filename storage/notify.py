@@ -11,7 +11,9 @@ actor.  A mail goes out when a booking is
 - ``cancelled``: ``CANCELLED`` (from anything else) or deleted by someone other than
   the booker (deleting a booking that was already cancelled mails nobody);
 - ``cleared``: deleted, or some occurrences excluded (EXDATE), by clear-bookings
-  (``storage/clearing.py`` says so with ``clearing(...)`` around its writes).
+  (``storage/clearing.py`` says so with ``clearing(...)`` around its writes);
+- ``released``: cancelled, or one occurrence excluded, because nobody checked it in
+  (``storage/release.py`` says so with ``releasing(...)`` around its write).
 
 The recipient is ORGANIZER (mailto:), else the e-mail of the booker
 (``X-ROOMCAL-BOOKED-BY``, ``roomcal user add --email``); without one, no mail.
@@ -252,6 +254,20 @@ def clearing(room_id: str, plan):
         _clearing.reset(token)
 
 
+# -- the server releases an occurrence nobody checked in -------------------------------------------
+_releasing: contextvars.ContextVar = contextvars.ContextVar("roomcal_releasing", default=None)
+
+
+@contextlib.contextmanager
+def releasing(start: int, end: int):
+    """Around the release of the occurrence [start, end) (UTC seconds): its mail says so."""
+    token = _releasing.set((start, end))
+    try:
+        yield
+    finally:
+        _releasing.reset(token)
+
+
 # -- detection and composition --------------------------------------------------------------------
 class Notifier:
     def __init__(self, configuration, accounts):
@@ -312,7 +328,8 @@ class Notifier:
 
     def compose(self, room, href, previous, new, actor) -> Optional[tuple]:
         overlaps = (_clearing.get() or {}).get((room.id, href))
-        kind = self.kind_of(previous, new, actor, bool(overlaps))
+        released = _releasing.get()
+        kind = "released" if released else self.kind_of(previous, new, actor, bool(overlaps))
         if kind is None:
             return None
         recipient = self.recipient(previous) or (self.recipient(new) if new is not None else None)
@@ -321,6 +338,9 @@ class Notifier:
                         kind, room.path, href)
             return None
         variables = self.variables(room, kind, previous, new, actor, overlaps or [], recipient)
+        if released:   # the occurrence released, not the series' first
+            variables.update(event_start=utc(released[0]).astimezone(room.tz),
+                             event_end=utc(released[1]).astimezone(room.tz))
         subject, body, whose = self.templates.get(room.id)
         try:
             subject, body = render(subject, body, variables)

@@ -14,6 +14,7 @@ import zoneinfo
 from typing import Optional
 
 from roomcal.storage import durations, openinghours
+from roomcal.storage.durations import human
 from roomcal.storage.text import is_email
 
 NS = "urn:roomcal:caldav"
@@ -61,6 +62,9 @@ class Rules:
     quota_bookings: Optional[int] = None
     quota_time: Optional[str] = None
     quota_period: Optional[str] = None   # P1D, P1W or P1M; unset: P1W
+    # A booking must be checked in from [rooms] check_in_opens before its start until
+    # this long after it, else the server releases it (storage/checkin.py).
+    check_in: Optional[str] = None
 
     # The public name of each rule (CLI option, JSON key, violation name).
     NAMES = {"opening_hours": "opening-hours", "min_duration": "min-duration",
@@ -68,7 +72,7 @@ class Rules:
              "max_advance": "max-advance", "buffer": "buffer",
              "quantity": "quantity", "no_recurring": "no-recurring",
              "max_instances": "max-instances", "no_multiday": "no-multiday",
-             "blackouts": "blackout", "approval": "approval"}
+             "blackouts": "blackout", "approval": "approval", "check_in": "check-in"}
 
     def to_json(self) -> dict:
         return {public: getattr(self, field) for field, public in self.NAMES.items()}
@@ -118,7 +122,8 @@ class Room:
             if not isinstance(entry, str) or not re.fullmatch(r"@?[A-Za-z0-9][A-Za-z0-9_.@-]*", entry):
                 raise ValueError(f"{entry!r} is not a user name or @group")
         r = self.rules
-        for name in ("opening_hours", "min_duration", "max_duration", "min_notice", "max_advance", "buffer"):
+        for name in ("opening_hours", "min_duration", "max_duration", "min_notice", "max_advance", "buffer",
+                     "check_in"):
             if getattr(r, name) is not None and not isinstance(getattr(r, name), str):
                 raise ValueError(f"{Rules.NAMES[name]} must be text, not {getattr(r, name)!r}")
         for name in ("no_recurring", "no_multiday", "approval"):
@@ -132,6 +137,11 @@ class Room:
         self.min_notice = _duration("min-notice", r.min_notice)
         self.max_advance = _duration("max-advance", r.max_advance, calendar_ok=True)
         self.buffer = _duration("buffer", r.buffer)
+        if r.check_in is not None and r.check_in.strip().lower() in ("", "none"):
+            r.check_in = None   # "none" (or nothing) turns check-in off
+        self.check_in = _duration("check-in", r.check_in)
+        if self.check_in is not None and not self.check_in.seconds:
+            raise ValueError("check-in must be longer than 0 (or none to turn it off)")
         if not isinstance(r.quantity, int) or isinstance(r.quantity, bool) or r.quantity < 1:
             raise ValueError(f"quantity must be a whole number >= 1, not {r.quantity!r}")
         if r.max_instances is not None and (not isinstance(r.max_instances, int) or r.max_instances < 1):
@@ -207,6 +217,9 @@ class Room:
             parts.append(self.location)
         if self.capacity is not None:
             parts.append(f"{self.capacity} seats")
+        if self.rules.check_in:
+            window = human(durations.parse(self.rules.check_in).seconds)
+            parts.append(f"check in by {window} after the start, or the booking is released")
         return " — ".join(parts)
 
     @classmethod

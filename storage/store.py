@@ -22,6 +22,7 @@ from radicale.storage import multifilesystem
 from roomcal.storage import context, iana_zones, overlap, replace, rooms, series
 from roomcal.storage.accounts import Accounts
 from roomcal.storage.booking import EARLIEST, BookingCore, Decision, row_for
+from roomcal.storage.checkin import settings_from as check_in_settings
 from roomcal.storage.commit import DELETE, IMPORT, MOVE, PUT, Put, admit, admit_batch, commit, index_changes
 from roomcal.storage.context import Actor
 from roomcal.storage.durations import parse as parse_duration
@@ -392,6 +393,7 @@ class Storage(multifilesystem.Storage):
         self.notifier = Notifier(configuration, self.accounts)  # mail to organizers
         self.scheduling = addresses.settings_from(configuration)
         self.directory = addresses.Directory(self.registry, self.accounts, self.scheduling)
+        self.check_in = check_in_settings(configuration)   # [rooms]: check-in and release
         # A room-side change of a booking made by invitation, shown in the organizer's copy.
         self.reflect = functools.partial(implicit.reflect, self)
         index_path = _option(configuration, "storage", "roomcal_index",

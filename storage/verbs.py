@@ -1,6 +1,7 @@
 """What people do to a room's bookings, whichever door they use (/api, the web pages).
 
-Book, list, and the verbs of a booking's life: cancel, approve, decline, reschedule.
+Book, list, and the verbs of a booking's life: cancel, approve, decline, reschedule,
+check in.
 Every verb is one ``Storage.write_item`` of the changed booking whose ``build`` runs
 inside the write lock, so the booking core decides as for any other write (who may
 change it, rules and conflicts of the moved occurrences only, the booking never
@@ -10,15 +11,16 @@ modules and the pages turn the answers and refusals into their own language.
 """
 
 import dataclasses
+import time
 from typing import Callable, List, Optional, Tuple
 
-from roomcal.storage import context
-from roomcal.storage.booking import EARLIEST, OWNER
+from roomcal.storage import checkin, context
+from roomcal.storage.booking import EARLIEST, OWNER, checking_in
 from roomcal.storage.context import Actor
 from roomcal.storage.errors import BadRequest, Forbidden, InvalidBooking, NotFound, PreconditionFailed, Refusal
 from roomcal.storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, instant
 from roomcal.storage.reschedule import BadTime, move
-from roomcal.storage.rooms import Room
+from roomcal.storage.rooms import Room, parse_local
 
 STATUSES = ("confirmed", "pending", "cancelled")
 MAX_REASON = 2000
@@ -141,9 +143,10 @@ def read(storage, actor: Actor, room: Room, uid: str) -> Tuple[str, str, str]:
 
 # -- the verbs ---------------------------------------------------------------------------------
 def change(storage, actor: Actor, room: Room, uid: str, verb: str,
-           apply: Callable[[Booking, Room], None], *, reason: Optional[str] = None,
+           apply: Callable[[Booking, Room], Optional[str]], *, reason: Optional[str] = None,
            if_match: Optional[str] = None, managers_only: bool = False):
-    """One atomic write of ``apply(booking, room)`` to the stored booking ``uid``: ``Written``."""
+    """One atomic write of ``apply(booking, room)`` to the stored booking ``uid``: ``Written``.
+    ``apply`` changes the booking in place, or returns the new text of it."""
     core = storage.core
     if managers_only and not core.is_manager(room, actor):
         raise Forbidden(f"Only managers of {room.name} and admins may {verb} its bookings.")
@@ -164,7 +167,9 @@ def change(storage, actor: Actor, room: Room, uid: str, verb: str,
         except BadBooking as e:
             raise InvalidBooking(f"The booking {uid!r} cannot be read: {e}.") from None
         core.check_change(stored, actor, booking, verb)  # yours, or you manage the room
-        apply(booking, stored)
+        replaced = apply(booking, stored)
+        if replaced is not None:
+            booking = Booking(replaced, stored.tz)
         booking.touch()
         return booking.to_ical()
 
@@ -221,3 +226,61 @@ def _pending(booking: Booking, uid: str, done: str) -> None:
     status = status_of(booking)
     if status != "pending":
         raise StateConflict(f"Only a pending booking can be {done}; {uid!r} is {status}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckedIn:
+    written: object          # storage.store.Written
+    start: int               # the occurrence checked in (UTC seconds)
+    end: int
+    at: int                  # when
+
+
+def check_in(storage, actor, room, uid, recurrence_id: Optional[str] = None, *,
+             now: Optional[int] = None) -> CheckedIn:
+    """Check in the booking's occurrence under way (or about to start; ``recurrence_id``,
+    ISO 8601 in the room's zone or with an offset, names one of a series): by its booker,
+    a manager of the room or an admin, within its window (storage/checkin.py)."""
+    if recurrence_id is not None and not isinstance(recurrence_id, str):
+        raise BadRequest("'recurrenceId' must be the start of one occurrence (ISO 8601).")
+    wanted = None
+    if recurrence_id:
+        try:
+            wanted = int(parse_local(recurrence_id, room.tz).timestamp())
+        except ValueError as e:
+            raise BadRequest(f"'recurrenceId': {e}.") from None
+    found = {}
+
+    def apply(booking, room):
+        if room.check_in is None:
+            raise StateConflict(f"Bookings of {room.name} need no check-in.")
+        if not checkin.applies(room, booking):
+            raise StateConflict("All-day bookings need no check-in.")
+        if status_of(booking) == "cancelled":
+            raise StateConflict(f"The booking {uid!r} is cancelled.")
+        moment = int(time.time()) if now is None else now
+        opens, limit = storage.check_in.opens, storage.core.max_occurrences
+        try:
+            occurrence = checkin.occurrence_to_check_in(booking, room.check_in.seconds, opens, moment,
+                                                        wanted, limit)
+        except (BadBooking, TooManyOccurrences) as e:
+            raise InvalidBooking(f"The booking {uid!r} cannot be read: {e}.") from None
+        if occurrence is None:
+            raise (NotFound(f"The booking {uid!r} has no occurrence starting at {recurrence_id}.")
+                   if wanted is not None else StateConflict(f"The booking {uid!r} has no occurrence left."))
+        if occurrence.status == "CANCELLED":
+            raise StateConflict(f"This occurrence of {uid!r} is cancelled.")
+        done = checkin.checked_in(booking, occurrence.start)
+        if done is not None:
+            raise StateConflict(f"This booking was checked in already, at "
+                                f"{checkin.clock(room, done, moment)} ({room.timezone}).")
+        refusal = checkin.outside(room, checkin.window(occurrence.start, room.check_in.seconds, opens),
+                                  moment)
+        if refusal:
+            raise StateConflict(refusal)
+        checkin.mark(booking, occurrence.start, moment)
+        found.update(start=occurrence.start, end=occurrence.end, at=moment)
+
+    with checking_in():
+        written = change(storage, actor, room, uid, "check in", apply)
+    return CheckedIn(written, found["start"], found["end"], found["at"])

@@ -73,7 +73,8 @@ def test_create_from_a_jscalendar_event_and_read_it_back(world):
     assert body["description"] == "What went well" and body["duration"] == "PT1H"
     assert body["roomcal"] == {"href": created["href"], "start": t("2027-07-05T10:00"),
                                "end": t("2027-07-05T11:00"), "status": "confirmed", "recurring": False,
-                               "organizer": None, "bookedBy": ALICE, "room": MAIN, "etag": created["etag"]}
+                               "organizer": None, "bookedBy": ALICE, "room": MAIN, "etag": created["etag"],
+                               "checkedIn": None}
     assert "DTSTART;TZID=Europe/Berlin:20270705T100000" in ics(world, created["href"]).text
 
 
@@ -126,7 +127,7 @@ def test_list_has_every_field_in_start_order(world, bookings):
     alpha = entries[0]
     assert alpha == {"uid": bookings["a"], "href": f"/rooms/{LIST}/{bookings['a']}.ics", "title": "Alpha",
                      "start": t("2027-07-06T10:00"), "end": t("2027-07-06T11:00"), "status": "confirmed",
-                     "recurring": False, "organizer": None, "bookedBy": ALICE}
+                     "recurring": False, "organizer": None, "bookedBy": ALICE, "checkedIn": None}
     assert entries[2]["status"] == "cancelled"
     assert entries[3]["organizer"] == "alice@example.org" and entries[3]["title"] == "Dentist"
     assert entries[4]["recurring"] is True and entries[4]["start"] == t("2027-07-12T08:00")

@@ -7,7 +7,7 @@
 - ``GET /api/rooms/<ID>/bookings?status=&from=&to=&mine=1`` -> ``{"bookings": [...]}``.
 - ``GET /api/rooms/<ID>/bookings/<UID>`` -> the JSCalendar Event plus ``roomcal``.
 - ``POST .../bookings/<UID>/cancel {reason}``, ``.../reschedule {start[, end]}``,
-  ``.../approve`` and ``.../decline {reason}``.
+  ``.../approve``, ``.../decline {reason}`` and ``.../check-in {recurrenceId}``.
 
 The verbs themselves (one atomic write each, decided by the booking core) are
 ``storage/verbs.py``'s, shared with the web pages; this module holds HTTP only.
@@ -22,7 +22,7 @@ from roomcal.server.openapi import (BOOKING_REQUEST, SKIP_CONFLICTS, WRITE_ERROR
                                     query)
 from roomcal.server.rest import EVENT_TYPE
 from roomcal.server.routes.availability import moment as _moment
-from roomcal.storage import verbs
+from roomcal.storage import checkin, verbs
 from roomcal.storage.booking import EARLIEST, OWNER
 from roomcal.storage.errors import BadRequest, Forbidden, InvalidBooking
 from roomcal.storage.instances import INFINITY, BadBooking, Booking, iso
@@ -94,6 +94,9 @@ def summary(api, room, identity, href, booking: Booking, viewer: bool, first=Non
              "status": status_of(booking), "recurring": booking.recurring}
     if not viewer:
         return entry
+    # of this (the first listed) occurrence; null: it needs no check-in
+    entry["checkedIn"] = None if not checkin.applies(room, booking) or first[0] is None else \
+        checkin.checked_in(booking, first[0]) is not None
     if not api.storage.core.may_see_details(room, identity.actor(), booking):  # private: when only
         return {"uid": booking.uid, "href": room.url(href), "title": None, **entry,
                 "organizer": None, "bookedBy": None}
@@ -204,6 +207,24 @@ def reschedule(api, request, identity, room_id, uid):
                  end=body.get("end"))
 
 
+@describe(
+    "Check in", "Say that the booking is in use, from [rooms] check_in_opens before its start "
+    "until the room's check-in rule after it; an occurrence nobody checked in is released by the "
+    "server. The booker, a manager of the room or an admin. For a series, the occurrence under "
+    "way (or about to start), or the one recurrenceId names.", body("CheckIn", required=False),
+    {"200": answer("Checked in: the occurrence.", "BookingSummary")},
+    errors=error("409", "Conflict"))
+def check_in(api, request, identity, room_id, uid):
+    room = api.room(room_id)
+    if identity.read_only:
+        raise Forbidden("This token is read-only: it cannot check in bookings.")
+    done = verbs.check_in(api.storage, identity.actor(), room, uid, _body(api, request).get("recurrenceId"))
+    written = done.written
+    entry = summary(api, room, identity, written.href, Booking(written.text, room.tz), True,
+                    (done.start, done.end))
+    return errors.json_response(200, {**entry, "checkedInAt": iso(room, done.at), "etag": written.etag})
+
+
 ROUTES = [
     Rule("/api/rooms/<room_id>/bookings", endpoint=book, methods=["POST"]),
     Rule("/api/rooms/<room_id>/bookings", endpoint=list_bookings, methods=["GET"]),
@@ -212,4 +233,5 @@ ROUTES = [
     Rule("/api/rooms/<room_id>/bookings/<uid>/reschedule", endpoint=reschedule, methods=["POST"]),
     Rule("/api/rooms/<room_id>/bookings/<uid>/approve", endpoint=approve, methods=["POST"]),
     Rule("/api/rooms/<room_id>/bookings/<uid>/decline", endpoint=decline, methods=["POST"]),
+    Rule("/api/rooms/<room_id>/bookings/<uid>/check-in", endpoint=check_in, methods=["POST"]),
 ]
