@@ -163,6 +163,19 @@ def test_a_pending_booking_says_it_waits_for_approval(site, page):
     sign_in(page, site, ALICE)
     page.goto(site.url + "/my")
     assert "Waiting for approval" in booking_item(page, "Offsite prep").inner_text()
+    # The keyboard alone: open the folded form, type a reason, send it.
+    doomed = create(site, APPROVAL, "Keyboard only", 6, 11, 12)
+    page.reload()
+    booking_item(page, "Keyboard only").get_by_text("Cancel", exact=True).focus()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.name") == "reason"
+    page.keyboard.type("Not needed")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Cancel the booking"
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert status_over_api(site, APPROVAL, doomed["uid"]) == "cancelled"
 
 
 def test_a_post_to_my_without_the_csrf_token_is_refused(site):

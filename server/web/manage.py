@@ -36,11 +36,11 @@ def manage(web, request, page, failed=None, status=200):
                                 statuses=("confirmed", "pending"))
         if shown:
             today.append((room, when.day_label(day), shown[:MAX_SHOWN]))
-    listed = {shown.key for shown in pending[:MAX_SHOWN]}
+    beside_form = failed is not None and any(failed.about(shown, failed.action) for shown in pending[:MAX_SHOWN])
     return page.render("manage.html", status, rooms=rooms, pending=pending[:MAX_SHOWN],
                        pending_total=len(pending), today=today, horizon_days=HORIZON_DAYS,
                        notice=NOTICES.get(request.args.get("done", "")), failed=failed,
-                       failed_elsewhere=failed is not None and failed.key not in listed)
+                       failed_elsewhere=failed is not None and not beside_form)
 
 
 def approve(web, request, page):

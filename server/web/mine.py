@@ -40,12 +40,16 @@ def my_bookings(web, request, page, failed=None, status=200):
         past = [shown for shown in listing.collect(storage, actor, rooms, (now - PAST_DAYS * DAY, now),
                                                    statuses=statuses, mine=True)
                 if shown.end is not None and shown.end <= now][::-1]
-    listed = {shown.key for shown in upcoming[:MAX_SHOWN]}
+    # The refusal goes next to its form when the page shows that form, else on top.
+    beside_form = failed is not None and any(
+        failed.about(shown, failed.action) and (shown.movable if failed.action == "reschedule"
+                                                else shown.status != "cancelled")
+        for shown in upcoming[:MAX_SHOWN])
     return page.render("mine.html", status, upcoming=upcoming[:MAX_SHOWN], upcoming_total=len(upcoming),
                        past=past[:MAX_SHOWN], past_total=len(past), show_past=show_past,
                        show_cancelled=show_cancelled, horizon_days=HORIZON_DAYS, past_days=PAST_DAYS,
                        notice=NOTICES.get(request.args.get("done", "")), failed=failed,
-                       failed_elsewhere=failed is not None and failed.key not in listed)
+                       failed_elsewhere=failed is not None and not beside_form)
 
 
 def cancel(web, request, page):
