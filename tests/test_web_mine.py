@@ -284,3 +284,14 @@ def test_anonymous_readers_are_sent_to_sign_in(site):
     for path in ("/my", "/manage"):
         answer = requests.get(site.url + path, allow_redirects=False, timeout=30)
         assert answer.status_code == 303 and answer.headers["Location"] == f"/?next={path}"
+
+
+def test_a_long_user_name_still_finds_its_bookings(site):
+    # "X-ROOMCAL-BOOKED-BY:" and 60 letters make a folded line in the stored item.
+    long_name = "my-" + "l" * 57
+    site.add_user(long_name)
+    create(site, ROOM, "Long name's", 10, 9, 10, user=long_name)
+    session, _ = _sign_in(site, long_name)
+    assert "Long name&#39;s" in session.get(site.url + "/my", timeout=30).text
+    listed = site.request("GET", f"/api/rooms/{ROOM}/bookings", user=long_name, params={"mine": "1"})
+    assert [b["title"] for b in listed.json()["bookings"]] == ["Long name's"]
