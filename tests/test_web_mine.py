@@ -176,6 +176,15 @@ def test_a_pending_booking_says_it_waits_for_approval(site, page):
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert status_over_api(site, APPROVAL, doomed["uid"]) == "cancelled"
+    # Moved by its booker, an approval room's booking asks again.
+    offsite = booking_item(page, "Offsite prep")
+    offsite.get_by_text("Reschedule", exact=True).click()
+    offsite.get_by_label("New start").fill(local(6, 15))
+    offsite.get_by_label("New end").fill("")   # keeps the length
+    assert submit(page, offsite.get_by_role("button", name="Move the booking")) == 200
+    assert "/my?done=moved-pending" in page.url
+    assert "15:00–16:00" in booking_item(page, "Offsite prep").inner_text()
+    assert "Waiting for approval" in booking_item(page, "Offsite prep").inner_text()
 
 
 def test_a_post_to_my_without_the_csrf_token_is_refused(site):
@@ -295,3 +304,25 @@ def test_a_long_user_name_still_finds_its_bookings(site):
     assert "Long name&#39;s" in session.get(site.url + "/my", timeout=30).text
     listed = site.request("GET", f"/api/rooms/{ROOM}/bookings", user=long_name, params={"mine": "1"})
     assert [b["title"] for b in listed.json()["bookings"]] == ["Long name's"]
+
+
+def test_a_series_is_cancelled_whole_and_moved_elsewhere_than_here(site):
+    stamp = day(12).strftime("%Y%m%d")
+    site.put_ics(f"/rooms/{ROOM}/weekly.ics", event(
+        f"{stamp}T080000", f"{stamp}T083000", uid="my-weekly", summary="Weekly sync",
+        tz="Europe/Berlin", extra="RRULE:FREQ=WEEKLY;COUNT=5"), user=ALICE)
+    session, _ = _sign_in(site, ALICE)
+    html = session.get(site.url + "/my", timeout=30).text
+    item = html[html.index("<h3>Weekly sync</h3>"):]
+    item = item[:item.index("</li>")]
+    assert "repeats" in item and "Cancel the series" in item
+    assert 'name="start"' not in item and "A series is moved in your calendar app" in item
+    # Cancelled (the whole series); a second cancel: the core's sentence on top (no form for it).
+    token = CSRF.search(html).group(1)
+    form = {"csrf": token, "room": ROOM, "uid": "my-weekly"}
+    done = session.post(site.url + "/my/cancel", data=form, allow_redirects=False, timeout=30)
+    assert done.status_code == 303
+    assert "STATUS:CANCELLED" in site.request("GET", f"/rooms/{ROOM}/weekly.ics", user=ALICE).text
+    again = session.post(site.url + "/my/cancel", data=form, allow_redirects=False, timeout=30)
+    assert again.status_code == 409 and "is already cancelled" in again.text
+    assert again.text.count('class="refusal"') == 1
