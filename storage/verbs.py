@@ -38,8 +38,12 @@ class UidTaken(Refusal):
 
 
 def status_of(booking: Booking) -> str:
-    status = (booking.get("STATUS") or "").upper()
-    return {"CANCELLED": "cancelled", "TENTATIVE": "pending"}.get(status, "confirmed")
+    return status_named(booking.get("STATUS"))
+
+
+def status_named(status: Optional[str]) -> str:
+    """Our name of an iCalendar STATUS (the booking's, or its index row's)."""
+    return {"CANCELLED": "cancelled", "TENTATIVE": "pending"}.get((status or "").upper(), "confirmed")
 
 
 # -- book --------------------------------------------------------------------------------------
@@ -84,6 +88,10 @@ def bookings_in(storage, actor: Actor, room_id: str, window=(EARLIEST, INFINITY)
         collection = storage.room_collection(room_id)
         room = collection.room()
         rows = storage.index.overlapping(collection.view().room_key, *window, blocking_only=False)
+        if statuses:   # the row has the status and the booker: read and parse only those asked for
+            rows = [row for row in rows if status_named(row.status) in statuses]
+        if mine:
+            rows = [row for row in rows if row.owner == actor.user]
         texts = [(href, item.serialize()) for href, item in
                  collection.get_multi(sorted({row.href for row in rows})) if item is not None]
     found = []

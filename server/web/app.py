@@ -19,6 +19,8 @@ from roomcal.storage.errors import Refusal
 PAGE_MODULES = (
     "roomcal.server.web.home",
     "roomcal.server.web.board",
+    "roomcal.server.web.mine",
+    "roomcal.server.web.manage",
 )
 # The top-level addresses of the pages (user names that would clash are reserved:
 # storage/accounts.py RESERVED_USERS); "/" only for GET.
