@@ -232,8 +232,8 @@ MAX_MANAGER_MAILS = 50   # a room managed by a huge group: its first 50 addresse
 # times alone, a pending booking waits again.
 TIMES = ("DTSTART", "DTEND", "DURATION", "RRULE", "RDATE", "EXDATE", "RECURRENCE-ID")
 SHOWN = TIMES + ("SUMMARY", "LOCATION", "STATUS")
-# The web page where managers decide, under the server's address (None: none yet).
-MANAGE_PATH: Optional[str] = None
+# The web page where managers decide (server/web/manage.py), under the server's address.
+MANAGE_PATH = "/manage"
 
 
 # -- clear-bookings tells what it removes, and why ------------------------------------------------
@@ -453,8 +453,7 @@ class Notifier:
         one), under roomcal_public_url when set, else paths."""
         booking = (f"{self.public_url}/api/rooms/{urllib.parse.quote(room.id, safe='')}/bookings/"
                    f"{urllib.parse.quote(uid, safe='')}")
-        manage = (self.public_url + MANAGE_PATH.format(room=urllib.parse.quote(room.id, safe=''))
-                  if MANAGE_PATH else "")
+        manage = self.public_url + MANAGE_PATH
         return {"booking_url": booking, "approve_url": booking + "/approve",
                 "decline_url": booking + "/decline", "manage_url": manage}
 

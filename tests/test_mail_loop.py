@@ -299,7 +299,7 @@ def test_a_room_has_its_own_template_per_kind(srv, smtp, tmp_path):
     put(srv, room_id, uid, ALICE)
     mail, = smtp.wait_for(lambda m: m["Subject"] == f"Decide: Meeting {uid} by {ALICE}")
     assert body(mail).replace("\r\n", "\n") == (f"Approve: {PUBLIC}/api/rooms/{room_id}/bookings/{uid}/approve\n"
-                          "Page: none new=True status=pending\n")
+                          f"Page: {PUBLIC}/manage new=True status=pending\n")
     # A template that uses what the kind does not have is refused, naming the kind.
     path.write_text("S\n\n{{ no_such }}\n")
     refused = srv.cli("template", "set", "--default", "--kind", "received", str(path), check=False)
