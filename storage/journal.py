@@ -52,9 +52,17 @@ class Journal:
 
     # -- writes (callers hold Radicale's write lock) -----------------------------------
     def record(self, collection: str, hrefs) -> None:
+        """One transaction for all of them (autocommit would sync once per href)."""
         now = time.time()
-        self._db().executemany("INSERT INTO changes(collection, href, at) VALUES (?, ?, ?)",
-                               [(_key(collection), href, now) for href in hrefs])
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany("INSERT INTO changes(collection, href, at) VALUES (?, ?, ?)",
+                           [(_key(collection), href, now) for href in hrefs])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def reset(self, collection: str) -> None:
         """Everything in the collection changed at once: older tokens are void."""
