@@ -17,12 +17,11 @@ Everything here is pure (times are UTC seconds); ``[rooms]`` in radicale.conf is
 to the storage as ``[storage] roomcal_rooms_<option>`` (Radicale refuses unknown sections).
 """
 
-import contextlib
 import dataclasses
 import datetime
 from typing import Dict, Optional
 
-from roomcal.storage import durations
+from roomcal.storage import carried, durations
 from roomcal.storage.durations import human
 from roomcal.storage.instances import INFINITY, Booking, Occurrence, utc, values_of
 
@@ -60,11 +59,7 @@ def parse_settings(values: dict) -> Settings:
 
 
 def settings_from(configuration) -> Settings:
-    values = {}
-    for option in OPTIONS:
-        with contextlib.suppress(KeyError):
-            values[option] = str(configuration.get("storage", CARRIED + option) or "")
-    return parse_settings(values)
+    return parse_settings(carried.options_of(configuration, CARRIED, OPTIONS))
 
 
 def applies(room, booking: Booking) -> bool:

@@ -56,7 +56,7 @@ import threading
 import urllib.parse
 from typing import Dict, Optional, Tuple
 
-from roomcal.storage import context, rooms
+from roomcal.storage import carried, context, rooms
 from roomcal.storage.booking import OWNER
 from roomcal.storage.created import created_at
 from roomcal.storage.errors import NotFound, PreconditionFailed
@@ -168,11 +168,7 @@ def parse_settings(values: Dict[str, str], environ=None) -> Settings:
 
 
 def settings_from(configuration, environ=None) -> Settings:
-    values = {}
-    for option in OPTIONS:
-        with contextlib.suppress(KeyError):
-            values[option] = str(configuration.get("storage", CARRIED + option) or "")
-    return parse_settings(values, environ)
+    return parse_settings(carried.options_of(configuration, CARRIED, OPTIONS), environ)
 
 
 def _option(configuration, option: str, default: str) -> str:

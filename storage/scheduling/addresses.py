@@ -10,12 +10,11 @@ matches with or without scheme and host.
 roomcal_scheduling_<option>`` (Radicale refuses unknown sections), as ``[notify]`` is.
 """
 
-import contextlib
 import dataclasses
 import urllib.parse
 from typing import List, Optional
 
-from roomcal.storage import rooms
+from roomcal.storage import carried, rooms
 from roomcal.storage.text import is_email
 
 SECTION = "scheduling"
@@ -41,11 +40,7 @@ def parse_settings(values: dict) -> Settings:
 
 
 def settings_from(configuration) -> Settings:
-    values = {}
-    for option in OPTIONS:
-        with contextlib.suppress(KeyError):
-            values[option] = str(configuration.get("storage", CARRIED + option) or "")
-    return parse_settings(values)
+    return parse_settings(carried.options_of(configuration, CARRIED, OPTIONS))
 
 
 def room_principal(room_id: str) -> str:
