@@ -105,7 +105,7 @@ def ctag(server, user):
     body = XML + '<D:propfind xmlns:D="DAV:" xmlns:CS="http://calendarserver.org/ns/"><D:prop><CS:getctag/>' \
                  "<D:sync-token/></D:prop></D:propfind>"
     root = ET.fromstring(dav(server, "PROPFIND", box(user), user, body, "0").content)
-    return (root.findtext(f".//{{http://calendarserver.org/ns/}}getctag"), root.findtext(f".//{D}sync-token"))
+    return (root.findtext(".//{http://calendarserver.org/ns/}getctag"), root.findtext(f".//{D}sync-token"))
 
 
 # -- through the server --------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ plain HTTP; a certificate that cannot be used stops the server with one line; sl
 and bad credentials are handled before a thread is spent, as over plain HTTP."""
 
 import base64
+import re
 import socket
 import ssl
 import subprocess
@@ -53,6 +54,19 @@ def test_https_serves_caldav_and_api(tls):
     assert tls.put_ics("/rooms/secure/a.ics", event("20270301T100000Z", "20270301T110000Z"),
                        user="alice").status_code == 201
     assert tls.request("GET", "/api/rooms/secure", user="alice").status_code == 200
+
+
+def test_the_web_pages_session_cookie_is_secure_over_tls(tls):
+    session = requests.Session()
+    form = session.get(tls.url + "/", timeout=30, verify=tls.verify)
+    assert "Secure" in form.headers["Set-Cookie"]   # the sign-in form's token too
+    token = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    answer = session.post(tls.url + "/signin", data={"csrf": token, "username": "alice",
+                                                     "password": tls.passwords["alice"]},
+                          allow_redirects=False, timeout=30, verify=tls.verify)
+    assert answer.status_code == 303
+    session_cookie = [c for c in answer.raw.headers.getlist("Set-Cookie") if c.startswith("roomcal_session=")]
+    assert session_cookie and "Secure" in session_cookie[0] and "HttpOnly" in session_cookie[0]
 
 
 def test_no_plain_http_on_a_tls_port(tls):
