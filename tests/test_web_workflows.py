@@ -179,7 +179,7 @@ def test_the_listed_occurrence_of_a_series_is_the_one_checked_in(site):
     assert "Checked in at" in item_of(session.get(site.url + "/my", timeout=30).text, "Daily standup")
 
 
-def test_manage_shows_whether_todays_bookings_are_checked_in(site):
+def test_manage_shows_whether_todays_bookings_are_checked_in(site, page, tmp_path):
     checked, waiting = check_in_room(site, "--check-in", "PT30M"), check_in_room(site, "--check-in", "PT30M")
     plain = check_in_room(site)
     start = minutes_from_now(-5)   # under way: today, whatever the hour
@@ -193,11 +193,17 @@ def test_manage_shows_whether_todays_bookings_are_checked_in(site):
     def table(room_id):
         section = html[html.index(f'id="today-{room_id}"'):]
         return section[:section.index("</section>")]
-    assert "<th scope=\"col\">Check-in</th>" in table(checked)
-    assert re.search(r'<td class="check-in">Checked in at \d\d:\d\d</td>', table(checked))
+    assert re.search(r'<span class="check-in-state">Checked in at \d\d:\d\d</span>', table(checked))
     deadline = clock(start + datetime.timedelta(minutes=30))
-    assert f'<td class="check-in">Not yet (by {deadline})</td>' in table(waiting)
-    assert "Check-in" not in table(plain)
+    assert f'<span class="check-in-state">Not checked in yet (by {deadline})</span>' in table(waiting)
+    assert "check-in-state" not in table(plain)
+    # The extra column still fits a phone.
+    sign_in(page, site, MGR)
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.goto(site.url + "/manage")
+    assert page.locator(f'[id="today-{checked}"]').is_visible()
+    screenshot(page, tmp_path, "manage-check-in-phone")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
 
 
 # -- skip taken weeks on the booking form ------------------------------------------------------

@@ -72,7 +72,7 @@ class CheckIn:
             return f"Checked in at {self._clock(self.done)}"
         if self.now >= self.span.closes:
             return "Not checked in"
-        return f"Not yet (by {self._clock(self.span.closes)})"
+        return f"Not checked in yet (by {self._clock(self.span.closes)})"
 
 
 @dataclasses.dataclass
