@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Tuple
 import icalendar
 
 from roomcal.storage.booking import Conflict
-from roomcal.storage.instances import Booking, instant, iso, like, utc
+from roomcal.storage.instances import Booking, instant, iso, like, utc, values_of
 
 
 def recurrence_ids(booking: Booking, starts: List[int]) -> list:
@@ -45,6 +45,16 @@ def without_occurrences(booking: Booking, starts) -> Optional[str]:
     for value in recurrence_ids(booking, starts):
         master.add("EXDATE", value)
     return calendar.to_ical().decode()
+
+
+def left_out_starts(booking: Booking) -> List[int]:
+    """The starts (UTC seconds) of the occurrences the series' main event leaves out
+    (its EXDATEs), in order: what ``without_occurrences`` wrote, read back."""
+    starts = set()
+    for exdate in values_of(booking.master, "EXDATE"):
+        for value in getattr(exdate, "dts", []):
+            starts.add(instant(value.dt, booking.tz))
+    return sorted(starts)
 
 
 def _remove_component(calendar, event) -> None:

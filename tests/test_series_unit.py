@@ -59,6 +59,17 @@ def test_left_out_occurrences_are_exdates_written_as_dtstart_is():
     assert "EXDATE;VALUE=DATE:20270113" in series.without_occurrences(all_day, [at("2027-01-13T00:00")])
 
 
+def test_the_left_out_starts_are_read_back_from_the_exdates():
+    r = room()
+    left_out = [at("2027-01-27T10:00"), at("2027-01-13T10:00")]
+    text = series.without_occurrences(Booking(WEEKLY, r.tz), left_out)
+    assert series.left_out_starts(Booking(text, r.tz)) == sorted(left_out)
+    assert series.left_out_starts(Booking(WEEKLY, r.tz)) == []
+    # one EXDATE line with two values, in UTC
+    both = WEEKLY.replace("RRULE:", "EXDATE:20270113T090000Z,20270120T090000Z\r\nRRULE:")
+    assert series.left_out_starts(Booking(both, r.tz)) == [at("2027-01-13T10:00"), at("2027-01-20T10:00")]
+
+
 def test_a_moved_occurrence_loses_its_override_and_is_excluded_by_its_recurrence_id():
     r = room()
     moved = WEEKLY.replace("END:VCALENDAR", "BEGIN:VEVENT\r\nUID:s\r\nDTSTAMP:20260101T000000Z\r\n"

@@ -6,7 +6,9 @@ closed, blackouts and buffers marked, bookings as chips with their title where t
 reader may see it (``may_see_details``) and "Busy" where not.  What is busy and free is
 ``storage/availability.py``'s, read from the index for the day's (the week's) window
 only, for every room under one read lock; the filters are the /api finder's; a booking
-is ``verbs.book``, so the core decides and its sentence is shown next to the form.
+is ``verbs.book``, so the core decides and its sentence is shown next to the form; a
+series may skip its taken weeks (``skip_conflicts``), which the notice after it lists, read
+from the stored booking's EXDATEs.
 """
 
 import dataclasses
@@ -21,17 +23,18 @@ from roomcal.server import booking_body
 from roomcal.server.routes.availability import find
 from roomcal.server.web import when
 from roomcal.storage import availability as avail
-from roomcal.storage import verbs
+from roomcal.storage import series, verbs
 from roomcal.storage.errors import BadRequest, Forbidden, NotFound, Refusal
 from roomcal.storage.feeds import FeedError, webcal
-from roomcal.storage.instances import BadBooking, Booking, instant
+from roomcal.storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, instant
 from roomcal.storage.rules import in_words
 
 MAX_ROOMS = 200     # rows of one board page
 LANES = 3           # overlapping bookings drawn in a row; the rest are counted
 MAX_FIELD = 2000    # characters kept of a form field
 MIN_FREE = 15 * 60  # a free stretch shorter than this is no offer to book
-FORM_FIELDS = ("title", "start", "end", "notes", "until")
+FORM_FIELDS = ("title", "start", "end", "notes", "until", "skip")
+MAX_LEFT_OUT = 12   # weeks the notice names
 
 
 # -- the grid --------------------------------------------------------------------------------
@@ -279,7 +282,7 @@ def room_week(web, request, page, room_id, *, status=200, form=None, refusal=Non
         next=page.url(_room_url(room, week=(monday + datetime.timedelta(days=7)).isoformat())),
         this_week=page.url(_room_url(room)), week=monday.isoformat(),
         may_book=booker is not None, form=form, reasons=reasons(refusal) if refusal else [],
-        notice=_booked_notice(web, page, room, args.get("booked")) if refusal is None else "",
+        **_booked_notice(web, page, room, None if refusal else args.get("booked")),
         manager=manager, feeds=web.storage.feeds.list(room.id) if manager else [], new_feed=new_feed,
         # the answer to a POST opens where its form was
         action=page.url(_room_url(room) + "/book#book"), feed_action=page.url(_room_url(room) + "/feeds#feeds"))
@@ -309,7 +312,8 @@ def book(web, request, page, room_id):
     room = _room(web, page, room_id)
     form = {name: request.form.get(name, "")[:MAX_FIELD] for name in FORM_FIELDS}
     try:
-        written = verbs.book(web.storage, page.actor, room, booking_text(room, form))
+        written = verbs.book(web.storage, page.actor, room, booking_text(room, form),
+                             skip_conflicts=form["skip"] == "1")
     except Refusal as refusal:
         try:   # the week of the typed start, if it has a day
             week = when.parse_day(form["start"][:10], "start", None)
@@ -335,23 +339,60 @@ def reasons(refusal: Refusal) -> List[str]:
     return [refusal.message]
 
 
-def _booked_notice(web, page, room, uid) -> str:
-    """The sentence after a booking: read from the stored booking, never from the URL."""
+def _booked_notice(web, page, room, uid) -> dict:
+    """The sentence after a booking (``notice``), and the weeks its series left out
+    (``left_out``): read from the stored booking, never from the URL."""
+    nothing = {"notice": "", "left_out": None}
     if not uid or len(uid) > 500:
-        return ""
+        return nothing
     try:
         _, text, _ = verbs.read(web.storage, page.actor, room, uid)
         booking = Booking(text, room.tz)
     except (Refusal, BadBooking):
-        return ""
+        return nothing
     first = verbs.first_occurrence(booking, limit=web.storage.core.max_occurrences)
     what = _label(web.storage.core, room, page.actor, booking)
     said = f"“{what}”" + (f", {when.span_label(room, *first)}" if first else "")
     if booking.recurring:
         said += ", every week"
+    left_out = _left_out(web, page, room, booking, first) if booking.recurring and first and first[1] else None
     if verbs.status_of(booking) == "pending":
-        return f"Requested: {said}. It waits for a manager's approval."
-    return f"Booked: {said}."
+        return {"notice": f"Requested: {said}. It waits for a manager's approval.", "left_out": left_out}
+    return {"notice": f"Booked: {said}.", "left_out": left_out}
+
+
+def _left_out(web, page, room, booking, first) -> Optional[dict]:
+    """The weeks the series leaves out (its EXDATEs: what skipping taken weeks wrote), each
+    with what holds that time now as the board shows it (a title, or "another booking")."""
+    starts = series.left_out_starts(booking)
+    if not starts:
+        return None
+    length, limit = first[1] - first[0], web.storage.core.max_occurrences
+    total = None
+    if not booking.infinite:
+        try:
+            total = len(booking.occurrences(first[0], INFINITY, limit)) + len(starts)
+        except (TooManyOccurrences, BadBooking):
+            pass
+    margin = room.buffer_seconds()   # a buffer's neighbour takes the time too
+    shown = starts[:MAX_LEFT_OUT]
+    found = survey(web, page.actor, [(room, start - margin, start + length + margin) for start in shown])
+    weeks = []
+    for position, start in enumerate(shown):
+        line = when.span_label(room, start, start + length)
+        if len(found) == len(shown):
+            _, result, labels = found[position]
+            holders = list(dict.fromkeys(
+                "another booking" if labels.get(busy.taken.href, "Busy") == "Busy"
+                else f"“{labels[busy.taken.href]}”"
+                for busy in result.busy if busy.taken is not None))
+            if holders:
+                line += ": taken by " + ", ".join(holders)
+        weeks.append(line)
+    one = len(starts) == 1
+    count = f"{len(starts)} of {total} weeks" if total else ("1 week" if one else f"{len(starts)} weeks")
+    return {"heading": f"{count} {'was' if one else 'were'} taken and left out:", "weeks": weeks,
+            "more": len(starts) - len(shown)}
 
 
 def create_feed(web, request, page, room_id):

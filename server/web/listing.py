@@ -7,12 +7,14 @@ form of the booking it was about, with what was typed.
 
 import dataclasses
 import hashlib
+import time
 from typing import Callable, List, Optional
 
 from roomcal.server.web import when
-from roomcal.storage import verbs
+from roomcal.storage import checkin, verbs
 from roomcal.storage.booking import OWNER
 from roomcal.storage.errors import BadRequest, NotFound, Refusal
+from roomcal.storage.instances import iso
 from roomcal.storage.rooms import Room
 
 DAY = 86400
@@ -27,6 +29,52 @@ def key_of(room_id: str, uid: str) -> str:
     return "b" + hashlib.sha256(f"{room_id}\0{uid}".encode()).hexdigest()[:16]
 
 
+@dataclasses.dataclass(frozen=True)
+class CheckIn:
+    """The check-in of a listed occurrence (a room with the rule): its window
+    (storage/checkin.py) and when it was checked in, as of ``now``."""
+    room: Room
+    span: checkin.Window
+    done: Optional[int]   # when it was checked in
+    now: int
+
+    @property
+    def occurrence(self) -> str:
+        """The form's name of the occurrence (the verb's recurrenceId): its start."""
+        return iso(self.room, self.span.start)
+
+    @property
+    def open(self) -> bool:
+        return self.done is None and self.span.holds(self.now)
+
+    def _clock(self, seconds: int) -> str:
+        return checkin.clock(self.room, seconds, self.now)
+
+    @property
+    def done_label(self) -> str:
+        return f"Checked in at {self._clock(self.done)}."
+
+    @property
+    def deadline(self) -> str:
+        return (f"Check in by {self._clock(self.span.closes)} ({self.room.timezone}), "
+                "or the booking is released.")
+
+    @property
+    def line(self) -> str:
+        """Why there is no button (the core's sentence), and by when it must be done."""
+        why = checkin.outside(self.room, self.span, self.now) or ""
+        return why if self.now >= self.span.closes else f"{why} {self.deadline}".strip()
+
+    @property
+    def short(self) -> str:
+        """A day's table: checked in or not."""
+        if self.done is not None:
+            return f"Checked in at {self._clock(self.done)}"
+        if self.now >= self.span.closes:
+            return "Not checked in"
+        return f"Not checked in yet (by {self._clock(self.span.closes)})"
+
+
 @dataclasses.dataclass
 class Shown:
     """One booking as a page shows it: its first occurrence in the window, in its room's zone."""
@@ -39,6 +87,7 @@ class Shown:
     recurring: bool
     all_day: bool
     owner: str
+    check_in: Optional[CheckIn] = None   # rooms with the check-in rule
 
     @property
     def key(self) -> str:
@@ -77,6 +126,16 @@ class Shown:
     def input_value(self, seconds: Optional[int]) -> str:
         return when.input_value(self.room, seconds) if seconds is not None else ""
 
+    def offers(self, action: str) -> bool:
+        """Whether the page shows this booking's form of ``action`` (its refusal goes there)."""
+        if self.status == "cancelled":
+            return False
+        if action == "reschedule":
+            return self.movable
+        if action == "check-in":
+            return self.check_in is not None
+        return True
+
 
 def visible_rooms(storage, actor) -> List[Room]:
     """The rooms the directory lists to the reader (hidden ones: admins only)."""
@@ -86,7 +145,7 @@ def visible_rooms(storage, actor) -> List[Room]:
 def collect(storage, actor, rooms: List[Room], window, *, statuses=(), mine=False) -> List[Shown]:
     """The rooms' bookings with an occurrence in ``window``, by start; a room removed
     meanwhile is left out."""
-    found = []
+    found, now = [], int(time.time())
     for room in rooms:
         try:
             listed = verbs.bookings_in(storage, actor, room.id, window, statuses=statuses, mine=mine)
@@ -97,9 +156,18 @@ def collect(storage, actor, rooms: List[Room], window, *, statuses=(), mine=Fals
             found.append(Shown(room=room, uid=booking.uid, title=booking.summary or "(no title)",
                                start=entry.first[0], end=entry.first[1],
                                status=verbs.status_of(booking), recurring=booking.recurring,
-                               all_day=booking.all_day, owner=booking.get(OWNER) or ""))
+                               all_day=booking.all_day, owner=booking.get(OWNER) or "",
+                               check_in=_check_in(storage, room, booking, entry.first[0], now)))
     found.sort(key=lambda shown: (shown.start, shown.room.name, shown.uid))
     return found
+
+
+def _check_in(storage, room, booking, start: int, now: int) -> Optional[CheckIn]:
+    """The listed occurrence's check-in, for bookings that need one."""
+    if not checkin.applies(room, booking) or verbs.status_of(booking) == "cancelled":
+        return None
+    span = checkin.window(start, room.check_in.seconds, storage.check_in.opens)
+    return CheckIn(room, span, checkin.checked_in(booking, start), now)
 
 
 @dataclasses.dataclass

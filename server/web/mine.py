@@ -1,5 +1,6 @@
 """``/my``: the reader's own bookings (stamped owner) in every room they can see, with
-Cancel and Reschedule forms; ``?past=1`` adds the last days, ``?cancelled=1`` the cancelled.
+Cancel and Reschedule forms, and Check in where the room wants it (while the listed
+occurrence's window is open); ``?past=1`` adds the last days, ``?cancelled=1`` the cancelled.
 
 Bounded: from now through ``HORIZON_DAYS`` ahead and at most ``MAX_SHOWN`` bookings (the
 page says when it cut).  Each room costs one windowed index query (``verbs.bookings_in``).
@@ -20,6 +21,7 @@ NOTICES = {
     "cancelled": "The booking is cancelled; its time is free again.",
     "moved": "The booking is moved to its new time.",
     "moved-pending": "The booking is moved; the new time waits for a manager's approval.",
+    "checked-in": "Checked in: the room stays yours.",
 }
 
 
@@ -42,9 +44,7 @@ def my_bookings(web, request, page, failed=None, status=200):
                 if shown.end is not None and shown.end <= now][::-1]
     # The refusal goes next to its form when the page shows that form, else on top.
     beside_form = failed is not None and any(
-        failed.about(shown, failed.action) and (shown.movable if failed.action == "reschedule"
-                                                else shown.status != "cancelled")
-        for shown in upcoming[:MAX_SHOWN])
+        failed.about(shown, failed.action) and shown.offers(failed.action) for shown in upcoming[:MAX_SHOWN])
     return page.render("mine.html", status, upcoming=upcoming[:MAX_SHOWN], upcoming_total=len(upcoming),
                        past=past[:MAX_SHOWN], past_total=len(past), show_past=show_past,
                        show_cancelled=show_cancelled, horizon_days=HORIZON_DAYS, past_days=PAST_DAYS,
@@ -71,8 +71,16 @@ def reschedule(web, request, page):
     return listing.act(web, request, page, "reschedule", run, my_bookings, done)
 
 
+def check_in(web, request, page):
+    """The listed occurrence (the form's ``occurrence``: its start), by the verb."""
+    def run(room, uid):
+        return verbs.check_in(web.storage, page.actor, room, uid, request.form.get("occurrence") or None)
+    return listing.act(web, request, page, "check-in", run, my_bookings, lambda done: "/my?done=checked-in")
+
+
 ROUTES = [
     Rule("/my", endpoint=my_bookings, methods=["GET"]),
     Rule("/my/cancel", endpoint=cancel, methods=["POST"]),
     Rule("/my/reschedule", endpoint=reschedule, methods=["POST"]),
+    Rule("/my/check-in", endpoint=check_in, methods=["POST"]),
 ]
