@@ -172,9 +172,16 @@ def seed(workdir, n, base, log):
 
 
 def fresh_copy(pristine, target):
-    """A copy of a never-served store (copy2 keeps mtimes: roomcal's index stays valid)."""
+    """A copy of a never-served store (copy2 keeps mtimes: roomcal's index stays valid).
+    Stock's config names its folder by absolute path: the copy's must name the copy, or
+    every "fresh" copy would serve (and fill the cache of) the pristine folder."""
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(pristine, target, symlinks=True)
+    config = os.path.join(target, "radicale.conf")
+    with open(config) as f:
+        text = f.read()
+    with open(config, "w") as f:
+        f.write(text.replace(os.path.abspath(pristine), os.path.abspath(target)))
     return target
 
 
