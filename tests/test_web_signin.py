@@ -104,6 +104,13 @@ def test_caldav_still_answers_on_the_root(site):
     assert answer.status_code == 207
 
 
+def test_only_the_pages_own_addresses_are_the_pages(site):
+    """A calendar under a name the pages use (a user made before they existed) stays CalDAV's."""
+    assert requests.get(site.url + "/my/work/x.ics", timeout=30).status_code == 401   # Radicale's
+    page = requests.get(site.url + "/my", timeout=30, allow_redirects=False)   # the page's
+    assert page.status_code == 303 and page.headers["Location"] == "/?next=/my"
+
+
 def test_reserved_names_cannot_be_users(site):
     result = site.cli("user", "add", "board", "--password", "pw-board", check=False)
     assert result.returncode != 0

@@ -22,9 +22,6 @@ PAGE_MODULES = (
     "roomcal.server.web.mine",
     "roomcal.server.web.manage",
 )
-# The top-level addresses of the pages (user names that would clash are reserved:
-# storage/accounts.py RESERVED_USERS); "/" only for GET.
-PREFIXES = ("/board", "/my", "/manage", "/signin", "/signout")
 ASSETS = "/.assets/"
 ASSET_NAME = re.compile(r"[a-z0-9_-]+\.(css|js|png|svg)")
 ASSET_TYPES = {"css": "text/css; charset=utf-8", "js": "text/javascript; charset=utf-8",
@@ -85,15 +82,21 @@ class Web:
             loader=jinja2.PackageLoader("roomcal.server.web", "templates"),
             autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
-    @staticmethod
-    def claims(method: str, path: str) -> bool:
-        """Whether a request is the pages' (CalDAV's PROPFIND of / stays Radicale's)."""
+    def claims(self, method: str, path: str) -> bool:
+        """Whether a request is the pages': a page's address and method (a wrong method on
+        a page's address too, for its 405).  Anything else under the same names, and every
+        other method (CalDAV's PROPFIND of /), stays Radicale's."""
         if method not in ("GET", "HEAD", "POST"):
             return False
-        if path == "/":
-            return method != "POST"
-        return path.startswith(ASSETS) or any(
-            path == prefix or path.startswith(prefix + "/") for prefix in PREFIXES)
+        if path.startswith(ASSETS):
+            return True
+        try:
+            self.url_map.bind("localhost").match(path, method)
+        except MethodNotAllowed:
+            return True
+        except HTTPException:   # no such page
+            return False
+        return True
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO") or "/"
