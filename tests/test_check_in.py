@@ -5,7 +5,6 @@ number of workers.  The window arithmetic and the property have unit tests at th
 """
 
 import datetime
-import os
 import time
 import uuid
 import zoneinfo
@@ -14,11 +13,12 @@ import pytest
 import requests
 
 from conftest import assert_no_500, event
-from roomcal.storage import checkin, notify, release
+from roomcal.storage import checkin, release
 from roomcal.storage.booking import BookingCore
 from roomcal.storage.durations import parse as duration
 from roomcal.storage.instances import Booking
 from roomcal.storage.rooms import Room, Rules
+from support.smtp import mailing_server
 
 ADMIN, ALICE, BOB, MGR = "ci-admin", "ci-alice", "ci-bob", "ci-mgr"
 ALICE_MAIL = "ci-alice@example.org"
@@ -28,14 +28,8 @@ JSON = {"Accept": "application/json"}
 
 
 def _configured(make_server, smtp, workers):
-    for variable in list(notify.ENVIRONMENT) + ["SMTP_STARTTLS"]:  # the server inherits them
-        os.environ.pop(variable, None)
-    server = make_server(workers=workers, start=False)
-    server.configure(("[notify]\n", "[notify]\nsmtp_server = 127.0.0.1\n"
-                                    f"smtp_port = {smtp.port}\nsmtp_security = none\n"
-                                    "from_email = rooms@example.org\n"),
-                     ("release_interval = 30", "release_interval = 1"))
-    server.start()
+    server = mailing_server(make_server, smtp, ("release_interval = 30", "release_interval = 1"),
+                            workers=workers)
     server.add_user(ADMIN, admin=True)
     server.add_user(ALICE, email=ALICE_MAIL)
     server.add_user(BOB, email="ci-bob@example.org")

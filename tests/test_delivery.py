@@ -6,7 +6,6 @@ copy) reaches the organizer's copy.  Anyone else gets iMIP mail (REQUEST, CANCEL
 the outbox, sent by the server's sender thread to a real SMTP server on loopback.
 """
 
-import os
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -15,7 +14,7 @@ import icalendar
 import pytest
 
 from conftest import assert_no_500, new_room
-from support.smtp import calendar_part
+from support.smtp import calendar_part, mailing_server
 
 MONDAY = "20271206"   # a Monday
 DAV = "{DAV:}"
@@ -35,15 +34,7 @@ def _users(server):
 
 @pytest.fixture(scope="module")
 def srv(make_server, smtp):
-    from roomcal.storage import notify
-    for variable in list(notify.ENVIRONMENT) + ["SMTP_STARTTLS"]:
-        os.environ.pop(variable, None)
-    server = make_server(start=False)
-    server.configure(("[notify]\n", "[notify]\nsmtp_server = 127.0.0.1\n"
-                                    f"smtp_port = {smtp.port}\nsmtp_security = none\n"
-                                    "from_email = rooms@example.org\n"),
-                     ("roomcal_outbox_retry_min = 30", "roomcal_outbox_retry_min = 0.2"))
-    server.start()
+    server = mailing_server(make_server, smtp, ("roomcal_outbox_retry_min = 30", "roomcal_outbox_retry_min = 0.2"))
     _users(server)
     yield server
     assert_no_500(server)

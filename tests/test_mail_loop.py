@@ -7,7 +7,6 @@ by /api/admin/mail.  The outbox's migration and requeue are also checked on thei
 """
 
 import datetime
-import os
 import sqlite3
 import time
 import uuid
@@ -16,7 +15,7 @@ import icalendar
 import pytest
 
 from conftest import assert_no_500, event
-from support.smtp import body
+from support.smtp import body, mailing_server
 from roomcal.storage import notify
 from roomcal.storage.outbox import AlreadySent, Outbox
 from roomcal.storage.errors import NotFound
@@ -27,17 +26,12 @@ AUDIT = "audit@example.org"   # a blind copy of every mail of srv
 
 
 def start(make_server, smtp, *extra):
-    for variable in list(notify.ENVIRONMENT) + ["SMTP_STARTTLS"]:  # the server inherits them
-        os.environ.pop(variable, None)
-    server = make_server(workers=2, start=False)
-    server.configure(("[notify]\n", "[notify]\nsmtp_server = 127.0.0.1\n"
-                                    f"smtp_port = {smtp.port}\nsmtp_security = none\n"
-                                    "from_email = rooms@example.org\n" + "".join(extra)),
-                     ("# roomcal_public_url = https://rooms.example.org",
-                      f"roomcal_public_url = {PUBLIC}"),
-                     ("roomcal_outbox_retry_min = 30", "roomcal_outbox_retry_min = 0.2"),
-                     ("roomcal_outbox_retry_max = 3600", "roomcal_outbox_retry_max = 1"))
-    server.start()
+    server = mailing_server(make_server, smtp,
+                            ("# roomcal_public_url = https://rooms.example.org",
+                             f"roomcal_public_url = {PUBLIC}"),
+                            ("roomcal_outbox_retry_min = 30", "roomcal_outbox_retry_min = 0.2"),
+                            ("roomcal_outbox_retry_max = 3600", "roomcal_outbox_retry_max = 1"),
+                            workers=2, notify_lines="".join(extra))
     server.add_user(ADMIN, admin=True, email="admin@example.org")
     server.add_user(MGR, email="mgr@example.org")
     server.add_user(DEPUTY, email="deputy@example.org")

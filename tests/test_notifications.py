@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from conftest import assert_no_500, event
-from support.smtp import body
+from support.smtp import body, mailing_server
 from roomcal.storage import notify
 from roomcal.storage.outbox import Outbox
 
@@ -25,16 +25,10 @@ BCC = "audit@example.org"
 
 @pytest.fixture(scope="module")
 def srv(make_server, smtp):
-    for variable in list(notify.ENVIRONMENT) + ["SMTP_STARTTLS"]:  # the server inherits them
-        os.environ.pop(variable, None)
-    server = make_server(workers=2, start=False)
-    server.configure(("[notify]\n", "[notify]\nsmtp_server = 127.0.0.1\n"
-                                    f"smtp_port = {smtp.port}\nsmtp_security = none\n"
-                                    "from_email = rooms@example.org\nsender_name = Room booking\n"
-                                    f"bcc = {BCC}\n"),
-                     ("roomcal_outbox_retry_min = 30", "roomcal_outbox_retry_min = 0.2"),
-                     ("roomcal_outbox_retry_max = 3600", "roomcal_outbox_retry_max = 1"))
-    server.start()
+    server = mailing_server(make_server, smtp,
+                            ("roomcal_outbox_retry_min = 30", "roomcal_outbox_retry_min = 0.2"),
+                            ("roomcal_outbox_retry_max = 3600", "roomcal_outbox_retry_max = 1"),
+                            workers=2, notify_lines=f"sender_name = Room booking\nbcc = {BCC}\n")
     server.add_user(ADMIN, admin=True)
     server.add_user(MGR, email="mgr@example.org")
     server.add_user(ALICE, email=ALICE_MAIL)

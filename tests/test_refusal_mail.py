@@ -16,22 +16,17 @@ import pytest
 from conftest import assert_no_500, event
 from roomcal.storage import notify
 from roomcal.storage.outbox import Outbox
-from support.smtp import body
+from support.smtp import body, mailing_server
 from test_notifications import when
 
 ALICE, BOB, NOMAIL = "rf-alice", "rf-bob", "rf-nomail"
 ALICE_MAIL, BOB_MAIL = "rf-alice@example.org", "rf-bob@example.org"
-SMTP_CONFIG = "[notify]\nsmtp_server = 127.0.0.1\nsmtp_port = {port}\nsmtp_security = none\n" \
-              "from_email = rooms@example.org\n"
 
 
-def mailing_server(make_server, smtp, *edits):
-    for variable in list(notify.ENVIRONMENT) + ["SMTP_STARTTLS"]:  # the server inherits them
-        os.environ.pop(variable, None)
-    server = make_server(workers=2, start=False)
-    server.configure(("[notify]\n", SMTP_CONFIG.format(port=smtp.port)),
-                     ("roomcal_outbox_retry_min = 30", "roomcal_outbox_retry_min = 0.2"), *edits)
-    server.start()
+def refusing_server(make_server, smtp, *edits):
+    server = mailing_server(make_server, smtp,
+                            ("roomcal_outbox_retry_min = 30", "roomcal_outbox_retry_min = 0.2"), *edits,
+                            workers=2)
     server.add_user(ALICE, email=ALICE_MAIL)
     server.add_user(BOB, email=BOB_MAIL)
     server.add_user(NOMAIL)
@@ -40,7 +35,7 @@ def mailing_server(make_server, smtp, *edits):
 
 @pytest.fixture(scope="module")
 def srv(make_server, smtp):
-    server = mailing_server(make_server, smtp)
+    server = refusing_server(make_server, smtp)
     yield server
     assert_no_500(server)
 
@@ -178,7 +173,7 @@ def test_a_rule_violation_is_mailed_but_not_a_stale_etag(srv, smtp):
 
 
 def test_refusals_false_mails_nothing(make_server, smtp):
-    quiet = mailing_server(make_server, smtp, ("refusals = true", "refusals = false"))
+    quiet = refusing_server(make_server, smtp, ("refusals = true", "refusals = false"))
     room_id = new_room(quiet)
     put(quiet, room_id, "first", ALICE, 3)
     put(quiet, room_id, "second", BOB, 3, expect=409)

@@ -5,7 +5,6 @@ Times are in the rooms' zone, Europe/Berlin, some days from today.
 """
 
 import datetime
-import os
 import uuid
 import zoneinfo
 
@@ -13,9 +12,8 @@ import pytest
 import requests
 
 from conftest import assert_no_500, event
-from roomcal.storage import notify
 from support.browser import screenshot, sign_in
-from support.smtp import body
+from support.smtp import body, mailing_server
 from test_web_signin import CSRF, _sign_in
 
 ALICE, BOB, MGR = "my-alice", "my-bob", "my-mgr"
@@ -26,14 +24,7 @@ BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 
 @pytest.fixture(scope="module")
 def site(make_server, smtp):
-    for variable in list(notify.ENVIRONMENT) + ["SMTP_STARTTLS"]:  # the server inherits them
-        os.environ.pop(variable, None)
-    server = make_server(start=False)
-    server.configure(("[notify]\n", "[notify]\nsmtp_server = 127.0.0.1\n"
-                                    f"smtp_port = {smtp.port}\nsmtp_security = none\n"
-                                    "from_email = rooms@example.org\n"),
-                     ("roomcal_outbox_retry_min = 30", "roomcal_outbox_retry_min = 0.2"))
-    server.start()
+    server = mailing_server(make_server, smtp, ("roomcal_outbox_retry_min = 30", "roomcal_outbox_retry_min = 0.2"))
     server.add_user(ALICE, email="my-alice@example.org")
     server.add_user(BOB, email=BOB_MAIL)
     server.add_user(MGR, email="my-mgr@example.org")

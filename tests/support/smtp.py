@@ -2,11 +2,13 @@
 
 import email
 import email.policy
+import os
 import time
 
 from aiosmtpd.controller import Controller
 
 from conftest import free_port
+from roomcal.storage import notify
 
 
 class Smtp:
@@ -82,3 +84,16 @@ def calendar_part(message):
         if part.get_content_type() == "text/calendar":
             return part.get_content()
     return None
+
+
+def mailing_server(make_server, smtp, *edits, workers=1, notify_lines=""):
+    """A started roomcal server whose mail goes to ``smtp``: its [notify] section points there
+    (plus ``notify_lines``), then the config ``edits`` ((old, new) pairs) apply."""
+    for variable in list(notify.ENVIRONMENT) + ["SMTP_STARTTLS"]:  # the server inherits them
+        os.environ.pop(variable, None)
+    server = make_server(workers=workers, start=False)
+    server.configure(("[notify]\n", "[notify]\nsmtp_server = 127.0.0.1\n"
+                                    f"smtp_port = {smtp.port}\nsmtp_security = none\n"
+                                    "from_email = rooms@example.org\n" + notify_lines), *edits)
+    server.start()
+    return server
