@@ -78,6 +78,7 @@ class Web:
         for name in PAGE_MODULES:
             rules.extend(importlib.import_module(name).ROUTES)
         self.url_map = Map(rules, strict_slashes=False)
+        self._addresses = self.url_map.bind("localhost")   # for claims: asked by every request
         self.templates = jinja2.Environment(
             loader=jinja2.PackageLoader("roomcal.server.web", "templates"),
             autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -91,7 +92,7 @@ class Web:
         if path.startswith(ASSETS):
             return True
         try:
-            self.url_map.bind("localhost").match(path, method)
+            self._addresses.match(path, method)
         except MethodNotAllowed:
             return True
         except HTTPException:   # no such page
