@@ -24,6 +24,12 @@ def is_manager(room: Room, actor: Actor) -> bool:
     return actor.admin or _listed(room.managers, actor)
 
 
+def is_listed(room: Room, actor: Optional[Actor]) -> bool:
+    """Whether the room shows in listings (directory, board, calendar homes): a hidden
+    room only to admins."""
+    return room.status != "hidden" or (actor is not None and actor.admin)
+
+
 def may_book(room: Room, actor: Actor) -> bool:
     return is_manager(room, actor) or not room.bookers or _listed(room.bookers, actor)
 

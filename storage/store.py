@@ -19,7 +19,7 @@ from radicale import pathutils, types
 from radicale.item import filter as radicale_filter
 from radicale.storage import multifilesystem
 
-from roomcal.storage import context, iana_zones, overlap, replace, rooms, series
+from roomcal.storage import context, iana_zones, overlap, replace, roles, rooms, series
 from roomcal.storage.accounts import Accounts
 from roomcal.storage.booking import EARLIEST, BookingCore, Decision, row_for
 from roomcal.storage.checkin import settings_from as check_in_settings
@@ -444,16 +444,14 @@ class Storage(multifilesystem.Storage):
         # Only under an existing home: Radicale auto-creates /<user>/ when discover() yields nothing.
         if found and depth != "0" and actor and actor.user and parts == [actor.user]:
             for room in self.registry.all():
-                if self.core.may_book(room, actor) and (room.status != "hidden" or actor.admin):
+                if self.core.may_book(room, actor) and roles.is_listed(room, actor):
                     yield self._collection_class(self, room.path)
 
     def _hidden_from(self, item, actor) -> bool:
         """A hidden room in a listing of /rooms/, for anyone but an admin."""
         room_id = room_id_of(getattr(item, "path", "") or "")
-        if room_id is None or (actor is not None and actor.admin):
-            return False
-        room = self.registry.get(room_id)
-        return room is not None and room.status == "hidden"
+        room = self.registry.get(room_id) if room_id is not None else None
+        return room is not None and not roles.is_listed(room, actor)
 
     # -- writes of whole collections -------------------------------------------------------
     @_refusing

@@ -45,3 +45,11 @@ def test_roles_for_one_booking():
         roles.check_change(listed, Actor("eve", frozenset({"staff"})), mine, "cancel")
     with pytest.raises(AccessDenied, match="You may no longer book R"):
         roles.check_change(listed, Actor("bob"), mine, "move")  # left the group
+
+
+def test_hidden_rooms_are_listed_to_admins_only():
+    hidden, shown = Room(id="h", name="H", status="hidden"), Room(id="s", name="S", status="unavailable")
+    admin, user = Actor("root", admin=True), Actor("ann")
+    assert roles.is_listed(hidden, admin) and not roles.is_listed(hidden, user)
+    assert not roles.is_listed(hidden, None)
+    assert roles.is_listed(shown, user) and roles.is_listed(shown, None)

@@ -9,7 +9,7 @@ from roomcal.server import errors
 from roomcal.server.openapi import (BOOKING_REQUEST, SKIP_CONFLICTS, STRING, WRITE_ERRORS, answer, describe,
                                     error, query)
 from roomcal.server.routes import availability
-from roomcal.storage import series
+from roomcal.storage import roles, series
 
 
 @describe(
@@ -24,7 +24,7 @@ from roomcal.storage import series
     responses={"200": answer("The rooms.", "RoomList")}, errors=error("400", "BadRequest"))
 def rooms(api, request, identity):
     """The directory; the finder filters (free-from/free-until, capacity, feature) narrow it."""
-    listed = [room for room in api.storage.registry.all() if room.status != "hidden" or identity.admin]
+    listed = [room for room in api.storage.registry.all() if roles.is_listed(room, identity.actor())]
     listed = availability.find(api, identity, request.args, listed)
     return errors.json_response(200, {"rooms": [api.room_json(room, identity) for room in listed]})
 

@@ -24,6 +24,7 @@ from lxml import etree
 from roomcal.server import errors
 from roomcal.server.request_body import read_body
 from roomcal.storage import availability as avail
+from roomcal.storage import roles
 from roomcal.storage.errors import NotFound
 from roomcal.storage.scheduling import addresses, freebusy
 from roomcal.storage.scheduling.freebusy import FreeBusyRefused
@@ -101,7 +102,7 @@ def _answers(storage, identity, request: freebusy.Request) -> list:
 def _one(storage, identity, request: freebusy.Request, address: str) -> _Found:
     lo, hi = request.start, request.end
     room = storage.directory.room_for(address)
-    if room is not None and (room.status != "hidden" or identity.admin):
+    if room is not None and roles.is_listed(room, identity.actor()):
         try:
             collection = storage.room_collection(room.id)
         except NotFound:   # removed meanwhile

@@ -21,9 +21,9 @@ from werkzeug.routing import Rule
 
 from roomcal.server import booking_body
 from roomcal.server.routes.availability import find
-from roomcal.server.web import when
+from roomcal.server.web import listing, when
 from roomcal.storage import availability as avail
-from roomcal.storage import series, verbs
+from roomcal.storage import roles, series, verbs
 from roomcal.storage.errors import BadRequest, Forbidden, NotFound, Refusal
 from roomcal.storage.feeds import FeedError, webcal
 from roomcal.storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, instant
@@ -207,7 +207,7 @@ def board(web, request, page):
     if answer:
         return answer
     identity = page.identity
-    visible = [room for room in web.storage.registry.all() if room.status != "hidden" or identity.admin]
+    visible = listing.visible_rooms(web.storage, page.actor)
     features = sorted({f for room in visible for f in room.features}, key=str.lower)
     # "Today" is the first room's (the board's rooms usually share a zone).
     day = when.parse_day(request.args.get("date"), "date",
@@ -246,7 +246,7 @@ def board(web, request, page):
 # -- /board/rooms/<ID> -------------------------------------------------------------------------
 def _room(web, page, room_id):
     room = web.storage.registry.get(room_id)
-    if room is None or (room.status == "hidden" and not page.identity.admin):
+    if room is None or not roles.is_listed(room, page.actor):
         raise NotFound(f"There is no room {room_id!r}.")
     return room
 

@@ -11,7 +11,7 @@ import time
 from typing import Callable, List, Optional
 
 from roomcal.server.web import when
-from roomcal.storage import checkin, verbs
+from roomcal.storage import checkin, roles, verbs
 from roomcal.storage.booking import OWNER
 from roomcal.storage.errors import BadRequest, NotFound, Refusal
 from roomcal.storage.instances import iso
@@ -139,7 +139,7 @@ class Shown:
 
 def visible_rooms(storage, actor) -> List[Room]:
     """The rooms the directory lists to the reader (hidden ones: admins only)."""
-    return [room for room in storage.registry.all() if room.status != "hidden" or actor.admin]
+    return [room for room in storage.registry.all() if roles.is_listed(room, actor)]
 
 
 def collect(storage, actor, rooms: List[Room], window, *, statuses=(), mine=False) -> List[Shown]:
