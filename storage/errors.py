@@ -128,3 +128,15 @@ class UidConflict(Refusal):
     json_status = 422
     precondition = "no-uid-conflict"
     json_type = "invalidProperties"
+
+
+class StoreUnavailable(Refusal):
+    """The database cannot be reached (PostgreSQL restarting, a failover, a lost
+    connection): nothing was written; the client tries again (Retry-After)."""
+    caldav_status = json_status = 503
+    precondition = json_type = "unavailable"
+    retry_after = 5
+
+    def __init__(self, message: str = "The booking database cannot be reached right now; "
+                                      "nothing was changed. Try again in a few seconds."):
+        super().__init__(message)

@@ -6,6 +6,7 @@ its parent opened before the fork.  Autocommit mode (transactions are
 explicit), WAL so readers never wait for the one writer.
 """
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -31,3 +32,46 @@ class Connections:
             self._setup(conn)
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
+
+
+class SQLiteDatabase:
+    """A store's SQLite file as a ``storage.database`` database."""
+    dialect = "sqlite"
+
+    def __init__(self, path: str, setup: Callable[[sqlite3.Connection], None], **options):
+        self.path = path
+        self._connections = Connections(path, setup, **options)
+        self._depth = threading.local()
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (for what only SQLite has: `roomcal check`, backups)."""
+        return self._connections()
+
+    def execute(self, sql: str, params=()) -> sqlite3.Cursor:
+        return self._connections().execute(sql, params)
+
+    def executemany(self, sql: str, rows) -> sqlite3.Cursor:
+        return self._connections().executemany(sql, rows)
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """BEGIN IMMEDIATE … COMMIT (ROLLBACK on any exception); nested: part of the outer one."""
+        depth = getattr(self._depth, "n", 0)
+        if depth:
+            self._depth.n = depth + 1
+            try:
+                yield
+            finally:
+                self._depth.n = depth
+            return
+        conn = self._connections()
+        conn.execute("BEGIN IMMEDIATE")
+        self._depth.n = 1
+        try:
+            yield
+        except BaseException:
+            self._depth.n = 0
+            conn.execute("ROLLBACK")
+            raise
+        self._depth.n = 0
+        conn.execute("COMMIT")

@@ -328,3 +328,12 @@ def make_server(tmp_path_factory):
     yield make
     for srv in started:
         srv.stop()
+
+
+@pytest.fixture
+def pg_database():
+    """The URL of a fresh PostgreSQL database with roomcal's tables, dropped afterwards."""
+    from support.postgres import drop, fresh_database
+    url = fresh_database()
+    yield url
+    drop(url)

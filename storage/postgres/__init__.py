@@ -1,0 +1,1 @@
+"""The PostgreSQL store: every host on one database (``[storage] roomcal_database``)."""

@@ -1,0 +1,162 @@
+"""The PostgreSQL database that every host shares, as a ``storage.database`` database.
+
+A pool of connections per process, made in the process that uses it (a gunicorn worker
+never reuses its parent's), checked before each use so that a restarted server or a
+failover heals by itself.  Statements are written with ``?`` (storage/database.py) and
+sent with psycopg's ``%s``.
+
+``request(mode)`` is the transaction of a request: Radicale's ``acquire_lock``
+(storage/postgres/store.py).  While it is open on a thread every statement of every
+store on that thread is part of it: READ COMMITTED for writes (row and advisory locks
+order them; a snapshot taken before a lock would miss rows committed meanwhile), a
+read-only REPEATABLE READ snapshot for reads.  Outside it, a statement commits alone
+and ``transaction()`` is a short one of its own.
+
+A connection that cannot be had or is lost becomes ``StoreUnavailable`` (503 with
+Retry-After), never a 500: nothing half-written stays, the transaction is gone.
+"""
+
+import contextlib
+import functools
+import logging
+import os
+import threading
+
+import psycopg
+import psycopg_pool
+
+from roomcal.storage.database import Rows
+from roomcal.storage.errors import StoreUnavailable
+
+logger = logging.getLogger("roomcal.storage.postgres")
+POOL_SIZE = 12      # per process: gunicorn's threads, the mail sender and the releaser
+WAIT_SECONDS = 10   # for a free connection, or for the server to answer
+_DOWN = (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout)
+
+
+@functools.lru_cache(maxsize=2048)
+def _sql(statement: str) -> str:
+    return statement.replace("%", "%%").replace("?", "%s")
+
+
+@contextlib.contextmanager
+def _unavailable_when_down():
+    try:
+        yield
+    except _DOWN as e:
+        logger.warning("PostgreSQL is unavailable: %s", str(e).splitlines()[0] if str(e) else type(e).__name__)
+        raise StoreUnavailable() from None
+
+
+class PostgresDatabase:
+    dialect = "postgresql"
+
+    def __init__(self, url: str, pool_size: int = POOL_SIZE):
+        self.url = url
+        self._pool_size = pool_size
+        self._pool = None
+        self._pid = None
+        self._guard = threading.Lock()
+        self._local = threading.local()
+
+    # -- connections ---------------------------------------------------------------------
+    def _pool_here(self) -> psycopg_pool.ConnectionPool:
+        if self._pool is None or self._pid != os.getpid():
+            with self._guard:
+                if self._pool is None or self._pid != os.getpid():
+                    self._pool = psycopg_pool.ConnectionPool(
+                        self.url, min_size=1, max_size=self._pool_size, open=False,
+                        timeout=WAIT_SECONDS, check=psycopg_pool.ConnectionPool.check_connection,
+                        kwargs={"autocommit": True, "connect_timeout": WAIT_SECONDS},
+                        name="roomcal")
+                    # Not waiting for the first connection: a server started while the
+                    # database is down answers 503 until it is back.
+                    self._pool.open(wait=False)
+                    self._pid = os.getpid()
+        return self._pool
+
+    def _bound(self):
+        """The connection of this thread's open transaction, if any."""
+        if getattr(self._local, "pid", None) != os.getpid():
+            self._local.conn, self._local.pid = None, os.getpid()
+        return self._local.conn
+
+    @contextlib.contextmanager
+    def _bind(self, conn):
+        self._local.conn, self._local.pid = conn, os.getpid()
+        try:
+            yield conn
+        finally:
+            self._local.conn = None
+
+    def close(self) -> None:
+        if self._pool is not None and self._pid == os.getpid():
+            self._pool.close()
+        self._pool = None
+
+    # -- statements ----------------------------------------------------------------------
+    def execute(self, sql: str, params=()):
+        conn = self._bound()
+        with _unavailable_when_down():
+            if conn is not None:
+                return conn.execute(_sql(sql), params)
+            with self._pool_here().connection() as conn:
+                cursor = conn.execute(_sql(sql), params)
+                return Rows(cursor.fetchall() if cursor.description else None, cursor.rowcount)
+
+    def executemany(self, sql: str, rows):
+        rows = list(rows)
+        if not rows:
+            return Rows(None, 0)
+        with self.transaction(), _unavailable_when_down():
+            cursor = self._bound().cursor()
+            cursor.executemany(_sql(sql), rows)
+            return cursor
+
+    # -- transactions --------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self):
+        """A transaction of its own, or part of the one open on this thread."""
+        if self._bound() is not None:
+            yield
+            return
+        with self._open("BEGIN"):
+            yield
+
+    @contextlib.contextmanager
+    def request(self, mode: str):
+        """The transaction of one request (Radicale's lock): ``"w"`` or ``"r"``."""
+        if self._bound() is not None:   # a lock taken again inside one: the same transaction
+            yield
+            return
+        begin = ("BEGIN ISOLATION LEVEL READ COMMITTED" if mode == "w"
+                 else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        with self._open(begin):
+            yield
+
+    @contextlib.contextmanager
+    def _open(self, begin: str):
+        with _unavailable_when_down(), self._pool_here().connection() as conn:
+            conn.execute(begin)
+            try:
+                with self._bind(conn):
+                    yield conn
+            except BaseException:
+                with contextlib.suppress(*_DOWN):
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+
+_shared = {}
+_shared_guard = threading.Lock()
+
+
+def shared(url: str) -> PostgresDatabase:
+    """The one database object of this process for ``url``: every store on it shares the
+    pool, and so the request's transaction."""
+    with _shared_guard:
+        database = _shared.get(url)
+        if database is None:
+            database = _shared[url] = PostgresDatabase(url)
+        return database
