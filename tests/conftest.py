@@ -337,3 +337,10 @@ def pg_database():
     url = fresh_database()
     yield url
     drop(url)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import sys
+    postgres = sys.modules.get("support.postgres")
+    if postgres is not None:
+        postgres.drop_template()
