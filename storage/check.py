@@ -16,7 +16,7 @@ What is verified, per room:
 - no item stored under a garbled name (see ``garbled``), nor, once, any calendar or item of
   the personal calendars; ``repair`` renames them as Radicale's MOVE does and journals it;
 and once: the index/journal database passes SQLite's ``quick_check``, the journal's
-floors are not ahead of its sequence and no change is dated in the future; no stray
+changes and floors are not ahead of their collection's counter and no change is dated in the future; no stray
 temporary file of ours (htpasswd ``*.<pid>.tmp`` of a dead process, template ``.tmp-*``).
 """
 
@@ -239,15 +239,15 @@ def check_database(storage) -> List[Problem]:
         if result != ["ok"]:
             problems.append(Problem(DATABASE, None, path, "; ".join(result[:3])))
             return problems  # the journal checks below would fail the same way
-    db = storage.journal._db()
-    row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
-    current = row[0] if row else 0
-    top = db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
-    if top > current:
-        problems.append(Problem(JOURNAL, None, "changes", f"change {top} is beyond the sequence {current}"))
-    for collection, seq in db.execute("SELECT collection, seq FROM floors WHERE seq > ?", (current,)):
-        problems.append(Problem(JOURNAL, None, collection, f"floor {seq} is beyond the sequence {current}"))
-    future = db.execute("SELECT count(*) FROM changes WHERE at > ?", (time.time() + FUTURE_SLACK,)).fetchone()[0]
+    db = storage.journal._db
+    for collection, seq, floor in db.execute("SELECT collection, seq, floor FROM sync_counters"):
+        top = db.execute("SELECT coalesce(max(seq), 0) FROM sync_changes WHERE collection = ?",
+                         (collection,)).fetchone()[0]
+        if top > seq:
+            problems.append(Problem(JOURNAL, None, collection, f"change {top} is beyond the counter {seq}"))
+        if floor > seq:
+            problems.append(Problem(JOURNAL, None, collection, f"floor {floor} is beyond the counter {seq}"))
+    future = db.execute("SELECT count(*) FROM sync_changes WHERE at > ?", (time.time() + FUTURE_SLACK,)).fetchone()[0]
     if future:
         problems.append(Problem(JOURNAL, None, "changes", f"{future} change(s) dated in the future"))
     return problems

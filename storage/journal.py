@@ -2,7 +2,7 @@
 
 Radicale's own ``sync()`` recomputes a token over every item (O(N), about
 0.5 s at 10k items) and cannot continue a partial answer.  Every write of
-our storage appends (collection, href) with a global sequence number here,
+our storage appends (collection, href) with the collection's next number here,
 *before* the file is written: a crash in between can only announce a change
 that did not happen (the client refetches), never hide one.
 
@@ -26,18 +26,36 @@ import binascii
 import time
 from typing import Iterable, List, Optional, Tuple
 
-from roomcal.storage.sqlite import Connections
+from roomcal.storage.database import open_database
 
 PREFIX = "urn:roomcal:sync:"
 AFTER = ":after:"  # PREFIX <seq> AFTER <last href listed>: the next page of an initial sync
 KEEP_SECONDS = 30 * 86400  # like Radicale's max_sync_token_age
 
+# SQLite's tables (PostgreSQL's: storage/postgres/migrations/0001).
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS changes(seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    collection TEXT NOT NULL, href TEXT NOT NULL, at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS changes_by_collection ON changes(collection, seq);
-CREATE TABLE IF NOT EXISTS floors(collection TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sync_counters(collection TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL DEFAULT 0, floor INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS sync_changes(collection TEXT NOT NULL, seq INTEGER NOT NULL,
+    href TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY(collection, seq, href));
 """
+
+
+def _setup(conn) -> None:
+    conn.executescript(SCHEMA)
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'changes'").fetchone():
+        # The journal of before per-collection counters numbered all changes in one
+        # sequence: every counter starts above it, so the tokens clients hold stay valid.
+        conn.executescript("""
+        BEGIN IMMEDIATE;
+        INSERT OR IGNORE INTO sync_counters(collection, seq, floor)
+            SELECT collection, (SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'changes'), 0
+            FROM (SELECT collection FROM changes UNION SELECT collection FROM floors);
+        UPDATE sync_counters SET floor = coalesce(
+            (SELECT seq FROM floors WHERE floors.collection = sync_counters.collection), 0);
+        INSERT OR IGNORE INTO sync_changes SELECT collection, seq, href, at FROM changes;
+        DROP TABLE changes; DROP TABLE floors;
+        COMMIT;""")
 
 
 class InvalidToken(ValueError):
@@ -45,67 +63,74 @@ class InvalidToken(ValueError):
 
 
 class Journal:
-    def __init__(self, path: str):
+    """Per collection: a counter, bumped by every write in the writing transaction (it orders
+    writers of one collection by commit: with PostgreSQL a later commit never carries a
+    smaller number), the changes with their numbers, and a floor under which tokens are void."""
+
+    def __init__(self, path: str, configuration=None):
         self.path = path
         # FULL durability: a lost journal entry would hide a change from sync clients.
-        self._db = Connections(path, lambda conn: conn.executescript(SCHEMA), timeout=60)
+        self._db = open_database(configuration, path, _setup, timeout=60)
 
     # -- writes (callers hold Radicale's write lock) -----------------------------------
     def record(self, collection: str, hrefs) -> None:
-        """One transaction for all of them (autocommit would sync once per href)."""
-        now = time.time()
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.executemany("INSERT INTO changes(collection, href, at) VALUES (?, ?, ?)",
-                           [(_key(collection), href, now) for href in hrefs])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        """The next numbers of the collection, one per href, in one transaction."""
+        hrefs = list(hrefs)
+        if not hrefs:
+            return
+        now, key = time.time(), _key(collection)
+        with self._db.transaction():
+            last = self._db.execute(
+                "INSERT INTO sync_counters(collection, seq, floor) VALUES (?, ?, 0) "
+                "ON CONFLICT(collection) DO UPDATE SET seq = sync_counters.seq + excluded.seq "
+                "RETURNING seq", (key, len(hrefs))).fetchone()[0]
+            first = last - len(hrefs) + 1
+            self._db.executemany("INSERT INTO sync_changes(collection, seq, href, at) VALUES (?, ?, ?, ?)",
+                                 [(key, first + n, href, now) for n, href in enumerate(hrefs)])
 
     def reset(self, collection: str) -> None:
         """Everything in the collection changed at once: older tokens are void."""
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        db.execute("DELETE FROM changes WHERE collection = ?", (_key(collection),))
-        db.execute("INSERT OR REPLACE INTO floors VALUES (?, (SELECT coalesce(max(seq), 0) FROM "
-                   "sqlite_sequence WHERE name = 'changes'))", (_key(collection),))
-        db.execute("COMMIT")
+        key = _key(collection)
+        with self._db.transaction():
+            self._db.execute("DELETE FROM sync_changes WHERE collection = ?", (key,))
+            self._db.execute("INSERT INTO sync_counters(collection, seq, floor) VALUES (?, 0, 0) "
+                             "ON CONFLICT(collection) DO UPDATE SET floor = sync_counters.seq", (key,))
 
     def prune(self, collection: str) -> None:
         """Forget changes older than KEEP_SECONDS (their tokens become invalid)."""
-        db = self._db()
+        key = _key(collection)
         cutoff = time.time() - KEEP_SECONDS
-        row = db.execute("SELECT max(seq) FROM changes WHERE collection = ? AND at < ?",
-                         (_key(collection), cutoff)).fetchone()
+        row = self._db.execute("SELECT max(seq) FROM sync_changes WHERE collection = ? AND at < ?",
+                               (key, cutoff)).fetchone()
         if row and row[0]:
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("DELETE FROM changes WHERE collection = ? AND seq <= ?", (_key(collection), row[0]))
-            db.execute("INSERT OR REPLACE INTO floors VALUES (?, max(?, coalesce((SELECT seq FROM "
-                       "floors WHERE collection = ?), 0)))", (_key(collection), row[0], _key(collection)))
-            db.execute("COMMIT")
+            with self._db.transaction():
+                self._db.execute("DELETE FROM sync_changes WHERE collection = ? AND seq <= ?", (key, row[0]))
+                self._db.execute("UPDATE sync_counters SET floor = CASE WHEN floor > ? THEN floor ELSE ? END "
+                                 "WHERE collection = ?", (row[0], row[0], key))
 
     # -- reads -----------------------------------------------------------------------------
-    def current(self) -> str:
-        """A token for "now" (any collection): the latest sequence number."""
-        row = self._db().execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
-        return f"{PREFIX}{row[0] if row else 0}"
+    def current(self, collection: str) -> str:
+        """A token for "now": the collection's last number."""
+        return f"{PREFIX}{self._counter(collection)[0]}"
+
+    def _counter(self, collection: str) -> Tuple[int, int]:
+        row = self._db.execute("SELECT seq, floor FROM sync_counters WHERE collection = ?",
+                               (_key(collection),)).fetchone()
+        return (row[0], row[1]) if row else (0, 0)
 
     def changes(self, collection: str, token: str, limit: Optional[int]) -> Tuple[List[str], str, bool]:
         """(hrefs changed since ``token`` in change order, next token, more?)."""
         since = self._parse(collection, token)
-        db = self._db()
-        query = ("SELECT href, max(seq) AS last FROM changes WHERE collection = ? AND seq > ? "
+        query = ("SELECT href, max(seq) AS last FROM sync_changes WHERE collection = ? AND seq > ? "
                  "GROUP BY href ORDER BY last")
         args: tuple = (_key(collection), since)
         if limit is not None:
             query += " LIMIT ?"
             args += (limit + 1,)
-        rows = db.execute(query, args).fetchall()
+        rows = self._db.execute(query, args).fetchall()
         more = limit is not None and len(rows) > limit
         rows = rows[:limit] if more else rows
-        next_token = f"{PREFIX}{rows[-1][1]}" if more else self.current()
+        next_token = f"{PREFIX}{rows[-1][1]}" if more else self.current(collection)
         return [href for href, _ in rows], next_token, more
 
     def listing(self, collection: str, token: str, hrefs: Iterable[str],
@@ -116,7 +141,7 @@ class Journal:
         if token:
             since, after = self._parse_listing(collection, token)
         else:
-            since, after = int(self.current()[len(PREFIX):]), None
+            since, after = self._counter(collection)[0], None
         names = sorted(h for h in hrefs if after is None or h > after)
         if limit is not None and len(names) > limit:
             names = names[:limit]
@@ -136,11 +161,10 @@ class Journal:
         if not token.startswith(PREFIX) or not token[len(PREFIX):].isdigit():
             raise InvalidToken("This sync-token is not one of this server's.")
         since = int(token[len(PREFIX):])
-        floor = self._db().execute("SELECT seq FROM floors WHERE collection = ?",
-                                   (_key(collection),)).fetchone()
-        if floor and since < floor[0]:
+        current, floor = self._counter(collection)
+        if since < floor:
             raise InvalidToken("This sync-token is too old; start again with an empty sync-token.")
-        if since > int(self.current()[len(PREFIX):]):
+        if since > current:
             raise InvalidToken("This sync-token is from the future.")
         return since
 

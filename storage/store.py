@@ -399,7 +399,7 @@ class Storage(multifilesystem.Storage):
         index_path = _option(configuration, "storage", "roomcal_index",
                              os.path.join(folder, "roomcal-index.sqlite"))
         self.index = Index(index_path)
-        self.journal = Journal(index_path)
+        self.journal = Journal(index_path, configuration)
         # Schedule inboxes (RFC 6638 §4): their own file, beside the index.
         self.inbox = Inbox(os.path.join(os.path.dirname(os.path.abspath(index_path)), "roomcal-inbox.sqlite"))
         # Per process and room: scans for hand-edited files, Radicale's history cleaning.

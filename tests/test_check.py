@@ -133,14 +133,14 @@ def test_stray_temp_folders_reported_and_removed(srv):
 
 def test_journal_floor_beyond_sequence_reported(srv):
     with sqlite3.connect(os.path.join(srv.dir, "data", "index.sqlite")) as db:
-        db.execute("INSERT OR REPLACE INTO floors VALUES ('rooms/ghost', 999999999)")
+        db.execute("INSERT OR REPLACE INTO sync_counters VALUES ('rooms/ghost', 3, 999999999)")
     try:
         result = srv.cli("check", check=False)
         assert result.returncode == 1
-        assert "journal: rooms/ghost: floor 999999999 is beyond the sequence" in result.stdout
+        assert "journal: rooms/ghost: floor 999999999 is beyond the counter 3" in result.stdout
     finally:
         with sqlite3.connect(os.path.join(srv.dir, "data", "index.sqlite")) as db:
-            db.execute("DELETE FROM floors WHERE collection = 'rooms/ghost'")
+            db.execute("DELETE FROM sync_counters WHERE collection = 'rooms/ghost'")
     assert srv.cli("check", check=False).returncode == 0
 
 

@@ -31,7 +31,7 @@ CREATE TABLE sync_counters(
     seq bigint NOT NULL DEFAULT 0,       -- the last number handed out
     floor bigint NOT NULL DEFAULT 0      -- tokens below it are void (reset, pruning)
 );
-CREATE TABLE changes(
+CREATE TABLE sync_changes(
     collection text NOT NULL,
     seq bigint NOT NULL,
     href text NOT NULL,
