@@ -219,7 +219,7 @@ def parse_error(path: str, tz, max_rrule: int = 0) -> Optional[str]:
 
 
 def index_rows(index, room_key: str) -> dict:
-    rows = index._db().execute(
+    rows = index._db.execute(
         f"SELECT {COLUMNS} FROM bookings WHERE room = ?", (room_key,)).fetchall()
     return {r[0]: _row(r) for r in rows}
 

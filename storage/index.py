@@ -19,7 +19,7 @@ import sqlite3
 from typing import Iterable, List, Optional
 
 from roomcal.storage.instances import INFINITY
-from roomcal.storage.sqlite import Connections
+from roomcal.storage.database import open_database
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Row:
     owner: str = ""   # who booked (booking.OWNER): quotas count per booker
 
 
-COLUMNS = "href, uid, start, end, recurring, blocking, status, summary, owner"
+COLUMNS = 'href, uid, start, "end", recurring, blocking, status, summary, owner'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,8 +61,8 @@ CREATE TABLE IF NOT EXISTS bookings(
     PRIMARY KEY(room, href));
 CREATE INDEX IF NOT EXISTS bookings_by_start ON bookings(room, recurring, start);
 CREATE INDEX IF NOT EXISTS bookings_by_uid ON bookings(room, uid);
-CREATE INDEX IF NOT EXISTS bookings_by_length ON bookings(room, recurring, (end - start));
-CREATE INDEX IF NOT EXISTS bookings_by_owner ON bookings(room, owner, end);
+CREATE INDEX IF NOT EXISTS bookings_by_length ON bookings(room, recurring, ("end" - start));
+CREATE INDEX IF NOT EXISTS bookings_by_owner ON bookings(room, owner, "end");
 CREATE TABLE IF NOT EXISTS stamps(
     room TEXT NOT NULL, href TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     etag TEXT NOT NULL, uid TEXT NOT NULL, component TEXT NOT NULL,
@@ -81,41 +81,34 @@ def _setup(conn: sqlite3.Connection) -> None:
 
 
 class Index:
-    def __init__(self, path: str):
+    def __init__(self, path: str, configuration=None):
         self.path = path
         # A cache of the collections (rebuilt when stale), so NORMAL durability is enough.
-        self._db = Connections(path, _setup, timeout=60, synchronous="NORMAL")
+        self._db = open_database(configuration, path, _setup, timeout=60, synchronous="NORMAL")
 
     # -- freshness -----------------------------------------------------------
     def state(self, room: str) -> Optional[tuple]:
         """(folder fingerprint, newest item mtime seen) of the last indexed state."""
-        row = self._db().execute("SELECT fingerprint, newest FROM rooms WHERE room = ?",
-                                 (room,)).fetchone()
+        row = self._db.execute("SELECT fingerprint, newest FROM rooms WHERE room = ?",
+                               (room,)).fetchone()
         return tuple(row) if row else None
 
     def replace_room(self, room: str, rows: Iterable[Row], fingerprint: str, newest: int = 0,
                      stamps: Iterable[Stamp] = ()) -> None:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.execute("DELETE FROM bookings WHERE room = ?", (room,))
-            db.execute("DELETE FROM stamps WHERE room = ?", (room,))
-            db.executemany("INSERT INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           [_values(room, r) for r in rows])
-            db.executemany(STAMP_INSERT, [_stamp_values(room, s) for s in stamps])
-            db.execute("INSERT OR REPLACE INTO rooms VALUES (?, ?, ?)", (room, fingerprint, newest))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        with self._db.transaction():
+            self._db.execute("DELETE FROM bookings WHERE room = ?", (room,))
+            self._db.execute("DELETE FROM stamps WHERE room = ?", (room,))
+            self._db.executemany(ROW_UPSERT, [_values(room, r) for r in rows])
+            self._db.executemany(STAMP_UPSERT, [_stamp_values(room, s) for s in stamps])
+            self._db.execute("INSERT INTO rooms VALUES (?, ?, ?) ON CONFLICT(room) DO UPDATE SET "
+                             "fingerprint = excluded.fingerprint, newest = excluded.newest",
+                             (room, fingerprint, newest))
 
     def drop_room(self, room: str) -> None:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        db.execute("DELETE FROM bookings WHERE room = ?", (room,))
-        db.execute("DELETE FROM stamps WHERE room = ?", (room,))
-        db.execute("DELETE FROM rooms WHERE room = ?", (room,))
-        db.execute("COMMIT")
+        with self._db.transaction():
+            self._db.execute("DELETE FROM bookings WHERE room = ?", (room,))
+            self._db.execute("DELETE FROM stamps WHERE room = ?", (room,))
+            self._db.execute("DELETE FROM rooms WHERE room = ?", (room,))
 
     # -- single rows (callers hold Radicale's write lock) ---------------------
     def put(self, room: str, row: Row, fingerprint: str) -> None:
@@ -123,86 +116,73 @@ class Index:
 
     def change(self, room: str, fingerprint: str, put=(), remove=(), newest: int = 0,
                stamps: Iterable[Stamp] = ()) -> None:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for href in remove:
-                db.execute("DELETE FROM bookings WHERE room = ? AND href = ?", (room, href))
-                db.execute("DELETE FROM stamps WHERE room = ? AND href = ?", (room, href))
-            db.executemany("INSERT OR REPLACE INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           [_values(room, r) for r in put])
-            db.executemany(STAMP_INSERT, [_stamp_values(room, s) for s in stamps])
-            db.execute("INSERT INTO rooms VALUES (?, ?, ?) ON CONFLICT(room) DO UPDATE SET "
-                       "fingerprint = excluded.fingerprint, newest = max(newest, excluded.newest)",
-                       (room, fingerprint, newest))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        with self._db.transaction():
+            self._db.executemany("DELETE FROM bookings WHERE room = ? AND href = ?", [(room, h) for h in remove])
+            self._db.executemany("DELETE FROM stamps WHERE room = ? AND href = ?", [(room, h) for h in remove])
+            self._db.executemany(ROW_UPSERT, [_values(room, r) for r in put])
+            self._db.executemany(STAMP_UPSERT, [_stamp_values(room, s) for s in stamps])
+            self._db.execute("INSERT INTO rooms VALUES (?, ?, ?) ON CONFLICT(room) DO UPDATE SET "
+                             "fingerprint = excluded.fingerprint, newest = CASE "
+                             "WHEN rooms.newest > excluded.newest THEN rooms.newest ELSE excluded.newest END",
+                             (room, fingerprint, newest))
 
     # -- queries ---------------------------------------------------------------
     def overlapping(self, room: str, start: int, end: int, *, blocking_only: bool = True) -> List[Row]:
         """Rows whose span meets [start, end): exact singles, series envelopes."""
-        db = self._db()
-        longest = db.execute("SELECT max(end - start) FROM bookings WHERE room = ? AND recurring = 0",
+        db = self._db
+        longest = db.execute('SELECT max("end" - start) FROM bookings WHERE room = ? AND recurring = 0',
                              (room,)).fetchone()[0] or 0
         block = " AND blocking = 1" if blocking_only else ""
         # A zero-length booking at ``start`` still counts as inside the window.
         singles = db.execute(
             f"SELECT {COLUMNS} FROM bookings "
             "WHERE room = ? AND recurring = 0 AND start >= ? AND start < ? "
-            "AND (end > ? OR start = ?)" + block,
+            'AND ("end" > ? OR start = ?)' + block,
             (room, start - longest, end, start, start)).fetchall()
         series = db.execute(
             f"SELECT {COLUMNS} FROM bookings "
-            "WHERE room = ? AND recurring = 1 AND start < ? AND end > ?" + block,
+            'WHERE room = ? AND recurring = 1 AND start < ? AND "end" > ?' + block,
             (room, end, start)).fetchall()
         return [_row(r) for r in singles + series]
 
     def owned(self, room: str, owner: str, start: int, end: int) -> List[Row]:
         """The blocking rows of ``owner``'s bookings whose span meets [start, end) (singles
         exact, series by envelope): what a quota counts."""
-        rows = self._db().execute(
+        rows = self._db.execute(
             f"SELECT {COLUMNS} FROM bookings WHERE room = ? AND owner = ? AND blocking = 1 "
-            "AND end >= ? AND start < ? AND (end > ? OR start = ?)",
+            'AND "end" >= ? AND start < ? AND ("end" > ? OR start = ?)',
             (room, owner, start, end, start, start)).fetchall()
         return [_row(r) for r in rows]
 
     def href_of_uid(self, room: str, uid: str) -> Optional[str]:
-        row = self._db().execute("SELECT href FROM bookings WHERE room = ? AND uid = ?",
+        row = self._db.execute("SELECT href FROM bookings WHERE room = ? AND uid = ?",
                                  (room, uid)).fetchone()
         return row[0] if row else None
 
     def rows(self, room: str) -> dict:
         """Every row of the room, by href."""
-        return {row.href: row for row in map(_row, self._db().execute(
+        return {row.href: row for row in map(_row, self._db.execute(
             f"SELECT {COLUMNS} FROM bookings WHERE room = ?", (room,)))}
 
     def stamps(self, room: str) -> dict:
         """Every stamp of the room's files, by href."""
-        return {values[0]: Stamp(*values[:6], (values[6], values[7])) for values in self._db().execute(
+        return {values[0]: Stamp(*values[:6], (values[6], values[7])) for values in self._db.execute(
             "SELECT href, size, mtime_ns, etag, uid, component, range_start, range_end FROM stamps "
             "WHERE room = ?", (room,))}
 
     def stamp(self, room: str, href: str) -> Optional[Stamp]:
-        values = self._db().execute(
+        values = self._db.execute(
             "SELECT href, size, mtime_ns, etag, uid, component, range_start, range_end FROM stamps "
             "WHERE room = ? AND href = ?", (room, href)).fetchone()
         return Stamp(*values[:6], (values[6], values[7])) if values else None
 
     def forget_stamps(self, room: str, hrefs: Iterable[str]) -> None:
         """Before files change: from now until their new stamps, they are read as files."""
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.executemany("DELETE FROM stamps WHERE room = ? AND href = ?", [(room, h) for h in hrefs])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        with self._db.transaction():   # one commit for all of them
+            self._db.executemany("DELETE FROM stamps WHERE room = ? AND href = ?", [(room, h) for h in hrefs])
 
     def count(self, room: str) -> int:
-        return self._db().execute("SELECT count(*) FROM bookings WHERE room = ?", (room,)).fetchone()[0]
+        return self._db.execute("SELECT count(*) FROM bookings WHERE room = ?", (room,)).fetchone()[0]
 
 
 def _values(room: str, r: Row) -> tuple:
@@ -210,7 +190,14 @@ def _values(room: str, r: Row) -> tuple:
             int(r.blocking), r.status, r.summary, r.owner)
 
 
-STAMP_INSERT = "INSERT OR REPLACE INTO stamps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+ROW_UPSERT = ("INSERT INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(room, href) DO UPDATE SET "
+              'uid = excluded.uid, start = excluded.start, "end" = excluded."end", '
+              "recurring = excluded.recurring, blocking = excluded.blocking, status = excluded.status, "
+              "summary = excluded.summary, owner = excluded.owner")
+STAMP_UPSERT = ("INSERT INTO stamps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(room, href) DO UPDATE SET "
+                "size = excluded.size, mtime_ns = excluded.mtime_ns, etag = excluded.etag, uid = excluded.uid, "
+                "component = excluded.component, range_start = excluded.range_start, "
+                "range_end = excluded.range_end")
 
 
 def _stamp_values(room: str, s: Stamp) -> tuple:

@@ -398,7 +398,7 @@ class Storage(multifilesystem.Storage):
         self.reflect = functools.partial(implicit.reflect, self)
         index_path = _option(configuration, "storage", "roomcal_index",
                              os.path.join(folder, "roomcal-index.sqlite"))
-        self.index = Index(index_path)
+        self.index = Index(index_path, configuration)
         self.journal = Journal(index_path, configuration)
         # Schedule inboxes (RFC 6638 §4): their own file, beside the index.
         self.inbox = Inbox(os.path.join(os.path.dirname(os.path.abspath(index_path)), "roomcal-inbox.sqlite"))
