@@ -9,7 +9,7 @@ import secrets
 
 from radicale import auth
 
-from roomcal.storage.store import accounts_from
+from roomcal.storage.guarded import accounts_from
 
 ENVIRON_KEY = "roomcal.identity"
 _PROCESS_SECRET = secrets.token_urlsafe(32)

@@ -16,7 +16,7 @@ from radicale import pathutils, rights
 from roomcal.storage import context, roles, rooms
 from roomcal.storage.context import Actor
 from roomcal.storage.registry import RoomRegistry
-from roomcal.storage.store import accounts_from
+from roomcal.storage.guarded import accounts_from
 
 BOOKER = "rwdol"   # read, book; never delete, replace or re-configure the room
 READER = "rdol"

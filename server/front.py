@@ -35,7 +35,7 @@ from roomcal.storage.errors import NotFound, Refusal
 from roomcal.storage.items import screened
 from roomcal.storage.login_failures import ADDRESS_FACTOR, LoginFailures
 from roomcal.storage.scheduling import implicit
-from roomcal.storage.store import room_id_of
+from roomcal.storage.guarded import room_id_of
 
 logger = logging.getLogger("roomcal")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT"})

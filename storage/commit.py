@@ -1,4 +1,4 @@
-"""The one way an item reaches a collection's folder: admit it, then commit it.
+"""The one way an item reaches a collection: admit it, then commit it.
 
 ``admit`` asks the booking core about one item for a room and turns the verdict
 into a ``Put`` — the item as it will be stored (with what the core stamped) and
@@ -8,37 +8,34 @@ booking that cannot be indexed is refused and nothing is left behind.
 
 ``commit`` then writes puts and removals, in this order:
 
-1. the change journal (storage/journal.py), each href just before its file, so a
-   crash can only announce a change that did not happen, never hide one;
-2. the files, removals first (Radicale's own upload/delete: its cache and sync history);
-3. the booking index of a room, once, with the folder's new fingerprint;
+1. the change journal (storage/journal.py), before any item, so a crash can only
+   announce a change that did not happen, never hide one;
+2. the items, removals first, by the collection's backend (``_remove_item``,
+   ``_store_items``: Radicale's files in storage/store.py, rows in storage/postgres/store.py);
+3. the booking index of a room, once (``_indexed``);
 4. the mail to the organizers (storage/notify.py decides whether and what; never raises),
    on the paths that mail (``MAILED``), and on the same paths the organizer's copy of a
    meeting that invited the room (storage/scheduling/implicit.py ``reflect``, via ``Storage.reflect``).
 
-Every write of an item uses it: CalDAV and JSON PUT and DELETE (store.py
-``Collection.upload``/``delete``, also clear-bookings' writes), a MOVE into a
-room, ``roomcal import`` and replace (storage/replace.py).  A MOVE out of a room
-is Radicale's rename of the file, journaled and unindexed (``index_changes``) in
-store.py.  Whole collections are not written item by item: a whole-calendar PUT
-(admitted with ``admit_batch``) and a room's removal are one folder swap by
-Radicale, after which store.py resets the journal and rebuilds or drops the
-index; they mail nobody.
+With PostgreSQL all of it is one transaction, the request's; with files each step
+is durable before the next.  Every write of an item uses it: CalDAV and JSON PUT
+and DELETE (guarded.py ``GuardedCollection.upload``/``delete``, also clear-bookings'
+writes), a MOVE into a room, ``roomcal import`` and replace (storage/replace.py).  A
+MOVE out of a room is the backend's move, journaled and unindexed in guarded.py.
+Whole collections are not written item by item: a whole-calendar PUT (admitted with
+``admit_batch``) and a room's removal are one swap by the backend, after which
+guarded.py resets the journal and rebuilds or drops the index; they mail nobody.
 """
 
-import contextlib
 import dataclasses
-import os
 from typing import Callable, List, Optional, Sequence
 
 import radicale.item as radicale_item
-from radicale.storage import multifilesystem
 
 from roomcal.storage import context
 from roomcal.storage.booking import Decision, row_for
 from roomcal.storage.errors import BookingRefused, Refusal
-from roomcal.storage.index import Row, Stamp
-from roomcal.storage.stamps import stamp_of
+from roomcal.storage.index import Row
 from roomcal.storage.instances import Booking
 
 # Why a write happens; it decides who hears of it.  Organizers are told what someone
@@ -107,45 +104,29 @@ def _combine(room, refusals: List[Refusal]) -> Refusal:
 
 
 # -- committing ------------------------------------------------------------------------------------
-BATCH = 32   # more new files than this in one commit are written together (_write_new_files)
-
 def commit(collection, *, put: Sequence[Put] = (), remove: Sequence[str] = (), reason: str,
            actor=None, before: Optional[Callable[[str], Optional[Booking]]] = None,
            progress=None) -> list:
     """Write ``put`` and remove the hrefs ``remove`` (admitted and checked: nothing here
     refuses).  ``before(href)`` reads a booking as it was, for the mails: called before
     anything is written, and only when a mail may go out.  ``progress(done, total)``
-    after each file written.  Returns Radicale's upload results, one per put."""
+    after each item written.  Returns Radicale's upload results, one per put."""
     storage = collection._storage
     in_room = collection.room_id is not None
     told = in_room and reason in MAILED and before is not None
     mailing = told and storage.notifier.settings.enabled
     reflecting = told and storage.scheduling.enabled
     scheduled = in_room and reason == SCHEDULED and before is not None and storage.notifier.settings.enabled
-    previous = {href: before(href) for href in [*remove, *(p.href for p in put)]} \
-        if mailing or reflecting or scheduled else {}
-    results = []
-    if in_room:   # their stamps go before the files change, the new ones come after
-        storage.index.forget_stamps(collection.path, [*remove, *(p.href for p in put)])
-    for href in remove:
-        storage.journal.record(collection.path, [href])
-        multifilesystem.Collection.delete(collection, href)  # the file itself: admission is done
-    stamps = []
-    batch = in_room and len(put) > BATCH and not any(
-        os.path.lexists(os.path.join(collection._filesystem_path, p.href)) for p in put)
-    if batch:
-        storage.journal.record(collection.path, [p.href for p in put])
-        results = _write_new_files(collection, put, progress)
-    for number, p in enumerate(put if not batch else (), 1):
-        storage.journal.record(collection.path, [p.href])
-        results.append(multifilesystem.Collection.upload(collection, p.href, p.item))
-        if progress:
-            progress(number, len(put))
-    for p in put if in_room else ():
-        with contextlib.suppress(OSError):   # p.item's text is the file's, byte for byte
-            stamps.append(stamp_of(p.href, p.item, os.stat(os.path.join(collection._filesystem_path, p.href))))
+    hrefs = [*remove, *(p.href for p in put)]
+    previous = {href: before(href) for href in hrefs} if mailing or reflecting or scheduled else {}
     if in_room:
-        index_changes(collection, put=[p.row for p in put], remove=remove, stamps=stamps)
+        collection._before_write(hrefs)
+    storage.journal.record(collection.path, hrefs)
+    for href in remove:
+        collection._remove_item(href)
+    results = collection._store_items(put, progress)
+    if in_room:
+        collection._indexed(put, remove)
     if mailing:
         room = collection.room()
         for href in remove:
@@ -163,40 +144,3 @@ def commit(collection, *, put: Sequence[Put] = (), remove: Sequence[str] = (), r
         for p in put:
             storage.reflect(room, previous[p.href], p.booking)
     return results
-
-
-def _write_new_files(collection, put: Sequence[Put], progress) -> list:
-    """Many new files of a room (an import): each written whole and renamed into place, then
-    made durable by one sync instead of one fsync each (10 000 files: 0.3 s instead of 35 s).
-    Radicale's item cache and sync history of them are filled when Radicale first needs
-    them; listings are served from their stamps meanwhile (storage/stamps.py)."""
-    folder = collection._filesystem_path
-    results = []
-    for number, p in enumerate(put, 1):
-        # (Radicale's prefix, so its clean-up and `roomcal check` know a leftover; mkstemp's
-        # random names cost more than writing the file)
-        temporary = os.path.join(folder, f".Radicale.tmp-roomcal-{os.getpid()}-{number}")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)   # a leftover of a crash: ours
-        try:
-            with open(fd, "w", newline="", encoding=collection._encoding) as f:
-                f.write(p.item.serialize())
-            os.replace(temporary, os.path.join(folder, p.href))
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.remove(temporary)
-            raise
-        results.append((p.item, None))
-        if progress:
-            progress(number, len(put))
-    if collection._storage._filesystem_fsync:
-        os.sync()
-    return results
-
-
-def index_changes(collection, put: Sequence[Row] = (), remove: Sequence[str] = (),
-                  stamps: Sequence[Stamp] = ()) -> None:
-    """The room's index after its files changed: the rows, the files' stamps, and the
-    folder's new fingerprint."""
-    newest = max((s.mtime_ns for s in stamps), default=0)
-    collection._storage.index.change(collection.path, collection._fingerprint(), put=put, remove=remove,
-                                     newest=newest, stamps=stamps)

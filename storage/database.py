@@ -21,7 +21,7 @@ from versioned migrations (storage/postgres/schema.py), applied by ``roomcal ini
 ``roomcal migrate-db``.
 """
 
-from typing import Callable, Optional
+from typing import Callable
 
 SQLITE, POSTGRESQL = "sqlite", "postgresql"
 DATABASE_OPTION = "roomcal_database"   # [storage]: a postgresql:// URL, or empty for files
@@ -44,26 +44,3 @@ def open_database(configuration, sqlite_path: str, sqlite_setup: Callable, **sql
         return shared(url)
     from roomcal.storage.sqlite import SQLiteDatabase
     return SQLiteDatabase(sqlite_path, sqlite_setup, **sqlite_options)
-
-
-class Rows:
-    """What ``execute`` answers when the rows were read before the connection went back
-    to its pool: the same use as a DB-API cursor's."""
-
-    def __init__(self, rows: Optional[list], rowcount: int = -1):
-        self._rows = rows or []
-        self._next = 0
-        self.rowcount = rowcount
-
-    def fetchone(self):
-        if self._next >= len(self._rows):
-            return None
-        self._next += 1
-        return self._rows[self._next - 1]
-
-    def fetchall(self) -> list:
-        rows, self._next = self._rows[self._next:], len(self._rows)
-        return rows
-
-    def __iter__(self):
-        return iter(self.fetchall())

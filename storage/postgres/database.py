@@ -21,11 +21,11 @@ import functools
 import logging
 import os
 import threading
+from typing import Optional
 
 import psycopg
 import psycopg_pool
 
-from roomcal.storage.database import Rows
 from roomcal.storage.errors import StoreUnavailable
 
 logger = logging.getLogger("roomcal.storage.postgres")
@@ -46,6 +46,29 @@ def _unavailable_when_down():
     except _DOWN as e:
         logger.warning("PostgreSQL is unavailable: %s", str(e).splitlines()[0] if str(e) else type(e).__name__)
         raise StoreUnavailable() from None
+
+
+class Rows:
+    """What ``execute`` answers when the rows were read before the connection went back
+    to its pool: the same use as a DB-API cursor's."""
+
+    def __init__(self, rows: Optional[list], rowcount: int = -1):
+        self._rows = rows or []
+        self._next = 0
+        self.rowcount = rowcount
+
+    def fetchone(self):
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    def fetchall(self) -> list:
+        rows, self._next = self._rows[self._next:], len(self._rows)
+        return rows
+
+    def __iter__(self):
+        return iter(self.fetchall())
 
 
 class PostgresDatabase:

@@ -34,7 +34,7 @@ from roomcal.storage.instances import BadBooking, Booking, TooManyOccurrences, i
 from roomcal.storage.items import screened
 from roomcal.storage.rrule_budget import TooMuchWork
 from roomcal.storage.scheduling import addresses
-from roomcal.storage.store import MARGIN, room_id_of
+from roomcal.storage.guarded import MARGIN, room_id_of
 
 CALDAV = "urn:ietf:params:xml:ns:caldav"
 BUSY, TENTATIVE, UNAVAILABLE = "BUSY", "BUSY-TENTATIVE", "BUSY-UNAVAILABLE"
