@@ -51,7 +51,7 @@ class Front:
         floating_expand.install(self._zone_of)
         self.accounts = self.storage.accounts
         self.accounts.dummy_hash()   # now, not in the first unknown name's sign-in
-        self.failures = LoginFailures(self.accounts.db_path,
+        self.failures = LoginFailures(configuration, self.accounts.db_path,
                                       roomcal_config.auth_number(configuration, "max_failures"),
                                       roomcal_config.auth_number(configuration, "failure_window"))
         self.trusted_proxies = _networks(configuration.get("server", "trusted_proxies"))

@@ -1,11 +1,14 @@
 """Users, groups, API tokens and the web pages' sign-in sessions.
 
-Passwords live in an htpasswd file (bcrypt), so admins can also manage it with
-``htpasswd -B``.  Everything else about a user (admin flag, e-mail), groups and
-tokens lives in one small SQLite database.  Tokens are stored as SHA-256 of
-the secret (they are long random strings, so a slow hash adds nothing) and
-compared in constant time; the secret is shown once and never logged.  Sessions of
-the web pages are kept the same way: only a hash of the cookie's secret is stored.
+On the file store passwords live in an htpasswd file (bcrypt), so admins can also
+manage it with ``htpasswd -B``; on PostgreSQL, which every host shares, the same bcrypt
+hashes are a table (``HtpasswdFile`` or ``PasswordTable``, chosen once: the rest of
+``Accounts`` does not know which).  Everything else about a user (admin flag, e-mail),
+groups and tokens lives in the accounts database (storage/database.py: its SQLite
+file, or PostgreSQL).  Tokens are stored as SHA-256 of the secret (they are long
+random strings, so a slow hash adds nothing) and compared in constant time; the
+secret is shown once and never logged.  Sessions of the web pages are kept the same
+way: only a hash of the cookie's secret is stored.
 """
 
 import dataclasses
@@ -21,7 +24,7 @@ from typing import List, Optional
 import bcrypt
 
 from roomcal.storage.context import Actor
-from roomcal.storage.sqlite import Connections
+from roomcal.storage.database import SQLITE, open_database
 from roomcal.storage.text import is_email, one_line
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")  # the whole name: fullmatch
@@ -33,6 +36,8 @@ SESSION_PREFIX = "rs_"
 SESSION_LIFETIME = 12 * 3600   # seconds: a working day, then sign in again
 
 
+# SQLite's tables (PostgreSQL's: storage/postgres/migrations/0002_accounts.sql).  "user" is
+# quoted in every statement: a reserved word in PostgreSQL, an ordinary name in SQLite.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users(name TEXT PRIMARY KEY,
     admin INTEGER NOT NULL DEFAULT 0, email TEXT NOT NULL DEFAULT '');
@@ -123,24 +128,16 @@ def check_email(email: str) -> None:
         raise AccountError(f"{email!r} is not an e-mail address")
 
 
-class Accounts:
-    def __init__(self, htpasswd_path: str, db_path: str, bcrypt_rounds: int = 12):
-        self.htpasswd_path = htpasswd_path
-        self.db_path = db_path
-        self.bcrypt_rounds = bcrypt_rounds
-        self._db = Connections(db_path, lambda conn: conn.executescript(SCHEMA))
-        self._verified = {}   # (user, digest) -> expiry; avoids bcrypt per request
-        self._cache_key = secrets.token_bytes(32)
-        self._bcrypt = BcryptGate()
-        self._checking = {}   # digest -> _Check: the same credentials, checked once at a time
-        self._checking_lock = threading.Lock()
-        self._dummy_hash = None   # for unknown users: same cost as the hashes we write
+class HtpasswdFile:
+    """The file store's passwords: an htpasswd file of bcrypt hashes (``htpasswd -B``)."""
 
-    # -- storage ---------------------------------------------------------
-    def _read_htpasswd(self) -> dict:
+    def __init__(self, path: str):
+        self.path = path
+
+    def _read(self) -> dict:
         entries = {}
         try:
-            with open(self.htpasswd_path, encoding="utf-8") as f:
+            with open(self.path, encoding="utf-8") as f:
                 for line in f:
                     line = line.strip()
                     if line and not line.startswith("#") and ":" in line:
@@ -151,19 +148,89 @@ class Accounts:
             pass
         return entries
 
-    def _write_htpasswd(self, entries: dict) -> None:
+    def _write(self, entries: dict) -> None:
         for name, hashed in entries.items():  # a line break would start another user's line
             if not name or ":" in name or not one_line(name) or not one_line(hashed):
                 raise AccountError(f"user name {name!r} cannot be written to the password file")
-        os.makedirs(os.path.dirname(os.path.abspath(self.htpasswd_path)), exist_ok=True)
-        temp = f"{self.htpasswd_path}.{os.getpid()}.tmp"
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        temp = f"{self.path}.{os.getpid()}.tmp"
         with open(temp, "w", encoding="utf-8") as f:
             for name, hashed in sorted(entries.items()):
                 f.write(f"{name}:{hashed}\n")
             f.flush()
             os.fsync(f.fileno())
         os.chmod(temp, 0o600)
-        os.replace(temp, self.htpasswd_path)
+        os.replace(temp, self.path)
+
+    def get(self, name: str) -> Optional[str]:
+        return self._read().get(name)
+
+    def names(self) -> set:
+        return set(self._read())
+
+    def add(self, name: str, hashed: str) -> bool:
+        """False (and nothing written) when ``name`` has a password already."""
+        entries = self._read()
+        if name in entries:
+            return False
+        entries[name] = hashed
+        self._write(entries)
+        return True
+
+    def set(self, name: str, hashed: str) -> None:
+        entries = self._read()
+        entries[name] = hashed
+        self._write(entries)
+
+    def remove(self, name: str) -> None:
+        entries = self._read()
+        entries.pop(name, None)
+        self._write(entries)
+
+
+class PasswordTable:
+    """Passwords in the shared database (PostgreSQL): every host must see a new one at
+    once, and no file is shared.  The same bcrypt hashes as in an htpasswd file."""
+    path = None   # no file (``roomcal check`` looks for an htpasswd file's leftovers)
+
+    def __init__(self, db):
+        self._db = db
+
+    def get(self, name: str) -> Optional[str]:
+        row = self._db.execute("SELECT hash FROM passwords WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def names(self) -> set:
+        return {r[0] for r in self._db.execute("SELECT name FROM passwords")}
+
+    def add(self, name: str, hashed: str) -> bool:
+        """False (and nothing written) when ``name`` has a password already."""
+        return self._db.execute("INSERT INTO passwords(name, hash) VALUES (?, ?) "
+                                "ON CONFLICT(name) DO NOTHING", (name, hashed)).rowcount == 1
+
+    def set(self, name: str, hashed: str) -> None:
+        self._db.execute("INSERT INTO passwords(name, hash) VALUES (?, ?) "
+                         "ON CONFLICT(name) DO UPDATE SET hash = excluded.hash", (name, hashed))
+
+    def remove(self, name: str) -> None:
+        self._db.execute("DELETE FROM passwords WHERE name = ?", (name,))
+
+
+class Accounts:
+    def __init__(self, configuration, htpasswd_path: str, db_path: str, bcrypt_rounds: int = 12):
+        """The accounts database is ``db_path`` (SQLite) unless the configuration names the
+        shared PostgreSQL database; so are the passwords (``htpasswd_path`` or a table)."""
+        self.db_path = db_path   # on the file store also the feeds' and login failures' file
+        self.bcrypt_rounds = bcrypt_rounds
+        self._db = open_database(configuration, db_path, lambda conn: conn.executescript(SCHEMA))
+        self.passwords = (HtpasswdFile(htpasswd_path) if self._db.dialect == SQLITE
+                          else PasswordTable(self._db))
+        self._verified = {}   # (user, digest) -> expiry; avoids bcrypt per request
+        self._cache_key = secrets.token_bytes(32)
+        self._bcrypt = BcryptGate()
+        self._checking = {}   # digest -> _Check: the same credentials, checked once at a time
+        self._checking_lock = threading.Lock()
+        self._dummy_hash = None   # for unknown users: same cost as the hashes we write
 
     def _hash(self, password: str) -> str:
         if not password:
@@ -176,29 +243,34 @@ class Accounts:
         check_email(email)
         if name.lower() in RESERVED_USERS:
             raise AccountError(f"user name {name!r} is reserved (it is a URL of the server)")
-        entries = self._read_htpasswd()
-        if name in entries or self.get_user(name):
+        if self.get_user(name):
             raise AccountError(f"user {name!r} already exists")
-        entries[name] = self._hash(password)
-        self._write_htpasswd(entries)
-        self._db().execute("DELETE FROM sessions WHERE user = ?", (name,))   # signed in elsewhere
-        self._db().execute("INSERT OR REPLACE INTO users(name, admin, email) VALUES (?, ?, ?)",
-                           (name, int(admin), email or ""))
+        hashed = self._hash(password)   # (before the transaction: bcrypt is slow)
+        with self._db.transaction():
+            if not self.passwords.add(name, hashed):   # another host added it meanwhile
+                raise AccountError(f"user {name!r} already exists")
+            self._db.execute('DELETE FROM sessions WHERE "user" = ?', (name,))   # signed in elsewhere
+            self._put_user(name, admin, email or "")
         return User(name, admin, email or "")
 
+    def _put_user(self, name: str, admin: bool, email: str) -> None:
+        self._db.execute("INSERT INTO users(name, admin, email) VALUES (?, ?, ?) ON CONFLICT(name) "
+                         "DO UPDATE SET admin = excluded.admin, email = excluded.email",
+                         (name, int(admin), email))
+
     def get_user(self, name: str) -> Optional[User]:
-        row = self._db().execute("SELECT name, admin, email FROM users WHERE name = ?",
-                                 (name,)).fetchone()
+        row = self._db.execute("SELECT name, admin, email FROM users WHERE name = ?",
+                               (name,)).fetchone()
         if row:
             return User(row[0], bool(row[1]), row[2])
-        if name in self._read_htpasswd():  # added with htpasswd by hand
+        if self.passwords.get(name) is not None:  # added with htpasswd by hand
             return User(name)
         return None
 
     def user_with_email(self, email: str) -> Optional[User]:
         """The user whose e-mail address is ``email`` (case-insensitive), or None."""
-        row = self._db().execute("SELECT name FROM users WHERE lower(email) = lower(?) AND email != '' "
-                                 "ORDER BY name LIMIT 1", (email,)).fetchone()
+        row = self._db.execute("SELECT name FROM users WHERE lower(email) = lower(?) AND email != '' "
+                               "ORDER BY name LIMIT 1", (email,)).fetchone()
         return self.get_user(row[0]) if row else None
 
     def require_user(self, name: str) -> User:
@@ -208,26 +280,21 @@ class Accounts:
         return user
 
     def list_users(self) -> List[User]:
-        names = set(self._read_htpasswd())
-        names.update(r[0] for r in self._db().execute("SELECT name FROM users"))
+        names = self.passwords.names()
+        names.update(r[0] for r in self._db.execute("SELECT name FROM users"))
         return [self.get_user(n) for n in sorted(names)]
 
     def remove_user(self, name: str) -> None:
         self.require_user(name)
-        entries = self._read_htpasswd()
-        entries.pop(name, None)
-        self._write_htpasswd(entries)
-        db = self._db()
-        db.execute("DELETE FROM users WHERE name = ?", (name,))
-        db.execute("DELETE FROM members WHERE user = ?", (name,))
-        db.execute("DELETE FROM tokens WHERE user = ?", (name,))
-        db.execute("DELETE FROM sessions WHERE user = ?", (name,))
+        with self._db.transaction():
+            self.passwords.remove(name)
+            self._db.execute("DELETE FROM users WHERE name = ?", (name,))
+            for table in ("members", "tokens", "sessions"):
+                self._db.execute(f'DELETE FROM {table} WHERE "user" = ?', (name,))
 
     def set_password(self, name: str, password: str) -> None:
         self.require_user(name)
-        entries = self._read_htpasswd()
-        entries[name] = self._hash(password)
-        self._write_htpasswd(entries)
+        self.passwords.set(name, self._hash(password))
 
     def update_user(self, name: str, *, admin: Optional[bool] = None,
                     email: Optional[str] = None) -> User:
@@ -236,12 +303,11 @@ class Accounts:
             check_email(email)
         admin = user.admin if admin is None else admin
         email = user.email if email is None else email
-        self._db().execute("INSERT OR REPLACE INTO users(name, admin, email) VALUES (?, ?, ?)",
-                           (name, int(admin), email))
+        self._put_user(name, admin, email)
         return User(name, admin, email)
 
     def is_admin(self, name: str) -> bool:
-        row = self._db().execute("SELECT admin FROM users WHERE name = ?", (name,)).fetchone()
+        row = self._db.execute("SELECT admin FROM users WHERE name = ?", (name,)).fetchone()
         return bool(row and row[0])
 
     def _digest(self, name: str, password: str, hashed: str) -> bytes:
@@ -251,7 +317,7 @@ class Accounts:
     def verified_recently(self, name: str, password: str) -> bool:
         """True when this password was checked right for ``name`` in the last minutes
         (no bcrypt: the check every request of a signed-in client takes)."""
-        return self._verified_now(self._digest(name, password, self._read_htpasswd().get(name) or ""))
+        return self._verified_now(self._digest(name, password, self.passwords.get(name) or ""))
 
     def _verified_now(self, digest: bytes) -> bool:
         expiry = self._verified.get(digest)
@@ -260,7 +326,7 @@ class Accounts:
     def check_password(self, name: str, password: str) -> bool:
         """bcrypt, one at a time per process (SignInsBusy when too many wait); the same
         cost for unknown users as for known ones."""
-        hashed = self._read_htpasswd().get(name)
+        hashed = self.passwords.get(name)
         digest = self._digest(name, password, hashed or "")
         if self._verified_now(digest):   # (only successes are remembered)
             return True
@@ -302,24 +368,25 @@ class Accounts:
 
     # -- groups ------------------------------------------------------------
     def groups_of(self, name: str) -> frozenset:
-        return frozenset(r[0] for r in self._db().execute(
-            "SELECT grp FROM members WHERE user = ?", (name,)))
+        return frozenset(r[0] for r in self._db.execute(
+            'SELECT grp FROM members WHERE "user" = ?', (name,)))
 
     def add_group(self, group: str) -> None:
         check_name(group, "group name")
-        self._db().execute("INSERT OR IGNORE INTO groups(name) VALUES (?)", (group,))
+        self._db.execute("INSERT INTO groups(name) VALUES (?) ON CONFLICT(name) DO NOTHING", (group,))
 
     def add_member(self, group: str, user: str) -> None:
         self.require_user(user)
         self.add_group(group)
-        self._db().execute("INSERT OR IGNORE INTO members(grp, user) VALUES (?, ?)", (group, user))
+        self._db.execute('INSERT INTO members(grp, "user") VALUES (?, ?) '
+                         'ON CONFLICT(grp, "user") DO NOTHING', (group, user))
 
     def remove_member(self, group: str, user: str) -> None:
-        self._db().execute("DELETE FROM members WHERE grp = ? AND user = ?", (group, user))
+        self._db.execute('DELETE FROM members WHERE grp = ? AND "user" = ?', (group, user))
 
     def list_groups(self) -> dict:
-        groups = {r[0]: [] for r in self._db().execute("SELECT name FROM groups ORDER BY name")}
-        for grp, user in self._db().execute("SELECT grp, user FROM members ORDER BY grp, user"):
+        groups = {r[0]: [] for r in self._db.execute("SELECT name FROM groups ORDER BY name")}
+        for grp, user in self._db.execute('SELECT grp, "user" FROM members ORDER BY grp, "user"'):
             groups.setdefault(grp, []).append(user)
         return groups
 
@@ -333,27 +400,27 @@ class Accounts:
         token_id = secrets.token_hex(6)
         secret = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
         created = time.time()
-        self._db().execute(
-            "INSERT INTO tokens(id, user, label, hash, read_only, created) VALUES (?, ?, ?, ?, ?, ?)",
+        self._db.execute(
+            'INSERT INTO tokens(id, "user", label, hash, read_only, created) VALUES (?, ?, ?, ?, ?, ?)',
             (token_id, user, label or "", _token_hash(secret), int(read_only), created))
         return Token(token_id, user, label or "", read_only, created), secret
 
     def list_tokens(self, user: Optional[str] = None) -> List[Token]:
-        query = "SELECT id, user, label, read_only, created FROM tokens"
-        rows = (self._db().execute(query + " WHERE user = ? ORDER BY created", (user,))
-                if user else self._db().execute(query + " ORDER BY created"))
+        query = 'SELECT id, "user", label, read_only, created FROM tokens'
+        rows = (self._db.execute(query + ' WHERE "user" = ? ORDER BY created', (user,))
+                if user else self._db.execute(query + " ORDER BY created"))
         return [Token(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
 
     def revoke_token(self, token_id: str) -> None:
-        if not self._db().execute("DELETE FROM tokens WHERE id = ?", (token_id,)).rowcount:
+        if not self._db.execute("DELETE FROM tokens WHERE id = ?", (token_id,)).rowcount:
             raise AccountError(f"no token {token_id!r}")
 
     def check_token(self, secret: str) -> Optional[Identity]:
         match = re.match(rf"^{TOKEN_PREFIX}([0-9a-f]{{12}})_", secret or "")
         if not match:
             return None
-        row = self._db().execute("SELECT user, hash, read_only FROM tokens WHERE id = ?",
-                                 (match.group(1),)).fetchone()
+        row = self._db.execute('SELECT "user", hash, read_only FROM tokens WHERE id = ?',
+                               (match.group(1),)).fetchone()
         if row is None or not hmac.compare_digest(row[1], _token_hash(secret)):
             return None
         if self.get_user(row[0]) is None:
@@ -367,10 +434,9 @@ class Accounts:
         self.require_user(user)
         now = time.time() if now is None else now
         secret = SESSION_PREFIX + secrets.token_urlsafe(32)
-        db = self._db()
-        db.execute("DELETE FROM sessions WHERE expires <= ?", (now,))
-        db.execute("INSERT INTO sessions(hash, user, expires) VALUES (?, ?, ?)",
-                   (_token_hash(secret), user, now + SESSION_LIFETIME))
+        self._db.execute("DELETE FROM sessions WHERE expires <= ?", (now,))
+        self._db.execute('INSERT INTO sessions(hash, "user", expires) VALUES (?, ?, ?)',
+                         (_token_hash(secret), user, now + SESSION_LIFETIME))
         return secret
 
     def session_identity(self, secret: str, now: Optional[float] = None) -> Optional[Identity]:
@@ -378,8 +444,8 @@ class Accounts:
         up by the hash of a 256-bit secret: nothing to learn from timing."""
         if not (secret or "").startswith(SESSION_PREFIX) or len(secret) > 100:
             return None
-        row = self._db().execute("SELECT user, expires FROM sessions WHERE hash = ?",
-                                 (_token_hash(secret),)).fetchone()
+        row = self._db.execute('SELECT "user", expires FROM sessions WHERE hash = ?',
+                               (_token_hash(secret),)).fetchone()
         if row is None or row[1] <= (time.time() if now is None else now):
             return None
         if self.get_user(row[0]) is None:
@@ -387,7 +453,7 @@ class Accounts:
         return self.identity(row[0], via="session")
 
     def end_session(self, secret: str) -> None:
-        self._db().execute("DELETE FROM sessions WHERE hash = ?", (_token_hash(secret or ""),))
+        self._db.execute("DELETE FROM sessions WHERE hash = ?", (_token_hash(secret or ""),))
 
 
 def _token_hash(secret: str) -> str:

@@ -267,14 +267,15 @@ def check_stray_files(storage) -> List[Problem]:
                                             "temporary folder of an interrupted write"))
             elif name == ".Radicale.cache":
                 dirnames.remove(name)
-    htpasswd = storage.accounts.htpasswd_path
-    folder, base = os.path.split(os.path.abspath(htpasswd))
-    for name in _listdir(folder):
-        if name.startswith(base + ".") and name.endswith(".tmp"):
-            pid = name[len(base) + 1:-len(".tmp")]
-            if pid.isdigit() and not _alive(int(pid)):
-                problems.append(Problem(TEMP, None, os.path.join(folder, name),
-                                        "temporary password file of an interrupted write"))
+    htpasswd = storage.accounts.passwords.path   # None: the passwords are a table (PostgreSQL)
+    if htpasswd:
+        folder, base = os.path.split(os.path.abspath(htpasswd))
+        for name in _listdir(folder):
+            if name.startswith(base + ".") and name.endswith(".tmp"):
+                pid = name[len(base) + 1:-len(".tmp")]
+                if pid.isdigit() and not _alive(int(pid)):
+                    problems.append(Problem(TEMP, None, os.path.join(folder, name),
+                                            "temporary password file of an interrupted write"))
     templates = storage.notifier.templates.folder
     for folder in (templates, os.path.join(templates, "rooms")):
         for name in _listdir(folder):

@@ -5,7 +5,7 @@ credential: the secret is ``rcf_<id>_<43 random characters>`` (256 random
 bits), shown once; the database keeps its SHA-256 (a long random secret needs
 no slow hash), compared in constant time.  The id is public (lists, revoke,
 masked log lines); it grants nothing.  Feeds live in the accounts database
-(``[auth] roomcal_accounts``), table ``feeds``.
+(``[auth] roomcal_accounts``, or the shared PostgreSQL database), table ``feeds``.
 
 Rendering is pure: ``render`` turns the stored bookings of a room into one
 VCALENDAR.  A booking is in the feed when one of its occurrences touches the
@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import icalendar
 
 from roomcal.storage.instances import BadBooking, Booking, TooManyOccurrences, floating, rrules, values_of
-from roomcal.storage.sqlite import Connections
+from roomcal.storage.database import open_database
 
 PREFIX = "/.feeds/"            # public URLs: /.feeds/<secret>.ics (never a Radicale path)
 SECRET_PREFIX = "rcf_"
@@ -69,6 +69,7 @@ class Feed:
 
 
 def _setup(conn) -> None:
+    """SQLite's table (PostgreSQL's: storage/postgres/migrations/0002_accounts.sql)."""
     conn.execute("""CREATE TABLE IF NOT EXISTS feeds(id TEXT PRIMARY KEY, room TEXT NOT NULL,
         label TEXT NOT NULL DEFAULT '', busy_only INTEGER NOT NULL, hash TEXT NOT NULL,
         salt TEXT NOT NULL, created REAL NOT NULL, created_by TEXT NOT NULL DEFAULT '')""")
@@ -78,12 +79,14 @@ def _setup(conn) -> None:
 class Feeds:
     """The feed table, the window and the public base URL ([storage] roomcal_feed_*)."""
 
-    def __init__(self, db_path: str, past_days: int = 30, future_days: int = 365, public_url: str = ""):
-        self.db_path = db_path
+    def __init__(self, configuration, db_path: str, past_days: int = 30, future_days: int = 365,
+                 public_url: str = ""):
+        """In ``db_path`` (SQLite: the accounts' file) unless the configuration names the
+        shared PostgreSQL database."""
         self.past_days = past_days
         self.future_days = future_days
         self.public_url = public_url
-        self._db = Connections(db_path, _setup)
+        self._db = open_database(configuration, db_path, _setup)
 
     # -- the table ------------------------------------------------------------------
     def create(self, room_id: str, *, busy_only: bool, label: str = "", created_by: str = "") -> tuple:
@@ -95,7 +98,7 @@ class Feeds:
         secret = f"{SECRET_PREFIX}{feed_id}_{secrets.token_urlsafe(32)}"
         feed = Feed(feed_id, room_id, label, bool(busy_only), time.time(), created_by or "",
                     secrets.token_hex(16))
-        self._db().execute(
+        self._db.execute(
             "INSERT INTO feeds(id, room, label, busy_only, hash, salt, created, created_by) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (feed.id, room_id, feed.label, int(feed.busy_only), _hash(secret), feed.salt,
@@ -104,33 +107,33 @@ class Feeds:
 
     def list(self, room_id: Optional[str] = None) -> List[Feed]:
         query = "SELECT id, room, label, busy_only, created, created_by, salt FROM feeds"
-        rows = (self._db().execute(query + " WHERE room = ? ORDER BY created", (room_id,))
-                if room_id is not None else self._db().execute(query + " ORDER BY room, created"))
+        rows = (self._db.execute(query + " WHERE room = ? ORDER BY created", (room_id,))
+                if room_id is not None else self._db.execute(query + " ORDER BY room, created"))
         return [_feed(r) for r in rows]
 
     def get(self, feed_id: str) -> Optional[Feed]:
-        row = self._db().execute("SELECT id, room, label, busy_only, created, created_by, salt "
-                                 "FROM feeds WHERE id = ?", (feed_id,)).fetchone()
+        row = self._db.execute("SELECT id, room, label, busy_only, created, created_by, salt "
+                               "FROM feeds WHERE id = ?", (feed_id,)).fetchone()
         return _feed(row) if row else None
 
     def revoke(self, feed_id: str, room_id: Optional[str] = None) -> None:
         query, args = "DELETE FROM feeds WHERE id = ?", [feed_id]
         if room_id is not None:
             query, args = query + " AND room = ?", args + [room_id]
-        if not self._db().execute(query, args).rowcount:
+        if not self._db.execute(query, args).rowcount:
             where = f" in room {room_id!r}" if room_id is not None else ""
             raise FeedError(f"no feed {feed_id!r}{where}")
 
     def drop_room(self, room_id: str) -> None:
         """A removed room takes its feeds along (a new room of the same id starts without)."""
-        self._db().execute("DELETE FROM feeds WHERE room = ?", (room_id,))
+        self._db.execute("DELETE FROM feeds WHERE room = ?", (room_id,))
 
     def check(self, secret: str) -> Optional[Feed]:
         match = SECRET.fullmatch(secret or "")
         if not match:
             return None
-        row = self._db().execute("SELECT id, room, label, busy_only, created, created_by, salt, hash "
-                                 "FROM feeds WHERE id = ?", (match.group(1),)).fetchone()
+        row = self._db.execute("SELECT id, room, label, busy_only, created, created_by, salt, hash "
+                               "FROM feeds WHERE id = ?", (match.group(1),)).fetchone()
         if row is None or not hmac.compare_digest(row[7], _hash(secret)):
             return None
         return _feed(row[:7])
@@ -190,8 +193,8 @@ def feeds_from(configuration, db_path: str) -> Feeds:
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
             raise ValueError(f"[storage] roomcal_public_url must be an http(s) URL such as "
                              f"https://rooms.example.org, not {public_url!r}")
-    return Feeds(db_path, days("roomcal_feed_past_days", "30"), days("roomcal_feed_future_days", "365"),
-                 public_url.rstrip("/"))
+    return Feeds(configuration, db_path, days("roomcal_feed_past_days", "30"),
+                 days("roomcal_feed_future_days", "365"), public_url.rstrip("/"))
 
 
 # -- rendering ----------------------------------------------------------------------------

@@ -529,6 +529,7 @@ def _option(configuration, section: str, option: str, default: str) -> str:
 def accounts_from(configuration) -> Accounts:
     folder = configuration.get("storage", "filesystem_folder")
     return Accounts(
+        configuration,
         _option(configuration, "auth", "htpasswd_filename", os.path.join(folder, "users")),
         _option(configuration, "auth", "roomcal_accounts", os.path.join(folder, "accounts.sqlite")),
         int(_option(configuration, "auth", "roomcal_bcrypt_rounds", "12")))
