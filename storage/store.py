@@ -401,7 +401,8 @@ class Storage(multifilesystem.Storage):
         self.index = Index(index_path)
         self.journal = Journal(index_path)
         # Schedule inboxes (RFC 6638 §4): their own file, beside the index.
-        self.inbox = Inbox(os.path.join(os.path.dirname(os.path.abspath(index_path)), "roomcal-inbox.sqlite"))
+        self.inbox = Inbox(os.path.join(os.path.dirname(os.path.abspath(index_path)), "roomcal-inbox.sqlite"),
+                           configuration)
         # Per process and room: scans for hand-edited files, Radicale's history cleaning.
         self.verify_due = Throttle(float(_option(configuration, "storage",
                                                  "roomcal_index_verify_interval", "10")))
