@@ -269,7 +269,7 @@ class Notifier:
     def __init__(self, configuration, accounts):
         self.accounts = accounts
         self.settings = settings_from(configuration)
-        self.templates = Templates(templates_path(configuration))
+        self.templates = Templates(templates_path(configuration), configuration)
         self.outbox_path = outbox_path(configuration)
         self._configuration = configuration   # the outbox's database
         self._outbox = None
