@@ -15,6 +15,7 @@ import email.utils
 import logging
 import os
 import smtplib
+import socket
 import ssl
 import threading
 import time
@@ -121,7 +122,8 @@ class Sender(threading.Thread):
         self.retry_max = max(retry_max, self.retry_min)
         self.lease = max(lease, SMTP_TIMEOUT * 4)
         self.poll = min(2.0, max(0.1, self.retry_min))  # mails queued by other processes
-        self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        # The host too: with PostgreSQL, senders of other hosts share the outbox.
+        self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
         self._stopping = threading.Event()
 
     def stop(self) -> None:
@@ -156,11 +158,15 @@ class Sender(threading.Thread):
     def release_orphans(self) -> None:
         """Leases of senders whose process is gone (a worker killed, a server restarted after
         kill -9): handed back now rather than when the lease runs out.  Owners are
-        ``<pid>-<random>``, and every sender of this outbox runs on this machine."""
+        ``<pid>-<random>@<host>`` (before: ``<pid>-<random>``, a sender of this host); only
+        this host's processes can be looked at."""
+        here = socket.gethostname()
         try:
             for owner in self.outbox.holders():
-                pid = owner.partition("-")[0]
-                if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                pid, _, rest = owner.partition("-")
+                host = rest.partition("@")[2]
+                if host in ("", here) and pid.isdigit() and int(pid) != os.getpid() \
+                        and not _alive(int(pid)):
                     self.outbox.release(owner)
                     logger.info("Mail leases of the stopped sender %s handed back", owner)
         except Exception:
@@ -240,7 +246,7 @@ def start(configuration, storage) -> Optional[Sender]:
         sender = _started.get(key)
         if sender is None or not sender.is_alive():
             retry_min, retry_max, lease = notify.outbox_timing(configuration)
-            sender = Sender(notifier.settings, Outbox(notifier.outbox_path),
+            sender = Sender(notifier.settings, Outbox(notifier.outbox_path, configuration),
                             retry_min=retry_min, retry_max=retry_max, lease=lease)
             sender.start()
             _started[key] = sender

@@ -23,7 +23,7 @@ class Releaser(threading.Thread):
         super().__init__(name="roomcal-releaser", daemon=True)
         self.storage = storage
         self.interval = interval
-        self.lease = release.Lease(storage.index.path)
+        self.lease = release.Lease(storage.index.path, storage.configuration)
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._stopping = threading.Event()
 

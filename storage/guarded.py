@@ -259,7 +259,8 @@ class GuardedStorage:
         self.index = self._open_index(index_path, configuration)
         self.journal = Journal(index_path, configuration)
         # Schedule inboxes (RFC 6638 §4): their own file, beside the index.
-        self.inbox = Inbox(os.path.join(os.path.dirname(os.path.abspath(index_path)), "roomcal-inbox.sqlite"))
+        self.inbox = Inbox(os.path.join(os.path.dirname(os.path.abspath(index_path)), "roomcal-inbox.sqlite"),
+                           configuration)
         self.core = BookingCore(
             self.accounts,
             parse_duration(_option(configuration, "storage", "roomcal_horizon", "P2Y"), calendar_ok=True),

@@ -7,6 +7,10 @@ else the built-in one); the mail about a refused CalDAV write has its own
 confirmations) have one template each: a room's own ``rooms/<id>/<kind>.txt``, else
 ``<kind>.txt``, else the built-in one.  ``roomcal template set`` checks a template by
 rendering it with sample values before it is stored.
+
+Where the texts are kept is one seam (``Files``, ``Table``): files under the templates
+folder on a single host; with PostgreSQL (``[storage] roomcal_database``) the rows of
+``mail_templates``, named by those files' paths, so that every host sends the same mails.
 """
 
 import contextlib
@@ -14,7 +18,10 @@ import datetime
 import functools
 import os
 import tempfile
+import time
 from typing import Optional, Tuple
+
+from roomcal.storage.database import database_url, open_database
 
 # The kinds of mail to an organizer (storage/notify.py decides which): one template for all.
 KINDS = ("approved", "declined", "cancelled", "cleared", "released")
@@ -286,30 +293,88 @@ def check_kind(kind: Optional[str]) -> None:
                             f"{', '.join(KINDS)})")
 
 
-class Templates:
-    """One file per room, ``<folder>/rooms/<id>.txt``; the default ``<folder>/default.txt``
-    (else the built-in one).  A kind of OWN_TEMPLATES: ``<folder>/rooms/<id>/<kind>.txt``,
-    else ``<folder>/<kind>.txt``, else its built-in one.  The file format is
-    ``parse_template``'s.  ``kind`` None, or one of KINDS, is the shared template."""
+class Files:
+    """The templates as files: ``name`` is a path under ``folder`` (written atomically)."""
 
     def __init__(self, folder: str):
         self.folder = folder
 
-    def _path(self, room_id: Optional[str], kind: Optional[str] = None) -> str:
-        if kind in OWN_TEMPLATES:
-            if room_id is None:
-                return os.path.join(self.folder, f"{kind}.txt")
-            return os.path.join(self.folder, "rooms", room_id, f"{kind}.txt")
-        if room_id is None:
-            return os.path.join(self.folder, "default.txt")
-        return os.path.join(self.folder, "rooms", f"{room_id}.txt")
-
-    def _read(self, room_id: Optional[str], kind: Optional[str] = None) -> Optional[Tuple[str, str]]:
+    def read(self, name: str) -> Optional[str]:
         try:
-            with open(self._path(room_id, kind), encoding="utf-8") as f:
-                return parse_template(f.read())
+            with open(os.path.join(self.folder, name), encoding="utf-8") as f:
+                return f.read()
         except FileNotFoundError:
             return None
+
+    def write(self, name: str, text: str) -> None:
+        path = os.path.join(self.folder, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+
+    def delete(self, name: str) -> bool:
+        try:
+            os.unlink(os.path.join(self.folder, name))
+        except FileNotFoundError:
+            return False
+        folder = os.path.dirname(os.path.join(self.folder, name))
+        if os.path.dirname(name) not in ("", "rooms"):   # a room's folder of kinds, once empty
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+        return True
+
+
+class Table:
+    """The templates as rows of PostgreSQL's ``mail_templates`` (the files' names)."""
+
+    def __init__(self, database):
+        self._db = database
+
+    def read(self, name: str) -> Optional[str]:
+        row = self._db.execute("SELECT text FROM mail_templates WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def write(self, name: str, text: str) -> None:
+        self._db.execute("INSERT INTO mail_templates(name, text, modified) VALUES (?, ?, ?) "
+                         "ON CONFLICT(name) DO UPDATE SET text = excluded.text, modified = excluded.modified",
+                         (name, text, time.time()))
+
+    def delete(self, name: str) -> bool:
+        return self._db.execute("DELETE FROM mail_templates WHERE name = ?", (name,)).rowcount > 0
+
+
+class Templates:
+    """One per room, ``rooms/<id>.txt``; the default ``default.txt`` (else the built-in
+    one).  A kind of OWN_TEMPLATES: ``rooms/<id>/<kind>.txt``, else ``<kind>.txt``, else its
+    built-in one.  Names under ``folder``, or rows with PostgreSQL (``Files``, ``Table``).
+    The text's format is ``parse_template``'s.  ``kind`` None, or one of KINDS, is the
+    shared template."""
+
+    def __init__(self, folder: str, configuration=None):
+        self.folder = folder
+        self._texts = Table(open_database(configuration, "", None)) if database_url(configuration) \
+            else Files(folder)
+
+    @staticmethod
+    def _name(room_id: Optional[str], kind: Optional[str] = None) -> str:
+        if kind in OWN_TEMPLATES:
+            if room_id is None:
+                return f"{kind}.txt"
+            return f"rooms/{room_id}/{kind}.txt"
+        if room_id is None:
+            return "default.txt"
+        return f"rooms/{room_id}.txt"
+
+    def _read(self, room_id: Optional[str], kind: Optional[str] = None) -> Optional[Tuple[str, str]]:
+        text = self._texts.read(self._name(room_id, kind))
+        return parse_template(text) if text is not None else None
 
     def get(self, room_id: Optional[str], kind: Optional[str] = None) -> Tuple[str, str, str]:
         """(subject, body, whose): the room's own ("room"), else the default ("default"),
@@ -328,42 +393,25 @@ class Templates:
         return OWN_TEMPLATES.get(kind) or (DEFAULT_SUBJECT, DEFAULT_BODY)
 
     def refused(self) -> Tuple[str, str, str]:
-        """(subject, body, whose) of the mail about a refused write: ``refused.txt`` in the
-        folder ("file"), else the built-in one."""
-        try:
-            with open(os.path.join(self.folder, REFUSED_FILE), encoding="utf-8") as f:
-                return parse_template(f.read()) + ("file",)
-        except FileNotFoundError:
+        """(subject, body, whose) of the mail about a refused write: ``refused.txt``
+        ("file"), else the built-in one."""
+        text = self._texts.read(REFUSED_FILE)
+        if text is None:
             return REFUSED_SUBJECT, REFUSED_BODY, "built-in"
+        return parse_template(text) + ("file",)
 
     def set(self, room_id: Optional[str], text: str, kind: Optional[str] = None) -> None:
         check_kind(kind)
         subject, body, body_line = _split(text)
         check_template(subject, body, body_line, (kind,) if kind in OWN_TEMPLATES else KINDS)
-        path = self._path(room_id, kind)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(format_template(subject, body))
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
+        self._texts.write(self._name(room_id, kind), format_template(subject, body))
 
     def remove(self, room_id: Optional[str], kind: Optional[str] = None) -> bool:
         check_kind(kind)
-        try:
-            os.unlink(self._path(room_id, kind))
-            return True
-        except FileNotFoundError:
-            return False
+        return self._texts.delete(self._name(room_id, kind))
 
     def drop_room(self, room_id: str) -> None:
         """Every template of a room that is removed."""
         self.remove(room_id)
         for kind in OWN_TEMPLATES:
             self.remove(room_id, kind)
-        with contextlib.suppress(OSError):
-            os.rmdir(os.path.join(self.folder, "rooms", room_id))

@@ -269,8 +269,9 @@ class Notifier:
     def __init__(self, configuration, accounts):
         self.accounts = accounts
         self.settings = settings_from(configuration)
-        self.templates = Templates(templates_path(configuration))
+        self.templates = Templates(templates_path(configuration), configuration)
         self.outbox_path = outbox_path(configuration)
+        self._configuration = configuration   # the outbox's database
         self._outbox = None
         # Links in mails: the server's address as clients see it, else paths alone.
         self.public_url = _option(configuration, "roomcal_public_url", "").strip().rstrip("/")
@@ -278,7 +279,7 @@ class Notifier:
     @property
     def outbox(self):
         if self._outbox is None:
-            self._outbox = Outbox(self.outbox_path)
+            self._outbox = Outbox(self.outbox_path, self._configuration)
         return self._outbox
 
     def after_write(self, room, href: str, previous: Optional[Booking], new: Optional[Booking],

@@ -1,14 +1,16 @@
-"""The outbox: mails waiting to be sent, one SQLite file beside the store.
+"""The outbox: mails waiting to be sent, one SQLite file beside the store (with
+PostgreSQL, a table of the shared database: storage/database.py).
 
 Writes only ``add`` a row (inside the write lock, no network); the sender
 threads of ``roomcal serve`` (server/mailer.py, one per worker process) take
-rows with ``claim``, which is atomic across processes (``BEGIN IMMEDIATE`` +
-``UPDATE ... RETURNING``): a row is handed to one sender at a time, for a
+rows with ``claim``, which is atomic across processes and, with PostgreSQL, hosts
+(one ``UPDATE ... RETURNING`` in a transaction; PostgreSQL skips rows another
+sender is claiming): a row is handed to one sender at a time, for a
 lease of ``claim_timeout`` seconds.  ``done`` marks it sent; ``retry`` hands it
 back with a later ``next_try`` (exponential backoff); ``fail`` keeps it as
 failed (a permanent SMTP refusal).  A sender that dies while holding a row
 (crash, kill -9) loses its lease when it expires, or as soon as a sender starting
-on the same machine sees that its process is gone: another sender takes the row
+on the same host sees that its process is gone: another sender takes the row
 then.  So nothing is lost across restarts; a crash between the SMTP server's
 "250 OK" and ``done`` sends that one mail again (at least once).
 """
@@ -18,8 +20,8 @@ import sqlite3
 import time
 from typing import List, Optional
 
+from roomcal.storage.database import POSTGRESQL, open_database
 from roomcal.storage.errors import NotFound, Refusal
-from roomcal.storage.sqlite import Connections
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox(
@@ -77,64 +79,64 @@ class Mail:
 
 
 class Outbox:
-    def __init__(self, path: str):
+    def __init__(self, path: str, configuration=None):
+        """``path``: the SQLite file, unless ``configuration`` names a PostgreSQL database."""
         self.path = path
         # A short busy timeout: writers append under Radicale's lock and must not stall;
         # every transaction here is a few rows.
-        self._db = Connections(path, _setup, timeout=5, synchronous="NORMAL")
+        self._db = open_database(configuration, path, _setup, timeout=5, synchronous="NORMAL")
+        # Two senders' claims at once: PostgreSQL's second one would wait for the first and
+        # then take the same row (READ COMMITTED re-checks only ``id = …``); it skips
+        # the row instead.  SQLite's BEGIN IMMEDIATE already lets one writer in at a time.
+        self._skip_claimed = " FOR UPDATE SKIP LOCKED" if self._db.dialect == POSTGRESQL else ""
 
     def add(self, recipient: str, subject: str, body: str, *, kind: str = "", room: str = "",
             uid: str = "", calendar: str = "", method: str = "", reply_to: str = "",
             attachment: str = "") -> int:
         now = time.time()
-        cursor = self._db().execute(
+        return self._db.execute(
             "INSERT INTO outbox(created, recipient, subject, body, kind, room, uid, next_try, "
-            "calendar, method, reply_to, attachment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (now, recipient, subject, body, kind, room, uid, now, calendar, method, reply_to, attachment))
-        return cursor.lastrowid
+            "calendar, method, reply_to, attachment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "RETURNING id",
+            (now, recipient, subject, body, kind, room, uid, now, calendar, method, reply_to,
+             attachment)).fetchone()[0]
 
     def claim(self, owner: str, lease: float, now: Optional[float] = None) -> Optional[Mail]:
         """The oldest due mail, leased to ``owner`` for ``lease`` seconds; None if none is due."""
         now = time.time() if now is None else now
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            row = db.execute(
+        with self._db.transaction():
+            row = self._db.execute(
                 "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ("
                 "  SELECT id FROM outbox WHERE state = 'pending' AND next_try <= ? AND claimed_until <= ?"
-                "  ORDER BY next_try, id LIMIT 1) "
+                f"  ORDER BY next_try, id LIMIT 1{self._skip_claimed}) "
                 "RETURNING id, recipient, subject, body, kind, room, uid, attempts, calendar, method, "
                 "reply_to, attachment",
                 (owner, now + lease, now, now)).fetchone()
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return Mail(*row) if row else None
 
     def done(self, mail_id: int, owner: str) -> None:
-        self._db().execute("UPDATE outbox SET state = 'sent', sent = ?, attempts = attempts + 1, "
+        self._db.execute("UPDATE outbox SET state = 'sent', sent = ?, attempts = attempts + 1, "
                            "claimed_by = NULL, claimed_until = 0, last_error = '' "
                            "WHERE id = ? AND claimed_by = ?", (time.time(), mail_id, owner))
 
     def retry(self, mail_id: int, owner: str, error: str, delay: float) -> None:
-        self._db().execute("UPDATE outbox SET attempts = attempts + 1, next_try = ?, last_error = ?, "
+        self._db.execute("UPDATE outbox SET attempts = attempts + 1, next_try = ?, last_error = ?, "
                            "claimed_by = NULL, claimed_until = 0 WHERE id = ? AND claimed_by = ?",
                            (time.time() + delay, error[:1000], mail_id, owner))
 
     def fail(self, mail_id: int, owner: str, error: str) -> None:
-        self._db().execute("UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?, "
+        self._db.execute("UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?, "
                            "claimed_by = NULL, claimed_until = 0 WHERE id = ? AND claimed_by = ?",
                            (error[:1000], mail_id, owner))
 
     def release(self, owner: str) -> None:
         """Hand back every lease of ``owner`` (a sender stopping cleanly)."""
-        self._db().execute("UPDATE outbox SET claimed_by = NULL, claimed_until = 0 "
+        self._db.execute("UPDATE outbox SET claimed_by = NULL, claimed_until = 0 "
                            "WHERE claimed_by = ? AND state = 'pending'", (owner,))
 
     def holders(self) -> List[str]:
         """The owners holding a lease now."""
-        rows = self._db().execute("SELECT DISTINCT claimed_by FROM outbox WHERE state = 'pending' "
+        rows = self._db.execute("SELECT DISTINCT claimed_by FROM outbox WHERE state = 'pending' "
                                   "AND claimed_by IS NOT NULL AND claimed_until > ?", (time.time(),))
         return [row[0] for row in rows]
 
@@ -144,23 +146,29 @@ class Outbox:
         this uid (and room) less than ``within`` seconds ago: a client retrying a refused write
         in a loop gets one mail.  One statement, so two processes cannot both add it."""
         now = time.time()
-        cursor = self._db().execute(
-            "INSERT INTO outbox(created, recipient, subject, body, kind, room, uid, next_try) "
-            "SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE kind = ? "
-            "AND recipient = ? AND room = ? AND uid = ? AND body = ? AND created > ?)",
-            (now, recipient, subject, body, kind, room, uid, now,
-             kind, recipient, room, uid, body, now - within))
-        return cursor.lastrowid if cursor.rowcount else None
+        with self._db.transaction():
+            if self._db.dialect == POSTGRESQL:
+                # Writers on other hosts are not serialized by one file's lock: the same
+                # mail's writers wait for each other here, until the end of the transaction.
+                self._db.execute("SELECT pg_advisory_xact_lock(hashtext(?))",
+                                 (f"outbox\n{kind}\n{recipient}\n{room}\n{uid}",))
+            row = self._db.execute(
+                "INSERT INTO outbox(created, recipient, subject, body, kind, room, uid, next_try) "
+                "SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE kind = ? "
+                "AND recipient = ? AND room = ? AND uid = ? AND body = ? AND created > ?) RETURNING id",
+                (now, recipient, subject, body, kind, room, uid, now,
+                 kind, recipient, room, uid, body, now - within)).fetchone()
+        return row[0] if row else None
 
     def next_due(self) -> Optional[float]:
         """When the next pending mail is due (its lease counted), or None."""
-        row = self._db().execute("SELECT MIN(MAX(next_try, claimed_until)) FROM outbox "
+        row = self._db.execute("SELECT MIN(CASE WHEN next_try > claimed_until THEN next_try ELSE claimed_until END) FROM outbox "
                                  "WHERE state = 'pending'").fetchone()
         return row[0] if row else None
 
     def prune(self, now: Optional[float] = None) -> None:
         now = time.time() if now is None else now
-        self._db().execute("DELETE FROM outbox WHERE state = 'sent' AND sent < ?", (now - KEEP_SENT,))
+        self._db.execute("DELETE FROM outbox WHERE state = 'sent' AND sent < ?", (now - KEEP_SENT,))
 
     def list(self, state: Optional[str] = None, limit: Optional[int] = None) -> List[dict]:
         """The mails (``LISTED``), oldest first; with ``limit``, the newest ``limit`` of them."""
@@ -170,11 +178,11 @@ class Outbox:
             query += " WHERE state = ?"
             args = (state,)
         if limit is not None:
-            query = f"SELECT * FROM ({query} ORDER BY id DESC LIMIT {int(limit)})"
-        return [dict(zip(LISTED, row)) for row in self._db().execute(query + " ORDER BY id", args)]
+            query = f"SELECT * FROM ({query} ORDER BY id DESC LIMIT {int(limit)}) AS newest"
+        return [dict(zip(LISTED, row)) for row in self._db.execute(query + " ORDER BY id", args)]
 
     def get(self, mail_id: int) -> Optional[dict]:
-        row = self._db().execute(f"SELECT {', '.join(LISTED)} FROM outbox WHERE id = ?",
+        row = self._db.execute(f"SELECT {', '.join(LISTED)} FROM outbox WHERE id = ?",
                                  (mail_id,)).fetchone()
         return dict(zip(LISTED, row)) if row else None
 
@@ -183,9 +191,8 @@ class Outbox:
         their next try), or with None every failed mail.  Their attempts and last error stay
         (what happened); the sender takes them at its next look.  NotFound for an unknown
         id, AlreadySent for a sent one; nothing is requeued then.  Returns the ids requeued."""
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        db = self._db
+        with db.transaction():
             if ids is None:
                 chosen = [row[0] for row in db.execute("SELECT id FROM outbox WHERE state = 'failed' "
                                                        "ORDER BY id")]
@@ -201,13 +208,11 @@ class Outbox:
                     chosen.append(mail_id)
             now = time.time()
             # A pending mail being sent right now (claimed) is left to its sender: not sent twice.
+            # ``state <> 'sent'`` again: with PostgreSQL, a sender may mark it sent after the
+            # look above (SQLite's BEGIN IMMEDIATE keeps senders out meanwhile).
             chosen = [mail_id for mail_id in chosen if db.execute(
-                "UPDATE outbox SET state = 'pending', next_try = ? WHERE id = ? AND "
-                "(state = 'failed' OR claimed_until <= ?)", (now, mail_id, now)).rowcount]
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+                "UPDATE outbox SET state = 'pending', next_try = ? WHERE id = ? AND state <> 'sent' "
+                "AND (state = 'failed' OR claimed_until <= ?)", (now, mail_id, now)).rowcount]
         return chosen
 
 

@@ -3,8 +3,8 @@ in are given back by the server itself, within a minute of their window closing.
 
 ``sweep`` runs every ``[rooms] release_interval`` seconds in a thread of every server
 process (server/releaser.py).  One of them acts per interval: the one holding the lease,
-an SQLite row (owner, expiry) beside the booking index that a process takes when it is
-free or expired, and renews while it runs.  The lease only saves work: each release is
+a row (owner, expiry) beside the booking index (its SQLite file, or the shared PostgreSQL
+database: then one process of all hosts acts) that a process takes when it is free or expired, and renews while it runs.  The lease only saves work: each release is
 decided again inside the write lock (the booking re-read in ``build``), so two sweeps
 that meet release an occurrence once.
 
@@ -18,16 +18,15 @@ copy of a meeting and the mail (kind ``released``) follow as for any other chang
 
 import dataclasses
 import logging
-import sqlite3
 import time
 from typing import List, Optional
 
 from roomcal.storage import checkin, notify, verbs
 from roomcal.storage.series import without_occurrences
 from roomcal.storage.context import Actor
+from roomcal.storage.database import open_database
 from roomcal.storage.errors import NotFound, Refusal
 from roomcal.storage.instances import BadBooking, Booking, TooManyOccurrences
-from roomcal.storage.sqlite import Connections
 
 logger = logging.getLogger("roomcal.release")
 LEASE = "release"
@@ -38,37 +37,35 @@ MARGIN = 600
 
 
 # -- who sweeps ---------------------------------------------------------------------------------
-def _setup(conn: sqlite3.Connection) -> None:
+def _setup(conn) -> None:
     conn.execute("CREATE TABLE IF NOT EXISTS leases(name TEXT PRIMARY KEY, owner TEXT NOT NULL, "
                  "until REAL NOT NULL)")
 
 
 class Lease:
-    """Named leases in an SQLite file: one holder at a time, until it expires."""
+    """Named leases in an SQLite file (or PostgreSQL's ``leases``): one holder at a time,
+    until it expires."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, configuration=None):
         self.path = path
-        self._db = Connections(path, _setup, timeout=5, synchronous="NORMAL")
+        self._db = open_database(configuration, path, _setup, timeout=5, synchronous="NORMAL")
 
     def take(self, name: str, owner: str, seconds: float, now: Optional[float] = None) -> bool:
         """Hold ``name`` for ``seconds`` when it is free, expired or ``owner``'s already."""
         now = time.time() if now is None else now
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.execute("INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
-                       "owner = excluded.owner, until = excluded.until "
-                       "WHERE leases.until <= ? OR leases.owner = excluded.owner",
-                       (name, owner, now + seconds, now))
-            holder = db.execute("SELECT owner FROM leases WHERE name = ?", (name,)).fetchone()[0]
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        with self._db.transaction():
+            # The upsert locks the row (PostgreSQL) or the file (SQLite) until the end of the
+            # transaction: the holder read next is the one that stays.
+            self._db.execute("INSERT INTO leases(name, owner, until) VALUES (?, ?, ?) "
+                             "ON CONFLICT(name) DO UPDATE SET "
+                             "owner = excluded.owner, until = excluded.until "
+                             "WHERE leases.until <= ? OR leases.owner = excluded.owner",
+                             (name, owner, now + seconds, now))
+            holder = self._db.execute("SELECT owner FROM leases WHERE name = ?", (name,)).fetchone()[0]
         return holder == owner
 
     def give_back(self, name: str, owner: str) -> None:
-        self._db().execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
+        self._db.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
 
 
 # -- what to release ----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from roomcal.storage.booking import BookingCore
 from roomcal.storage.durations import parse as duration
 from roomcal.storage.instances import Booking
 from roomcal.storage.rooms import Room, Rules
+from support.databases import database  # noqa: F401 (a fixture: the test runs on both databases)
 from support.smtp import mailing_server
 
 ADMIN, ALICE, BOB, MGR = "ci-admin", "ci-alice", "ci-bob", "ci-mgr"
@@ -426,8 +427,8 @@ def test_settings_of_the_rooms_section():
     assert Room(id="r", name="R", rules=Rules(check_in="None")).validate().check_in is None
 
 
-def test_one_holder_of_the_release_lease_at_a_time(tmp_path):
-    lease = release.Lease(str(tmp_path / "index.sqlite"))
+def test_one_holder_of_the_release_lease_at_a_time(tmp_path, database):
+    lease = release.Lease(str(tmp_path / "index.sqlite"), database)
     assert lease.take("release", "a", 2, now=100)
     assert not lease.take("release", "b", 2, now=101)   # a holds it
     assert lease.take("release", "a", 2, now=101.5)     # and renews it

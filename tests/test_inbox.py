@@ -13,6 +13,7 @@ import icalendar
 import pytest
 
 from conftest import assert_no_500, new_room
+from support.databases import database  # noqa: F401 (a fixture: the test runs on both databases)
 from test_delivery import answered, get, meeting, put
 
 MONDAY, TUESDAY = "20271206", "20271207"
@@ -246,9 +247,9 @@ def test_rooms_answer_themselves_and_get_no_messages(srv):
 
 
 # -- the store, without HTTP ---------------------------------------------------------------------------
-def test_bounds_and_tokens(tmp_path):
+def test_bounds_and_tokens(tmp_path, database):
     from roomcal.storage.scheduling.inbox import Inbox, InvalidToken
-    inbox = Inbox(str(tmp_path / "inbox.sqlite"), max_messages=3, keep_seconds=100, max_tombstones=2)
+    inbox = Inbox(str(tmp_path / "inbox.sqlite"), database, max_messages=3, keep_seconds=100, max_tombstones=2)
     start = inbox.token()
     hrefs = [inbox.add("u", f"uid{i}", "REQUEST", f"text {i}", now=1000 + i) for i in range(5)]
     assert [m.href for m in inbox.list("u")] == hrefs[2:]   # the oldest went

@@ -19,6 +19,7 @@ from support.smtp import body, mailing_server
 from roomcal.storage import notify
 from roomcal.storage.outbox import AlreadySent, Outbox
 from roomcal.storage.errors import NotFound
+from support.databases import database  # noqa: F401 (a fixture: the test runs on both databases)
 
 ADMIN, MGR, DEPUTY, ALICE, BOB = "ml-admin", "ml-mgr", "ml-deputy", "ml-alice", "ml-bob"
 PUBLIC = "https://rooms.example.org"
@@ -388,8 +389,8 @@ def test_an_outbox_made_before_attachments_is_migrated(tmp_path):
     assert second.id == new and second.attachment.startswith("BEGIN:VCALENDAR")
 
 
-def test_requeue_sends_failed_mails_again_and_never_a_sent_one(tmp_path):
-    outbox = Outbox(str(tmp_path / "outbox.sqlite"))
+def test_requeue_sends_failed_mails_again_and_never_a_sent_one(tmp_path, database):
+    outbox = Outbox(str(tmp_path / "outbox.sqlite"), database)
     failed, sent, waiting = (outbox.add(f"{n}@example.org", n, "B") for n in ("f", "s", "w"))
     for mail_id, finish in ((failed, "fail"), (sent, "done")):
         mail = outbox.claim("me", 60)

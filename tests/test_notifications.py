@@ -15,6 +15,7 @@ import pytest
 
 from conftest import assert_no_500, event
 from support.smtp import body, mailing_server
+from support.databases import database  # noqa: F401 (a fixture: the test runs on both databases)
 from roomcal.storage import notify
 from roomcal.storage.outbox import Outbox
 
@@ -388,8 +389,8 @@ def test_a_line_break_never_reaches_a_mail_header(srv, smtp):
 
 
 # -- without a server -----------------------------------------------------------------------------
-def test_outbox_claims_are_exclusive_and_expire(tmp_path):
-    outbox = Outbox(str(tmp_path / "outbox.sqlite"))
+def test_outbox_claims_are_exclusive_and_expire(tmp_path, database):
+    outbox = Outbox(str(tmp_path / "outbox.sqlite"), database)
     mail_id = outbox.add("a@example.org", "S", "B", kind="cancelled")
     now = time.time()
     claimed = outbox.claim("one", lease=60, now=now)

@@ -17,6 +17,7 @@ from conftest import assert_no_500, event
 from roomcal.storage import notify
 from roomcal.storage.outbox import Outbox
 from support.smtp import body, mailing_server
+from support.databases import database  # noqa: F401 (a fixture: the test runs on both databases)
 from test_notifications import when
 
 ALICE, BOB, NOMAIL = "rf-alice", "rf-bob", "rf-nomail"
@@ -206,8 +207,8 @@ def test_floating_and_all_day_events_are_read_in_the_rooms_zone():
     assert all_day["start"] == "2027-12-06 (all day)" and all_day["end"] == "2027-12-07 (all day)"
 
 
-def test_the_outbox_keeps_one_mail_per_repeat_window(tmp_path):
-    outbox = Outbox(str(tmp_path / "outbox.sqlite"))
+def test_the_outbox_keeps_one_mail_per_repeat_window(tmp_path, database):
+    outbox = Outbox(str(tmp_path / "outbox.sqlite"), database)
     args = dict(kind="refused", room="r", uid="u", within=600)
     assert outbox.add_unless_sent_lately("a@example.org", "S", "B", **args) is not None
     assert outbox.add_unless_sent_lately("a@example.org", "S", "B", **args) is None
