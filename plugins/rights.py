@@ -15,7 +15,7 @@ from radicale import pathutils, rights
 
 from roomcal.storage import context, roles, rooms
 from roomcal.storage.context import Actor
-from roomcal.storage.registry import RoomRegistry
+from roomcal.storage.registry import registry_for
 from roomcal.storage.guarded import accounts_from
 
 BOOKER = "rwdol"   # read, book; never delete, replace or re-configure the room
@@ -28,7 +28,7 @@ class Rights(rights.BaseRights):
     def __init__(self, configuration):
         super().__init__(configuration)
         self._accounts = accounts_from(configuration)
-        self._registry = RoomRegistry(configuration.get("storage", "filesystem_folder"))
+        self._registry = registry_for(configuration)
         # As radicale/rights/owner_only.py: no authentication, no owners to verify.
         self._verify_user = configuration.get("auth", "type") != "none"
 

@@ -10,7 +10,10 @@ import contextlib
 import getpass
 import json
 import logging
+import re
 import sys
+
+from radicale import storage as radicale_storage
 
 from roomcal.server import admin
 from roomcal.server import config as roomcal_config
@@ -18,9 +21,9 @@ from roomcal.storage import check as store_check
 from roomcal.storage import context, feeds, rooms
 from roomcal.storage.accounts import AccountError
 from roomcal.storage.context import Actor
+from roomcal.storage.database import database_url
 from roomcal.storage.errors import BookingRefused, Refusal
 from roomcal.storage.mail_templates import OWN_TEMPLATES
-from roomcal.storage.store import Storage
 
 
 class CliError(Exception):
@@ -37,7 +40,7 @@ def _storage(args):
     # one-line-on-stderr contract of the first command on a fresh store.
     logging.getLogger("radicale").setLevel(logging.ERROR)
     logging.getLogger().addFilter(context.unknown_time_zones)  # vobject's bare ERRORs
-    return Storage(_configuration(args))
+    return radicale_storage.load(_configuration(args))   # [storage] type: files or PostgreSQL
 
 
 @contextlib.contextmanager
@@ -59,14 +62,50 @@ def _print_table(rows, headers):
 
 # -- init / serve -------------------------------------------------------------------------
 def cmd_init(args):
-    path = roomcal_config.write_template(args.dir)
+    if args.database:
+        _migrate(args.database)
+    path = roomcal_config.write_template(args.dir, database=args.database or "")
     print(f"wrote {path}")
     print(f"next: roomcal --config {path} user add NAME --admin")
+
+
+def _migrate(url: str) -> None:
+    """The database's tables brought up to this version (each migration once)."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise CliError(f"--database takes a postgresql://USER@HOST:PORT/DB URL, not {url!r}")
+    from roomcal.storage.postgres import schema
+    try:
+        applied = schema.migrate(url)
+    except Exception as e:   # psycopg's: cannot connect, no such database, no rights…
+        raise CliError(f"cannot prepare the database {_without_password(url)}: {str(e).strip()}") from None
+    for name in applied:
+        print(f"applied {name}")
+
+
+def _without_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+
+
+def cmd_migrate_db(args):
+    url = database_url(_configuration(args))
+    if not url:
+        raise CliError("this configuration keeps its data in files; there is no database to migrate")
+    _migrate(url)
+    print("the database is up to date")
 
 
 def cmd_serve(args):
     from roomcal.server.serve import serve  # gunicorn and the WSGI app: only this command needs them
     path = roomcal_config.locate(args.config)
+    url = database_url(roomcal_config.load(path))
+    if url:
+        from roomcal.storage.postgres import schema
+        try:
+            missing = schema.pending(url)
+        except Exception as e:
+            raise CliError(f"cannot reach the database {_without_password(url)}: {str(e).strip()}") from None
+        if missing:
+            raise CliError(f"the database lacks {', '.join(missing)}: run 'roomcal migrate-db' first")
     serve(path, workers=args.workers, threads=args.threads,
           bind=[args.bind] if args.bind else None)
 
@@ -524,7 +563,13 @@ def build_parser():
 
     p = sub.add_parser("init", help="write DIR/radicale.conf and its folders")
     p.add_argument("dir")
+    p.add_argument("--database", metavar="URL",
+                   help="keep everything in this PostgreSQL database (postgresql://USER@HOST:PORT/DB), "
+                        "shared by every host; its tables are created or brought up to date")
     p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("migrate-db", help="bring the PostgreSQL database's tables up to this version")
+    p.set_defaults(func=cmd_migrate_db)
 
     p = sub.add_parser("serve", help="run the server")
     p.add_argument("--workers", type=_positive, default=1)

@@ -269,13 +269,24 @@ level = warning
 """
 
 
-def write_template(directory: str, data: str = "data") -> str:
+POSTGRESQL_STORAGE = """type = roomcal.storage.postgres
+# rooms, bookings, users, tokens, feeds and mail of every host: one PostgreSQL database
+# (storage/postgres/; `roomcal migrate-db` after an upgrade)
+roomcal_database = {url}
+"""
+
+
+def write_template(directory: str, data: str = "data", database: str = "") -> str:
+    """DIR/radicale.conf: the file store in DIR/data, or ``database``'s PostgreSQL."""
     path = os.path.join(directory, "radicale.conf")
     if os.path.exists(path):
         raise ConfigError(f"{path} already exists; not overwriting it")
     os.makedirs(directory, exist_ok=True)
     for sub in ("collections",):
         os.makedirs(os.path.join(directory, data, sub), exist_ok=True)
+    text = TEMPLATE.format(data=data)
+    if database:
+        text = text.replace("type = roomcal.storage\n", POSTGRESQL_STORAGE.format(url=database), 1)
     with open(path, "x", encoding="utf-8") as f:
-        f.write(TEMPLATE.format(data=data))
+        f.write(text)
     return path

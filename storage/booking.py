@@ -156,7 +156,7 @@ class BookingCore:
                actor: Optional[Actor] = None) -> Decision:
         """``actor``: who writes, for the quotas (without one, none are checked)."""
         now = int(time.time()) if now is None else now
-        horizon = self._horizon(room, now)
+        horizon = self.horizon_of(room, now)
         return self._decide(room, candidate, existing, self._unchanged(previous, horizon),
                             previous is None, now, horizon, quota_booker(room, actor))
 
@@ -167,7 +167,7 @@ class BookingCore:
             return set()
         try:
             return {(o.start, o.end, o.blocking) for o in previous.occurrences(
-                EARLIEST, _until(previous, horizon), self.max_occurrences) if o.status != "CANCELLED"}
+                EARLIEST, until(previous, horizon), self.max_occurrences) if o.status != "CANCELLED"}
         except (BadBooking, TooManyOccurrences):
             return set()
 
@@ -210,9 +210,9 @@ class BookingCore:
         (recurring at all, instance counts) is ``decide``'s.  None when there are more than
         ``limit`` occurrences."""
         now = int(time.time()) if now is None else now
-        horizon = self._horizon(room, now)
+        horizon = self.horizon_of(room, now)
         try:
-            occurrences = candidate.occurrences(EARLIEST, _until(candidate, horizon), limit)
+            occurrences = candidate.occurrences(EARLIEST, until(candidate, horizon), limit)
         except (BadBooking, TooManyOccurrences):
             return None
         before = self._unchanged(previous, horizon)   # once, not per occurrence
@@ -233,7 +233,7 @@ class BookingCore:
                                                      now, horizon, booker)))
         return decided
 
-    def _horizon(self, room: Room, now: int) -> int:
+    def horizon_of(self, room: Room, now: int) -> int:
         """How far ahead an open series is checked: the room's max-advance, else the server's."""
         return int((room.max_advance or self.horizon).after(utc(now)).timestamp())
 
@@ -295,7 +295,7 @@ class BookingCore:
         """(occurrences before the horizon, count, count capped?, last start)."""
         cap = self.max_occurrences
         if candidate.infinite:
-            occurrences = candidate.occurrences(EARLIEST, _until(candidate, horizon), cap)
+            occurrences = candidate.occurrences(EARLIEST, until(candidate, horizon), cap)
             return occurrences, len(occurrences), True, INFINITY
         limit = max(cap, (room.rules.max_instances or 0) + 1)
         everything = candidate.occurrences(EARLIEST, INFINITY, limit)
@@ -436,7 +436,7 @@ def _outside_years(booking: Booking) -> Optional[str]:
     return None
 
 
-def _until(booking: Booking, horizon: int) -> int:
+def until(booking: Booking, horizon: int) -> int:
     """How far a booking is expanded: a finite one whole; an open series up to the
     horizon, or through its first occurrence when it starts past the horizon."""
     if not booking.infinite:

@@ -140,3 +140,13 @@ class StoreUnavailable(Refusal):
     def __init__(self, message: str = "The booking database cannot be reached right now; "
                                       "nothing was changed. Try again in a few seconds."):
         super().__init__(message)
+
+
+class DoubleBooking(Refusal):
+    """What the database refused although the booking core let it through (two hosts
+    deciding at once, or a bug): the constraint that no two bookings of a room of
+    quantity 1 overlap (storage/postgres/index.py)."""
+    caldav_status = json_status = 409
+    precondition = "no-booking-conflict"
+    json_type = "conflict"
+

@@ -81,6 +81,8 @@ def _setup(conn: sqlite3.Connection) -> None:
 
 
 class Index:
+    KEEPS_STAMPS = True   # of files (storage/stamps.py); a database of items has none
+
     def __init__(self, path: str, configuration=None):
         self.path = path
         # A cache of the collections (rebuilt when stale), so NORMAL durability is enough.
@@ -97,7 +99,8 @@ class Index:
                      stamps: Iterable[Stamp] = ()) -> None:
         with self._db.transaction():
             self._db.execute("DELETE FROM bookings WHERE room = ?", (room,))
-            self._db.execute("DELETE FROM stamps WHERE room = ?", (room,))
+            if self.KEEPS_STAMPS:
+                self._db.execute("DELETE FROM stamps WHERE room = ?", (room,))
             self._db.executemany(ROW_UPSERT, [_values(room, r) for r in rows])
             self._db.executemany(STAMP_UPSERT, [_stamp_values(room, s) for s in stamps])
             self._db.execute("INSERT INTO rooms VALUES (?, ?, ?) ON CONFLICT(room) DO UPDATE SET "
@@ -107,7 +110,8 @@ class Index:
     def drop_room(self, room: str) -> None:
         with self._db.transaction():
             self._db.execute("DELETE FROM bookings WHERE room = ?", (room,))
-            self._db.execute("DELETE FROM stamps WHERE room = ?", (room,))
+            if self.KEEPS_STAMPS:
+                self._db.execute("DELETE FROM stamps WHERE room = ?", (room,))
             self._db.execute("DELETE FROM rooms WHERE room = ?", (room,))
 
     # -- single rows (callers hold Radicale's write lock) ---------------------
@@ -118,7 +122,8 @@ class Index:
                stamps: Iterable[Stamp] = ()) -> None:
         with self._db.transaction():
             self._db.executemany("DELETE FROM bookings WHERE room = ? AND href = ?", [(room, h) for h in remove])
-            self._db.executemany("DELETE FROM stamps WHERE room = ? AND href = ?", [(room, h) for h in remove])
+            if self.KEEPS_STAMPS:
+                self._db.executemany("DELETE FROM stamps WHERE room = ? AND href = ?", [(room, h) for h in remove])
             self._db.executemany(ROW_UPSERT, [_values(room, r) for r in put])
             self._db.executemany(STAMP_UPSERT, [_stamp_values(room, s) for s in stamps])
             self._db.execute("INSERT INTO rooms VALUES (?, ?, ?) ON CONFLICT(room) DO UPDATE SET "

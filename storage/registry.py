@@ -54,3 +54,14 @@ class RoomRegistry:
 
     def all(self) -> List[Room]:
         return [room for room in map(self.get, self.ids()) if room is not None]
+
+
+def registry_for(configuration):
+    """The rooms of a configuration: its collection folders, or the shared database's rows."""
+    from roomcal.storage.database import database_url
+    url = database_url(configuration)
+    if url:
+        from roomcal.storage.postgres.database import shared
+        from roomcal.storage.postgres.rooms import DatabaseRoomRegistry
+        return DatabaseRoomRegistry(shared(url))
+    return RoomRegistry(configuration.get("storage", "filesystem_folder"))

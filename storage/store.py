@@ -15,7 +15,7 @@ from radicale.storage import multifilesystem
 
 from roomcal.storage.commit import Put
 from roomcal.storage.guarded import GuardedCollection, GuardedStorage, RoomView, _option
-from roomcal.storage.registry import RoomRegistry
+from roomcal.storage.registry import RoomRegistry, registry_for
 from roomcal.storage.stamps import StampedItem, matches, stamp_of
 from roomcal.storage.unreadable import Unreadable
 
@@ -242,4 +242,4 @@ class Storage(GuardedStorage, multifilesystem.Storage):
         self.history_clean_due = Throttle(HISTORY_CLEAN_INTERVAL)
 
     def _open_registry(self, configuration) -> RoomRegistry:
-        return RoomRegistry(configuration.get("storage", "filesystem_folder"))
+        return registry_for(configuration)

@@ -66,7 +66,7 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, directory, workers=1):
+    def __init__(self, directory, workers=1, store="file"):
         self.dir = str(directory)
         self.config = os.path.join(self.dir, "radicale.conf")
         self.port = free_port()
@@ -76,7 +76,14 @@ class Server:
         self.passwords = {}
         self.verify = True   # for HTTPS servers: the CA file to trust (tests/test_tls.py)
         self.cert = None     # and a client certificate, when the server asks for one
-        initialised = run_cli(["init", self.dir])
+        self.store = store
+        self.database = None   # the URL of its PostgreSQL database (store "postgresql")
+        init = ["init", self.dir]
+        if store == "postgresql":
+            from support.postgres import fresh_database
+            self.database = fresh_database()
+            init += ["--database", self.database]
+        initialised = run_cli(init)
         assert initialised.returncode == 0, initialised.stderr
         with open(self.config) as f:
             text = f.read()
@@ -139,6 +146,13 @@ class Server:
                 self.process.kill()
         if self.process:
             self.log.close()
+
+    def discard(self):
+        """Stopped for good: its database goes too."""
+        self.stop()
+        if self.database:
+            from support.postgres import drop
+            drop(self.database)
 
     def read_log(self) -> str:
         with open(os.path.join(self.dir, "serve.log"), errors="replace") as f:
@@ -306,28 +320,38 @@ def page(browser):
     context.close()
 
 
+STORES = ("file", "postgresql")
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("roomcal"))
+def store(request):
+    """Where the module's servers keep their data: "file" (the embedded default) or
+    "postgresql"; ROOMCAL_TEST_STORE chooses for a whole run."""
+    return getattr(request, "param", None) or os.environ.get("ROOMCAL_TEST_STORE", "file")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, store):
+    srv = Server(tmp_path_factory.mktemp("roomcal"), store=store)
     srv.start()
     yield srv
-    srv.stop()
+    srv.discard()
 
 
 @pytest.fixture(scope="module")
-def make_server(tmp_path_factory):
+def make_server(tmp_path_factory, store):
     """For tests that need their own configuration or several workers."""
     started = []
 
     def make(workers=1, start=True):
-        srv = Server(tmp_path_factory.mktemp("roomcal"), workers=workers)
+        srv = Server(tmp_path_factory.mktemp("roomcal"), workers=workers, store=store)
         if start:
             srv.start()
         started.append(srv)
         return srv
     yield make
     for srv in started:
-        srv.stop()
+        srv.discard()
 
 
 @pytest.fixture

@@ -105,12 +105,22 @@ class PostgresDatabase:
         return self._local.conn
 
     @contextlib.contextmanager
-    def _bind(self, conn):
+    def _bind(self, conn, writing: bool):
         self._local.conn, self._local.pid = conn, os.getpid()
+        self._local.writing, self._local.doomed = writing, False
         try:
             yield conn
         finally:
             self._local.conn = None
+
+    def writing(self) -> bool:
+        """Is this thread in a request's write transaction (Radicale's "w" lock)?"""
+        return self._bound() is not None and self._local.writing
+
+    def rollback_only(self) -> None:
+        """The transaction open on this thread ends in a rollback, whatever comes."""
+        if self._bound() is not None:
+            self._local.doomed = True
 
     def close(self) -> None:
         if self._pool is not None and self._pid == os.getpid():
@@ -143,7 +153,7 @@ class PostgresDatabase:
         if self._bound() is not None:
             yield
             return
-        with self._open("BEGIN"):
+        with self._open("BEGIN", writing=True):
             yield
 
     @contextlib.contextmanager
@@ -154,21 +164,22 @@ class PostgresDatabase:
             return
         begin = ("BEGIN ISOLATION LEVEL READ COMMITTED" if mode == "w"
                  else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        with self._open(begin):
+        with self._open(begin, writing=mode == "w"):
             yield
 
     @contextlib.contextmanager
-    def _open(self, begin: str):
+    def _open(self, begin: str, writing: bool):
         with _unavailable_when_down(), self._pool_here().connection() as conn:
             conn.execute(begin)
             try:
-                with self._bind(conn):
+                with self._bind(conn, writing):
                     yield conn
+                    doomed = self._local.doomed
             except BaseException:
                 with contextlib.suppress(*_DOWN):
                     conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
+            conn.execute("ROLLBACK" if doomed else "COMMIT")
 
 
 _shared = {}

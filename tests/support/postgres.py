@@ -45,6 +45,10 @@ def fresh_database() -> str:
 
 
 def drop(url: str) -> None:
+    from roomcal.storage.postgres import database
+    shared = database._shared.pop(url, None)   # this process's pool on it (in-process CLI)
+    if shared is not None:
+        shared.close()
     name = url.rpartition("/")[2]
     with _admin() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

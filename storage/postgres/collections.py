@@ -1,0 +1,269 @@
+"""Radicale's storage API on PostgreSQL, nothing of rooms: collections and items are rows.
+
+``collections`` holds each collection's properties (Radicale's ``.Radicale.props``);
+``items`` each item's text with what Radicale would otherwise parse it for (UID,
+ETag, component, enclosing time range), so listings and REPORT prefilters read no
+iCalendar.  CalDAV sync runs on the change journal (storage/journal.py): a counter
+per collection bumped in the writing transaction, so a token names a point in that
+collection's history that no later commit can go behind.
+
+The lock is the transaction (``acquire_lock`` → ``PostgresDatabase.request``): every
+statement of a request is one transaction, committed at its end or rolled back.
+"""
+
+import json
+import time
+from email.utils import formatdate
+from hashlib import sha256
+from typing import Iterable, List, Optional, Sequence
+
+import radicale.item as radicale_item
+from radicale import pathutils, storage as radicale_storage, types
+from radicale.item import filter as radicale_filter
+
+from roomcal.storage.database import database_url
+from roomcal.storage.journal import InvalidToken, Journal
+from roomcal.storage.postgres.database import shared
+
+ITEM_COLUMNS = "href, uid, etag, component, range_start, range_end, text, modified"
+
+
+def _http_date(seconds: float) -> str:
+    return formatdate(seconds, usegmt=True)
+
+
+class SqlCollection(radicale_storage.BaseCollection):
+
+    def __init__(self, storage_: "SqlStorage", path: str, props: Optional[str] = None,
+                 modified: Optional[float] = None):
+        self._storage = storage_
+        self._path = path.strip("/")
+        self._props_text = props
+        self._modified = modified
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def _db(self):
+        return self._storage.db
+
+    # -- properties ----------------------------------------------------------------------
+    def _load(self) -> None:
+        row = self._db.execute("SELECT props, modified FROM collections WHERE path = ?", (self._path,)).fetchone()
+        self._props_text, self._modified = row if row else ("{}", time.time())
+
+    def get_meta(self, key=None):
+        if self._props_text is None:
+            self._load()
+        props = json.loads(self._props_text)
+        return props if key is None else props.get(key)
+
+    def set_meta(self, props) -> None:
+        text = json.dumps(dict(props), sort_keys=True)
+        self._db.execute("UPDATE collections SET props = ?, modified = ? WHERE path = ?",
+                         (text, time.time(), self._path))
+        self._props_text = text
+
+    @property
+    def last_modified(self) -> str:
+        row = self._db.execute(
+            "SELECT greatest((SELECT modified FROM collections WHERE path = ?), "
+            "(SELECT max(modified) FROM items WHERE collection = ?))", (self._path, self._path)).fetchone()
+        return _http_date(row[0] if row and row[0] is not None else time.time())
+
+    @property
+    def etag(self) -> str:
+        """Changes with every write of an item (the journal's counter) and of the properties."""
+        counter = self._storage.journal.current(self._path)
+        return '"%s"' % sha256(f"{self._path}\n{counter}\n{self.get_meta() and json.dumps(self.get_meta(), sort_keys=True)}"
+                               .encode()).hexdigest()
+
+    # -- items -----------------------------------------------------------------------------
+    def _item_of(self, row) -> radicale_item.Item:
+        href, uid, etag, component, start, end, text, modified = row
+        return radicale_item.Item(collection=self, href=href, uid=uid, etag=etag, component_name=component,
+                                  time_range=(start, end), text=text, last_modified=_http_date(modified))
+
+    def _get(self, href: str, verify_href: bool = True) -> Optional[radicale_item.Item]:
+        row = self._db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE collection = ? AND href = ?",
+                               (self._path, href)).fetchone()
+        return self._item_of(row) if row else None
+
+    def get_multi(self, hrefs: Iterable[str]):
+        hrefs = list(dict.fromkeys(hrefs))
+        found = {row[0]: self._item_of(row) for row in self._db.execute(
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE collection = ? AND href = ANY(?)", (self._path, hrefs))}
+        return [(href, found.get(href)) for href in hrefs]
+
+    def get_all(self) -> List[radicale_item.Item]:
+        return [self._item_of(row) for row in self._db.execute(
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE collection = ? ORDER BY href", (self._path,))]
+
+    def _list(self) -> List[str]:
+        return [href for (href,) in self._db.execute(
+            "SELECT href FROM items WHERE collection = ? ORDER BY href", (self._path,))]
+
+    def get_filtered(self, filters):
+        """Radicale's prefilter, with the time range asked of the database."""
+        if not self.tag:
+            return
+        tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self.tag)
+        rows = self._db.execute(
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE collection = ? AND range_start < ? AND range_end > ?"
+            + (" AND component = ?" if tag is not None else ""),
+            (self._path, end, start, *((tag,) if tag is not None else ())))
+        for row in rows:
+            item = self._item_of(row)
+            yield item, simple and (start <= item.time_range[0] or item.time_range[1] <= end)
+
+    def has_uid(self, uid: str) -> bool:
+        return self._db.execute("SELECT 1 FROM items WHERE collection = ? AND uid = ? LIMIT 1",
+                                (self._path, uid)).fetchone() is not None
+
+    def sync(self, old_token: str = ""):
+        journal: Journal = self._storage.journal
+        token = journal.current(self._path)
+        if not old_token:
+            return token, self._list()
+        try:
+            hrefs, _, _ = journal.changes(self._path, old_token, None)
+        except InvalidToken as e:
+            raise ValueError(str(e)) from None
+        return token, hrefs
+
+    # -- writes ----------------------------------------------------------------------------
+    def upload(self, href: str, item: radicale_item.Item):
+        self._storage.journal.record(self._path, [href])
+        return self._store_rows([(href, item)])[0]
+
+    def _store_rows(self, items: Sequence[tuple]) -> list:
+        """Write ``(href, item)`` pairs as they are (admitted by whoever calls)."""
+        now = time.time()
+        rows = []
+        for href, item in items:
+            item.prepare()   # UID, ETag, component and time range, as Radicale's cache keeps them
+            start, end = item.time_range
+            rows.append((self._path, href, item.uid, item.etag, item.component_name, start, end,
+                         item.serialize(), now))
+        self._db.executemany(
+            "INSERT INTO items(collection, href, uid, etag, component, range_start, range_end, text, modified) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(collection, href) DO UPDATE SET "
+            "uid = excluded.uid, etag = excluded.etag, component = excluded.component, "
+            "range_start = excluded.range_start, range_end = excluded.range_end, text = excluded.text, "
+            "modified = excluded.modified", rows)
+        return [(radicale_item.Item(collection=self, href=href, uid=item.uid, etag=item.etag,
+                                    component_name=item.component_name, time_range=item.time_range,
+                                    text=item.serialize(), last_modified=_http_date(now)), None)
+                for href, item in items]
+
+    def _remove_row(self, href: str) -> None:
+        if self._db.execute("DELETE FROM items WHERE collection = ? AND href = ?",
+                            (self._path, href)).rowcount == 0:
+            raise radicale_storage.ComponentNotFoundError(href)
+
+    def delete(self, href: Optional[str] = None) -> None:
+        if href is None:
+            self._storage.remove_tree(self._path)
+            return
+        self._storage.journal.record(self._path, [href])
+        self._remove_row(href)
+
+
+class SqlStorage(radicale_storage.BaseStorage):
+    _collection_class = SqlCollection
+
+    def __init__(self, configuration):
+        super().__init__(configuration)
+        self.db = shared(database_url(configuration))
+        self.journal = Journal("", configuration)
+
+    def _collection(self, path: str, props=None, modified=None) -> SqlCollection:
+        return self._collection_class(self, path, props, modified)
+
+    @types.contextmanager
+    def acquire_lock(self, mode: str, user: str = "", *args, **kwargs):
+        with self.db.request(mode):
+            yield
+
+    def discover(self, path: str, depth: str = "0", child_context_manager=None, user_groups=set()):
+        sane = path.strip("/")
+        row = self.db.execute("SELECT props, modified FROM collections WHERE path = ?", (sane,)).fetchone()
+        if row is None:
+            parent, _, href = sane.rpartition("/")
+            if not href:
+                return
+            item = self._collection(parent)._get(href)
+            if item is not None:
+                yield item
+            return
+        collection = self._collection(sane, *row)
+        yield collection
+        if depth == "0":
+            return
+        yield from collection.get_all()
+        prefix = sane + "/" if sane else ""
+        for child, props, modified in self.db.execute(
+                "SELECT path, props, modified FROM collections WHERE path LIKE ? ESCAPE '\\' AND path <> '' "
+                "AND strpos(substr(path, ?), '/') = 0 ORDER BY path",
+                (_like_prefix(prefix) + "%", len(prefix) + 1)):
+            yield self._collection(child, props, modified)
+
+    def create_collection(self, href: str, items=None, props=None):
+        sane = href.strip("/")
+        now = time.time()
+        parts = sane.split("/") if sane else []
+        for depth in range(1, len(parts)):   # the folders above it, as a file system has them
+            self.db.execute("INSERT INTO collections(path, props, modified) VALUES (?, '{}', ?) "
+                            "ON CONFLICT(path) DO NOTHING", ("/".join(parts[:depth]), now))
+        if not props:
+            self.db.execute("INSERT INTO collections(path, props, modified) VALUES (?, '{}', ?) "
+                            "ON CONFLICT(path) DO NOTHING", (sane, now))
+            return self._collection(sane), {}, []
+        text = json.dumps(dict(props), sort_keys=True)
+        self.db.execute("INSERT INTO collections(path, props, modified) VALUES (?, ?, ?) ON CONFLICT(path) "
+                        "DO UPDATE SET props = excluded.props, modified = excluded.modified", (sane, text, now))
+        collection = self._collection(sane, text, now)
+        if items is None:
+            return collection, {}, []
+        self.db.execute("DELETE FROM items WHERE collection = ?", (sane,))
+        suffix = ".vcf" if props.get("tag") == "VADDRESSBOOK" else ".ics"
+        pairs, taken = [], set()
+        for item in items:
+            href = _free_href(item, suffix, taken)
+            taken.add(href)
+            pairs.append((href, item))
+        collection._store_rows(pairs)
+        return collection, {}, [href for href, _ in pairs]
+
+    def remove_tree(self, path: str) -> None:
+        """A collection and every collection under it (their items go with them)."""
+        if not path:
+            self.db.execute("DELETE FROM collections WHERE path <> ''")
+            self.db.execute("DELETE FROM items WHERE collection = ''")
+            return
+        self.db.execute("DELETE FROM collections WHERE path = ? OR path LIKE ? ESCAPE '\\'",
+                        (path, _like_prefix(path + "/") + "%"))
+
+    def move(self, item: radicale_item.Item, to_collection, to_href: str) -> None:
+        source = item.collection
+        self.db.execute("DELETE FROM items WHERE collection = ? AND href = ?", (to_collection.path, to_href))
+        self.db.execute("UPDATE items SET collection = ?, href = ?, modified = ? WHERE collection = ? AND href = ?",
+                        (to_collection.path, to_href, time.time(), source.path, item.href))
+
+    def verify(self) -> bool:
+        return True
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _free_href(item: radicale_item.Item, suffix: str, taken: set) -> str:
+    """Radicale's choice for an item of a whole-collection upload: its UID when that is a
+    safe name, else a random one."""
+    uid = item.uid
+    if uid and pathutils.is_safe_filesystem_path_component(uid + suffix) and uid + suffix not in taken:
+        return uid + suffix
+    return radicale_item.find_available_uid(lambda h: h in taken, suffix)

@@ -1,0 +1,64 @@
+"""The booking index on PostgreSQL, and the rows that make a double booking impossible.
+
+The index's rows are storage/index.py's, in the shared database.  Beside them,
+``occupancy``: one row per blocking occurrence of each booking, its span as the
+booking core defines it (``overlap.occupied``: start, then its end or one second,
+then the room's buffer as it was when written), an open series up to the room's
+horizon.  A room of quantity 1 cannot hold two overlapping rows: an exclusion
+constraint (migration 0001) refuses them, whatever our code decided.  Writes to one
+room are ordered by a transaction-scoped advisory lock (``lock_room``), so the
+booking core decides on what is committed, also for rooms of quantity > 1 where no
+constraint can count.
+"""
+
+import datetime
+import time
+from typing import Sequence
+
+import psycopg
+
+from roomcal.storage import overlap
+from roomcal.storage.booking import EARLIEST, until
+from roomcal.storage.errors import DoubleBooking
+from roomcal.storage.index import Index
+
+_ROOM_LOCKS = 0x524F4F4D   # the advisory locks' first key: "ROOM"
+
+
+def _moment(seconds: int) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+
+
+class OccupancyIndex(Index):
+    KEEPS_STAMPS = False
+
+    def lock_room(self, room_key: str) -> None:
+        """Until the transaction ends, the only writer of this room."""
+        self._db.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (_ROOM_LOCKS, room_key))
+
+    def occupy(self, room_key: str, room, core, put: Sequence, remove: Sequence[str] = ()) -> None:
+        """The occupancy rows of written bookings (``Put``s), after their index rows."""
+        hrefs = [*remove, *(p.href for p in put)]
+        self._db.executemany("DELETE FROM occupancy WHERE room = ? AND href = ?", [(room_key, h) for h in hrefs])
+        now = int(time.time())
+        horizon = core.horizon_of(room, now)
+        buffer, one_at_a_time = room.buffer_seconds(), room.rules.quantity == 1
+        rows, expanded = [], []
+        for p in put:
+            if p.booking is None or not p.row.blocking:
+                continue
+            last = until(p.booking, horizon)
+            for o in p.booking.occurrences(EARLIEST, last, core.max_occurrences):
+                if o.blocking:
+                    start, end = overlap.occupied(o.start, o.end, buffer)
+                    rows.append((room_key, p.href, _moment(start), _moment(end), one_at_a_time))
+            if p.booking.infinite:
+                expanded.append((room_key, p.href, last))
+        try:
+            self._db.executemany("INSERT INTO occupancy(room, href, during, one_at_a_time) "
+                                 "VALUES (?, ?, tstzrange(?, ?, '[)'), ?)", rows)
+            self._db.executemany("INSERT INTO expanded(room, href, until) VALUES (?, ?, ?) "
+                                 "ON CONFLICT(room, href) DO UPDATE SET until = excluded.until", expanded)
+        except psycopg.errors.ExclusionViolation:
+            raise DoubleBooking(f"{room.name} is already booked at that time: another booking was "
+                                "saved at the same moment. Nothing was changed; choose another time.") from None

@@ -1,0 +1,44 @@
+"""The rooms, read from the shared database's collections (what storage/registry.py reads
+from the collection folders on one host).  No cache: another host may have changed a
+room a moment ago, and the row is one primary-key lookup."""
+
+import json
+from typing import List, Optional
+
+from roomcal.storage import rooms
+from roomcal.storage.rooms import Room
+
+
+class DatabaseRoomRegistry:
+    def __init__(self, db):
+        self._db = db
+
+    def get(self, room_id: str) -> Optional[Room]:
+        if not rooms.ID_PATTERN.fullmatch(room_id or ""):
+            return None
+        row = self._db.execute("SELECT props FROM collections WHERE path = ?",
+                               (f"{rooms.ROOMS}/{room_id}",)).fetchone()
+        return _room(room_id, row[0]) if row else None
+
+    def ids(self) -> List[str]:
+        return [path.split("/", 1)[1] for (path,) in self._db.execute(
+            "SELECT path FROM collections WHERE path LIKE ? AND strpos(substr(path, ?), '/') = 0 ORDER BY path",
+            (f"{rooms.ROOMS}/%", len(rooms.ROOMS) + 2))]
+
+    def all(self) -> List[Room]:
+        found = []
+        for path, props in self._db.execute(
+                "SELECT path, props FROM collections WHERE path LIKE ? AND strpos(substr(path, ?), '/') = 0 "
+                "ORDER BY path", (f"{rooms.ROOMS}/%", len(rooms.ROOMS) + 2)):
+            room = _room(path.split("/", 1)[1], props)
+            if room is not None:
+                found.append(room)
+        return found
+
+
+def _room(room_id: str, props_text: str) -> Optional[Room]:
+    try:
+        props = json.loads(props_text)
+        return Room.from_props(room_id, props) if props.get("tag") == "VCALENDAR" else None
+    except (ValueError, TypeError):
+        return None

@@ -1,0 +1,92 @@
+"""The PostgreSQL store: rooms guarded by the booking core (storage/guarded.py) on
+collections and items that are rows (storage/postgres/collections.py), for several hosts.
+
+What it gives the save step: writes to a room take the room's advisory lock first
+(``view``), so the booking core decides on what is committed; the index rows and the
+occupancy rows (storage/postgres/index.py) are written in the same transaction as the
+items and the journal, and the database's exclusion constraint is the last line.
+A request refused by a refusal that Radicale answers itself (a 4xx) rolls back
+whatever it wrote before (``acquire_lock``).
+"""
+
+from typing import Sequence
+
+from radicale import types
+
+from roomcal.storage import context
+from roomcal.storage.booking import row_for
+from roomcal.storage.commit import Put
+from roomcal.storage.errors import Refusal
+from roomcal.storage.guarded import GuardedCollection, GuardedStorage, RoomView
+from roomcal.storage.instances import BadBooking, Booking
+from roomcal.storage.postgres.collections import SqlCollection, SqlStorage
+from roomcal.storage.postgres.index import OccupancyIndex
+from roomcal.storage.postgres.rooms import DatabaseRoomRegistry
+from roomcal.storage.registry import registry_for
+
+
+class Collection(GuardedCollection, SqlCollection):
+
+    def view(self) -> RoomView:
+        if self._storage.db.writing():
+            self._storage.index.lock_room(self.path)
+        return RoomView(self, self._storage.index, self.path)
+
+    def reindex(self, trust_stamps: bool = True) -> int:
+        """The room's index and occupancy rows again, from its items."""
+        index, core = self._storage.index, self._storage.core
+        room, items = self.room(), self.get_all()
+        puts = []
+        for item in items:
+            try:
+                booking = Booking(item.serialize(), room.tz)
+                row = row_for(item.href, booking, core.max_occurrences)
+            except (BadBooking, Refusal, ValueError):
+                booking, row = None, self._row(item.href, item)   # kept visible; it cannot block
+            puts.append(Put(item.href, item, booking, row))
+        index.replace_room(self.path, [p.row for p in puts], "")
+        index.occupy(self.path, room, core, [p for p in puts if p.booking is not None])
+        return len(puts)
+
+    # -- the save step's writes (storage/commit.py) -----------------------------------------
+    def _before_write(self, hrefs: Sequence[str]) -> None:
+        pass
+
+    def _remove_item(self, href: str) -> None:
+        self._remove_row(href)
+
+    def _store_items(self, put: Sequence[Put], progress=None) -> list:
+        results = self._store_rows([(p.href, p.item) for p in put])
+        if progress and put:
+            progress(len(put), len(put))
+        return results
+
+    def _indexed(self, put: Sequence[Put] = (), remove: Sequence[str] = ()) -> None:
+        index = self._storage.index
+        index.change(self.path, "", put=[p.row for p in put], remove=remove)
+        index.occupy(self.path, self.room(), self._storage.core, put, remove)
+
+
+class Storage(GuardedStorage, SqlStorage):
+    _collection_class = Collection
+
+    def __init__(self, configuration):
+        super().__init__(configuration)
+        self._open_stores(configuration)
+
+    def _open_registry(self, configuration) -> DatabaseRoomRegistry:
+        return registry_for(configuration)
+
+    def _open_index(self, path: str, configuration) -> OccupancyIndex:
+        return OccupancyIndex(path, configuration)
+
+    @types.contextmanager
+    def acquire_lock(self, mode: str, user: str = "", *args, **kwargs):
+        with super().acquire_lock(mode, user, *args, **kwargs):
+            state = context.current()
+            refused_before = state.refusal if state is not None else None
+            yield
+            if state is not None and state.refusal is not refused_before:
+                # Radicale answered a refusal itself (a 4xx, no exception reaches us): what
+                # the request wrote before it was refused must not stay.
+                self.db.rollback_only()
