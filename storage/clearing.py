@@ -19,7 +19,6 @@ and still occupies its slot).
 
 import dataclasses
 import logging
-import os
 import time
 from typing import Dict, List, Optional
 
@@ -194,7 +193,7 @@ def clear(storage, room_ids: List[str], actor, *, test: bool, now: Optional[int]
             collection = storage.room_collection(room_id)
             room, view = collection.room(), collection.view()
             horizon = int((room.max_advance or storage.core.horizon).after(utc(now)).timestamp())
-            stored = [Stored(item.href, item.serialize(), _mtime(collection, item.href))
+            stored = [Stored(item.href, item.serialize(), collection.modified(item.href))
                       for item in collection.get_all()]
             result = plan(room, stored, now=now, horizon=horizon,
                           max_occurrences=storage.core.max_occurrences)
@@ -211,10 +210,3 @@ def clear(storage, room_ids: List[str], actor, *, test: bool, now: Optional[int]
                         collection.upload(href, collection._item(text))
             results.append(RoomResult(room, result))
     return results
-
-
-def _mtime(collection, href: str) -> Optional[float]:
-    try:
-        return os.path.getmtime(os.path.join(collection._filesystem_path, href))
-    except OSError:
-        return None

@@ -54,6 +54,7 @@ class Put:
     item: radicale_item.Item
     booking: Optional[Booking] = None   # None outside rooms
     row: Optional[Row] = None           # None outside rooms
+    checked: bool = True                # False: an admin's import --allow-conflicts
 
 
 # -- admitting -------------------------------------------------------------------------------------
@@ -65,7 +66,7 @@ def admit(collection, room, view, href: Optional[str], item: radicale_item.Item,
     booking, changed = core.admit(room, item.serialize(), view, actor, previous=previous, check=check)
     item = _as_stored(collection, item, booking, changed)
     href = href or item.href or (item.uid + ".ics")
-    return Put(href, item, booking, row_for(href, booking, core.max_occurrences))   # may refuse
+    return Put(href, item, booking, row_for(href, booking, core.max_occurrences), check)   # may refuse
 
 
 def admit_batch(collection, room, view, items, actor, check: bool) -> List[Put]:

@@ -23,7 +23,6 @@ import dataclasses
 import datetime
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import time
@@ -414,20 +413,12 @@ def read_room(storage, room_id: str, window: Tuple[int, int]):
         room = collection.room()
         view = collection.view()
         rows = storage.index.overlapping(view.room_key, start, end, blocking_only=False)
-        folder = collection._filesystem_path
-        newest = max(_mtime(folder), _mtime(os.path.join(folder, ".Radicale.props")))
+        newest = collection.modified() or 0.0
         sources = []
         for href, item in collection.get_multi(sorted({row.href for row in rows})):
             if item is None:
                 continue
-            mtime = _mtime(os.path.join(folder, href))
+            mtime = collection.modified(href) or 0.0
             newest = max(newest, mtime)
             sources.append(Source(href, item.serialize(), mtime))
     return room, sources, newest
-
-
-def _mtime(path: str) -> float:
-    try:
-        return os.stat(path).st_mtime
-    except OSError:
-        return 0.0

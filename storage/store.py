@@ -8,7 +8,7 @@ import contextlib
 import logging
 import os
 import time
-from typing import Sequence
+from typing import Optional, Sequence
 
 from radicale import pathutils
 from radicale.storage import multifilesystem
@@ -132,6 +132,17 @@ class Collection(GuardedCollection, multifilesystem.Collection):
         if item is None and pathutils.is_safe_filesystem_path_component(href):
             _unreadable_files.add(key, "skipped")
         return item
+
+    def modified(self, href: Optional[str] = None) -> Optional[float]:
+        """When an item, or the collection (its list of items, its properties), last changed:
+        seconds since the epoch, None when there is no such item."""
+        paths = ([os.path.join(self._filesystem_path, href)] if href else
+                 [self._filesystem_path, os.path.join(self._filesystem_path, ".Radicale.props")])
+        times = []
+        for path in paths:
+            with contextlib.suppress(OSError):
+                times.append(os.path.getmtime(path))
+        return max(times) if times else None
 
     # -- the save step's writes (storage/commit.py) -----------------------------------------
     def _before_write(self, hrefs: Sequence[str]) -> None:

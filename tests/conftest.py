@@ -321,6 +321,23 @@ def page(browser):
 
 
 STORES = ("file", "postgresql")
+# Modules whose servers run on both stores in every run (the store fixture's parameter): the
+# booking, sync, rights and JSON behaviour.  The others run on the file store (or on the one
+# ROOMCAL_TEST_STORE names); issue 15's note lists what does not pass on PostgreSQL yet.
+ON_BOTH_STORES = {
+    "test_booking_conflicts.py", "test_booking_rules.py", "test_booking_verbs.py",
+    "test_booking_concurrency.py", "test_api_bookings.py", "test_api_rooms.py", "test_rest.py",
+    "test_auth_rights.py", "test_availability.py", "test_skip_conflicts.py", "test_quotas.py",
+    "test_replace.py", "test_freebusy.py", "test_scheduling.py", "test_clear_bookings.py",
+    "test_admin_api.py", "test_principals.py", "test_thunderbird_scheduling.py",
+    "test_logins.py", "test_limits.py",
+}
+
+
+def pytest_generate_tests(metafunc):
+    if "store" in metafunc.fixturenames and os.path.basename(metafunc.module.__file__) in ON_BOTH_STORES \
+            and not os.environ.get("ROOMCAL_TEST_STORE"):
+        metafunc.parametrize("store", STORES, indirect=True, scope="module")
 
 
 @pytest.fixture(scope="module")

@@ -68,10 +68,7 @@ class SqlCollection(radicale_storage.BaseCollection):
 
     @property
     def last_modified(self) -> str:
-        row = self._db.execute(
-            "SELECT greatest((SELECT modified FROM collections WHERE path = ?), "
-            "(SELECT max(modified) FROM items WHERE collection = ?))", (self._path, self._path)).fetchone()
-        return _http_date(row[0] if row and row[0] is not None else time.time())
+        return _http_date(self.modified() or time.time())
 
     @property
     def etag(self) -> str:
@@ -79,6 +76,16 @@ class SqlCollection(radicale_storage.BaseCollection):
         counter = self._storage.journal.current(self._path)
         return '"%s"' % sha256(f"{self._path}\n{counter}\n{self.get_meta() and json.dumps(self.get_meta(), sort_keys=True)}"
                                .encode()).hexdigest()
+
+    def modified(self, href: Optional[str] = None) -> Optional[float]:
+        """When an item, or the collection (its list of items, its properties), last changed."""
+        row = (self._db.execute("SELECT modified FROM items WHERE collection = ? AND href = ?", (self._path, href))
+               if href else self._db.execute("SELECT modified FROM collections WHERE path = ?", (self._path,))
+               ).fetchone()
+        return row[0] if row else None
+
+    def _touch(self, now: float) -> None:
+        self._db.execute("UPDATE collections SET modified = ? WHERE path = ?", (now, self._path))
 
     # -- items -----------------------------------------------------------------------------
     def _item_of(self, row) -> radicale_item.Item:
@@ -153,6 +160,7 @@ class SqlCollection(radicale_storage.BaseCollection):
             "uid = excluded.uid, etag = excluded.etag, component = excluded.component, "
             "range_start = excluded.range_start, range_end = excluded.range_end, text = excluded.text, "
             "modified = excluded.modified", rows)
+        self._touch(now)
         return [(radicale_item.Item(collection=self, href=href, uid=item.uid, etag=item.etag,
                                     component_name=item.component_name, time_range=item.time_range,
                                     text=item.serialize(), last_modified=_http_date(now)), None)
@@ -162,6 +170,7 @@ class SqlCollection(radicale_storage.BaseCollection):
         if self._db.execute("DELETE FROM items WHERE collection = ? AND href = ?",
                             (self._path, href)).rowcount == 0:
             raise radicale_storage.ComponentNotFoundError(href)
+        self._touch(time.time())
 
     def delete(self, href: Optional[str] = None) -> None:
         if href is None:
@@ -249,8 +258,10 @@ class SqlStorage(radicale_storage.BaseStorage):
     def move(self, item: radicale_item.Item, to_collection, to_href: str) -> None:
         source = item.collection
         self.db.execute("DELETE FROM items WHERE collection = ? AND href = ?", (to_collection.path, to_href))
+        now = time.time()
         self.db.execute("UPDATE items SET collection = ?, href = ?, modified = ? WHERE collection = ? AND href = ?",
-                        (to_collection.path, to_href, time.time(), source.path, item.href))
+                        (to_collection.path, to_href, now, source.path, item.href))
+        self.db.execute("UPDATE collections SET modified = ? WHERE path IN (?, ?)", (now, source.path, to_collection.path))
 
     def verify(self) -> bool:
         return True

@@ -36,6 +36,8 @@ class Collection(GuardedCollection, SqlCollection):
         """The room's index and occupancy rows again, from its items."""
         index, core = self._storage.index, self._storage.core
         room, items = self.room(), self.get_all()
+        unchecked = {href for (href,) in index._db.execute(   # stored by --allow-conflicts: still spared
+            "SELECT DISTINCT href FROM occupancy WHERE room = ? AND NOT one_at_a_time", (self.path,))}
         puts = []
         for item in items:
             try:
@@ -43,7 +45,7 @@ class Collection(GuardedCollection, SqlCollection):
                 row = row_for(item.href, booking, core.max_occurrences)
             except (BadBooking, Refusal, ValueError):
                 booking, row = None, self._row(item.href, item)   # kept visible; it cannot block
-            puts.append(Put(item.href, item, booking, row))
+            puts.append(Put(item.href, item, booking, row, item.href not in unchecked))
         index.replace_room(self.path, [p.row for p in puts], "")
         index.occupy(self.path, room, core, [p for p in puts if p.booking is not None])
         return len(puts)
