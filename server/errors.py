@@ -38,8 +38,14 @@ def json_error(status: int, error_type: str, message: str, headers=(), **extra):
                          headers)
 
 
+def _retry_after(refusal) -> list:
+    """A refusal that passes (the database is back in a moment) says when to try again."""
+    seconds = getattr(refusal, "retry_after", None)
+    return [("Retry-After", str(seconds))] if seconds else []
+
+
 def json_refusal(refusal: Refusal):
-    return json_response(refusal.json_status, refusal.to_json())
+    return json_response(refusal.json_status, refusal.to_json(), _retry_after(refusal))
 
 
 def dav_error(refusal: Refusal, base_prefix: str = ""):
@@ -65,7 +71,7 @@ def dav_error(refusal: Refusal, base_prefix: str = ""):
                     ET.SubElement(element, f"{{{NS}}}{name}").text = data[name]
     ET.SubElement(root, f"{{{DAV}}}responsedescription").text = refusal.message
     body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    return refusal.caldav_status, [("Content-Type", "application/xml; charset=utf-8")], body
+    return refusal.caldav_status, [("Content-Type", "application/xml; charset=utf-8"), *_retry_after(refusal)], body
 
 
 def dav_answer(status: int, message: str, precondition: str):

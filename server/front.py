@@ -31,7 +31,7 @@ from roomcal.server.scheduling import dav
 from roomcal.server.web.app import Web
 from roomcal.storage import context
 from roomcal.storage.accounts import SignInsBusy
-from roomcal.storage.errors import NotFound, Refusal
+from roomcal.storage.errors import NotFound, Refusal, StoreUnavailable
 from roomcal.storage.items import screened
 from roomcal.storage.login_failures import ADDRESS_FACTOR, LoginFailures
 from roomcal.storage.scheduling import implicit
@@ -70,6 +70,10 @@ class Front:
         body = environ.get("wsgi.input")
         try:
             return self._answer(environ, start_response)
+        except StoreUnavailable as down:   # anywhere: sign-in, a page, /api (Radicale's own: below)
+            path = _utf8_path(environ.get("PATH_INFO", "")) or "/"
+            wants_json = path.startswith("/api") or "json" in environ.get("HTTP_ACCEPT", "")
+            return _respond(start_response, *(errors.json_refusal(down) if wants_json else errors.dav_error(down)))
         finally:
             # What was not read of the body (a refusal before reading it) is read now, from
             # the worker's buffer: gunicorn itself drains 64 KiB at most and then closes a

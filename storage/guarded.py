@@ -365,8 +365,11 @@ class GuardedStorage:
                 source.view().booking(item.href) if source.path == to_collection.path else None)
             put = admit(to_collection, to_collection.room(), target_view, to_href, item, actor,
                         previous=previous)
-            commit(to_collection, put=[put], reason=MOVE, actor=actor)
-            commit(source, remove=[item.href], reason=MOVE, actor=actor)
+            if source.path == to_collection.path:   # one write: the booking never holds the room twice
+                commit(to_collection, put=[put], remove=[item.href], reason=MOVE, actor=actor)
+            else:
+                commit(to_collection, put=[put], reason=MOVE, actor=actor)
+                commit(source, remove=[item.href], reason=MOVE, actor=actor)
             return
         # Out of a room (into a calendar): Radicale's move, one rename, journaled and
         # unindexed as commit would.

@@ -26,11 +26,12 @@ from typing import Optional
 import psycopg
 import psycopg_pool
 
+from roomcal.storage import context
 from roomcal.storage.errors import StoreUnavailable
 
 logger = logging.getLogger("roomcal.storage.postgres")
 POOL_SIZE = 12      # per process: gunicorn's threads, the mail sender and the releaser
-WAIT_SECONDS = 10   # for a free connection, or for the server to answer
+WAIT_SECONDS = 5    # for a free connection, or for the server to answer
 _DOWN = (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout)
 
 
@@ -45,7 +46,9 @@ def _unavailable_when_down():
         yield
     except _DOWN as e:
         logger.warning("PostgreSQL is unavailable: %s", str(e).splitlines()[0] if str(e) else type(e).__name__)
-        raise StoreUnavailable() from None
+        refusal = StoreUnavailable()
+        context.record_refusal(refusal)   # for the front, when Radicale answers it with a 500
+        raise refusal from None
 
 
 class Rows:

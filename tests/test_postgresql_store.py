@@ -1,0 +1,80 @@
+"""The PostgreSQL store (issue 15): several hosts on one database, the database's own refusal
+of a double booking, and a database that goes away answered with 503."""
+
+import concurrent.futures
+
+import psycopg
+import pytest
+
+from conftest import Server, book, event
+
+
+@pytest.fixture(scope="module")
+def hosts(tmp_path_factory):
+    """Two `roomcal serve` processes, each with its own folder and config, on one database."""
+    first = Server(tmp_path_factory.mktemp("host-a"), store="postgresql", workers=2)
+    second = Server(tmp_path_factory.mktemp("host-b"), store="postgresql", workers=2, database=first.database)
+    first.add_user("pg-admin", admin=True)
+    first.add_user("pg-alice")
+    first.add_user("pg-bob")
+    second.passwords.update(first.passwords)
+    first.start()
+    second.start()
+    yield first, second
+    second.discard()
+    first.discard()
+
+
+def test_users_rooms_and_bookings_made_on_one_host_hold_on_the_other(hosts):
+    a, b = hosts
+    a.add_room("pg-shared", "--capacity", "4")
+    assert b.request("GET", "/api/rooms/pg-shared", user="pg-bob").status_code == 200
+    assert book(a, "pg-shared", "20270301T090000Z", "20270301T100000Z", "pg-alice").status_code == 201
+    refused = book(b, "pg-shared", "20270301T093000Z", "20270301T103000Z", "pg-bob")
+    assert refused.status_code == 409 and "already booked" in refused.text
+    token = a.token("pg-bob")
+    assert b.request("GET", "/api/rooms/pg-shared", token=token).status_code == 200
+
+
+def test_the_same_slot_asked_of_both_hosts_at_once_is_booked_once(hosts):
+    a, b = hosts
+    a.add_room("pg-race")
+
+    def attempt(n):
+        host = (a, b)[n % 2]
+        ics = event("20270302T090000Z", "20270302T100000Z", uid=f"race-{n}")
+        return host.put_ics(f"/rooms/pg-race/race-{n}.ics", ics, user="pg-alice").status_code
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(attempt, range(24)))
+    assert statuses.count(201) == 1 and statuses.count(409) == 23, statuses
+    with psycopg.connect(a.database) as db:
+        assert db.execute("SELECT count(*) FROM occupancy WHERE room = 'rooms/pg-race'").fetchone()[0] == 1
+
+
+def test_the_database_refuses_a_double_booking_the_core_did_not_see(hosts):
+    a, _ = hosts
+    a.add_room("pg-last-line")
+    assert book(a, "pg-last-line", "20270303T090000Z", "20270303T100000Z", "pg-alice").status_code == 201
+    with psycopg.connect(a.database) as db:
+        href = db.execute("SELECT href FROM occupancy WHERE room = 'rooms/pg-last-line'").fetchone()[0]
+        with pytest.raises(psycopg.errors.ExclusionViolation):
+            db.execute("INSERT INTO occupancy(room, href, during, one_at_a_time) VALUES "
+                       "('rooms/pg-last-line', %s, tstzrange('2027-03-03 09:30Z', '2027-03-03 10:30Z'), true)",
+                       (href,))
+
+
+def test_a_database_that_is_gone_is_503_with_retry_after_never_500(tmp_path):
+    from support.postgres import drop
+    srv = Server(tmp_path, store="postgresql")
+    srv.add_user("pg-carol")
+    srv.start()
+    try:
+        assert srv.request("GET", "/api/rooms", user="pg-carol").status_code == 200
+        drop(srv.database)   # the database goes away under a running server
+        for path in ("/api/rooms", "/pg-carol/"):
+            answer = srv.request("GET" if path.startswith("/api") else "PROPFIND", path, user="pg-carol")
+            assert answer.status_code == 503, (path, answer.status_code, answer.text[:300])
+            assert answer.headers.get("Retry-After")
+    finally:
+        srv.stop()
