@@ -177,4 +177,10 @@ def sweep(storage, lease: Lease, owner: str, interval: float, now: Optional[int]
             released += release(storage, item)
         except Exception:   # the next round tries again
             logger.exception("Could not release %s in room %s", item.uid, item.room_id)
+    roll_forward = getattr(storage, "roll_forward", None)   # PostgreSQL's open series (postgres/store.py)
+    if roll_forward is not None:
+        try:
+            roll_forward(now)
+        except Exception:
+            logger.exception("Could not roll the open series' occupancy forward")
     return released

@@ -78,3 +78,35 @@ def test_a_database_that_is_gone_is_503_with_retry_after_never_500(tmp_path):
             assert answer.headers.get("Retry-After")
     finally:
         srv.stop()
+
+
+def test_an_open_series_stays_covered_as_time_passes(tmp_path):
+    """Its occupancy reaches the room's horizon when written; the server's sweep rolls it on."""
+    import datetime
+
+    from radicale import storage as radicale_storage
+
+    from roomcal.server import config as roomcal_config
+    srv = Server(tmp_path, store="postgresql")
+    try:
+        srv.add_user("pg-dan", admin=True)
+        srv.configure(("roomcal_horizon = P2Y", "roomcal_horizon = P14D"))   # how far open series reach
+        srv.add_room("pg-open")
+        start = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)).strftime("%Y%m%dT090000Z")
+        end = start.replace("T09", "T10")
+        text = event(start, end, uid="daily", extra="RRULE:FREQ=DAILY\r\n")
+        srv.cli("import", "pg-open", "-", input=text)
+        with psycopg.connect(srv.database) as db:
+            def reach():
+                return db.execute("SELECT count(*), max(upper(during)) FROM occupancy "
+                                  "WHERE room = 'rooms/pg-open'").fetchone()
+            count, last = reach()
+            assert 13 <= count <= 15   # the next 14 days
+            storage = radicale_storage.load(roomcal_config.load(srv.config))
+            in_ten_days = int(datetime.datetime.now().timestamp()) + 10 * 86400
+            assert storage.roll_forward(in_ten_days) == 1
+            later_count, later_last = reach()
+            assert later_count >= count + 9 and later_last > last + datetime.timedelta(days=9)
+            assert storage.roll_forward(in_ten_days) == 0   # nothing behind any more
+    finally:
+        srv.discard()

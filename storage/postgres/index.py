@@ -13,7 +13,7 @@ constraint can count.
 
 import datetime
 import time
-from typing import Sequence
+from typing import Optional, Sequence
 
 import psycopg
 
@@ -36,11 +36,12 @@ class OccupancyIndex(Index):
         """Until the transaction ends, the only writer of this room."""
         self._db.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (_ROOM_LOCKS, room_key))
 
-    def occupy(self, room_key: str, room, core, put: Sequence, remove: Sequence[str] = ()) -> None:
+    def occupy(self, room_key: str, room, core, put: Sequence, remove: Sequence[str] = (),
+               now: Optional[int] = None) -> None:
         """The occupancy rows of written bookings (``Put``s), after their index rows."""
         hrefs = [*remove, *(p.href for p in put)]
         self._db.executemany("DELETE FROM occupancy WHERE room = ? AND href = ?", [(room_key, h) for h in hrefs])
-        now = int(time.time())
+        now = int(time.time()) if now is None else now
         horizon = core.horizon_of(room, now)
         buffer = room.buffer_seconds()
         rows, expanded = [], []

@@ -25,6 +25,9 @@ from roomcal.storage.postgres.rooms import DatabaseRoomRegistry
 from roomcal.storage.registry import registry_for
 
 
+ROLL_SLACK = 86400   # seconds an open series' rows may lag behind the horizon before they are rolled
+
+
 class Collection(GuardedCollection, SqlCollection):
 
     def view(self) -> RoomView:
@@ -81,6 +84,32 @@ class Storage(GuardedStorage, SqlStorage):
 
     def _open_index(self, path: str, configuration) -> OccupancyIndex:
         return OccupancyIndex(path, configuration)
+
+    def roll_forward(self, now: int) -> int:
+        """Open series whose occupancy rows end before today's horizon (they were written
+        earlier): expanded further, room by room under the room's lock, so that the
+        constraint keeps covering them as time passes.  Returns how many were."""
+        rolled = 0
+        for room_id in self.registry.ids():
+            with self.acquire_lock("w", "", request="ROLL"):
+                collection = self.room_collection(room_id)
+                room = collection.room()
+                horizon = self.core.horizon_of(room, now)
+                behind = [href for (href,) in self.db.execute(
+                    "SELECT href FROM expanded WHERE room = ? AND until < ?", (collection.path, horizon - ROLL_SLACK))]
+                if not behind:
+                    continue
+                collection.view()   # the room's lock
+                rows = self.index.rows(collection.path)
+                spared = {href for (href,) in self.db.execute(
+                    "SELECT DISTINCT href FROM occupancy WHERE room = ? AND NOT one_at_a_time", (collection.path,))}
+                puts = []
+                for href, item in collection.get_multi(behind):
+                    if item is not None and href in rows:
+                        puts.append(Put(href, item, Booking(item.serialize(), room.tz), rows[href], href not in spared))
+                self.index.occupy(collection.path, room, self.core, puts, now=now)
+                rolled += len(puts)
+        return rolled
 
     @types.contextmanager
     def acquire_lock(self, mode: str, user: str = "", *args, **kwargs):
