@@ -351,6 +351,7 @@ class GuardedStorage:
     def move(self, item: radicale_item.Item, to_collection, to_href: str) -> None:
         source = item.collection
         if room_id_of(source.path) is None and room_id_of(to_collection.path) is None:
+            self._journal_move(item, to_collection, to_href)
             return super().move(item, to_collection, to_href)
         actor = self.actor()
         if room_id_of(source.path) is not None:
@@ -371,13 +372,17 @@ class GuardedStorage:
                 commit(to_collection, put=[put], reason=MOVE, actor=actor)
                 commit(source, remove=[item.href], reason=MOVE, actor=actor)
             return
-        # Out of a room (into a calendar): Radicale's move, one rename, journaled and
-        # unindexed as commit would.
-        self.journal.record(source.path, [item.href])
-        self.journal.record(to_collection.path, [to_href])
+        # Out of a room (into a calendar): the backend's move (one rename, one UPDATE),
+        # journaled and unindexed as commit would.
+        self._journal_move(item, to_collection, to_href)
         super().move(item, to_collection, to_href)
         if room_id_of(source.path) is not None:
             source._indexed(remove=[item.href])
+
+    def _journal_move(self, item, to_collection, to_href: str) -> None:
+        """Both ends of a MOVE in the change journal (JSON sync; CalDAV sync on PostgreSQL)."""
+        self.journal.record(item.collection.path, [item.href])
+        self.journal.record(to_collection.path, [to_href])
 
     # -- command line -------------------------------------------------------------------------
     def room_collection(self, room_id: str) -> GuardedCollection:

@@ -225,6 +225,31 @@ def test_sync_full_delta_deletions_and_invalid_tokens(server):
     assert report.status_code == 207 and "s3.ics" in report.text
 
 
+def test_a_move_between_calendars_shows_in_both_syncs(server):
+    for name in ("mv-from", "mv-to"):
+        assert server.request("MKCALENDAR", f"/rs-alice/{name}/", user="rs-alice").status_code == 201
+    server.put_ics("/rs-alice/mv-from/m.ics", event("20270601T080000Z", "20270601T090000Z", uid="mv"),
+                   user="rs-alice")
+    tokens = {name: sync(server, f"/rs-alice/{name}/", "").json()["sync-token"] for name in ("mv-from", "mv-to")}
+    caldav_token = _caldav_sync_token(server, "/rs-alice/mv-to/")
+    moved = server.request("MOVE", "/rs-alice/mv-from/m.ics", user="rs-alice",
+                           headers={"Destination": server.url + "/rs-alice/mv-to/m.ics"})
+    assert moved.status_code == 201
+    assert sync(server, "/rs-alice/mv-from/", tokens["mv-from"]).json()["responses"] == {"/rs-alice/mv-from/m.ics": None}
+    assert list(sync(server, "/rs-alice/mv-to/", tokens["mv-to"]).json()["responses"]) == ["/rs-alice/mv-to/m.ics"]
+    report = server.request("REPORT", "/rs-alice/mv-to/", user="rs-alice", headers={"Depth": "1"},
+                            data=f'<sync-collection xmlns="DAV:"><sync-token>{caldav_token}</sync-token>'
+                                 '<sync-level>1</sync-level><prop><getetag/></prop></sync-collection>')
+    assert report.status_code == 207 and "/rs-alice/mv-to/m.ics" in report.text
+
+
+def _caldav_sync_token(server, path):
+    report = server.request("REPORT", path, user="rs-alice", headers={"Depth": "1"},
+                            data='<sync-collection xmlns="DAV:"><sync-token/><sync-level>1</sync-level>'
+                                 '<prop><getetag/></prop></sync-collection>')
+    return report.text.split("<sync-token>")[1].split("</sync-token>")[0]
+
+
 def test_paged_sync_has_no_gaps_or_repeats_while_others_write(server):
     assert server.request("MKCALENDAR", "/rs-alice/paged/", user="rs-alice").status_code == 201
     token = sync(server, "/rs-alice/paged/", "").json()["sync-token"]

@@ -74,8 +74,8 @@ class SqlCollection(radicale_storage.BaseCollection):
     def etag(self) -> str:
         """Changes with every write of an item (the journal's counter) and of the properties."""
         counter = self._storage.journal.current(self._path)
-        return '"%s"' % sha256(f"{self._path}\n{counter}\n{self.get_meta() and json.dumps(self.get_meta(), sort_keys=True)}"
-                               .encode()).hexdigest()
+        props = json.dumps(self.get_meta(), sort_keys=True)
+        return '"%s"' % sha256(f"{self._path}\n{counter}\n{props}".encode()).hexdigest()
 
     def modified(self, href: Optional[str] = None) -> Optional[float]:
         """When an item, or the collection (its list of items, its properties), last changed."""
@@ -256,6 +256,7 @@ class SqlStorage(radicale_storage.BaseStorage):
                         (path, _like_prefix(path + "/") + "%"))
 
     def move(self, item: radicale_item.Item, to_collection, to_href: str) -> None:
+        """One UPDATE (journaled by the caller, storage/guarded.py, as every MOVE)."""
         source = item.collection
         self.db.execute("DELETE FROM items WHERE collection = ? AND href = ?", (to_collection.path, to_href))
         now = time.time()
