@@ -1,29 +1,18 @@
 """The change journal (storage/journal.py) on both databases: numbers per collection, pages
 without gaps when one write journals many hrefs, floors, and the upgrade of an old SQLite file."""
 
+import os
 import sqlite3
 
 import pytest
 
 from roomcal.storage.journal import PREFIX, InvalidToken, Journal
+from support.databases import database  # noqa: F401 (a fixture)
 
 
-class Settings:
-    """A configuration that names only the database (what open_database reads)."""
-    def __init__(self, url=""):
-        self.url = url
-
-    def get(self, section, option):
-        if (section, option) == ("storage", "roomcal_database"):
-            return self.url
-        raise KeyError(option)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def journal(request, tmp_path):
-    if request.param == "sqlite":
-        return Journal(str(tmp_path / "index.sqlite"), Settings())
-    return Journal("", Settings(request.getfixturevalue("pg_database")))
+@pytest.fixture
+def journal(database):
+    return Journal(os.path.join(database.get("storage", "filesystem_folder"), "index.sqlite"), database)
 
 
 def test_numbers_are_per_collection_and_pages_split_one_write(journal):
@@ -65,7 +54,7 @@ def test_an_old_single_sequence_file_keeps_its_tokens(tmp_path):
         INSERT INTO changes(collection, href, at) VALUES ('a/cal', 'x.ics', 1e9), ('b/cal', 'y.ics', 1e9),
             ('a/cal', 'z.ics', 1e9);
         INSERT INTO floors VALUES ('b/cal', 2);""")
-    journal = Journal(path, Settings())
+    journal = Journal(path)
     assert journal.changes("a/cal", f"{PREFIX}1", None)[0] == ["z.ics"]   # a token a client held
     with pytest.raises(InvalidToken, match="too old"):
         journal.changes("b/cal", f"{PREFIX}1", None)

@@ -6,24 +6,17 @@ import os
 
 import bcrypt
 import pytest
-from radicale import config as radicale_config
 
 from roomcal.storage.accounts import SESSION_LIFETIME, AccountError, Accounts
 from roomcal.storage.feeds import FeedError, feeds_from
 from roomcal.storage.login_failures import ADDRESS_FACTOR, LoginFailures
+from support.databases import database  # noqa: F401 (a fixture)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def configuration(request, tmp_path):
+@pytest.fixture
+def configuration(database):
     """A configuration of the file store (roomcal_database unset) or of PostgreSQL."""
-    url = request.getfixturevalue("pg_database") if request.param == "postgresql" else ""
-    configuration = radicale_config.Configuration(radicale_config.DEFAULT_CONFIG_SCHEMA)
-    configuration.update({"storage": {"type": "roomcal.storage", "filesystem_folder": str(tmp_path),
-                                      "roomcal_database": url}}, "test", privileged=True)
-    yield configuration
-    if url:   # before the database is dropped: its pool would keep reconnecting
-        from roomcal.storage.postgres.database import shared
-        shared(url).close()
+    return database
 
 
 def accounts_of(configuration) -> Accounts:

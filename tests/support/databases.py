@@ -1,32 +1,18 @@
 """Stores tested on both databases: the ``database`` fixture, one test run per database.
 
 A test module imports it (``from support.databases import database``) and gives the
-configuration it yields to a store's constructor beside the store's SQLite path:
-"sqlite" names no database (the store opens its file under tmp_path), "postgresql" the
-``pg_database`` fixture's fresh database."""
+configuration it yields to a store's constructor beside the store's SQLite path: "sqlite"
+names no database (the store opens its file under tmp_path), "postgresql" the
+``pg_database`` fixture's fresh database (dropped afterwards, with this process's pool)."""
 
 import pytest
-
-
-class Settings:
-    """A configuration that answers only what open_database reads."""
-
-    def __init__(self, url: str = ""):
-        self.url = url
-
-    def get(self, section, option):
-        if (section, option) == ("storage", "roomcal_database"):
-            return self.url
-        raise KeyError(option)
+from radicale import config as radicale_config
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database(request):
-    if request.param == "sqlite":
-        yield Settings()
-        return
-    url = request.getfixturevalue("pg_database")
-    yield Settings(url)
-    # This process's pool of that database goes before the database is dropped.
-    from roomcal.storage.postgres.database import shared
-    shared(url).close()
+def database(request, tmp_path):
+    url = request.getfixturevalue("pg_database") if request.param == "postgresql" else ""
+    configuration = radicale_config.Configuration(radicale_config.DEFAULT_CONFIG_SCHEMA)
+    configuration.update({"storage": {"type": "roomcal.storage", "filesystem_folder": str(tmp_path),
+                                      "roomcal_database": url}}, "test", privileged=True)
+    return configuration
