@@ -2,7 +2,7 @@
 
 Shared by every writer that takes iCalendar text from outside Radicale's own
 PUT (write_item, ``roomcal import``, replace): a leaf, so that none of them
-needs the storage plugin (store.py) to read its input.
+needs the storage plugin (guarded.py) to read its input.
 """
 
 from typing import List

@@ -62,7 +62,7 @@ class Answer:
     status: str = DELIVERED                      # SCHEDULE-STATUS
 
 
-# -- entry points (storage/store.py, under the write lock) --------------------------------------------
+# -- entry points (storage/guarded.py, under the write lock) --------------------------------------------
 def on_put(collection, href: str, item):
     """The item to store for a client's write of ``item`` into a personal calendar: as
     sent, or with the rooms' answers stamped (then the client gets no ETag)."""
