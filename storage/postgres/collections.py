@@ -98,15 +98,21 @@ class SqlCollection(radicale_storage.BaseCollection):
                                (self._path, href)).fetchone()
         return self._item_of(row) if row else None
 
+    # Items over [server] max_resource_size are left out of listings, as multifilesystem does
+    # with files (one written when the limit was higher); ``_get`` (the booking core's read) keeps them.
     def get_multi(self, hrefs: Iterable[str]):
         hrefs = list(dict.fromkeys(hrefs))
-        found = {row[0]: self._item_of(row) for row in self._db.execute(
-            f"SELECT {ITEM_COLUMNS} FROM items WHERE collection = ? AND href = ANY(?)", (self._path, hrefs))}
-        return [(href, found.get(href)) for href in hrefs]
+        found = {row[0]: row for row in self._db.execute(
+            f"SELECT {ITEM_COLUMNS}, octet_length(text) FROM items WHERE collection = ? AND href = ANY(?)",
+            (self._path, hrefs))}
+        limit = self._storage.max_resource_size
+        return [(href, self._item_of(found[href][:-1]) if href in found else None) for href in hrefs
+                if href not in found or found[href][-1] <= limit]
 
     def get_all(self) -> List[radicale_item.Item]:
         return [self._item_of(row) for row in self._db.execute(
-            f"SELECT {ITEM_COLUMNS} FROM items WHERE collection = ? ORDER BY href", (self._path,))]
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE collection = ? AND octet_length(text) <= ? ORDER BY href",
+            (self._path, self._storage.max_resource_size))]
 
     def _list(self) -> List[str]:
         return [href for (href,) in self._db.execute(
@@ -118,9 +124,9 @@ class SqlCollection(radicale_storage.BaseCollection):
             return
         tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self.tag)
         rows = self._db.execute(
-            f"SELECT {ITEM_COLUMNS} FROM items WHERE collection = ? AND range_start < ? AND range_end > ?"
-            + (" AND component = ?" if tag is not None else ""),
-            (self._path, end, start, *((tag,) if tag is not None else ())))
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE collection = ? AND range_start < ? AND range_end > ? "
+            "AND octet_length(text) <= ?" + (" AND component = ?" if tag is not None else ""),
+            (self._path, end, start, self._storage.max_resource_size, *((tag,) if tag is not None else ())))
         for row in rows:
             item = self._item_of(row)
             yield item, simple and (start <= item.time_range[0] or item.time_range[1] <= end)
@@ -182,11 +188,18 @@ class SqlCollection(radicale_storage.BaseCollection):
 
 class SqlStorage(radicale_storage.BaseStorage):
     _collection_class = SqlCollection
+    # Names are text in rows: every name a Linux file system takes (Radicale limits paths to
+    # what its storage says it can hold; these are what multifilesystem finds on ext4).
+    _is_collision_free = True
+    _supports_unicode = True
+    _supports_trailing_whitespace = True
+    _supports_problematic_chars = True
 
     def __init__(self, configuration):
         super().__init__(configuration)
         self.db = shared(database_url(configuration))
         self.journal = Journal("", configuration)
+        self.max_resource_size = configuration.get("server", "max_resource_size")
 
     def _collection(self, path: str, props=None, modified=None) -> SqlCollection:
         return self._collection_class(self, path, props, modified)
@@ -204,7 +217,7 @@ class SqlStorage(radicale_storage.BaseStorage):
             if not href:
                 return
             item = self._collection(parent)._get(href)
-            if item is not None:
+            if item is not None and len(item.serialize().encode()) <= self.max_resource_size:
                 yield item
             return
         collection = self._collection(sane, *row)
