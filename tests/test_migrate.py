@@ -48,7 +48,9 @@ def source(tmp_path_factory):
     assert srv.put_ics(f"/rooms/{ROOM}/series.ics", MOVED, user="carol").status_code == 201
     assert book(srv, APPROVAL, "20271202T090000Z", "20271202T100000Z", "bob", name="asked.ics").status_code == 201
     assert srv.request("MKCALENDAR", "/bob/mine/", user="bob", data=PERSONAL_CALENDAR).status_code == 201
-    assert srv.put_ics("/bob/mine/own.ics", event("20271203T090000Z", "20271203T100000Z", summary="Own"),
+    assert srv.put_ics("/bob/mine/own.ics", event("20271203T090000Z", "20271203T100000Z", summary="Own",
+                                                       extra="ORGANIZER:mailto:bob@example.org\n"
+                                                             "ATTENDEE:mailto:alice@example.org"),
                        user="bob").status_code == 201
     srv.etags = {path: srv.request("GET", path, user="alice" if "rooms" in path else "bob").headers["ETag"]
                  for path in (f"/rooms/{ROOM}/single.ics", f"/rooms/{ROOM}/series.ics",
@@ -82,6 +84,7 @@ def migrated(source, database, tmp_path_factory):
 def test_the_copy_is_verified_and_says_what_clients_do(migrated):
     assert "every count and every item's ETag match" in migrated.output
     assert "3 users, 1 groups, 1 tokens" in migrated.output
+    assert "1 inbox messages" in migrated.output   # alice's invitation to bob's meeting
     assert "sync again from an empty token" in migrated.output
 
 
@@ -166,7 +169,8 @@ def test_a_run_that_stopped_goes_on_without_duplicates(tmp_path_factory, pg_data
     srv.cli("import", "mlegacy", str(overlapping), "--allow-conflicts")
     srv.cli("import", "mclean", "-", input=event("20271206T090000Z", "20271206T100000Z", uid="c"))
     dry = srv.cli("migrate", "--to", pg_database, "--dry-run")
-    assert "2 items" not in dry.stdout and "nothing was written" in dry.stdout
+    assert "3 items" in dry.stdout and "nothing was written" in dry.stdout
+    assert _count(pg_database, "SELECT count(*) FROM items") == 0
     stopped = srv.cli("migrate", "--to", pg_database, check=False)
     assert stopped.returncode == 1
     assert "NOT copied rooms/mlegacy" in stopped.stdout
