@@ -3,8 +3,9 @@
 What is copied, each through the stores' own methods: every collection (rooms, people's
 calendars and address books, the folders above them) with its properties as stored; every
 item with its href and its text as it is, so its ETag (Radicale's hash of the text) stays
-the same; the rooms' booking index and occupancy rows, rebuilt from those items (a room
-whose bookings overlap fails here, as the database's constraint refuses them); users with
+the same; the rooms' booking index and occupancy rows, rebuilt from those items (bookings
+that overlap earlier ones, as an import --allow-conflicts leaves them, are kept and spared by
+the database's constraint, as the PostgreSQL store's own import does); users with
 their bcrypt hashes (never re-hashed), admin flags and e-mails, groups, API tokens (their
 hashes: the secrets keep working), feeds (the links keep working), mail templates, mails
 not sent yet, schedule inbox messages.  Not copied: web sessions (people sign in again),
@@ -25,10 +26,11 @@ from typing import Callable, Dict, List, Optional, Tuple
 import radicale.item as radicale_item
 from radicale import storage as radicale_storage
 
-from roomcal.storage import context
+from roomcal.storage import clearing, context
+from roomcal.storage.booking import EARLIEST
 from roomcal.storage.context import Actor
 from roomcal.storage.database import database_url
-from roomcal.storage.errors import Refusal
+from roomcal.storage.errors import DoubleBooking, Refusal
 from roomcal.storage.guarded import GuardedCollection, GuardedStorage, room_id_of
 
 BATCH = 500            # items per executemany
@@ -95,9 +97,9 @@ def run(configuration, url: str, *, dry_run: bool = False, say: Callable[[str], 
             with target.db.transaction():
                 progress.mark(COMPLETE)
     if ok:
-        say("sync: every collection's sync-token history starts again here; calendar apps and "
-            "JSON clients sync again from an empty token (web sign-in sessions were not copied "
-            "either: people sign in again)")
+        say("sync: the sync history was not copied: calendar apps and JSON clients start again from an "
+            "empty sync-token (a JSON client holding a collection's latest token goes on); web "
+            "sign-in sessions were not copied either: people sign in on the pages again")
     return ok
 
 
@@ -119,19 +121,35 @@ def _copy(source, target, progress: "Progress", say) -> List[str]:
             say(f"copied {len(users)} users, {len(groups)} groups, {len(tokens)} tokens")
     copied = skipped = 0
     for collection, items in _walk(source):
-        path = collection.path
-        try:
-            with step(f"collection:{path}") as doing:
-                if not doing:
-                    skipped += 1
-                    continue
-                _copy_collection(source, target, collection, items)
-                copied += 1
-                if room_id_of(path) or len(items) >= BATCH:
-                    say(f"copied {path} ({len(items)} items)")
-        except Refusal as refusal:   # a room whose bookings overlap: its transaction is undone
-            failures.append(f"{path}: {refusal.message if hasattr(refusal, 'message') else refusal}")
-            say(f"NOT copied {path}: {failures[-1].split(': ', 1)[1]}")
+        path, spared, failure = collection.path, None, None
+        while True:
+            try:
+                with step(f"collection:{path}") as doing:
+                    if doing:
+                        _copy_collection(source, target, collection, items, spared or ())
+            except DoubleBooking as refusal:
+                if spared is None:   # (that transaction was undone) again, with the overlaps spared
+                    spared = _overlapping(source, collection, items)
+                    if spared:
+                        continue
+                failure = refusal.message
+            except Refusal as refusal:   # a misconfigured room: its transaction is undone
+                failure = refusal.message
+            break
+        if failure:
+            failures.append(f"{path}: {failure}")
+            say(f"NOT copied {path}: {failure}")
+        elif not doing:
+            skipped += 1
+        else:
+            copied += 1
+            if spared:
+                say(f"copied {path} ({len(items)} items): {len(spared)} of its bookings overlap earlier "
+                    "ones, as in the file store (an import --allow-conflicts, a hand edit); they are "
+                    "kept, spared by the database's double-booking constraint, until "
+                    "/api/clear-bookings sorts them out")
+            elif room_id_of(path) or len(items) >= BATCH:
+                say(f"copied {path} ({len(items)} items)")
     say(f"copied {copied} collections" + (f" ({skipped} copied by a previous run)" if skipped else ""))
     with step("feeds") as doing:
         if doing:
@@ -157,7 +175,7 @@ def _copy(source, target, progress: "Progress", say) -> List[str]:
     return failures
 
 
-def _copy_collection(source, target, collection, items) -> None:
+def _copy_collection(source, target, collection, items, spared=()) -> None:
     path = collection.path
     # Radicale's create_collection as it is (not a room's, which adds its defaults and checks).
     super(GuardedStorage, target).create_collection(path, None, _stored_props(collection))
@@ -166,8 +184,17 @@ def _copy_collection(source, target, collection, items) -> None:
         copy.put_as_is([(item.href, radicale_item.Item(collection_path=path, text=item.serialize()))
                         for item in items[start:start + BATCH]])
     if room_id_of(path):
-        copy.reindex()
+        copy.reindex(spared=spared)
     target.journal.restart(path, source.journal.counter(path))
+
+
+def _overlapping(source, collection, items) -> set:
+    """The hrefs of a room's bookings that overlap earlier ones (``clearing.plan``'s rule, over
+    every occurrence, past ones too: the occupancy rows hold them all)."""
+    room, core = collection.room(), source.core
+    plan = clearing.plan(room, [clearing.Stored(item.href, item.serialize()) for item in items], now=EARLIEST,
+                         horizon=core.horizon_of(room, int(time.time())), max_occurrences=core.max_occurrences)
+    return {lost.event.href for lost in plan.deleted + plan.excluded + plan.ignored}
 
 
 def _stored_props(collection) -> dict:
