@@ -94,6 +94,32 @@ def cmd_migrate_db(args):
     print("the database is up to date")
 
 
+def cmd_migrate(args):
+    """`migrate --to URL`: the file store of this configuration into a PostgreSQL database."""
+    from roomcal.storage import migrate
+    if not args.to.startswith(("postgresql://", "postgres://")):
+        raise CliError(f"--to takes a postgresql://USER@HOST:PORT/DB URL, not {args.to!r}")
+    configuration = _configuration(args)
+    logging.getLogger("radicale").setLevel(logging.ERROR)
+    logging.getLogger().addFilter(context.unknown_time_zones)
+    try:
+        ok = migrate.run(configuration, args.to, dry_run=args.dry_run, say=print)
+    except migrate.MigrationError as e:
+        raise CliError(str(e)) from None
+    except Exception as e:
+        if type(e).__module__.split(".")[0] not in ("psycopg", "psycopg_pool"):
+            raise
+        raise CliError(f"cannot migrate to {_without_password(args.to)}: {str(e).strip()}") from None
+    if not ok:
+        print("roomcal: error: the copy does not match the file store (MISMATCH lines above); "
+              "run again to go on, or start from an empty database", file=sys.stderr)
+        return 1
+    if not args.dry_run:
+        print(f"done: set [storage] type = roomcal.storage.postgres and roomcal_database = "
+              f"{_without_password(args.to)} in radicale.conf (or 'roomcal init DIR --database URL'), "
+              "then start the servers")
+
+
 def cmd_serve(args):
     from roomcal.server.serve import serve  # gunicorn and the WSGI app: only this command needs them
     path = roomcal_config.locate(args.config)
@@ -570,6 +596,11 @@ def build_parser():
 
     p = sub.add_parser("migrate-db", help="bring the PostgreSQL database's tables up to this version")
     p.set_defaults(func=cmd_migrate_db)
+
+    p = sub.add_parser("migrate", help="copy this file store into an empty PostgreSQL database and verify it")
+    p.add_argument("--to", required=True, metavar="URL", help="postgresql://USER@HOST:PORT/DB")
+    p.add_argument("--dry-run", action="store_true", help="count what would be copied; write nothing")
+    p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("serve", help="run the server")
     p.add_argument("--workers", type=_positive, default=1)

@@ -428,6 +428,33 @@ class Accounts:
         return self.identity(row[0], read_only=bool(row[2]), via="token")
 
 
+    # -- a copy to another store (storage/migrate.py): hashes as they are, never re-hashed --
+    def export_users(self) -> List[tuple]:
+        """(name, password hash or None, admin, email) of every user."""
+        return [(u.name, self.passwords.get(u.name), u.admin, u.email) for u in self.list_users()]
+
+    def restore_user(self, name: str, hashed: Optional[str], admin: bool, email: str) -> None:
+        with self._db.transaction():
+            if hashed is not None:
+                self.passwords.set(name, hashed)
+            self._put_user(name, admin, email)
+
+    def restore_group(self, group: str, members: List[str]) -> None:
+        """A group and its members as they are (a member need not have a password here)."""
+        with self._db.transaction():
+            self._db.execute("INSERT INTO groups(name) VALUES (?) ON CONFLICT(name) DO NOTHING", (group,))
+            self._db.executemany('INSERT INTO members(grp, "user") VALUES (?, ?) ON CONFLICT(grp, "user") '
+                                 'DO NOTHING', [(group, user) for user in members])
+
+    def export_tokens(self) -> List[tuple]:
+        """(id, user, label, hash, read_only, created) of every token: its secret's hash."""
+        return [tuple(r) for r in self._db.execute(
+            'SELECT id, "user", label, hash, read_only, created FROM tokens ORDER BY id')]
+
+    def restore_tokens(self, rows: List[tuple]) -> None:
+        self._db.executemany('INSERT INTO tokens(id, "user", label, hash, read_only, created) '
+                             'VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING', rows)
+
     # -- sessions of the web pages -------------------------------------------------
     def start_session(self, user: str, now: Optional[float] = None) -> str:
         """A new session for ``user``: the secret for its cookie (not kept)."""

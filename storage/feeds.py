@@ -127,6 +127,15 @@ class Feeds:
         """A removed room takes its feeds along (a new room of the same id starts without)."""
         self._db.execute("DELETE FROM feeds WHERE room = ?", (room_id,))
 
+    def export(self) -> List[tuple]:
+        """Every feed with its secret's hash and salt (storage/migrate.py): the links keep working."""
+        return [tuple(r) for r in self._db.execute(
+            "SELECT id, room, label, busy_only, hash, salt, created, created_by FROM feeds ORDER BY id")]
+
+    def restore(self, rows: List[tuple]) -> None:
+        self._db.executemany("INSERT INTO feeds(id, room, label, busy_only, hash, salt, created, created_by) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING", rows)
+
     def check(self, secret: str) -> Optional[Feed]:
         match = SECRET.fullmatch(secret or "")
         if not match:

@@ -108,10 +108,22 @@ class Journal:
                 self._db.execute("UPDATE sync_counters SET floor = CASE WHEN floor > ? THEN floor ELSE ? END "
                                  "WHERE collection = ?", (row[0], row[0], key))
 
+    def restart(self, collection: str, seq: int) -> None:
+        """A collection copied from another store (storage/migrate.py): its counter goes on from
+        ``seq`` with nothing recorded behind it.  Older tokens are void (the client starts
+        again); the latest one stays valid, the items being the same.  (A counter started at 0
+        would accept old tokens again once it passed them, and hide what changed.)"""
+        self._db.execute("INSERT INTO sync_counters(collection, seq, floor) VALUES (?, ?, ?) "
+                         "ON CONFLICT(collection) DO UPDATE SET seq = excluded.seq, floor = excluded.floor",
+                         (_key(collection), seq, seq))
+
     # -- reads -----------------------------------------------------------------------------
     def current(self, collection: str) -> str:
         """A token for "now": the collection's last number."""
         return f"{PREFIX}{self._counter(collection)[0]}"
+
+    def counter(self, collection: str) -> int:
+        return self._counter(collection)[0]
 
     def _counter(self, collection: str) -> Tuple[int, int]:
         row = self._db.execute("SELECT seq, floor FROM sync_counters WHERE collection = ?",

@@ -319,6 +319,14 @@ class Files:
                 os.unlink(temporary)
             raise
 
+    def names(self) -> list:
+        found = []
+        for folder, _, files in os.walk(self.folder):
+            for file_name in files:
+                if file_name.endswith(".txt") and not file_name.startswith("."):   # not a .tmp- leftover
+                    found.append(os.path.relpath(os.path.join(folder, file_name), self.folder).replace(os.sep, "/"))
+        return sorted(found)
+
     def delete(self, name: str) -> bool:
         try:
             os.unlink(os.path.join(self.folder, name))
@@ -345,6 +353,9 @@ class Table:
         self._db.execute("INSERT INTO mail_templates(name, text, modified) VALUES (?, ?, ?) "
                          "ON CONFLICT(name) DO UPDATE SET text = excluded.text, modified = excluded.modified",
                          (name, text, time.time()))
+
+    def names(self) -> list:
+        return [name for (name,) in self._db.execute("SELECT name FROM mail_templates ORDER BY name")]
 
     def delete(self, name: str) -> bool:
         return self._db.execute("DELETE FROM mail_templates WHERE name = ?", (name,)).rowcount > 0
@@ -409,6 +420,14 @@ class Templates:
     def remove(self, room_id: Optional[str], kind: Optional[str] = None) -> bool:
         check_kind(kind)
         return self._texts.delete(self._name(room_id, kind))
+
+    def stored(self) -> dict:
+        """{name: text} of every template stored (storage/migrate.py), as it is kept."""
+        return {name: self._texts.read(name) for name in self._texts.names()}
+
+    def restore(self, name: str, text: str) -> None:
+        """A template of ``stored`` from another store, as it is (it was checked when set)."""
+        self._texts.write(name, text)
 
     def drop_room(self, room_id: str) -> None:
         """Every template of a room that is removed."""

@@ -49,6 +49,8 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_try);
 # method=PUBLISH) to a confirmation, for any calendar app to add (storage/notify.py).
 LATER_COLUMNS = (("calendar", "TEXT NOT NULL DEFAULT ''"), ("method", "TEXT NOT NULL DEFAULT ''"),
                  ("reply_to", "TEXT NOT NULL DEFAULT ''"), ("attachment", "TEXT NOT NULL DEFAULT ''"))
+EXPORTED = ("created", "recipient", "subject", "body", "kind", "room", "uid", "state", "attempts",
+            "next_try", "last_error", "calendar", "method", "reply_to", "attachment")
 KEEP_SENT = 30 * 86400  # sent rows are kept this long (what went out, for admins)
 STATES = ("pending", "sent", "failed")
 # What ``list`` shows of a mail: never its body (long; and it is the recipient's business).
@@ -159,6 +161,16 @@ class Outbox:
                 (now, recipient, subject, body, kind, room, uid, now,
                  kind, recipient, room, uid, body, now - within)).fetchone()
         return row[0] if row else None
+
+    def export_unsent(self) -> List[tuple]:
+        """The mails not sent yet, pending or failed (``EXPORTED``), oldest first: storage/migrate.py."""
+        return [tuple(r) for r in self._db.execute(
+            f"SELECT {', '.join(EXPORTED)} FROM outbox WHERE state <> 'sent' ORDER BY id")]
+
+    def restore(self, rows: List[tuple]) -> None:
+        """Mails of ``export_unsent`` (new ids, no sender's lease)."""
+        self._db.executemany(f"INSERT INTO outbox({', '.join(EXPORTED)}) VALUES "
+                             f"({', '.join('?' * len(EXPORTED))})", rows)
 
     def next_due(self) -> Optional[float]:
         """When the next pending mail is due (its lease counted), or None."""

@@ -151,6 +151,11 @@ class SqlCollection(radicale_storage.BaseCollection):
         self._storage.journal.record(self._path, [href])
         return self._store_rows([(href, item)])[0]
 
+    def put_as_is(self, items: Sequence[tuple]) -> list:
+        """``(href, item)`` pairs copied from another store (storage/migrate.py): no booking
+        core, no journal, no mail."""
+        return self._store_rows(items)
+
     def _store_rows(self, items: Sequence[tuple]) -> list:
         """Write ``(href, item)`` pairs as they are (admitted by whoever calls)."""
         now = time.time()

@@ -35,12 +35,14 @@ class Collection(GuardedCollection, SqlCollection):
             self._storage.index.lock_room(self.path)
         return RoomView(self, self._storage.index, self.path)
 
-    def reindex(self, trust_stamps: bool = True) -> int:
-        """The room's index and occupancy rows again, from its items."""
+    def reindex(self, trust_stamps: bool = True, spared=()) -> int:
+        """The room's index and occupancy rows again, from its items; ``spared``: hrefs the
+        constraint leaves alone too (overlaps copied from a file store: storage/migrate.py)."""
         index, core = self._storage.index, self._storage.core
         room, items = self.room(), self.get_all()
         unchecked = {href for (href,) in index._db.execute(   # stored by --allow-conflicts: still spared
             "SELECT DISTINCT href FROM occupancy WHERE room = ? AND NOT one_at_a_time", (self.path,))}
+        unchecked.update(spared)
         puts = []
         for item in items:
             try:

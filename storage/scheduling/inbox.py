@@ -130,6 +130,31 @@ class Inbox:
                        'SET seq = CASE WHEN excluded.seq > inbox_floors.seq THEN excluded.seq '
                        'ELSE inbox_floors.seq END', (user, last))
 
+    # -- a copy to another store (storage/migrate.py) ----------------------------------------
+    def export(self) -> Tuple[List[tuple], int]:
+        """((user, href, uid, method, text, created) of every message, oldest first; the last
+        number handed out)."""
+        rows = [tuple(r) for r in self._db.execute(
+            'SELECT "user", href, uid, method, body, created FROM inbox WHERE gone = 0 ORDER BY seq')]
+        return rows, int(self.token()[len(PREFIX):])
+
+    def restore(self, rows: List[tuple], last: int, users) -> None:
+        """Messages of ``export`` with their hrefs, numbered after ``last`` (the source's last
+        number); ``users``' tokens from before are void (no tombstones came along): their
+        clients start again."""
+        with self._db.transaction():
+            self._db.execute("UPDATE inbox_counter SET seq = CASE WHEN seq > ? THEN seq ELSE ? END WHERE id = 1",
+                             (last, last))
+            for user, href, uid, method, text, created in rows:
+                self._db.execute('INSERT INTO inbox(seq, "user", href, uid, method, body, created) '
+                                 'VALUES (?, ?, ?, ?, ?, ?, ?)', (self._next(), user, href, uid, method, text, created))
+            self._db.executemany('INSERT INTO inbox_floors("user", seq) VALUES (?, ?) ON CONFLICT("user") '
+                                 'DO UPDATE SET seq = CASE WHEN excluded.seq > inbox_floors.seq THEN excluded.seq '
+                                 'ELSE inbox_floors.seq END', [(user, last) for user in sorted(set(users))])
+
+    def count(self) -> int:
+        return self._db.execute("SELECT count(*) FROM inbox WHERE gone = 0").fetchone()[0]
+
     # -- reads ----------------------------------------------------------------------------
     def list(self, user: str) -> List[Message]:
         rows = self._db.execute('SELECT href, uid, method, body, created, seq FROM inbox '
