@@ -155,6 +155,12 @@ class Server:
             from support.postgres import drop
             drop(self.database)
 
+    def outbox(self):
+        """Its outbox, where its store keeps it (the SQLite file, or its PostgreSQL database)."""
+        from roomcal.storage.outbox import Outbox
+        from support.databases import Settings
+        return Outbox(os.path.join(self.dir, "data", "outbox.sqlite"), Settings(self.database or ""))
+
     def read_log(self) -> str:
         with open(os.path.join(self.dir, "serve.log"), errors="replace") as f:
             return f.read()
