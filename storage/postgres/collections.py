@@ -257,6 +257,17 @@ class SqlStorage(radicale_storage.BaseStorage):
         self.db.execute("DELETE FROM collections WHERE path = ? OR path LIKE ? ESCAPE '\\'",
                         (path, _like_prefix(path + "/") + "%"))
 
+    def rename_collection(self, path: str, new_path: str) -> bool:
+        """A collection without collections under it (a calendar) under another path, with
+        its items; False if that path is taken."""
+        if self.db.execute("SELECT 1 FROM collections WHERE path = ?", (new_path,)).fetchone():
+            return False
+        self.db.execute("INSERT INTO collections(path, props, modified) "
+                        "SELECT ?, props, ? FROM collections WHERE path = ?", (new_path, time.time(), path))
+        self.db.execute("UPDATE items SET collection = ? WHERE collection = ?", (new_path, path))
+        self.db.execute("DELETE FROM collections WHERE path = ?", (path,))
+        return True
+
     def move(self, item: radicale_item.Item, to_collection, to_href: str) -> None:
         source = item.collection
         self.db.execute("DELETE FROM items WHERE collection = ? AND href = ?", (to_collection.path, to_href))
