@@ -8,6 +8,11 @@ quarantine folder beside the collections (``<data>/quarantine/<room>/``), where 
 admin can read, fix and re-import them; nothing is deleted.
 The caller holds Radicale's storage lock ("r" to check, "w" to repair).
 
+On PostgreSQL (storage/postgres) items are rows: the same checks of their text, of the
+index and of the journal, and the occupancy rows against the bookings; an unparseable
+item goes to the quarantine folder of the host that runs the repair (its text, as a
+file); what is about files (temporary folders, SQLite's ``quick_check``) does not apply.
+
 What is verified, per room:
 - every item file parses (the screen of storage/screen.py, Radicale's reader and
   ``storage.instances.Booking``);
@@ -32,6 +37,7 @@ import radicale.item as radicale_item
 from radicale.storage import multifilesystem
 
 from roomcal.storage import rooms
+from roomcal.storage.database import SQLITE
 from roomcal.storage.errors import Refusal
 from roomcal.storage.index import COLUMNS, Row, _row
 from roomcal.storage.instances import BadBooking, Booking
@@ -79,31 +85,50 @@ def check(storage, room_ids: Optional[Iterable[str]] = None) -> List[Problem]:
     return problems
 
 
+def on_files(storage) -> bool:
+    """Items are files (storage/store.py), not rows of a database (storage/postgres)."""
+    return hasattr(storage, "_get_collection_root_folder")
+
+
 def check_room(storage, room_id: str) -> List[Problem]:
     collection = storage.room_collection(room_id)  # NotFound for an unknown room
-    folder = collection._filesystem_path
     problems: List[Problem] = []
     try:
         tz = collection.room().tz
     except Refusal as e:
         return [Problem(DATABASE, room_id, "room properties", getattr(e, "message", str(e)))]
-    # 1. every item file parses (read from disk, not from Radicale's item cache)
-    for name in sorted(os.listdir(folder)):
-        path = os.path.join(folder, name)
-        if name.startswith(RADICALE_TMP):
-            problems.append(Problem(TEMP, room_id, name, "temporary folder of an interrupted write"))
-            continue
-        if name.startswith(".") or not os.path.isfile(path):
-            continue
-        problems += _garbled(room_id, name, folder)
-        error = parse_error(path, tz, getattr(storage, "_max_vevent_rrule_occurrence", 0))
-        if error:
-            problems.append(Problem(UNPARSEABLE, room_id, name, error))
+    max_rrule = getattr(storage, "_max_vevent_rrule_occurrence", 0)
+    files = on_files(storage)
+    # 1. every item parses (a file read from disk, not from Radicale's item cache; or a row's text)
+    if files:
+        folder = collection._filesystem_path
+        for name in sorted(os.listdir(folder)):
+            path = os.path.join(folder, name)
+            if name.startswith(RADICALE_TMP):
+                problems.append(Problem(TEMP, room_id, name, "temporary folder of an interrupted write"))
+                continue
+            if name.startswith(".") or not os.path.isfile(path):
+                continue
+            problems += _garbled(room_id, name, lambda meant: os.path.lexists(os.path.join(folder, meant)))
+            error = parse_error(path, tz, max_rrule)
+            if error:
+                problems.append(Problem(UNPARSEABLE, room_id, name, error))
+    else:
+        hrefs = set(collection._list())
+        for item in collection.get_all():
+            problems += _garbled(room_id, item.href, hrefs.__contains__)
+            error = text_error(item.serialize(), tz, max_rrule)
+            if error:
+                problems.append(Problem(UNPARSEABLE, room_id, item.href, error))
     # 2. the index matches what a rebuild would write (Radicale skips items it cannot read)
-    expected = {href: collection._row(href, item) for href, item in readable_items(collection)}
+    readable = list(readable_items(collection))
+    expected = {href: collection._row(href, item) for href, item in readable}
     stored = index_rows(storage.index, collection.path)
-    state = storage.index.state(collection.path)
-    stale = state is None or state[0] != collection._fingerprint()
+    if files:
+        state = storage.index.state(collection.path)
+        stale = state is None or state[0] != collection._fingerprint()
+    else:   # written in the items' transaction: never behind them
+        stale = False
     note = " (stale: the server would rebuild it on next use)" if stale else ""
     for href in sorted(set(expected) - set(stored)):
         problems.append(Problem(INDEX, room_id, href, "stored item missing from the booking index" + note))
@@ -115,6 +140,49 @@ def check_room(storage, room_id: str) -> List[Problem]:
                       if getattr(stored[href], f.name) != getattr(expected[href], f.name)]
             problems.append(Problem(INDEX, room_id, href,
                                     f"booking index row differs from the item ({', '.join(fields)})" + note))
+    if not files:
+        wrong = {p.subject for p in problems}   # its index row first
+        problems += check_occupancy(storage, collection, [(href, item) for href, item in readable if href not in wrong])
+    return problems
+
+
+def check_occupancy(storage, collection, items) -> List[Problem]:
+    """PostgreSQL: each booking's occupancy rows are its blocking occurrences (storage/postgres/
+    index.py), each ending after the buffer the room had when it was written (one for all of
+    a booking's rows).  (Rows without a booking cannot be: a foreign key.)"""
+    from roomcal.storage.booking import row_for
+    from roomcal.storage.commit import Put
+    from roomcal.storage.postgres.index import occupancy
+
+    room, core = collection.room(), storage.core
+    stored, expanded = storage.index.occupied(collection.path)
+    puts = []
+    for href, item in items:
+        try:
+            booking = Booking(item.serialize(), room.tz)
+            puts.append(Put(href, item, booking, row_for(href, booking, core.max_occurrences)))
+        except (BadBooking, Refusal, ValueError):
+            continue   # unparseable: reported above, and it blocks nothing
+    spans, _ = occupancy(room, core, puts, 0, core.horizon_of(room, int(time.time())), expanded.get)
+    derived: dict = {}
+    for href, start, end, _ in spans:
+        derived.setdefault(href, []).append((start, end))
+    problems: List[Problem] = []
+    room_id = collection.room_id
+    checked = {p.href for p in puts}
+    for href in sorted(set(derived) | (set(stored) & checked)):
+        mine, held = sorted(derived.get(href, [])), stored.get(href, [])
+        buffers = {end - e for (s, e), (start, end) in zip(mine, held)}
+        if not held:
+            message = "the booking holds none of its time (no occupancy rows)"
+        elif not mine:
+            message = "occupancy rows of a booking that blocks nothing"
+        elif len(mine) != len(held) or any(s != start for (s, _), (start, _) in zip(mine, held)) \
+                or len(buffers) != 1 or min(buffers) < 0:
+            message = f"occupancy rows differ from the booking ({len(held)} stored, {len(mine)} expected)"
+        else:
+            continue
+        problems.append(Problem(INDEX, room_id, href, message))
     return problems
 
 
@@ -131,22 +199,36 @@ def garbled(name: str) -> Optional[str]:
     return meant if meant != name else None
 
 
-def _garbled(room: Optional[str], subject: str, folder: str) -> List[Problem]:
-    """A NAME problem for the entry ``subject`` (its last segment) in ``folder``, if garbled."""
+def _garbled(room: Optional[str], subject: str, taken) -> List[Problem]:
+    """A NAME problem for the entry ``subject`` (its last segment), if garbled; ``taken(name)``:
+    whether its folder holds that name."""
     name = subject.rstrip("/").rsplit("/", 1)[-1]
     meant = garbled(name)
     if meant is None:
         return []
     message = f"stored under a garbled name; it was sent as {meant!r}"
-    if os.path.lexists(os.path.join(folder, meant)):
+    if taken(meant):
         message += ", a name that is taken: rename one of them by hand"
     return [Problem(NAME, room, subject, message)]
 
 
 def check_personal_names(storage) -> List[Problem]:
     """Garbled names of personal calendars (``user/calendar/``) and of their items."""
-    root = storage._get_collection_root_folder()
     problems: List[Problem] = []
+    if not on_files(storage):
+        paths = [path for (path,) in storage.db.execute("SELECT path FROM collections ORDER BY path")]
+        existing = set(paths)
+        for path in paths:
+            user, _, calendar = path.partition("/")
+            if user == rooms.ROOMS or not calendar or "/" in calendar:
+                continue
+            hrefs = [href for (href,) in storage.db.execute(
+                "SELECT href FROM items WHERE collection = ? ORDER BY href", (path,))]
+            for href in hrefs:
+                problems += _garbled(None, f"{path}/{href}", set(hrefs).__contains__)
+            problems += _garbled(None, f"{path}/", lambda meant: f"{user}/{meant}" in existing)
+        return problems
+    root = storage._get_collection_root_folder()
     for user in _listdir(root):
         home = os.path.join(root, user)
         if user.startswith(".") or user == rooms.ROOMS or not os.path.isdir(home):
@@ -157,8 +239,10 @@ def check_personal_names(storage) -> List[Problem]:
                 continue
             for href in _listdir(folder):  # items first: repair renames them before their folder
                 if not href.startswith(".") and os.path.isfile(os.path.join(folder, href)):
-                    problems += _garbled(None, f"{user}/{calendar}/{href}", folder)
-            problems += _garbled(None, f"{user}/{calendar}/", home)
+                    problems += _garbled(None, f"{user}/{calendar}/{href}",
+                                         lambda meant: os.path.lexists(os.path.join(folder, meant)))
+            problems += _garbled(None, f"{user}/{calendar}/",
+                                 lambda meant: os.path.lexists(os.path.join(home, meant)))
     return problems
 
 
@@ -179,7 +263,7 @@ def rebuild_index(collection) -> int:
     off, so reindex fails), the same rows without the unreadable items."""
     try:
         return collection.reindex(trust_stamps=False)
-    except RuntimeError:
+    except RuntimeError:   # files only: rows are items Radicale need not read
         fingerprint, newest = collection._fingerprint(), collection._newest_item()
         rows, stamps = [], []
         for href, item in readable_items(collection):
@@ -199,6 +283,11 @@ def parse_error(path: str, tz, max_rrule: int = 0) -> Optional[str]:
         return "not UTF-8"
     except OSError as e:
         return f"cannot be read ({e.strerror})"
+    return text_error(text, tz, max_rrule)
+
+
+def text_error(text: str, tz, max_rrule: int = 0) -> Optional[str]:
+    """Why an item's text cannot be read as a booking, or None."""
     try:
         screen(text)
     except UnsafeCalendar as e:
@@ -227,7 +316,8 @@ def index_rows(index, room_key: str) -> dict:
 def check_database(storage) -> List[Problem]:
     """SQLite integrity of the index/journal file(s) and the journal's sanity."""
     problems: List[Problem] = []
-    for path in sorted({storage.index.path, storage.journal.path}):
+    sqlite_files = {storage.index.path, storage.journal.path} if storage.journal._db.dialect == SQLITE else ()
+    for path in sorted(sqlite_files):
         try:
             conn = sqlite3.connect(path, timeout=60)
             try:
@@ -256,6 +346,8 @@ def check_database(storage) -> List[Problem]:
 def check_stray_files(storage) -> List[Problem]:
     """Temporary files of interrupted writes outside the rooms' folders."""
     problems: List[Problem] = []
+    if not on_files(storage):
+        return problems   # a database's transaction leaves nothing half-written behind
     root = storage._get_collection_root_folder()
     room_folders = {os.path.join(root, rooms.ROOMS, room_id) for room_id in storage.registry.ids()}
     for dirpath, dirnames, _ in os.walk(root):
@@ -325,12 +417,17 @@ def quarantine(storage, problem: Problem) -> None:
     """Move an unreadable item of a room into the quarantine folder; clients syncing the room
     see it removed (the journal records it)."""
     collection = storage.room_collection(problem.room)
-    source = os.path.join(collection._filesystem_path, problem.subject)
     folder = os.path.join(quarantine_folder(storage), problem.room)
     os.makedirs(folder, exist_ok=True)
     target = os.path.join(folder, time.strftime("%Y%m%dT%H%M%S-") + problem.subject)
     storage.journal.record(collection.path, [problem.subject])
-    shutil.move(source, target)
+    if on_files(storage):
+        shutil.move(os.path.join(collection._filesystem_path, problem.subject), target)
+    else:   # the row's text to this host's quarantine first, then the row goes (in the transaction)
+        item = collection._get(problem.subject)
+        with open(target, "w", encoding="utf-8", newline="") as f:
+            f.write(item.serialize())
+        collection._remove_row(problem.subject)
     problem.message += f"; moved to {target}"
     problem.repaired = True
 
@@ -341,13 +438,17 @@ def rename_garbled(storage, problem: Problem) -> bool:
     journal records both hrefs and a room's index is rebuilt; a renamed calendar's journal
     starts again (its URL is new to every client).  A taken name or an unreadable item is
     left alone."""
+    files = on_files(storage)
     if problem.subject.endswith("/"):  # a personal calendar: "user/calendar/"
         user, name = problem.subject.strip("/").split("/")
-        home = os.path.join(storage._get_collection_root_folder(), user)
         meant = garbled(name)
-        if os.path.lexists(os.path.join(home, meant)):
+        if files:
+            home = os.path.join(storage._get_collection_root_folder(), user)
+            if os.path.lexists(os.path.join(home, meant)):
+                return False
+            os.rename(os.path.join(home, name), os.path.join(home, meant))
+        elif not storage.rename_collection(f"{user}/{name}", f"{user}/{meant}"):
             return False
-        os.rename(os.path.join(home, name), os.path.join(home, meant))
         storage.journal.reset(f"{user}/{name}")
         storage.journal.reset(f"{user}/{meant}")
         return True
@@ -357,7 +458,8 @@ def rename_garbled(storage, problem: Problem) -> bool:
         path, href = problem.subject.rsplit("/", 1)
         collection = next(iter(storage.discover(f"/{path}/")))
     meant = garbled(href)
-    if os.path.lexists(os.path.join(collection._filesystem_path, meant)):
+    if (os.path.lexists(os.path.join(collection._filesystem_path, meant)) if files
+            else meant in collection._list()):
         return False
     try:
         item = collection._get(href, verify_href=False)
@@ -366,7 +468,11 @@ def rename_garbled(storage, problem: Problem) -> bool:
     if item is None:
         return False
     storage.journal.record(collection.path, [href, meant])
-    multifilesystem.Storage.move(storage, item, collection, meant)
+    if files:
+        multifilesystem.Storage.move(storage, item, collection, meant)
+    else:   # the backend's own move, not the booking core's (the booking stays where it is)
+        from roomcal.storage.postgres.collections import SqlStorage
+        SqlStorage.move(storage, item, collection, meant)
     if problem.room is not None:
         rebuild_index(collection)
     return True

@@ -155,6 +155,12 @@ class Server:
             from support.postgres import drop
             drop(self.database)
 
+    def outbox(self):
+        """Its outbox, where its store keeps it (the SQLite file, or its PostgreSQL database)."""
+        from roomcal.storage.outbox import Outbox
+        from support.databases import Settings
+        return Outbox(os.path.join(self.dir, "data", "outbox.sqlite"), Settings(self.database or ""))
+
     def read_log(self) -> str:
         with open(os.path.join(self.dir, "serve.log"), errors="replace") as f:
             return f.read()
@@ -290,8 +296,9 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="module")
-def smtp():
-    """A real SMTP server on loopback for the module (tests/support/smtp.py)."""
+def smtp(store):
+    """A real SMTP server on loopback for the module (tests/support/smtp.py); one per store
+    the module runs on, so that one store's servers never see the other's mail."""
     from support.smtp import Smtp   # here: support/smtp.py imports this module
     receiver = Smtp()
     receiver.start()
@@ -332,6 +339,8 @@ ON_BOTH_STORES = {
     "test_replace.py", "test_freebusy.py", "test_scheduling.py", "test_clear_bookings.py",
     "test_admin_api.py", "test_principals.py", "test_thunderbird_scheduling.py",
     "test_logins.py", "test_limits.py",
+    "test_refusal_mail.py", "test_notifications.py", "test_mail_loop.py", "test_check_in.py", "test_feeds.py",
+    "test_delivery.py", "test_hostile_ical.py", "test_check.py",
 }
 
 

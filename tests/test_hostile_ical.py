@@ -24,6 +24,7 @@ from dateutil import rrule as dateutil_rrule
 from conftest import assert_no_500, event
 from roomcal.storage import rrule_budget
 from roomcal.storage.screen import UnsafeCalendar, screen
+from support.stored import item_names, write_item
 
 EVIL_TZ = """BEGIN:VCALENDAR\r
 VERSION:2.0\r
@@ -372,21 +373,14 @@ def test_iana_name_with_made_up_rules_means_the_iana_zone(srv):
     assert r.status_code == 207 and f"{uid}.ics" in r.text, r.text
 
 
-def room_folder(srv, room_id):
-    return os.path.join(srv.dir, "data", "collections", "collection-root", "rooms", room_id)
-
-
 def test_a_stored_pathological_item_slows_nothing_and_is_quarantined(srv):
     """Written before this screen existed (or by hand): the room keeps answering fast, the item
     is skipped with a WARNING, and `roomcal check --repair` moves it out and says where."""
     srv.add_room("legacy", "--timezone", "UTC")
     assert srv.put_ics("/rooms/legacy/good.ics", event("20270301T100000Z", "20270301T110000Z", uid="good"),
                        user="alice").status_code == 201
-    folder = room_folder(srv, "legacy")
-    with open(os.path.join(folder, "evil.ics"), "w", newline="") as f:
-        f.write(with_rule("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", uid="evil"))
-    with open(os.path.join(folder, "zone.ics"), "w", newline="") as f:
-        f.write(EVIL_TZ.format(uid="zone"))
+    write_item(srv, "legacy", "evil.ics", with_rule("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", uid="evil"))
+    write_item(srv, "legacy", "zone.ics", EVIL_TZ.format(uid="zone"))
     requests_made = [
         ("PROPFIND", "/rooms/legacy/", {"Depth": "1"}),
         ("GET", "/rooms/legacy/", {"Accept": "application/json"}),
@@ -401,12 +395,14 @@ def test_a_stored_pathological_item_slows_nothing_and_is_quarantined(srv):
             assert costs.cpu < (2.0 if attempt == 0 else 0.5), (path, costs.cpu)
     assert srv.put_ics("/rooms/legacy/clash.ics", event("20270301T103000Z", "20270301T104500Z"),
                        user="alice").status_code == 409   # the good booking still counts
-    assert re.search(r"WARNING.*(evil|zone)\.ics", srv.read_log())
+    if srv.store == "file":   # its index, stale, was rebuilt: the items were read (once)
+        assert re.search(r"WARNING.*(evil|zone)\.ics", srv.read_log())
+    # (On PostgreSQL nothing above reads them: rows carry what listings need.)
     result = srv.cli("check", "legacy", "--repair", check=False)
     assert "unparseable: legacy: evil.ics" in result.stdout and "moved to " in result.stdout, result.stdout
     quarantine = os.path.join(srv.dir, "data", "quarantine", "legacy")
     assert sorted(name.split("-", 1)[1] for name in os.listdir(quarantine)) == ["evil.ics", "zone.ics"]
-    assert sorted(n for n in os.listdir(folder) if not n.startswith(".")) == ["good.ics"]
+    assert item_names(srv, "legacy") == ["good.ics"]
     assert srv.cli("check", "legacy", check=False).returncode == 0
 
 

@@ -359,7 +359,7 @@ def test_a_mail_held_by_a_killed_sender_goes_out_when_a_sender_starts(srv, smtp)
         srv.stop()
         dead = subprocess.Popen(["true"])
         dead.wait()   # a pid that was a process and is gone
-        outbox = Outbox(os.path.join(srv.dir, "data", "outbox.sqlite"))
+        outbox = srv.outbox()
         held = outbox.claim(f"{dead.pid}-killed", lease=300, now=time.time() + 3600)   # whenever due
         assert held is not None and uid in held.subject
         srv.start()
@@ -372,7 +372,7 @@ def test_a_line_break_never_reaches_a_mail_header(srv, smtp):
     """A recipient or subject with a line break (an address stored before addresses were
     checked, a row written by hand) would end the header block or add a "Bcc:": such a
     mail fails for good at once, nothing of it goes out, and the next mail does."""
-    outbox = Outbox(os.path.join(srv.dir, "data", "outbox.sqlite"))
+    outbox = srv.outbox()
     tag = uuid.uuid4().hex[:6]
     bad = [outbox.add(f"{ALICE_MAIL}\nBcc: eve@example.org", f"Injected {tag}", "body", kind="cancelled"),
            outbox.add(ALICE_MAIL, f"Split {tag}\r\nBcc: eve@example.org", "body", kind="cancelled")]

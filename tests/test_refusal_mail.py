@@ -6,7 +6,6 @@ without an e-mail; a client retrying the same refused PUT gets one mail.
 """
 
 import datetime
-import os
 import uuid
 import xml.etree.ElementTree as ET
 import zoneinfo
@@ -49,7 +48,7 @@ def new_room(srv, *options) -> str:
 
 def refusals(srv, room_id):
     """The refusal mails the server queued about a room (sent or not)."""
-    return [m for m in Outbox(os.path.join(srv.dir, "data", "outbox.sqlite")).list()
+    return [m for m in srv.outbox().list()
             if m["kind"] == "refused" and m["room"] == room_id]
 
 

@@ -90,7 +90,9 @@ class SqlCollection(radicale_storage.BaseCollection):
     # -- items -----------------------------------------------------------------------------
     def _item_of(self, row) -> radicale_item.Item:
         href, uid, etag, component, start, end, text, modified = row
+        # The top component's name too: a listing's content types then parse no item.
         return radicale_item.Item(collection=self, href=href, uid=uid, etag=etag, component_name=component,
+                                  name="VCARD" if component == "VCARD" else "VCALENDAR",
                                   time_range=(start, end), text=text, last_modified=_http_date(modified))
 
     def _get(self, href: str, verify_href: bool = True) -> Optional[radicale_item.Item]:
@@ -272,6 +274,17 @@ class SqlStorage(radicale_storage.BaseStorage):
             return
         self.db.execute("DELETE FROM collections WHERE path = ? OR path LIKE ? ESCAPE '\\'",
                         (path, _like_prefix(path + "/") + "%"))
+
+    def rename_collection(self, path: str, new_path: str) -> bool:
+        """A collection without collections under it (a calendar) under another path, with
+        its items; False if that path is taken."""
+        if self.db.execute("SELECT 1 FROM collections WHERE path = ?", (new_path,)).fetchone():
+            return False
+        self.db.execute("INSERT INTO collections(path, props, modified) "
+                        "SELECT ?, props, ? FROM collections WHERE path = ?", (new_path, time.time(), path))
+        self.db.execute("UPDATE items SET collection = ? WHERE collection = ?", (new_path, path))
+        self.db.execute("DELETE FROM collections WHERE path = ?", (path,))
+        return True
 
     def move(self, item: radicale_item.Item, to_collection, to_href: str) -> None:
         """One UPDATE (journaled by the caller, storage/guarded.py, as every MOVE)."""

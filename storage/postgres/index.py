@@ -13,7 +13,7 @@ constraint can count.
 
 import datetime
 import time
-from typing import Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import psycopg
 
@@ -42,27 +42,45 @@ class OccupancyIndex(Index):
         hrefs = [*remove, *(p.href for p in put)]
         self._db.executemany("DELETE FROM occupancy WHERE room = ? AND href = ?", [(room_key, h) for h in hrefs])
         now = int(time.time()) if now is None else now
-        horizon = core.horizon_of(room, now)
-        buffer = room.buffer_seconds()
-        rows, expanded = [], []
-        for p in put:
-            if p.booking is None or not p.row.blocking:
-                continue
-            # An admin's import --allow-conflicts stores what overlaps on purpose (legacy data,
-            # to be sorted out with clear-bookings): the constraint spares those rows.
-            one_at_a_time = room.rules.quantity == 1 and p.checked
-            last = until(p.booking, horizon)
-            for o in p.booking.occurrences(EARLIEST, last, core.max_occurrences):
-                if o.blocking:
-                    start, end = overlap.occupied(o.start, o.end, buffer)
-                    rows.append((room_key, p.href, _moment(start), _moment(end), one_at_a_time))
-            if p.booking.infinite:
-                expanded.append((room_key, p.href, last))
+        spans, expanded = occupancy(room, core, put, room.buffer_seconds(), core.horizon_of(room, now))
         try:
             self._db.executemany("INSERT INTO occupancy(room, href, during, one_at_a_time) "
-                                 "VALUES (?, ?, tstzrange(?, ?, '[)'), ?)", rows)
+                                 "VALUES (?, ?, tstzrange(?, ?, '[)'), ?)",
+                                 [(room_key, href, _moment(start), _moment(end), one_at_a_time)
+                                  for href, start, end, one_at_a_time in spans])
             self._db.executemany("INSERT INTO expanded(room, href, until) VALUES (?, ?, ?) "
-                                 "ON CONFLICT(room, href) DO UPDATE SET until = excluded.until", expanded)
+                                 "ON CONFLICT(room, href) DO UPDATE SET until = excluded.until",
+                                 [(room_key, href, last) for href, last in expanded])
         except psycopg.errors.ExclusionViolation:
             raise DoubleBooking(f"{room.name} is already booked at that time: another booking was "
                                 "saved at the same moment. Nothing was changed; choose another time.") from None
+
+    def occupied(self, room_key: str) -> Tuple[Dict[str, List[tuple]], Dict[str, int]]:
+        """What is stored: the spans (seconds) of each booking's occupancy rows, in order, and
+        how far each open series was expanded."""
+        spans: Dict[str, List[tuple]] = {}
+        for href, start, end in self._db.execute(
+                "SELECT href, extract(epoch FROM lower(during))::bigint, extract(epoch FROM upper(during))::bigint "
+                "FROM occupancy WHERE room = ? ORDER BY href, lower(during)", (room_key,)):
+            spans.setdefault(href, []).append((start, end))
+        return spans, dict(self._db.execute("SELECT href, until FROM expanded WHERE room = ?", (room_key,)).fetchall())
+
+
+def occupancy(room, core, put: Sequence, buffer: int, horizon: int, until_of=lambda href: None):
+    """(href, start, end, one_at_a_time) of every blocking occurrence of the bookings ``put``,
+    and (href, until) of each open series: expanded up to ``until_of(href)``, else ``horizon``."""
+    spans, expanded = [], []
+    for p in put:
+        if p.booking is None or not p.row.blocking:
+            continue
+        # An admin's import --allow-conflicts stores what overlaps on purpose (legacy data,
+        # to be sorted out with clear-bookings): the constraint spares those rows.
+        one_at_a_time = room.rules.quantity == 1 and p.checked
+        last = (p.booking.infinite and until_of(p.href)) or until(p.booking, horizon)
+        for o in p.booking.occurrences(EARLIEST, last, core.max_occurrences):
+            if o.blocking:
+                start, end = overlap.occupied(o.start, o.end, buffer)
+                spans.append((p.href, start, end, one_at_a_time))
+        if p.booking.infinite:
+            expanded.append((p.href, last))
+    return spans, expanded

@@ -59,3 +59,20 @@ def drop_template() -> None:
     if _template is not None:
         drop(_url(_template))
         _template = None
+
+
+def execute(url: str, sql: str, params=()):
+    """One statement on ``url``'s database, as an admin's psql would run it: its rows, or
+    how many it changed."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        cursor = conn.execute(sql, params)
+        return cursor.fetchall() if cursor.description else cursor.rowcount
+
+
+def store_by_hand(url: str, collection: str, href: str, text: str, uid: str = "") -> None:
+    """An item row written past the server (before a check existed, by hand), as the file
+    store's tests write an item file: nothing of the text is read."""
+    from radicale.item import get_etag
+    execute(url, "INSERT INTO items(collection, href, uid, etag, component, range_start, range_end, text, "
+                 "modified) VALUES (%s, %s, %s, %s, 'VEVENT', 0, 9223372036854775807, %s, "
+                 "extract(epoch FROM now()))", (collection, href, uid or href, get_etag(text), text))
