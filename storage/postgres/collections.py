@@ -182,6 +182,9 @@ class SqlCollection(radicale_storage.BaseCollection):
 
 class SqlStorage(radicale_storage.BaseStorage):
     _collection_class = SqlCollection
+    # A row holds any name a Linux file system holds: Radicale need not narrow the paths
+    # it accepts (it does when a storage says it cannot, answering 400 to unicode names).
+    _supports_unicode = _supports_trailing_whitespace = _supports_problematic_chars = True
 
     def __init__(self, configuration):
         super().__init__(configuration)
