@@ -94,6 +94,8 @@ class SqlCollection(radicale_storage.BaseCollection):
                                   time_range=(start, end), text=text, last_modified=_http_date(modified))
 
     def _get(self, href: str, verify_href: bool = True) -> Optional[radicale_item.Item]:
+        if verify_href and not _is_safe(href):
+            return None
         row = self._db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE collection = ? AND href = ?",
                                (self._path, href)).fetchone()
         return self._item_of(row) if row else None
@@ -101,7 +103,8 @@ class SqlCollection(radicale_storage.BaseCollection):
     def get_multi(self, hrefs: Iterable[str]):
         hrefs = list(dict.fromkeys(hrefs))
         found = {row[0]: self._item_of(row) for row in self._db.execute(
-            f"SELECT {ITEM_COLUMNS} FROM items WHERE collection = ? AND href = ANY(?)", (self._path, hrefs))}
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE collection = ? AND href = ANY(?)",
+            (self._path, [href for href in hrefs if _is_safe(href)]))}
         return [(href, found.get(href)) for href in hrefs]
 
     def get_all(self) -> List[radicale_item.Item]:
@@ -150,6 +153,7 @@ class SqlCollection(radicale_storage.BaseCollection):
         now = time.time()
         rows = []
         for href, item in items:
+            _check_safe(href)
             item.prepare()   # UID, ETag, component and time range, as Radicale's cache keeps them
             start, end = item.time_range
             rows.append((self._path, href, item.uid, item.etag, item.component_name, start, end,
@@ -167,6 +171,7 @@ class SqlCollection(radicale_storage.BaseCollection):
                 for href, item in items]
 
     def _remove_row(self, href: str) -> None:
+        _check_safe(href)
         if self._db.execute("DELETE FROM items WHERE collection = ? AND href = ?",
                             (self._path, href)).rowcount == 0:
             raise radicale_storage.ComponentNotFoundError(href)
@@ -201,6 +206,8 @@ class SqlStorage(radicale_storage.BaseStorage):
 
     def discover(self, path: str, depth: str = "0", child_context_manager=None, user_groups=set()):
         sane = path.strip("/")
+        if sane and not all(_is_safe(part) for part in sane.split("/")):
+            return   # a name no file system folder or file could have: nothing there
         row = self.db.execute("SELECT props, modified FROM collections WHERE path = ?", (sane,)).fetchone()
         if row is None:
             parent, _, href = sane.rpartition("/")
@@ -260,6 +267,7 @@ class SqlStorage(radicale_storage.BaseStorage):
 
     def move(self, item: radicale_item.Item, to_collection, to_href: str) -> None:
         source = item.collection
+        _check_safe(to_href)
         self.db.execute("DELETE FROM items WHERE collection = ? AND href = ?", (to_collection.path, to_href))
         now = time.time()
         self.db.execute("UPDATE items SET collection = ?, href = ?, modified = ? WHERE collection = ? AND href = ?",
@@ -268,6 +276,16 @@ class SqlStorage(radicale_storage.BaseStorage):
 
     def verify(self) -> bool:
         return True
+
+
+def _is_safe(href: str) -> bool:
+    """The names the file store can hold (multifilesystem): no "", ".x", "x~", "..", "/"."""
+    return pathutils.is_safe_filesystem_path_component(href)
+
+
+def _check_safe(href: str) -> None:
+    if not _is_safe(href):
+        raise pathutils.UnsafePathError(href)   # a ValueError: Radicale answers 400
 
 
 def _like_prefix(text: str) -> str:
