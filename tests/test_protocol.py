@@ -194,6 +194,21 @@ def test_every_way_into_a_room_refuses_a_task(server):
         f"/rooms/{room_id}/e.ics"]
 
 
+def stored_props(server, path, props=None) -> dict:
+    """A collection's properties as the store holds them (its .Radicale.props, its row),
+    or written there behind the server's back."""
+    if server.store == "file":
+        props_file = f"{server.dir}/data/collections/collection-root/{path}/.Radicale.props"
+        with open(props_file, "r" if props is None else "w") as f:
+            return json.load(f) if props is None else json.dump(props, f)
+    import psycopg
+    with psycopg.connect(server.database) as db:
+        if props is not None:
+            db.execute("UPDATE collections SET props = %s WHERE path = %s", (json.dumps(props), path))
+            return props
+        return json.loads(db.execute("SELECT props FROM collections WHERE path = %s", (path,)).fetchone()[0])
+
+
 def test_rooms_advertise_events_only(server, tmp_path):
     room_id = new_room(server, "pradv")
     assert components_of(server, f"/rooms/{room_id}/") == ["VEVENT"]
@@ -207,13 +222,10 @@ def test_rooms_advertise_events_only(server, tmp_path):
         '<C:supported-calendar-component-set><C:comp name="VTODO"/></C:supported-calendar-component-set>'
         '</D:prop></D:set></D:propertyupdate>'))
     assert proppatch.status_code == 207
-    props_file = f"{server.dir}/data/collections/collection-root/rooms/{room_id}/.Radicale.props"
-    with open(props_file) as f:
-        props = json.load(f)
+    props = stored_props(server, f"rooms/{room_id}")
     assert props["C:supported-calendar-component-set"] == "VTODO"
     del props["C:supported-calendar-component-set"]
-    with open(props_file, "w") as f:
-        json.dump(props, f)
+    stored_props(server, f"rooms/{room_id}", props)
     assert components_of(server, f"/rooms/{room_id}/") == ["VEVENT"]
     assert server.put_ics(f"/rooms/{room_id}/t.ics", TODO.format(uid=uuid.uuid4()),
                           user=ALICE).status_code == 403
