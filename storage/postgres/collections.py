@@ -72,10 +72,15 @@ class SqlCollection(radicale_storage.BaseCollection):
 
     @property
     def etag(self) -> str:
-        """Changes with every write of an item (the journal's counter) and of the properties."""
-        counter = self._storage.journal.current(self._path)
-        return '"%s"' % sha256(f"{self._path}\n{counter}\n{self.get_meta() and json.dumps(self.get_meta(), sort_keys=True)}"
-                               .encode()).hexdigest()
+        """Radicale's (BaseCollection.etag): a hash of every item's href and ETag and of the
+        properties, from the rows without reading an item, so it changes with any write,
+        a whole-collection PUT or a MOVE included, and never without one."""
+        etag = sha256()
+        for href, item_etag in self._db.execute(
+                "SELECT href, etag FROM items WHERE collection = ? ORDER BY href", (self._path,)):
+            etag.update((href + "/" + item_etag).encode())
+        etag.update(json.dumps(self.get_meta(), sort_keys=True).encode())
+        return '"%s"' % etag.hexdigest()
 
     def modified(self, href: Optional[str] = None) -> Optional[float]:
         """When an item, or the collection (its list of items, its properties), last changed."""
