@@ -273,6 +273,10 @@ class SqlStorage(radicale_storage.BaseStorage):
     def move(self, item: radicale_item.Item, to_collection, to_href: str) -> None:
         source = item.collection
         _check_safe(to_href)
+        # Sync clients of both calendars see it, as with upload and delete here (Radicale's
+        # history finds it by the items' ETags on the file store).
+        self.journal.record(source.path, [item.href])
+        self.journal.record(to_collection.path, [to_href])
         self.db.execute("DELETE FROM items WHERE collection = ? AND href = ?", (to_collection.path, to_href))
         now = time.time()
         self.db.execute("UPDATE items SET collection = ?, href = ?, modified = ? WHERE collection = ? AND href = ?",
