@@ -332,6 +332,8 @@ ON_BOTH_STORES = {
     "test_replace.py", "test_freebusy.py", "test_scheduling.py", "test_clear_bookings.py",
     "test_admin_api.py", "test_principals.py", "test_thunderbird_scheduling.py",
     "test_logins.py", "test_limits.py",
+    "test_protocol.py", "test_rights_matrix.py", "test_discovery.py", "test_inbox.py", "test_input.py",
+    "test_seed_api.py", "test_openapi.py",
 }
 
 
