@@ -197,11 +197,13 @@ class PasswordTable:
         self._db = db
 
     def get(self, name: str) -> Optional[str]:
+        if not name:   # nobody, as a ":hash" line of an htpasswd file: an empty name must not log in
+            return None
         row = self._db.execute("SELECT hash FROM passwords WHERE name = ?", (name,)).fetchone()
         return row[0] if row else None
 
     def names(self) -> set:
-        return {r[0] for r in self._db.execute("SELECT name FROM passwords")}
+        return {r[0] for r in self._db.execute("SELECT name FROM passwords WHERE name <> ''")}
 
     def add(self, name: str, hashed: str) -> bool:
         """False (and nothing written) when ``name`` has a password already."""

@@ -341,6 +341,8 @@ ON_BOTH_STORES = {
     "test_logins.py", "test_limits.py",
     "test_refusal_mail.py", "test_notifications.py", "test_mail_loop.py", "test_check_in.py", "test_feeds.py",
     "test_delivery.py", "test_hostile_ical.py", "test_check.py",
+    "test_protocol.py", "test_rights_matrix.py", "test_discovery.py", "test_inbox.py", "test_input.py",
+    "test_seed_api.py", "test_openapi.py",
 }
 
 

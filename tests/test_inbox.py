@@ -3,6 +3,7 @@ the copies in their calendar, through the real server; and storage/scheduling/in
 and sync tokens without HTTP.
 """
 
+import contextlib
 import glob
 import os
 import sqlite3
@@ -10,6 +11,7 @@ import uuid
 import xml.etree.ElementTree as ET
 
 import icalendar
+import psycopg
 import pytest
 
 from conftest import assert_no_500, new_room
@@ -241,9 +243,15 @@ def test_rooms_answer_themselves_and_get_no_messages(srv):
     put(srv, ANN, uid, meeting(uid, f"{TUESDAY}T190000Z", f"{TUESDAY}T200000Z",
                                f"ATTENDEE;CUTYPE=ROOM;PARTSTAT=NEEDS-ACTION:mailto:{room}@rooms.localhost"))
     assert messages(srv, ANN, uid) == []
-    [path] = glob.glob(os.path.join(srv.dir, "**", "roomcal-inbox.sqlite"), recursive=True)
-    with sqlite3.connect(path) as db:
-        assert db.execute("SELECT count(*) FROM inbox WHERE user = ?", (room,)).fetchone()[0] == 0
+    # Not even a row (messages could hide one): in the inbox's SQLite file, or its table on PostgreSQL.
+    count = 'SELECT count(*) FROM inbox WHERE "user" = %s'
+    if srv.store == "file":
+        [path] = glob.glob(os.path.join(srv.dir, "**", "roomcal-inbox.sqlite"), recursive=True)
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            assert db.execute(count.replace("%s", "?"), (room,)).fetchone()[0] == 0
+    else:
+        with psycopg.connect(srv.database) as db:
+            assert db.execute(count, (room,)).fetchone()[0] == 0
 
 
 # -- the store, without HTTP ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import re
 import uuid
 
 import bcrypt
+import psycopg
 import pytest
 import requests
 
@@ -204,17 +205,31 @@ def users_file(srv) -> str:
     return os.path.join(srv.dir, "data", "users")
 
 
+def password_names(srv) -> list:
+    """The names that have a password: the htpasswd file's lines, or PostgreSQL's rows."""
+    if srv.store == "file":
+        with open(users_file(srv)) as f:
+            return [line.partition(":")[0] for line in f]
+    with psycopg.connect(srv.database) as db:
+        return [name for (name,) in db.execute("SELECT name FROM passwords")]
+
+
 def test_a_user_name_with_a_trailing_newline_is_refused(srv):
     answer = srv.cli("user", "add", "eve\n", "--password", "eve-pw", check=False)
     assert answer.returncode != 0 and "user name" in answer.stderr.lower(), answer
-    with open(users_file(srv)) as f:
-        assert not [line for line in f if line.startswith((":", "eve"))]
+    assert not [name for name in password_names(srv) if name == "" or name.startswith("eve")]
     assert requests.get(srv.url + "/api/rooms", auth=("", "eve-pw"), timeout=30).status_code == 401
 
 
 def test_a_password_line_without_a_name_never_logs_in(srv):
-    with open(users_file(srv), "a") as f:  # what the old writer produced for "eve\n"
-        f.write(":" + bcrypt.hashpw(b"nobody-pw", bcrypt.gensalt(4)).decode() + "\n")
+    # what the old writer produced for "eve\n"
+    hashed = bcrypt.hashpw(b"nobody-pw", bcrypt.gensalt(4)).decode()
+    if srv.store == "file":
+        with open(users_file(srv), "a") as f:
+            f.write(":" + hashed + "\n")
+    else:
+        with psycopg.connect(srv.database) as db:
+            db.execute("INSERT INTO passwords(name, hash) VALUES ('', %s)", (hashed,))
     for method, path in (("GET", "/api/rooms"), ("PROPFIND", "/")):
         answer = requests.request(method, srv.url + path, auth=("", "nobody-pw"), timeout=30)
         assert answer.status_code == 401, (method, answer.text)
@@ -239,7 +254,12 @@ def test_e_mail_addresses_are_one_address_on_every_path(srv, email):
 def test_room_ids_with_a_newline_are_refused(srv, room):
     answer = srv.cli("room", "add", "in-r1\n", "--name", "R", check=False)
     assert answer.returncode != 0 and "room id" in answer.stderr.lower(), answer
-    folders = os.listdir(os.path.join(srv.dir, "data", "collections", "collection-root", "rooms"))
+    if srv.store == "file":
+        folders = os.listdir(os.path.join(srv.dir, "data", "collections", "collection-root", "rooms"))
+    else:
+        with psycopg.connect(srv.database) as db:
+            folders = [path.partition("/")[2] for (path,) in db.execute(
+                "SELECT path FROM collections WHERE path LIKE 'rooms/%'")]
     assert room in folders and not [n for n in folders if "\n" in n]
 
 

@@ -42,7 +42,8 @@ def api_rules():
     """The rules the server dispatches /api on (the same modules the Api loads)."""
     rules = []
     for name in ROUTE_MODULES:
-        rules.extend(importlib.import_module(name).ROUTES)
+        # unbound copies: a rule binds to one Map, and this runs once per store
+        rules.extend(rule.empty() for rule in importlib.import_module(name).ROUTES)
     return list(Map(rules, strict_slashes=False).iter_rules())
 
 

@@ -68,6 +68,31 @@ def test_move_to_a_special_name(server):
     assert server.request("DELETE", target, user=ALICE).status_code == 200
 
 
+SYNC = ('<?xml version="1.0"?><D:sync-collection xmlns:D="DAV:"><D:sync-token>{token}</D:sync-token>'
+        '<D:sync-level>1</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>')
+
+
+def sync(server, path, token=""):
+    answer = server.request("REPORT", path, user=ALICE, data=SYNC.format(token=token), headers={"Depth": "1"})
+    assert answer.status_code == 207, answer.text
+    root = ET.fromstring(answer.content)
+    changed = {r.findtext("{DAV:}href"): "404" not in (r.findtext("{DAV:}status") or "")
+               for r in root.iter("{DAV:}response")}
+    return root.findtext("{DAV:}sync-token"), changed
+
+
+def test_a_move_between_calendars_reaches_sync_clients_of_both(server):
+    other = f"/{ALICE}/moved-to/"
+    assert server.request("MKCALENDAR", other, user=ALICE).status_code == 201
+    source, target = CALENDAR + f"{uuid.uuid4()}.ics", other + quote("ziel ä.ics")
+    assert server.put_ics(source, event(*SLOT, summary="Moving"), user=ALICE).status_code == 201
+    (from_token, _), (to_token, _) = sync(server, CALENDAR), sync(server, other)
+    moved = server.request("MOVE", source, user=ALICE, headers={"Destination": server.url + target})
+    assert moved.status_code == 201, moved.text
+    assert sync(server, CALENDAR, from_token)[1] == {source: False}   # gone from here
+    assert sync(server, other, to_token)[1] == {target: True}        # new there
+
+
 def test_an_encoded_slash_is_a_path_separator_as_in_radicale(server):
     # Radicale's own server unquotes %2F too: a PUT there is a PUT into a sub-collection.
     put = server.put_ics(CALENDAR + "foo%2Fbar.ics", event(*SLOT), user=ALICE)
@@ -194,6 +219,21 @@ def test_every_way_into_a_room_refuses_a_task(server):
         f"/rooms/{room_id}/e.ics"]
 
 
+def stored_props(server, path, props=None) -> dict:
+    """A collection's properties as the store holds them (its .Radicale.props, its row),
+    or written there behind the server's back."""
+    if server.store == "file":
+        props_file = f"{server.dir}/data/collections/collection-root/{path}/.Radicale.props"
+        with open(props_file, "r" if props is None else "w") as f:
+            return json.load(f) if props is None else json.dump(props, f)
+    import psycopg
+    with psycopg.connect(server.database) as db:
+        if props is not None:
+            db.execute("UPDATE collections SET props = %s WHERE path = %s", (json.dumps(props), path))
+            return props
+        return json.loads(db.execute("SELECT props FROM collections WHERE path = %s", (path,)).fetchone()[0])
+
+
 def test_rooms_advertise_events_only(server, tmp_path):
     room_id = new_room(server, "pradv")
     assert components_of(server, f"/rooms/{room_id}/") == ["VEVENT"]
@@ -207,13 +247,10 @@ def test_rooms_advertise_events_only(server, tmp_path):
         '<C:supported-calendar-component-set><C:comp name="VTODO"/></C:supported-calendar-component-set>'
         '</D:prop></D:set></D:propertyupdate>'))
     assert proppatch.status_code == 207
-    props_file = f"{server.dir}/data/collections/collection-root/rooms/{room_id}/.Radicale.props"
-    with open(props_file) as f:
-        props = json.load(f)
+    props = stored_props(server, f"rooms/{room_id}")
     assert props["C:supported-calendar-component-set"] == "VTODO"
     del props["C:supported-calendar-component-set"]
-    with open(props_file, "w") as f:
-        json.dump(props, f)
+    stored_props(server, f"rooms/{room_id}", props)
     assert components_of(server, f"/rooms/{room_id}/") == ["VEVENT"]
     assert server.put_ics(f"/rooms/{room_id}/t.ics", TODO.format(uid=uuid.uuid4()),
                           user=ALICE).status_code == 403

@@ -72,10 +72,15 @@ class SqlCollection(radicale_storage.BaseCollection):
 
     @property
     def etag(self) -> str:
-        """Changes with every write of an item (the journal's counter) and of the properties."""
-        counter = self._storage.journal.current(self._path)
-        props = json.dumps(self.get_meta(), sort_keys=True)
-        return '"%s"' % sha256(f"{self._path}\n{counter}\n{props}".encode()).hexdigest()
+        """Radicale's (BaseCollection.etag): a hash of every item's href and ETag and of the
+        properties, from the rows without reading an item, so it changes with any write,
+        a whole-collection PUT or a MOVE included, and never without one."""
+        etag = sha256()
+        for href, item_etag in self._db.execute(
+                "SELECT href, etag FROM items WHERE collection = ? ORDER BY href", (self._path,)):
+            etag.update((href + "/" + item_etag).encode())
+        etag.update(json.dumps(self.get_meta(), sort_keys=True).encode())
+        return '"%s"' % etag.hexdigest()
 
     def modified(self, href: Optional[str] = None) -> Optional[float]:
         """When an item, or the collection (its list of items, its properties), last changed."""
@@ -96,6 +101,8 @@ class SqlCollection(radicale_storage.BaseCollection):
                                   time_range=(start, end), text=text, last_modified=_http_date(modified))
 
     def _get(self, href: str, verify_href: bool = True) -> Optional[radicale_item.Item]:
+        if verify_href and not _is_safe(href):
+            return None
         row = self._db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE collection = ? AND href = ?",
                                (self._path, href)).fetchone()
         return self._item_of(row) if row else None
@@ -106,7 +113,7 @@ class SqlCollection(radicale_storage.BaseCollection):
         hrefs = list(dict.fromkeys(hrefs))
         found = {row[0]: row for row in self._db.execute(
             f"SELECT {ITEM_COLUMNS}, octet_length(text) FROM items WHERE collection = ? AND href = ANY(?)",
-            (self._path, hrefs))}
+            (self._path, [href for href in hrefs if _is_safe(href)]))}
         limit = self._storage.max_resource_size
         return [(href, self._item_of(found[href][:-1]) if href in found else None) for href in hrefs
                 if href not in found or found[href][-1] <= limit]
@@ -163,6 +170,7 @@ class SqlCollection(radicale_storage.BaseCollection):
         now = time.time()
         rows = []
         for href, item in items:
+            _check_safe(href)
             item.prepare()   # UID, ETag, component and time range, as Radicale's cache keeps them
             start, end = item.time_range
             rows.append((self._path, href, item.uid, item.etag, item.component_name, start, end,
@@ -180,6 +188,7 @@ class SqlCollection(radicale_storage.BaseCollection):
                 for href, item in items]
 
     def _remove_row(self, href: str) -> None:
+        _check_safe(href)
         if self._db.execute("DELETE FROM items WHERE collection = ? AND href = ?",
                             (self._path, href)).rowcount == 0:
             raise radicale_storage.ComponentNotFoundError(href)
@@ -218,6 +227,8 @@ class SqlStorage(radicale_storage.BaseStorage):
 
     def discover(self, path: str, depth: str = "0", child_context_manager=None, user_groups=set()):
         sane = path.strip("/")
+        if sane and not all(_is_safe(part) for part in sane.split("/")):
+            return   # a name no file system folder or file could have: nothing there
         row = self.db.execute("SELECT props, modified FROM collections WHERE path = ?", (sane,)).fetchone()
         if row is None:
             parent, _, href = sane.rpartition("/")
@@ -289,6 +300,7 @@ class SqlStorage(radicale_storage.BaseStorage):
     def move(self, item: radicale_item.Item, to_collection, to_href: str) -> None:
         """One UPDATE (journaled by the caller, storage/guarded.py, as every MOVE)."""
         source = item.collection
+        _check_safe(to_href)
         self.db.execute("DELETE FROM items WHERE collection = ? AND href = ?", (to_collection.path, to_href))
         now = time.time()
         self.db.execute("UPDATE items SET collection = ?, href = ?, modified = ? WHERE collection = ? AND href = ?",
@@ -297,6 +309,16 @@ class SqlStorage(radicale_storage.BaseStorage):
 
     def verify(self) -> bool:
         return True
+
+
+def _is_safe(href: str) -> bool:
+    """The names the file store can hold (multifilesystem): no "", ".x", "x~", "..", "/"."""
+    return pathutils.is_safe_filesystem_path_component(href)
+
+
+def _check_safe(href: str) -> None:
+    if not _is_safe(href):
+        raise pathutils.UnsafePathError(href)   # a ValueError: Radicale answers 400
 
 
 def _like_prefix(text: str) -> str:

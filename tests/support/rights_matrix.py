@@ -618,8 +618,13 @@ class Matrix:
     def http(self, who: str, method: str, path: str, **kwargs) -> requests.Response:
         with self._lock:
             self.requests += 1
-        response = self.session(who).request(method, self.url + path, timeout=120,
-                                             allow_redirects=False, **kwargs)
+        session, used = self.session(who), self._local.__dict__.setdefault("used", {})
+        if time.monotonic() - used.get(who, 0) > 3:
+            # gunicorn closes a connection idle for 5 s (keepalive); a request sent on it just
+            # then fails without reaching the server (as in support/fuzz.py): start afresh
+            session.close()
+        response = session.request(method, self.url + path, timeout=120, allow_redirects=False, **kwargs)
+        used[who] = time.monotonic()
         _ = response.content
         return response
 
