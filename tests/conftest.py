@@ -157,9 +157,9 @@ class Server:
 
     def outbox(self):
         """Its outbox, where its store keeps it (the SQLite file, or its PostgreSQL database)."""
+        from roomcal.server import config as roomcal_config
         from roomcal.storage.outbox import Outbox
-        from support.databases import Settings
-        return Outbox(os.path.join(self.dir, "data", "outbox.sqlite"), Settings(self.database or ""))
+        return Outbox(os.path.join(self.dir, "data", "outbox.sqlite"), roomcal_config.load(self.config))
 
     def read_log(self) -> str:
         with open(os.path.join(self.dir, "serve.log"), errors="replace") as f:
