@@ -228,11 +228,12 @@ def drop_caches(folder: str) -> None:
 
 
 # -- the two installations ------------------------------------------------------------------
-def init_roomcal(directory: str, *edits) -> str:
-    """`roomcal init DIR`, the config edited by ``edits`` ((old, new) pairs, each old text
-    must be there), by default with cheap bcrypt and no sign-in lock-outs (the scripts create
-    users and send wrong credentials on purpose; they do not measure how sign-ins are guarded)."""
-    run(ROOMCAL + ["init", directory], cwd=REPO)
+def init_roomcal(directory: str, *edits, database: str = None) -> str:
+    """`roomcal init DIR [--database URL]`, the config edited by ``edits`` ((old, new) pairs,
+    each old text must be there), by default with cheap bcrypt and no sign-in lock-outs (the
+    scripts create users and send wrong credentials on purpose; they do not measure how
+    sign-ins are guarded)."""
+    run(ROOMCAL + ["init", directory] + (["--database", database] if database else []), cwd=REPO)
     config = os.path.join(directory, "radicale.conf")
     with open(config) as f:
         text = f.read()
