@@ -251,9 +251,10 @@ def roomcal_server(cli, workers: int, log_path: str, new_session: bool = False) 
                          REPO, log_path, new_session=new_session)
 
 
-def setup_roomcal(directory: str, events, log) -> dict:
-    """roomcal init + users + room + `roomcal import` of the N events."""
-    config = init_roomcal(directory)
+def setup_roomcal(directory: str, events, log, database: str = None) -> dict:
+    """roomcal init + users + room + `roomcal import` of the N events (into ``database``, a
+    PostgreSQL URL, when given)."""
+    config = init_roomcal(directory, database=database)
     cli = ROOMCAL + ["--config", config]
     run(cli + ["user", "add", "admin", "--password", "admin-pw", "--admin"], cwd=REPO)
     run(cli + ["user", "add", USER, "--password", PASSWORD], cwd=REPO)
