@@ -258,6 +258,10 @@ def main(argv=None):
     mode.add_argument("--kill", action="store_true", help="kill -9 one host mid-storm")
     mode.add_argument("--restart-postgres", action="store_true",
                       help="restart the machine's PostgreSQL (cluster 15/main) mid-storm")
+    mode.add_argument("--terminate", action="store_true",
+                      help="mid-storm, 5 times a second apart, end every connection of the hosts to "
+                           "this database (pg_terminate_backend): lost connections without touching "
+                           "anything else on the server")
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--keep", action="store_true", help="keep the config folders and the database")
     args = parser.parse_args(argv)
@@ -302,6 +306,16 @@ def main(argv=None):
                 result = subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "restart"],
                                         capture_output=True, text=True)
                 return f"pg_ctlcluster restart: exit {result.returncode} {result.stderr.strip()[:200]}"
+        elif args.terminate:
+            def midway(storm):
+                ended = []
+                with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+                    for _ in range(5):
+                        ended.append(len(conn.execute(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                            (name,)).fetchall()))
+                        time.sleep(1)
+                return f"connections to the database ended 5 times, 1 s apart: {ended}"
         seconds, event = storm.run(midway)
         # -- afterwards: a new booking on every host still running, without restarting it
         after = {}
@@ -331,7 +345,8 @@ def main(argv=None):
             drop_database(name)
             shutil.rmtree(workdir, ignore_errors=True)
     # -- the summary -------------------------------------------------------------------------------
-    mode_name = "kill -9 of one host" if args.kill else "PostgreSQL restarted" if args.restart_postgres else "plain"
+    mode_name = ("kill -9 of one host" if args.kill else "PostgreSQL restarted" if args.restart_postgres
+                 else "connections ended" if args.terminate else "plain")
     print(f"## stress_postgresql: {args.hosts} hosts × {WORKERS} workers, {len(attempts)} attempts, "
           f"{args.clients} clients, {mode_name} — {started:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs\n")
     print(f"storm {seconds:.1f} s, {storm.done} answered ({storm.done / seconds:.0f}/s)"
@@ -347,7 +362,7 @@ def main(argv=None):
     if args.kill:   # errors from living hosts are not expected
         checks.append((f"no transport errors from hosts left running ({len(errors_alive)})", not errors_alive,
                        errors_alive[:3]))
-    elif not args.restart_postgres:
+    elif not (args.restart_postgres or args.terminate):
         checks.append((f"no transport errors ({len(storm.errors)})", not storm.errors, storm.errors[:3]))
         checks.append((f"nothing stored that was not acknowledged ({len(extra)})", not extra, extra[:5]))
     checks.append(("no 5xx but 503", not fivexx, fivexx))
@@ -368,7 +383,7 @@ def main(argv=None):
         print(f"\nnot 2xx/409: {len(unavailable)} answers between {unavailable[0]:.1f} s and "
               f"{unavailable[-1]:.1f} s; " + ", ".join(f"{k}: {v}" for k, v in sorted(
                   collections.Counter(str(s) for _, _, s in storm.timeline).items())))
-    if extra and (args.kill or args.restart_postgres):
+    if extra and (args.kill or args.restart_postgres or args.terminate):
         print(f"stored without an acknowledgement (answer lost with the host or the connection): {len(extra)}")
     for host, e in storm.errors[:3]:
         print(f"  transport error (host{host}): {e}")
