@@ -25,13 +25,15 @@ attempts go to the others; every acknowledged write must still be in the databas
 ``--restart-postgres``: ``pg_ctlcluster --skip-systemctl-redirect 15 main restart`` mid-storm:
 answers meanwhile must be 503 or connection errors, never a 500, and the hosts must recover
 without a restart.  This restarts the machine's shared PostgreSQL: everything else using it
-sees its connections dropped.
+sees its connections dropped.  ``--terminate``: end every connection of the hosts to their
+database (``pg_terminate_backend``), 5 times a second apart: the same checks, touching nothing
+else on the server.
 
 Load only on loopback, bounded by ``--attempts`` and ``--max-seconds``.  Exit 1 when an
 invariant is broken.
 
     .venv/bin/python bench/stress_postgresql.py [--attempts 10000] [--clients 12] [--hosts 3]
-        [--kill | --restart-postgres] [--keep]
+        [--kill | --terminate | --restart-postgres] [--keep]
 """
 
 import argparse
