@@ -294,7 +294,7 @@ def main(argv=None):
         log(f"{args.hosts} hosts × {WORKERS} workers on {name}: "
             + ", ".join(s.url for s in servers) + f"; {len(attempts)} attempts, {args.clients} clients")
         storm = Storm(servers, tokens, attempts, args.clients, args.seed, args.max_seconds)
-        midway, killed = None, None
+        midway, killed, restarted = None, None, []
         if args.kill:
             killed = len(servers) - 1
 
@@ -307,6 +307,9 @@ def main(argv=None):
             def midway(storm):
                 result = subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "restart"],
                                         capture_output=True, text=True)
+                restarted.append(result.returncode)
+                if result.returncode != 0:   # never leave the shared server down
+                    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "start"])
                 return f"pg_ctlcluster restart: exit {result.returncode} {result.stderr.strip()[:200]}"
         elif args.terminate:
             def midway(storm):
@@ -367,6 +370,8 @@ def main(argv=None):
     elif not (args.restart_postgres or args.terminate):
         checks.append((f"no transport errors ({len(storm.errors)})", not storm.errors, storm.errors[:3]))
         checks.append((f"nothing stored that was not acknowledged ({len(extra)})", not extra, extra[:5]))
+    if args.restart_postgres:
+        checks.append((f"PostgreSQL restarted (pg_ctlcluster exit {restarted})", restarted == [0], restarted))
     checks.append(("no 5xx but 503", not fivexx, fivexx))
     # e.g. a 401 or 404 because the token or the room could not be read would be a lie
     odd = sorted((s, c) for (h, v, s), c in storm.statuses.items()
