@@ -228,11 +228,12 @@ def drop_caches(folder: str) -> None:
 
 
 # -- the two installations ------------------------------------------------------------------
-def init_roomcal(directory: str, *edits) -> str:
-    """`roomcal init DIR`, the config edited by ``edits`` ((old, new) pairs, each old text
-    must be there), by default with cheap bcrypt and no sign-in lock-outs (the scripts create
-    users and send wrong credentials on purpose; they do not measure how sign-ins are guarded)."""
-    run(ROOMCAL + ["init", directory], cwd=REPO)
+def init_roomcal(directory: str, *edits, database: str = None) -> str:
+    """`roomcal init DIR [--database URL]`, the config edited by ``edits`` ((old, new) pairs,
+    each old text must be there), by default with cheap bcrypt and no sign-in lock-outs (the
+    scripts create users and send wrong credentials on purpose; they do not measure how
+    sign-ins are guarded)."""
+    run(ROOMCAL + ["init", directory] + (["--database", database] if database else []), cwd=REPO)
     config = os.path.join(directory, "radicale.conf")
     with open(config) as f:
         text = f.read()
@@ -250,9 +251,10 @@ def roomcal_server(cli, workers: int, log_path: str, new_session: bool = False) 
                          REPO, log_path, new_session=new_session)
 
 
-def setup_roomcal(directory: str, events, log) -> dict:
-    """roomcal init + users + room + `roomcal import` of the N events."""
-    config = init_roomcal(directory)
+def setup_roomcal(directory: str, events, log, database: str = None) -> dict:
+    """roomcal init + users + room + `roomcal import` of the N events (into ``database``, a
+    PostgreSQL URL, when given)."""
+    config = init_roomcal(directory, database=database)
     cli = ROOMCAL + ["--config", config]
     run(cli + ["user", "add", "admin", "--password", "admin-pw", "--admin"], cwd=REPO)
     run(cli + ["user", "add", USER, "--password", PASSWORD], cwd=REPO)

@@ -472,7 +472,9 @@ def throughput_stock(workdir, duration, servers, base):
 
 def load(url, headers, auth, duration, base):
     """CLIENTS threads PUT new 45-minute bookings into free slots of ROOMS_LOAD rooms for
-    ``duration`` seconds: slot i goes to room i % ROOMS_LOAD, hour i // ROOMS_LOAD."""
+    ``duration`` seconds: slot i goes to room i % ROOMS_LOAD, hour i // ROOMS_LOAD; ``url``
+    may be a list (hosts sharing one database): slot i goes to the next one in turn."""
+    urls = [url] if isinstance(url, str) else list(url)
     lock = threading.Lock()
     counter = iter(range(10 ** 9))
     statuses, errors = {}, []
@@ -489,7 +491,7 @@ def load(url, headers, auth, duration, base):
             uid = f"load-{i:07d}"
             body = bb.vcalendar(bb.vevent(uid, start, start + 2700, f"Load {i}"))
             try:
-                r = session.put(f"{url}/rooms/load{i % ROOMS_LOAD:02d}/{uid}.ics", data=body.encode(),
+                r = session.put(f"{urls[i % len(urls)]}/rooms/load{i % ROOMS_LOAD:02d}/{uid}.ics", data=body.encode(),
                                 headers={**ICS, "If-None-Match": "*"}, timeout=120)
                 status = r.status_code
             except requests.RequestException as e:

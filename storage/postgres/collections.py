@@ -95,9 +95,10 @@ class SqlCollection(radicale_storage.BaseCollection):
     # -- items -----------------------------------------------------------------------------
     def _item_of(self, row) -> radicale_item.Item:
         href, uid, etag, component, start, end, text, modified = row
-        # The top component's name too: a listing's content types then parse no item.
+        # Radicale's find_tag names a component only inside a VCALENDAR: so the item's name is
+        # known without parsing its text (a Depth-1 PROPFIND asks each item's content type)
         return radicale_item.Item(collection=self, href=href, uid=uid, etag=etag, component_name=component,
-                                  name="VCARD" if component == "VCARD" else "VCALENDAR",
+                                  name="VCALENDAR" if component else None,
                                   time_range=(start, end), text=text, last_modified=_http_date(modified))
 
     def _get(self, href: str, verify_href: bool = True) -> Optional[radicale_item.Item]:
