@@ -163,7 +163,7 @@ def main(argv=None) -> int:
         installed, tests = installed_radicale_version(), checkout_version(src)
         print(f"Radicale installed {installed}, tests from {src} (version {tests})")
         if tests != installed:
-            print(f"  note: the tests are not the installed version's; a test may fail on every store "
+            print("  note: the tests are not the installed version's; a test may fail on every store "
                   "because of that, and only differences between stores count")
         results = {}
         for store in stores:
