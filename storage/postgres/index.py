@@ -36,6 +36,13 @@ class OccupancyIndex(Index):
         """Until the transaction ends, the only writer of this room."""
         self._db.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (_ROOM_LOCKS, room_key))
 
+    def spared(self, room_key: str) -> set:
+        """The hrefs whose rows the constraint spares (an admin's --allow-conflicts import,
+        overlaps copied from a file store): a rebuild or a roll-forward keeps them spared;
+        a write through the booking core makes them count again."""
+        return {href for (href,) in self._db.execute(
+            "SELECT DISTINCT href FROM occupancy WHERE room = ? AND NOT one_at_a_time", (room_key,))}
+
     def occupy(self, room_key: str, room, core, put: Sequence, remove: Sequence[str] = (),
                now: Optional[int] = None) -> None:
         """The occupancy rows of written bookings (``Put``s), after their index rows."""

@@ -40,9 +40,7 @@ class Collection(GuardedCollection, SqlCollection):
         constraint leaves alone too (overlaps copied from a file store: storage/migrate.py)."""
         index, core = self._storage.index, self._storage.core
         room, items = self.room(), self.get_all()
-        unchecked = {href for (href,) in index._db.execute(   # stored by --allow-conflicts: still spared
-            "SELECT DISTINCT href FROM occupancy WHERE room = ? AND NOT one_at_a_time", (self.path,))}
-        unchecked.update(spared)
+        unchecked = index.spared(self.path) | set(spared)
         puts = []
         for item in items:
             try:
@@ -103,8 +101,7 @@ class Storage(GuardedStorage, SqlStorage):
                     continue
                 collection.view()   # the room's lock
                 rows = self.index.rows(collection.path)
-                spared = {href for (href,) in self.db.execute(
-                    "SELECT DISTINCT href FROM occupancy WHERE room = ? AND NOT one_at_a_time", (collection.path,))}
+                spared = self.index.spared(collection.path)
                 puts = []
                 for href, item in collection.get_multi(behind):
                     if item is not None and href in rows:
