@@ -150,19 +150,12 @@ def check_occupancy(storage, collection, items) -> List[Problem]:
     """PostgreSQL: each booking's occupancy rows are its blocking occurrences (storage/postgres/
     index.py), each ending after the buffer the room had when it was written (one for all of
     a booking's rows).  (Rows without a booking cannot be: a foreign key.)"""
-    from roomcal.storage.booking import row_for
-    from roomcal.storage.commit import Put
     from roomcal.storage.postgres.index import occupancy
 
     room, core = collection.room(), storage.core
     stored, expanded = storage.index.occupied(collection.path)
-    puts = []
-    for href, item in items:
-        try:
-            booking = Booking(item.serialize(), room.tz)
-            puts.append(Put(href, item, booking, row_for(href, booking, core.max_occurrences)))
-        except (BadBooking, Refusal, ValueError):
-            continue   # unparseable: reported above, and it blocks nothing
+    # unparseable ones have no booking: reported above, and they block nothing
+    puts = [put for put in (collection._put_of(href, item) for href, item in items) if put.booking is not None]
     spans, _ = occupancy(room, core, puts, 0, core.horizon_of(room, int(time.time())), expanded.get)
     derived: dict = {}
     for href, start, end, _ in spans:

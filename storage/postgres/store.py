@@ -39,19 +39,21 @@ class Collection(GuardedCollection, SqlCollection):
         """The room's index and occupancy rows again, from its items; ``spared``: hrefs the
         constraint leaves alone too (overlaps copied from a file store: storage/migrate.py)."""
         index, core = self._storage.index, self._storage.core
-        room, items = self.room(), self.get_all()
+        room = self.room()
         unchecked = index.spared(self.path) | set(spared)
-        puts = []
-        for item in items:
-            try:
-                booking = Booking(item.serialize(), room.tz)
-                row = row_for(item.href, booking, core.max_occurrences)
-            except (BadBooking, Refusal, ValueError):
-                booking, row = None, self._row(item.href, item)   # kept visible; it cannot block
-            puts.append(Put(item.href, item, booking, row, item.href not in unchecked))
+        puts = [self._put_of(item.href, item, item.href not in unchecked) for item in self.get_all()]
         index.replace_room(self.path, [p.row for p in puts], "")
         index.occupy(self.path, room, core, [p for p in puts if p.booking is not None])
         return len(puts)
+
+    def _put_of(self, href: str, item, checked: bool = True) -> Put:
+        """A stored item as the save step's ``Put``: its booking and index row; one that cannot
+        be read has no booking and the row that keeps it visible, blocking nothing."""
+        try:
+            booking = Booking(item.serialize(), self.room().tz)
+            return Put(href, item, booking, row_for(href, booking, self._storage.core.max_occurrences), checked)
+        except (BadBooking, Refusal, ValueError):
+            return Put(href, item, None, self._row(href, item), checked)
 
     # -- the save step's writes (storage/commit.py) -----------------------------------------
     def _before_write(self, hrefs: Sequence[str]) -> None:
@@ -100,12 +102,10 @@ class Storage(GuardedStorage, SqlStorage):
                 if not behind:
                     continue
                 collection.view()   # the room's lock
-                rows = self.index.rows(collection.path)
                 spared = self.index.spared(collection.path)
-                puts = []
-                for href, item in collection.get_multi(behind):
-                    if item is not None and href in rows:
-                        puts.append(Put(href, item, Booking(item.serialize(), room.tz), rows[href], href not in spared))
+                puts = [put for put in (collection._put_of(href, item, href not in spared)
+                                        for href, item in collection.get_multi(behind) if item is not None)
+                        if put.booking is not None]
                 self.index.occupy(collection.path, room, self.core, puts, now=now)
                 rolled += len(puts)
         return rolled
