@@ -121,7 +121,11 @@ class GuardedCollection:
 
     @property
     def room_id(self) -> Optional[str]:
-        return room_id_of(self.path)
+        try:
+            return self._room_id
+        except AttributeError:   # (asked for every item of a listing)
+            self._room_id = room_id_of(self.path)
+            return self._room_id
 
     def room(self) -> rooms.Room:
         room = getattr(self, "_room_cache", None)

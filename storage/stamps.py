@@ -26,7 +26,7 @@ class StampedItem(radicale_item.Item):
         self._collection_path = collection.path
         self.collection = collection
         self.href = stamp.href
-        self.last_modified = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(stat.st_mtime))
+        self._mtime = stat.st_mtime
         self._text = None   # read on first use
         self._vobject_item = None
         self._etag = stamp.etag
@@ -36,6 +36,10 @@ class StampedItem(radicale_item.Item):
         self._time_range = stamp.time_range
         self._path = path
         self._encoding = getattr(collection, "_encoding", "utf-8")
+
+    @property
+    def last_modified(self) -> str:   # (formatted when asked: a listing of ETags never does)
+        return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(self._mtime))
 
     def serialize(self) -> str:
         if self._text is None:

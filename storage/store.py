@@ -103,22 +103,59 @@ class Collection(GuardedCollection, multifilesystem.Collection):
         return known.get(href) if known is not None else self._storage.index.stamp(self.path, href)
 
     def _list(self):
-        """The item files; while a listing goes through them (get_all, a Depth-1 discover),
-        the room's stamps are at hand from one query instead of one per file."""
+        """The item files.  While a listing goes through a room's (get_all, a Depth-1
+        discover), its stamps are at hand from one query, and each file's stat from the
+        folder's scan, instead of a query and a stat per file.  A listing made under a read
+        lock is kept for the request: a PROPFIND lists the room for its items, and again for
+        the collection's ETag after the lock is released (so the ETag is over the items it
+        answered with)."""
         if self.room_id is None:
             yield from super()._list()
             return
-        self._stamp_map = self._storage.index.stamps(self.path)
+        if self._listing is None or self._storage._lock.locked == "w":
+            self._stamp_map = self._storage.index.stamps(self.path)
+            self._listing = self._scan()
+            self._listing_kept = self._storage._lock.locked == "r"
         try:
-            yield from super()._list()
+            yield from self._listing
         finally:
-            self._stamp_map = None
+            if not self._listing_kept:   # a write may change them next
+                self._stamp_map = self._listing = None
+
+    _listing = None   # href -> os.stat_result, while a listing holds them
+    _listing_kept = False
+
+    def _scan(self) -> dict:
+        """Radicale's _list (the safe names of files, in the folder's order), with each
+        file's stat."""
+        listing = {}
+        with os.scandir(self._filesystem_path) as entries:
+            for entry in entries:
+                if entry.is_file() and pathutils.is_safe_filesystem_path_component(entry.name):
+                    with contextlib.suppress(OSError):   # gone since the scan
+                        listing[entry.name] = entry.stat()
+        return listing
+
+    def get_all(self):
+        """Radicale's get_all, without its two stats per file for the size check in a room:
+        the listing has them."""
+        if self.room_id is None:
+            yield from super().get_all()
+            return
+        limit = self._storage._max_resource_size
+        for href in self._list():
+            item = self._get(href, verify_href=False)
+            stat = (self._listing or {}).get(href)
+            if item is not None and (stat is not None and stat.st_size <= limit or pathutils.file_check_size(
+                    os.path.join(self._filesystem_path, href), limit)):   # (its warning)
+                yield item
 
     def _get(self, href: str, verify_href: bool = True):
         """Radicale's read of one item, which skips an unreadable one with a WARNING
         (``skip_broken_item``); remembered, so that it is not parsed again by every request."""
+        stat = self._listing.get(href) if self._listing is not None and not verify_href else None
         try:
-            stat = os.stat(os.path.join(self._filesystem_path, href))
+            stat = stat or os.stat(os.path.join(self._filesystem_path, href))
         except (OSError, ValueError):
             return super()._get(href, verify_href)
         if self.room_id is not None:   # a file we wrote and nobody changed since: no read
