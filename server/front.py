@@ -15,13 +15,12 @@ import logging
 from http import HTTPStatus
 from urllib.parse import unquote
 
-import radicale.app
 from radicale import pathutils
 
 from roomcal.plugins.auth import hand_over
 from roomcal.server import bad_requests
 from roomcal.server import config as roomcal_config
-from roomcal.server import errors, floating_expand
+from roomcal.server import errors, etag_listing, floating_expand
 from roomcal.server.api import Api
 from roomcal.server.errors import TooManyFailures, Unauthorized
 from roomcal.server.request_body import read_body
@@ -46,7 +45,7 @@ class Front:
     def __init__(self, configuration):
         self.configuration = configuration
         bad_requests.install()
-        self.radicale = radicale.app.Application(configuration)
+        self.radicale = etag_listing.Application(configuration)
         self.storage = self.radicale._storage  # shares the lock, caches and index
         floating_expand.install(self._zone_of)
         self.accounts = self.storage.accounts

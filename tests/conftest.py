@@ -342,7 +342,7 @@ ON_BOTH_STORES = {
     "test_refusal_mail.py", "test_notifications.py", "test_mail_loop.py", "test_check_in.py", "test_feeds.py",
     "test_delivery.py", "test_hostile_ical.py", "test_check.py",
     "test_protocol.py", "test_rights_matrix.py", "test_discovery.py", "test_inbox.py", "test_input.py",
-    "test_seed_api.py", "test_openapi.py",
+    "test_seed_api.py", "test_openapi.py", "test_etag_listing.py",
 }
 
 

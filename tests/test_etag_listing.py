@@ -1,0 +1,111 @@
+"""A calendar's ETag listing (server/etag_listing.py) is Radicale's own answer, byte for byte.
+
+The server on its port answers; the oracle is Radicale's unmodified ``Application`` built
+in this process on the same configuration and store, handed the same identity as the
+front hands it."""
+
+import pytest
+import radicale.app
+from lxml import etree
+from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+from conftest import book, event, new_room
+from roomcal.plugins.auth import hand_over
+from roomcal.server import config as roomcal_config
+from roomcal.storage.accounts import Identity
+
+PROPFIND = '<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:">{}</D:propfind>'
+ETAGS = PROPFIND.format("<D:prop><D:getetag/><D:getcontenttype/></D:prop>")
+
+
+@pytest.fixture(scope="module")
+def site(server):
+    server.add_user("el-ann")
+    server.add_user("el-bob")
+    room = new_room(server, "el")
+    names = ["plain.ics", "with space.ics", "ümlaut+plus.ics", "amp&semi;colon.ics"]
+    for day, name in enumerate(names, 1):
+        answer = book(server, room, f"2027090{day}T080000Z", f"2027090{day}T090000Z", "el-ann", name=name)
+        assert answer.status_code == 201, answer.text
+    empty = new_room(server, "el")
+    personal = "/el-ann/work/"
+    assert server.request("MKCALENDAR", personal, user="el-ann").status_code == 201
+    assert server.put_ics(personal + "mine.ics", event("20270910T080000Z", "20270910T090000Z"),
+                          user="el-ann").status_code == 201
+    oracle = radicale.app.Application(roomcal_config.load(server.config))
+    return server, room, empty, personal, oracle
+
+
+def radicales_answer(oracle, path, user, body, depth="1"):
+    """(status, headers, body) of stock Radicale's Application for the same request."""
+    environ = EnvironBuilder(path=path, method="PROPFIND", data=body.encode(),
+                             headers={"Depth": depth, "Content-Type": "application/xml"}).get_environ()
+    hand_over(environ, Identity(user, False, frozenset()))
+    chunks, status, headers = run_wsgi_app(oracle, environ, buffered=True)
+    return int(status.split()[0]), dict(headers), b"".join(chunks)
+
+
+def servers_answer(server, path, user, body, depth="1"):
+    answer = server.request("PROPFIND", path, user=user, data=body.encode(),
+                            headers={"Depth": depth, "Content-Type": "application/xml"})
+    return answer.status_code, answer.headers, answer.content
+
+
+@pytest.mark.parametrize("props", [
+    "<D:prop><D:getetag/><D:getcontenttype/></D:prop>",
+    "<D:prop><D:getcontenttype/><D:getetag/></D:prop>",
+    "<D:prop><D:getetag/></D:prop>",
+    "<D:prop><D:getetag/><D:getetag/></D:prop>",
+    # what the listing leaves to Radicale, answered as before
+    "<D:prop><D:getetag/><D:getlastmodified/></D:prop>",
+    "<D:prop><D:getetag/><D:unknown-thing/></D:prop>",
+    "<D:allprop/>",
+])
+@pytest.mark.parametrize("which", ["room", "empty room", "personal calendar"])
+def test_the_listing_is_radicales_answer_byte_for_byte(site, props, which):
+    server, room, empty, personal, oracle = site
+    path = {"room": f"/rooms/{room}/", "empty room": f"/rooms/{empty}/",
+            "personal calendar": personal}[which]
+    body = PROPFIND.format(props)
+    status, headers, content = servers_answer(server, path, "el-ann", body)
+    expected_status, expected_headers, expected = radicales_answer(oracle, path, "el-ann", body)
+    assert (status, content) == (expected_status, expected)
+    assert status == 207
+    assert headers["Content-Type"] == expected_headers["Content-Type"]
+    # (the front adds its own capabilities to every CalDAV answer's DAV header)
+    assert headers["DAV"] == servers_answer(server, path, "el-ann", body, depth="0")[1]["DAV"]
+
+
+def test_every_item_is_listed_with_its_own_etag_and_the_collections(site):
+    server, room, *_ = site
+    _, _, content = servers_answer(server, f"/rooms/{room}/", "el-ann", ETAGS)
+    listed = {r.findtext("{DAV:}href"): r.findtext(".//{DAV:}getetag")
+              for r in etree.fromstring(content).iter("{DAV:}response")}
+    assert len(listed) == 5   # the room and its four bookings
+    for href, etag in listed.items():
+        if href.endswith(".ics"):   # the href is quoted: requests sends it as it is
+            assert server.request("GET", href, user="el-ann").headers["ETag"] == etag
+    _, _, alone = servers_answer(server, f"/rooms/{room}/", "el-ann", ETAGS, depth="0")
+    assert etree.fromstring(alone).findtext(".//{DAV:}getetag") == listed[f"/rooms/{room}/"]
+
+
+@pytest.mark.parametrize("depth", ["0", "infinity"])
+def test_other_depths_are_radicales(site, depth):
+    server, room, _, _, oracle = site
+    assert servers_answer(server, f"/rooms/{room}/", "el-ann", ETAGS, depth)[::2] == \
+        radicales_answer(oracle, f"/rooms/{room}/", "el-ann", ETAGS, depth)[::2]
+
+
+def test_a_calendar_one_may_not_read_is_refused_as_radicale_refuses_it(site):
+    server, _, _, personal, oracle = site
+    status, _, content = servers_answer(server, personal, "el-bob", ETAGS)
+    expected_status, _, expected = radicales_answer(oracle, personal, "el-bob", ETAGS)
+    assert status == expected_status and status in (403, 404)
+    assert content == expected
+
+
+def test_an_unreadable_body_is_refused_not_listed(site):
+    server, room, *_ = site
+    answer = server.request("PROPFIND", f"/rooms/{room}/", user="el-ann", data=b"<D:propfind",
+                            headers={"Depth": "1", "Content-Type": "application/xml"})
+    assert answer.status_code == 400
