@@ -188,5 +188,11 @@ def test_the_file_store_gives_the_hook_the_same(tmp_path):
         assert (run["request"], run["user"], run["actor"], run["cwd"], run["ran_in"], run["path"], run["to_path"],
                 run["lock_held"]) == ("PUT", "hk-bob", "hk-bob", hook.folder, hook.folder,
                                       hook.folder + "/collection-root/rooms/hk-file-room/one.ics", [], True)
+        # Radicale's own rule on its store: after every write request that raised nothing,
+        # changed or not (on PostgreSQL, only after a committed change)
+        stale = srv.put_ics("/rooms/hk-file-room/one.ics", event("20270401T090000Z", "20270401T100000Z"),
+                            user="hk-bob", **{"If-Match": '"not-its-etag"'})
+        assert stale.status_code == 412
+        assert [r["request"] for r in hook.new_runs()] == ["PUT"]
     finally:
         srv.stop()
