@@ -157,6 +157,28 @@ def test_a_failing_hook_is_logged_and_the_write_stays(pg):
     assert "Execution of storage hook not successful" in srv.read_log()
 
 
+def test_a_hook_folder_removed_under_a_running_server_is_made_again(pg):
+    srv, hook = pg
+    shutil.rmtree(hook.folder)
+    hook.seen = 0
+    answer = book(srv, "hk-room", "20270406T090000Z", "20270406T100000Z", "hk-alice", name="again.ics")
+    assert answer.status_code == 201, answer.text
+    [run] = hook.new_runs()
+    assert run["ran_in"] == hook.folder and "rooms/hk-room/again.ics" in run["visible"]
+
+    shutil.rmtree(hook.folder)
+    with open(hook.folder, "w"):   # a file where the folder should be: no hook can run
+        pass
+    try:
+        answer = book(srv, "hk-room", "20270407T090000Z", "20270407T100000Z", "hk-alice", name="no-folder.ics")
+        assert answer.status_code == 201, answer.text   # committed: the answer says so
+        assert srv.request("GET", "/rooms/hk-room/no-folder.ics", user="hk-alice").status_code == 200
+        assert f"Execution of storage hook not successful: [Errno 17] File exists: '{hook.folder}'" in srv.read_log()
+    finally:
+        os.remove(hook.folder)
+        hook.seen = 0
+
+
 def test_a_write_through_the_api_runs_the_hook(pg):
     srv, hook = pg
     hook.new_runs()

@@ -17,6 +17,7 @@ that a hook reads the same on both stores; no file is there.
 
 import os
 
+from radicale.log import logger
 from radicale.storage.multifilesystem.lock import StoragePartLock
 
 
@@ -34,6 +35,11 @@ class StorageHook(StoragePartLock):
 
     def run(self, user: str = "", **kwargs) -> None:
         """The command for a write that committed: ``kwargs`` as Radicale's ``acquire_lock``
-        takes them (``path``, ``request``, ``to_path``, ``actor``)."""
-        with self.acquire_lock("w", user, **kwargs):
-            pass
+        takes them (``path``, ``request``, ``to_path``, ``actor``).  The write stays whatever
+        happens here: a folder removed meanwhile is made again, one that cannot be is logged."""
+        try:
+            os.makedirs(self._filesystem_folder, exist_ok=True)
+            with self.acquire_lock("w", user, **kwargs):
+                pass
+        except (OSError, RuntimeError) as e:   # RuntimeError: Radicale's "Locking the storage failed"
+            logger.error("Execution of storage hook not successful: %s", e)
