@@ -8,7 +8,8 @@ per collection bumped in the writing transaction, so a token names a point in th
 collection's history that no later commit can go behind.
 
 The lock is the transaction (``acquire_lock`` → ``PostgresDatabase.request``): every
-statement of a request is one transaction, committed at its end or rolled back.
+statement of a request is one transaction, committed at its end or rolled back; then
+Radicale's ``[storage] hook`` runs if it committed a change (storage/postgres/hook.py).
 """
 
 import json
@@ -23,7 +24,8 @@ from radicale.item import filter as radicale_filter
 
 from roomcal.storage.database import database_url
 from roomcal.storage.journal import InvalidToken, Journal
-from roomcal.storage.postgres.database import shared
+from roomcal.storage.postgres.database import Outcome, shared
+from roomcal.storage.postgres.hook import StorageHook
 
 ITEM_COLUMNS = "href, uid, etag, component, range_start, range_end, text, modified"
 
@@ -217,14 +219,18 @@ class SqlStorage(radicale_storage.BaseStorage):
         self.db = shared(database_url(configuration))
         self.journal = Journal("", configuration)
         self.max_resource_size = configuration.get("server", "max_resource_size")
+        self._hook = StorageHook(configuration) if configuration.get("storage", "hook") else None
 
     def _collection(self, path: str, props=None, modified=None) -> SqlCollection:
         return self._collection_class(self, path, props, modified)
 
     @types.contextmanager
     def acquire_lock(self, mode: str, user: str = "", *args, **kwargs):
-        with self.db.request(mode):
+        outcome = Outcome() if mode == "w" and self._hook is not None else None
+        with self.db.request(mode, outcome):
             yield
+        if outcome is not None and outcome.changed:
+            self._hook.run(user, **kwargs)   # after the commit (storage/postgres/hook.py)
 
     def discover(self, path: str, depth: str = "0", child_context_manager=None, user_groups=set()):
         sane = path.strip("/")

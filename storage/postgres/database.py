@@ -160,29 +160,42 @@ class PostgresDatabase:
             yield
 
     @contextlib.contextmanager
-    def request(self, mode: str):
-        """The transaction of one request (Radicale's lock): ``"w"`` or ``"r"``."""
+    def request(self, mode: str, outcome: Optional["Outcome"] = None):
+        """The transaction of one request (Radicale's lock): ``"w"`` or ``"r"``.  ``outcome``,
+        when given, says once it has ended whether it committed a change."""
         if self._bound() is not None:   # a lock taken again inside one: the same transaction
-            yield
+            yield                       # (whose end is the outer lock's, and its outcome)
             return
         begin = ("BEGIN ISOLATION LEVEL READ COMMITTED" if mode == "w"
                  else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        with self._open(begin, writing=mode == "w"):
+        with self._open(begin, writing=mode == "w", outcome=outcome):
             yield
 
     @contextlib.contextmanager
-    def _open(self, begin: str, writing: bool):
+    def _open(self, begin: str, writing: bool, outcome: Optional["Outcome"] = None):
         with _unavailable_when_down(), self._pool_here().connection() as conn:
             conn.execute(begin)
             try:
                 with self._bind(conn, writing):
                     yield conn
                     doomed = self._local.doomed
+                    # A transaction that inserted, updated, deleted or locked a row has an id.
+                    changed = (outcome is not None and not doomed and conn.execute(
+                        "SELECT txid_current_if_assigned() IS NOT NULL").fetchone()[0])
             except BaseException:
                 with contextlib.suppress(*_DOWN):
                     conn.execute("ROLLBACK")
                 raise
             conn.execute("ROLLBACK" if doomed else "COMMIT")
+            if outcome is not None:
+                outcome.changed = changed
+
+
+class Outcome:
+    """How a request's transaction ended: ``changed`` once it committed a change."""
+
+    def __init__(self):
+        self.changed = False
 
 
 _shared = {}

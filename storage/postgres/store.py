@@ -93,7 +93,9 @@ class Storage(GuardedStorage, SqlStorage):
         constraint keeps covering them as time passes.  Returns how many were."""
         rolled = 0
         for room_id in self.registry.ids():
-            with self.acquire_lock("w", "", request="ROLL"):
+            # The transaction alone, not a request's lock: derived rows, no change of an
+            # item that Radicale's hook would be told of.
+            with self.db.request("w"):
                 collection = self.room_collection(room_id)
                 room = collection.room()
                 horizon = self.core.horizon_of(room, now)
