@@ -29,6 +29,7 @@ from roomcal.storage.errors import AccessDenied, BookingRefused, InvalidBooking,
 from roomcal.storage.index import Row
 from roomcal.storage.instances import (INFINITY, BadBooking, Booking, NotAnEvent, Occurrence,
                                TooManyOccurrences, instant, iso, utc)
+from roomcal.storage.outline import Outline
 from roomcal.storage.rooms import FIRST_YEAR, LAST, LAST_YEAR, Room
 
 OWNER = roles.OWNER  # who booked (the roles ask for it too)
@@ -463,4 +464,4 @@ def row_for(href: str, booking: Booking, max_occurrences: int) -> Row:
         raise InvalidBooking(f"This booking cannot be checked: {e}.") from None
     return Row(href, booking.uid, start, end, booking.recurring, blocking,
                (booking.get("STATUS") or "").upper(), booking.public_title or "",
-               booking.get(OWNER) or "")
+               booking.get(OWNER) or "", Outline.of(booking).to_text())

@@ -62,9 +62,9 @@ def settings_from(configuration) -> Settings:
     return parse_settings(carried.options_of(configuration, CARRIED, OPTIONS))
 
 
-def applies(room, booking: Booking) -> bool:
-    """Whether the booking must be checked in: the room has the rule, and it is not an
-    all-day booking (its start is midnight, not when people arrive)."""
+def applies(room, booking) -> bool:
+    """Whether the booking (a ``Booking`` or its ``Outline``) must be checked in: the room has
+    the rule, and it is not an all-day booking (its start is midnight, not when people arrive)."""
     return room.check_in is not None and not booking.all_day
 
 

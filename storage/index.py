@@ -33,9 +33,10 @@ class Row:
     status: str = ""
     summary: str = ""
     owner: str = ""   # who booked (booking.OWNER): quotas count per booker
+    outline: str = ""  # what lists show of it (storage/outline.py), "" when not kept
 
 
-COLUMNS = 'href, uid, start, "end", recurring, blocking, status, summary, owner'
+COLUMNS = 'href, uid, start, "end", recurring, blocking, status, summary, owner, outline'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +58,7 @@ CREATE TABLE IF NOT EXISTS bookings(
     start INTEGER NOT NULL, end INTEGER NOT NULL,
     recurring INTEGER NOT NULL, blocking INTEGER NOT NULL,
     status TEXT NOT NULL DEFAULT '', summary TEXT NOT NULL DEFAULT '',
-    owner TEXT NOT NULL DEFAULT '',
+    owner TEXT NOT NULL DEFAULT '', outline TEXT NOT NULL DEFAULT '',
     PRIMARY KEY(room, href));
 CREATE INDEX IF NOT EXISTS bookings_by_start ON bookings(room, recurring, start);
 CREATE INDEX IF NOT EXISTS bookings_by_uid ON bookings(room, uid);
@@ -74,7 +75,7 @@ CREATE TABLE IF NOT EXISTS stamps(
 def _setup(conn: sqlite3.Connection) -> None:
     columns = [r[1] for r in conn.execute("PRAGMA table_info(rooms)")]
     booking_columns = [r[1] for r in conn.execute("PRAGMA table_info(bookings)")]
-    if (columns and "newest" not in columns) or (booking_columns and "owner" not in booking_columns):
+    if (columns and "newest" not in columns) or (booking_columns and "outline" not in booking_columns):
         # an older layout: the index is a cache, rebuilt from the items
         conn.executescript("DROP TABLE IF EXISTS rooms; DROP TABLE IF EXISTS bookings;")
     conn.executescript(SCHEMA)
@@ -192,13 +193,13 @@ class Index:
 
 def _values(room: str, r: Row) -> tuple:
     return (room, r.href, r.uid, r.start, min(r.end, INFINITY), int(r.recurring),
-            int(r.blocking), r.status, r.summary, r.owner)
+            int(r.blocking), r.status, r.summary, r.owner, r.outline)
 
 
-ROW_UPSERT = ("INSERT INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(room, href) DO UPDATE SET "
+ROW_UPSERT = ("INSERT INTO bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(room, href) DO UPDATE SET "
               'uid = excluded.uid, start = excluded.start, "end" = excluded."end", '
               "recurring = excluded.recurring, blocking = excluded.blocking, status = excluded.status, "
-              "summary = excluded.summary, owner = excluded.owner")
+              "summary = excluded.summary, owner = excluded.owner, outline = excluded.outline")
 STAMP_UPSERT = ("INSERT INTO stamps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(room, href) DO UPDATE SET "
                 "size = excluded.size, mtime_ns = excluded.mtime_ns, etag = excluded.etag, uid = excluded.uid, "
                 "component = excluded.component, range_start = excluded.range_start, "
@@ -210,5 +211,5 @@ def _stamp_values(room: str, s: Stamp) -> tuple:
 
 
 def _row(values) -> Row:
-    href, uid, start, end, recurring, blocking, status, summary, owner = values
-    return Row(href, uid, start, end, bool(recurring), bool(blocking), status, summary, owner)
+    href, uid, start, end, recurring, blocking, status, summary, owner, outline = values
+    return Row(href, uid, start, end, bool(recurring), bool(blocking), status, summary, owner, outline)

@@ -42,9 +42,13 @@ def may_view(room: Room, actor: Actor) -> bool:
 def may_see_details(room: Room, actor: Actor, booking: "Booking") -> bool:
     """Title, notes, people of a booking: CLASS:PRIVATE/CONFIDENTIAL ones only for
     their booker and the room's managers (others who may view see when, not what)."""
-    if not booking.private:
+    return may_see_details_of(room, actor, booking.private, booking.get(OWNER))
+
+
+def may_see_details_of(room: Room, actor: Actor, private: bool, owner: Optional[str]) -> bool:
+    """``may_see_details`` of a booking known by its outline (storage/outline.py)."""
+    if not private:
         return may_view(room, actor)
-    owner = booking.get(OWNER)
     return bool(owner and owner == actor.user) or is_manager(room, actor)
 
 

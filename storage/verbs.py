@@ -15,10 +15,11 @@ import time
 from typing import Callable, List, Optional, Tuple
 
 from roomcal.storage import checkin, context
-from roomcal.storage.booking import EARLIEST, OWNER, checking_in
+from roomcal.storage.booking import EARLIEST, checking_in
 from roomcal.storage.context import Actor
 from roomcal.storage.errors import BadRequest, Forbidden, InvalidBooking, NotFound, PreconditionFailed, Refusal
 from roomcal.storage.instances import INFINITY, BadBooking, Booking, TooManyOccurrences, instant
+from roomcal.storage.outline import Outline, status_named
 from roomcal.storage.reschedule import BadTime, move
 from roomcal.storage.rooms import Room, parse_local
 
@@ -39,11 +40,6 @@ class UidTaken(Refusal):
 
 def status_of(booking: Booking) -> str:
     return status_named(booking.get("STATUS"))
-
-
-def status_named(status: Optional[str]) -> str:
-    """Our name of an iCalendar STATUS (the booking's, or its index row's)."""
-    return {"CANCELLED": "cancelled", "TENTATIVE": "pending"}.get((status or "").upper(), "confirmed")
 
 
 # -- book --------------------------------------------------------------------------------------
@@ -76,14 +72,16 @@ def book(storage, actor: Actor, room: Room, text: str, *, skip_conflicts: bool =
 @dataclasses.dataclass
 class Listed:
     href: str
-    booking: Booking
+    outline: Outline
     first: Tuple[int, Optional[int]]   # its first occurrence in the window (UTC seconds)
 
 
 def bookings_in(storage, actor: Actor, room_id: str, window=(EARLIEST, INFINITY), *,
                 statuses=(), mine: bool = False) -> List[Listed]:
     """The room's bookings with an occurrence in ``window``, by first occurrence there.
-    Only the index's rows that meet the window are read."""
+    Only the index's rows that meet the window are read; a single booking's row says all
+    a list shows (its times are exact), a series is read for its first occurrence there."""
+    found, hrefs = [], []
     with storage.acquire_lock("r", actor.user):
         collection = storage.room_collection(room_id)
         room = collection.room()
@@ -92,23 +90,29 @@ def bookings_in(storage, actor: Actor, room_id: str, window=(EARLIEST, INFINITY)
             rows = [row for row in rows if status_named(row.status) in statuses]
         if mine:
             rows = [row for row in rows if row.owner == actor.user]
+        for row in rows:
+            outline = None if row.recurring else Outline.from_text(row.outline)
+            if outline is None or not outline.holds_times_in(room.tz):
+                hrefs.append(row.href)
+            else:
+                found.append(Listed(row.href, outline, (row.start, row.end)))
         texts = [(href, item.serialize()) for href, item in
-                 collection.get_multi(sorted({row.href for row in rows})) if item is not None]
-    found = []
+                 collection.get_multi(sorted(set(hrefs))) if item is not None]
     for href, text in texts:
         try:
             booking = Booking(text, room.tz)
         except BadBooking:
             continue
-        if mine and booking.get(OWNER) != actor.user:
+        outline = Outline.of(booking)
+        if mine and outline.owner != actor.user:
             continue
-        if statuses and status_of(booking) not in statuses:
+        if statuses and outline.status not in statuses:
             continue
         first = first_occurrence(booking, window, storage.core.max_occurrences)
         if first is None:  # a series with no occurrence in the window
             continue
-        found.append(Listed(href, booking, first))
-    found.sort(key=lambda f: (f.first[0], f.booking.uid))
+        found.append(Listed(href, outline, first))
+    found.sort(key=lambda f: (f.first[0], f.outline.uid))
     return found
 
 

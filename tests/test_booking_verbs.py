@@ -7,6 +7,7 @@ Times are Europe/Berlin summer time (+02:00).
 import pytest
 
 from conftest import assert_no_500, event
+from support.stored import on_index
 
 ADMIN, ALICE, BOB, MGR, CAROL = "bv-admin", "bv-alice", "bv-bob", "bv-mgr", "bv-carol"
 MAIN, LIST, APPR, FB = "bv-main", "bv-list", "bv-appr", "bv-fb"
@@ -182,6 +183,41 @@ def test_an_open_ended_series_is_listed_by_its_first_occurrence_in_the_range(wor
     assert entry["uid"] == "bv-forever" and entry["recurring"] is True
     assert (entry["start"], entry["end"]) == ("2028-03-06T08:00:00+01:00", "2028-03-06T09:00:00+01:00")
     assert one(world, MAIN, "bv-forever").json()["roomcal"]["start"] == t("2027-09-06T08:00")
+
+
+def test_the_list_is_the_same_read_from_the_index_or_from_the_bookings(world, bookings):
+    """A single booking is listed from its index row (storage/outline.py); a row without an
+    outline (written before they were kept) is read from the booking: the same list, and
+    ``roomcal check --repair`` fills the outlines in."""
+    asked = [(user, params) for user in (ALICE, BOB, MGR, ADMIN)
+             for params in ({}, {"status": "cancelled"}, {"status": "confirmed,pending"}, {"mine": "1"},
+                            {"from": "2027-07-07", "to": "2027-07-09"}, {"from": "2027-07-13T00:00"})]
+    before = [listed(world, LIST, user=user, **params) for user, params in asked]
+    assert on_index(world, "UPDATE bookings SET outline = '' WHERE room LIKE ?", (f"%{LIST}%",)) >= 4
+    assert [listed(world, LIST, user=user, **params) for user, params in asked] == before
+    check = world.cli("check", LIST, check=False)
+    assert check.returncode == 1 and "booking index row differs from the item (outline)" in check.stdout
+    assert world.cli("check", LIST, "--repair", check=False).returncode == 0
+    assert world.cli("check", LIST, check=False).returncode == 0
+    assert [listed(world, LIST, user=user, **params) for user, params in asked] == before
+
+
+def test_floating_bookings_are_listed_in_the_rooms_zone_after_it_changed(world):
+    """A floating time, or a date, is read in the room's zone: after the zone changed, the
+    list shows where the booking is now, not where its index row was read."""
+    world.add_room("bv-zone", *BERLIN)
+    for uid, text in (("bv-floating", event("20270806T100000", "20270806T110000", uid="bv-floating")),
+                      ("bv-day", event("20270807", "20270808", uid="bv-day", dates=True)),
+                      ("bv-utc", event("20270806T120000Z", "20270806T130000Z", uid="bv-utc"))):
+        assert world.put_ics(f"/rooms/bv-zone/{uid}.ics", text, user=ALICE).status_code == 201
+    week = {"from": "2027-08-02", "to": "2027-08-08"}
+    assert [(e["uid"], e["start"]) for e in listed(world, "bv-zone", **week)] == [
+        ("bv-floating", "2027-08-06T10:00:00+02:00"), ("bv-utc", "2027-08-06T14:00:00+02:00"),
+        ("bv-day", "2027-08-07T00:00:00+02:00")]
+    world.cli("room", "set", "bv-zone", "--timezone", "America/New_York")
+    assert [(e["uid"], e["start"]) for e in listed(world, "bv-zone", **week)] == [
+        ("bv-utc", "2027-08-06T08:00:00-04:00"), ("bv-floating", "2027-08-06T10:00:00-04:00"),
+        ("bv-day", "2027-08-07T00:00:00-04:00")]
 
 
 @pytest.mark.parametrize("params", [{"status": "accepted"}, {"mine": "maybe"}, {"from": "later"},

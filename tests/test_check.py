@@ -73,7 +73,7 @@ def test_booking_edited_in_place_reported_and_repaired(srv):
                                 (f"rooms/{room_id}",)) == 1
     result = srv.cli("check", room_id, check=False)
     assert result.returncode == 1
-    assert f"index: {room_id}: b1.ics: booking index row differs from the item (summary)" in result.stdout
+    assert f"index: {room_id}: b1.ics: booking index row differs from the item (summary, outline)" in result.stdout
     assert srv.cli("check", room_id, "--repair", check=False).returncode == 0
     assert srv.cli("check", room_id, check=False).returncode == 0
 

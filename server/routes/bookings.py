@@ -23,10 +23,12 @@ from roomcal.server.openapi import (BOOKING_REQUEST, SKIP_CONFLICTS, WRITE_ERROR
 from roomcal.server.rest import EVENT_TYPE
 from roomcal.server.routes.availability import moment as _moment
 from roomcal.storage import checkin, verbs
-from roomcal.storage.booking import EARLIEST, OWNER
+from roomcal.storage.booking import EARLIEST
 from roomcal.storage.errors import BadRequest, Forbidden, InvalidBooking
 from roomcal.storage.instances import INFINITY, BadBooking, Booking, iso
-from roomcal.storage.verbs import STATUSES, status_of
+from roomcal.storage.outline import Outline
+from roomcal.storage.roles import may_see_details_of
+from roomcal.storage.verbs import STATUSES
 
 TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"", "0", "false", "no", "off"})
@@ -82,29 +84,34 @@ def list_bookings(api, request, identity, room_id):
     window = (EARLIEST if lo is None else lo, INFINITY if hi is None else hi)
     found = verbs.bookings_in(api.storage, identity.actor(), room_id, window, statuses=statuses, mine=mine)
     viewer = api.storage.core.may_view(room, identity.actor())
-    body = [summary(api, room, identity, f.href, f.booking, viewer, f.first) for f in found]
+    body = [listed(room, identity, f.href, f.outline, viewer, f.first) for f in found]
     return errors.json_response(200, {"bookings": body})
 
 
 def summary(api, room, identity, href, booking: Booking, viewer: bool, first=None) -> dict:
-    """A booking in lists and verb answers.  Free/busy-only callers see times only."""
+    """A booking in verb answers (``first``: the occurrence to show, else its first)."""
     if first is None:
         first = verbs.first_occurrence(booking, limit=api.storage.core.max_occurrences) or (None, None)
+    return listed(room, identity, href, Outline.of(booking), viewer, first)
+
+
+def listed(room, identity, href, outline: Outline, viewer: bool, first) -> dict:
+    """A booking in lists and verb answers.  Free/busy-only callers see times only."""
     entry = {"start": iso(room, first[0]), "end": iso(room, first[1]),
-             "status": status_of(booking), "recurring": booking.recurring}
+             "status": outline.status, "recurring": outline.recurring}
     if not viewer:
         return entry
     # of this (the first listed) occurrence; null: it needs no check-in
-    entry["checkedIn"] = None if not checkin.applies(room, booking) or first[0] is None else \
-        checkin.checked_in(booking, first[0]) is not None
-    if not api.storage.core.may_see_details(room, identity.actor(), booking):  # private: when only
-        return {"uid": booking.uid, "href": room.url(href), "title": None, **entry,
+    entry["checkedIn"] = None if not checkin.applies(room, outline) or first[0] is None else \
+        outline.checked_in(first[0]) is not None
+    if not may_see_details_of(room, identity.actor(), outline.private, outline.owner):  # private: when only
+        return {"uid": outline.uid, "href": room.url(href), "title": None, **entry,
                 "organizer": None, "bookedBy": None}
-    organizer = booking.get("ORGANIZER")
+    organizer = outline.organizer
     if organizer and organizer.lower().startswith("mailto:"):
         organizer = organizer[7:]
-    return {"uid": booking.uid, "href": room.url(href), "title": booking.summary, **entry,
-            "organizer": organizer or None, "bookedBy": booking.get(OWNER) or None}
+    return {"uid": outline.uid, "href": room.url(href), "title": outline.title, **entry,
+            "organizer": organizer or None, "bookedBy": outline.owner or None}
 
 
 @describe(

@@ -12,9 +12,9 @@ from typing import Callable, List, Optional
 
 from roomcal.server.web import when
 from roomcal.storage import checkin, roles, verbs
-from roomcal.storage.booking import OWNER
 from roomcal.storage.errors import BadRequest, NotFound, Refusal
 from roomcal.storage.instances import iso
+from roomcal.storage.outline import Outline
 from roomcal.storage.rooms import Room
 
 DAY = 86400
@@ -152,22 +152,22 @@ def collect(storage, actor, rooms: List[Room], window, *, statuses=(), mine=Fals
         except NotFound:
             continue
         for entry in listed:
-            booking = entry.booking
-            found.append(Shown(room=room, uid=booking.uid, title=booking.summary or "(no title)",
+            outline = entry.outline
+            found.append(Shown(room=room, uid=outline.uid, title=outline.title or "(no title)",
                                start=entry.first[0], end=entry.first[1],
-                               status=verbs.status_of(booking), recurring=booking.recurring,
-                               all_day=booking.all_day, owner=booking.get(OWNER) or "",
-                               check_in=_check_in(storage, room, booking, entry.first[0], now)))
+                               status=outline.status, recurring=outline.recurring,
+                               all_day=outline.all_day, owner=outline.owner or "",
+                               check_in=_check_in(storage, room, outline, entry.first[0], now)))
     found.sort(key=lambda shown: (shown.start, shown.room.name, shown.uid))
     return found
 
 
-def _check_in(storage, room, booking, start: int, now: int) -> Optional[CheckIn]:
+def _check_in(storage, room, outline: Outline, start: int, now: int) -> Optional[CheckIn]:
     """The listed occurrence's check-in, for bookings that need one."""
-    if not checkin.applies(room, booking) or verbs.status_of(booking) == "cancelled":
+    if not checkin.applies(room, outline) or outline.status == "cancelled":
         return None
     span = checkin.window(start, room.check_in.seconds, storage.check_in.opens)
-    return CheckIn(room, span, checkin.checked_in(booking, start), now)
+    return CheckIn(room, span, outline.checked_in(start), now)
 
 
 @dataclasses.dataclass
