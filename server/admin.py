@@ -316,8 +316,8 @@ def update_room(storage, room_id: str, changes: dict, actor: Actor) -> rooms.Roo
         if room.email != base.email:
             check_email_free(storage, room)
         collection.set_meta({**collection.get_meta(), **room.to_props()})
-        if room.timezone != base.timezone:  # floating times and dates move
-            storage.room_collection(room_id).reindex()
+        if room.timezone != base.timezone:  # floating times and dates move: every item read again
+            storage.room_collection(room_id).reindex(trust_stamps=False)
     before, after = {**base.to_json(), "email": base.email}, {**room.to_json(), "email": room.email}
     changed = {k: v for k, v in after.items() if before.get(k) != v}
     _log(actor, "changed room %s: %s", room_id, _settings(changed) or "nothing")

@@ -427,6 +427,17 @@ def test_floating_times_are_read_in_the_rooms_zone(server):
     assert_conflict(book(server, r, "20270112T083000Z", "20270112T084500Z"), f"/rooms/{r}/floating.ics")
 
 
+def test_a_floating_booking_moves_with_its_rooms_zone(server):
+    r = room(server, tz="Europe/Berlin")
+    # floating 10:00-11:00: 09:00-10:00Z in Berlin
+    assert book(server, r, "20270115T100000", "20270115T110000", name="floating.ics").status_code == 201
+    server.cli("room", "set", r, "--timezone", "UTC")
+    # now 10:00-11:00Z: the hour before is free, the hour itself is taken
+    assert book(server, r, "20270115T090000Z", "20270115T100000Z", user="c-bob").status_code == 201
+    assert_conflict(book(server, r, "20270115T103000Z", "20270115T104500Z", user="c-bob"),
+                    f"/rooms/{r}/floating.ics")
+
+
 def test_all_day_dates_are_read_in_the_rooms_zone(server):
     r = room(server, tz="Europe/Berlin")
     assert book(server, r, "20270113", "20270114", name="allday.ics", dates=True).status_code == 201
