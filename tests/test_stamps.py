@@ -49,6 +49,8 @@ def test_a_listing_is_the_same_after_radicales_cache_is_gone(site):
                     name=f"b{day}.ics").status_code == 201
     before = listing(site, r)
     assert len(etags(before)) == 5
+    # a room's writes leave Radicale's cache alone; its sync fills it (tokens, histories)
+    assert sync(site, r, "").status_code == 207
     shutil.rmtree(os.path.join(folder(site, r), ".Radicale.cache"))
     assert listing(site, r) == before
     # and the conflict check (its index rebuilt after the folder changed) still knows them
@@ -71,6 +73,35 @@ def test_a_file_rewritten_behind_our_back_is_read_again(site):
 
 SYNC = ('<?xml version="1.0"?><sync-collection xmlns="DAV:"><sync-token>{token}</sync-token>'
         '<sync-level>1</sync-level><prop><getetag/></prop></sync-collection>')
+
+
+def sync(server, room_id, token):
+    return server.request("REPORT", f"/rooms/{room_id}/", user="s-ann", data=SYNC.format(token=token),
+                          headers={"Content-Type": "application/xml"})
+
+
+def test_a_sync_token_sees_each_single_write_after_it(site):
+    """Single writes leave Radicale's sync history to its sync: a change, a new booking and a
+    removal after a token are each reported once, an unchanged booking not at all."""
+    r = new_room(site, "st")
+    for day, name in ((4, "keep"), (6, "change"), (8, "drop")):
+        assert book(site, r, f"2027100{day}T080000Z", f"2027100{day}T090000Z", "s-ann",
+                    name=f"{name}.ics", uid=name).status_code == 201
+    first = sync(site, r, "")
+    token = etree.fromstring(first.content).findtext("{DAV:}sync-token")
+    assert book(site, r, "20271006T080000Z", "20271006T090000Z", "s-ann", name="change.ics", uid="change",
+                summary="Changed").status_code in (201, 204)
+    assert book(site, r, "20271020T080000Z", "20271020T090000Z", "s-ann", name="new.ics").status_code == 201
+    assert site.request("DELETE", f"/rooms/{r}/drop.ics", user="s-ann").status_code in (200, 204)
+    answer = sync(site, r, token).content
+    later = etree.fromstring(answer)
+    statuses = {response.findtext("{DAV:}href").rsplit("/", 1)[1]: response.findtext(".//{DAV:}status") or ""
+                for response in later.iter("{DAV:}response")}
+    assert sorted(statuses) == ["change.ics", "drop.ics", "new.ics"]
+    assert "404" in statuses["drop.ics"]
+    assert etags(answer)["change.ics"] == etags(listing(site, r))["change.ics"]
+    again = etree.fromstring(sync(site, r, later.findtext("{DAV:}sync-token")).content)
+    assert list(again.iter("{DAV:}response")) == []
 
 
 def test_an_import_written_in_one_batch_lists_syncs_and_reads_as_any_booking(site, tmp_path):
