@@ -20,8 +20,11 @@ from typing import Iterator, List, Optional
 import icalendar
 import recurring_ical_events
 
+from roomcal.storage import ical_text
 from roomcal.storage.rrule_budget import TooMuchWork
 from roomcal.storage.unreadable import Unreadable
+
+ical_text.install()   # (icalendar's writing of TEXT loses a literal backslash-N)
 
 INFINITY = 2 ** 62  # "no end" for an open series in the index
 UTC = datetime.timezone.utc

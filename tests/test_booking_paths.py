@@ -403,3 +403,23 @@ def test_a_booking_file_edited_by_hand_is_seen(make_server):
         f.write(text.replace("20270702T080000Z", "20270702T140000Z").replace("20270702T090000Z", "20270702T150000Z"))
     assert book(server, r, "20270702T143000Z", "20270702T153000Z", user="p-bob").status_code == 409
     assert book(server, r, "20270702T080000Z", "20270702T090000Z", user="p-bob").status_code == 201
+
+
+def test_a_literal_backslash_n_in_text_survives_the_booking_core_and_json(server):
+    """icalendar 7.3 writes the two characters backslash-N back as a line break; the core
+    re-writes every booking it admits (storage/ical_text.py)."""
+    r = room(server)
+    answer = book(server, r, "20270920T080000Z", "20270920T090000Z", name="path.ics",
+                  summary="C:\\\\New folder\\, 2")
+    assert answer.status_code == 201, answer.text
+    stored = server.request("GET", f"/rooms/{r}/path.ics", user="p-alice").text
+    assert "SUMMARY:C:\\\\New folder\\, 2" in stored
+    event_json = server.request("GET", f"/rooms/{r}/path.ics", user="p-alice",
+                                headers={"Accept": "application/json"}).json()
+    assert event_json["title"] == "C:\\New folder, 2"
+    # and a JSON write of the same text keeps it
+    event_json["description"] = "See \\N, not a line break"
+    assert server.request("PUT", f"/rooms/{r}/path.ics", user="p-alice", json=event_json).status_code in (200, 204)
+    back = server.request("GET", f"/rooms/{r}/path.ics", user="p-alice",
+                          headers={"Accept": "application/json"}).json()
+    assert (back["title"], back["description"]) == ("C:\\New folder, 2", "See \\N, not a line break")

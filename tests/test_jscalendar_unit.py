@@ -1041,6 +1041,9 @@ def end_instant(event):
 @example({"@type": "Event", "uid": "0", "updated": "2000-01-01T00:00:00Z", "start": "2000-01-01T00:00:00",
           "duration": "PT0S", "participants": {"0": {   # a name ending in a backslash: CN="\"
               "@type": "Participant", "email": "0@0.example", "name": "\\", "roles": {"attendee": True}}}})
+@example({"@type": "Event", "uid": "0", "updated": "2000-01-01T00:00:00Z", "start": "2000-01-01T00:00:00",
+          "duration": "PT0S", "title": "C:\\New, one;", "description": "\\N\nline",   # a literal backslash-N
+          "locations": {"l": {"@type": "Location", "name": "\\N"}}})
 def test_json_to_ical_to_json_preserves_every_mapped_field(event):
     validate(event)
     text, back = roundtrip(event)

@@ -7,6 +7,10 @@ import warnings
 
 from icalendar import Calendar
 
+from roomcal.storage import ical_text
+
+ical_text.install()   # (icalendar's writing of TEXT loses a literal backslash-N)
+
 
 def _parse_ical(text) -> Calendar:
     if isinstance(text, bytes):
