@@ -35,7 +35,7 @@ from roomcal.storage.errors import InvalidBooking, InvalidRoom, NotFound, Precon
 from roomcal.storage.feeds import feeds_from
 from roomcal.storage.index import Index, Row
 from roomcal.storage.instances import INFINITY, BadBooking, Booking
-from roomcal.storage.items import free_href, screened, split_calendar
+from roomcal.storage.items import free_href, plain_item, screened, split_calendar
 from roomcal.storage.journal import Journal
 from roomcal.storage.notify import Notifier
 from roomcal.storage.scheduling import addresses, implicit
@@ -159,6 +159,9 @@ class GuardedCollection:
         return commit(self, put=[put], reason=PUT, actor=actor, before={href: previous}.get)[0]
 
     def _item(self, text: str) -> radicale_item.Item:
+        item = plain_item(self.path.strip("/"), text)   # vobject's text without vobject (items.py)
+        if item is not None:
+            return item
         vobject_item, = radicale_item.read_components(text)
         item = radicale_item.Item(collection_path=self.path.strip("/"), vobject_item=vobject_item)
         item.prepare()
