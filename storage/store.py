@@ -169,11 +169,12 @@ class Collection(GuardedCollection, multifilesystem.Collection):
         Radicale's item cache and sync history of them are filled when Radicale first needs
         them; listings are served from their stamps meanwhile (storage/stamps.py)."""
         folder = self._filesystem_path
+        # One temporary name for all, renamed away after each file (Radicale's prefix, so its
+        # clean-up and `roomcal check` know a leftover): a new name per file costs ext4 more
+        # than the write (mkstemp's random ones more still).  Writers hold the write lock.
+        temporary = os.path.join(folder, f".Radicale.tmp-roomcal-{os.getpid()}")
         results = []
         for number, p in enumerate(put, 1):
-            # (Radicale's prefix, so its clean-up and `roomcal check` know a leftover; mkstemp's
-            # random names cost more than writing the file)
-            temporary = os.path.join(folder, f".Radicale.tmp-roomcal-{os.getpid()}-{number}")
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)   # a leftover of a crash: ours
             try:
                 with open(fd, "w", newline="", encoding=self._encoding) as f:
