@@ -60,17 +60,18 @@ def free_href(uid: str, taken) -> str:
 # round trip changes nothing but the order of the lines (vobject writes a component's
 # properties in a fixed order), so it is done here by sorting: every line unfolded and
 # shorter than vobject folds, no parameters, a value with no escapes or separators (or a
-# valid UTC date-time), one VEVENT per UID, no nested component, each property once.
-# Anything else goes the long way, through vobject.  tests/test_plain_items.py holds this
-# to vobject's own round trip.
+# valid UTC date-time; DTSTART and DTEND may float), one VEVENT per UID, no nested
+# component, each property once.  Anything else goes the long way, through vobject.
+# tests/test_plain_items.py holds this to vobject's own round trip.
 PRODID = "-//Radicale//NONSGML Version " + utils.package_version("radicale") + "//EN"   # radicale.app.put's
 _LINE = 75                    # vobject folds lines of this many characters or more
 _TEXT = re.compile(r"[^\\;,\"\s](?:[^\\;,\"]*[^\\;,\"\s])?\Z")   # nothing vobject escapes, no edge blanks
 _NAME = re.compile(r"[A-Z][A-Z0-9-]*\Z")
-_UTC = re.compile(r"(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z\Z")
+_DATE_TIME = re.compile(r"(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)(Z?)\Z")
 _TEXT_PROPERTIES = frozenset({"UID", "SUMMARY", "DESCRIPTION", "LOCATION", "CLASS", "STATUS", "TRANSP",
                               "COMMENT", "SEQUENCE", "PRIORITY"})   # and X- names
-_UTC_PROPERTIES = frozenset({"DTSTAMP", "CREATED", "LAST-MODIFIED", "DTSTART", "DTEND"})
+_UTC_PROPERTIES = frozenset({"DTSTAMP", "CREATED", "LAST-MODIFIED"})
+_TIME_PROPERTIES = frozenset({"DTSTART", "DTEND"})   # UTC or floating (both the same)
 _CALENDAR_PROPERTIES = frozenset({"VERSION", "PRODID", "CALSCALE", "METHOD"})   # and X- names
 # vobject's order: these first (VCALENDAR and VEVENT behaviours' sortFirst), then the rest by name.
 _CALENDAR_FIRST = ("VERSION", "CALSCALE", "METHOD", "PRODID")
@@ -102,7 +103,7 @@ def _plain_calendar(text: str) -> Optional[Tuple[dict, List[_Event]]]:
         if event is None:
             if name == "BEGIN" and value == "VEVENT":
                 event = {}
-            elif name in calendar or not _property(name, value, _CALENDAR_PROPERTIES, ()):
+            elif name in calendar or not _property(name, value, _CALENDAR_PROPERTIES):
                 return None
             else:
                 calendar[name] = value
@@ -112,7 +113,7 @@ def _plain_calendar(text: str) -> Optional[Tuple[dict, List[_Event]]]:
                 return None
             events.append(event)
             event = None
-        elif name in event or not _property(name, value, _TEXT_PROPERTIES, _UTC_PROPERTIES):
+        elif name in event or not _property(name, value, _TEXT_PROPERTIES, _UTC_PROPERTIES, _TIME_PROPERTIES):
             return None
         else:
             event[name] = value
@@ -121,20 +122,24 @@ def _plain_calendar(text: str) -> Optional[Tuple[dict, List[_Event]]]:
     return calendar, events
 
 
-def _property(name: str, value: str, text: frozenset, utc: frozenset) -> bool:
+def _property(name: str, value: str, text: frozenset, utc: frozenset = frozenset(),
+              times: frozenset = frozenset()) -> bool:
     if not _NAME.match(name):
         return False
     if name in utc:
+        return value.endswith("Z") and _instant(value) is not None
+    if name in times:
         return _instant(value) is not None
     return (name in text or name.startswith("X-")) and bool(_TEXT.match(value))
 
 
 def _instant(value: str) -> Optional[int]:
-    match = _UTC.match(value)
+    """Epoch seconds of a DATE-TIME, a floating one read as UTC (as Radicale's time range does)."""
+    match = _DATE_TIME.match(value)
     if match is None:
         return None
     try:
-        moment = datetime.datetime(*map(int, match.groups()), tzinfo=datetime.timezone.utc)
+        moment = datetime.datetime(*map(int, match.groups()[:6]), tzinfo=datetime.timezone.utc)
     except ValueError:
         return None
     return int(moment.timestamp()) if moment.year >= 1900 else None
@@ -143,6 +148,8 @@ def _instant(value: str) -> Optional[int]:
 def _event(lines: dict) -> Optional[_Event]:
     if not {"UID", "DTSTAMP", "DTSTART"} <= lines.keys():
         return None
+    if "DTEND" in lines and lines["DTSTART"].endswith("Z") != lines["DTEND"].endswith("Z"):
+        return None   # (Radicale's time range would take the zone of the machine)
     start = _instant(lines["DTSTART"])
     end = _instant(lines["DTEND"]) if "DTEND" in lines else start + 1   # Radicale's: a second
     return _Event(lines, lines["UID"], (start, end))

@@ -23,10 +23,11 @@ PLAIN = st.text(alphabet=st.sampled_from(list("abcXYZ019-._:/@é") + [" "]), min
 LONG = st.text(alphabet=st.sampled_from(list("abé ")), min_size=60, max_size=72)   # around the fold
 SPECIAL = st.sampled_from([",", ";", "\\", "\\n", "\\,", '"', "\t", " ", "\u00a0"])
 TEXT = st.one_of(*[PLAIN] * 8, LONG, st.just(""), st.builds(lambda a, b, c: a + b + c, PLAIN, SPECIAL, PLAIN))
-GOOD_UTC = st.datetimes(min_value=datetime.datetime(1900, 1, 1), max_value=datetime.datetime(9999, 12, 31)).map(
-    lambda moment: moment.strftime("%Y%m%dT%H%M%SZ"))
+GOOD_UTC = st.builds(lambda moment, z: moment.strftime("%Y%m%dT%H%M%S") + z,
+                     st.datetimes(min_value=datetime.datetime(1900, 1, 1), max_value=datetime.datetime(9999, 12, 31)),
+                     st.sampled_from(["Z", "Z", "Z", ""]))   # floating too
 BAD_UTC = st.sampled_from(["18991231T235959Z", "20270230T100000Z", "20271301T100000Z", "20270101T240000Z",
-                           "20270101T100060Z", "20270101T100000", "2027-01-01T10:00:00Z", "20270101"])
+                           "20270101T100060Z", "20270101T100060", "2027-01-01T10:00:00Z", "20270101"])
 UTC = st.one_of(GOOD_UTC, GOOD_UTC, GOOD_UTC, GOOD_UTC, GOOD_UTC, BAD_UTC)
 RARELY = st.sampled_from([False] * 9 + [True])
 DATE = st.sampled_from(["20270402", "20270230"])
