@@ -73,8 +73,10 @@ def admit(collection, room, view, href: Optional[str], item: radicale_item.Item,
 def admit_batch(collection, room, view, items, actor, check: bool) -> List[Put]:
     """Admit ``[(href, item)]`` one after another, each against the room and the ones before
     it (``view.extra``): every Put, or one refusal that combines the refusals of all."""
-    if len(items) > 1:   # the stored rows around them, read once (Radicale's time range, widened
-        spans = [item.time_range for _, item in items]   # by a day for floating times and the buffer)
+    if check and len(items) > 1:
+        # The stored rows around them, read once: their items' time ranges (Radicale's),
+        # widened by a day for floating times and by the room's buffer.
+        spans = [item.time_range for _, item in items]
         widen = HELD_MARGIN + room.buffer_seconds()
         view.hold(min(s for s, _ in spans) - widen, max(e for _, e in spans) + widen)
     stored, refusals = [], []
