@@ -45,6 +45,7 @@ from roomcal.storage.instances import Booking
 # only a room's managers hear of it, when it waits for their approval (given ``before``).
 PUT, DELETE, MOVE, IMPORT, REPLACE, SCHEDULED = "put", "delete", "move", "import", "replace", "scheduled"
 MAILED = frozenset({PUT, DELETE, REPLACE})
+HELD_MARGIN = 86400   # Radicale reads floating times and dates as UTC, the booking core in the room's zone
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +73,12 @@ def admit(collection, room, view, href: Optional[str], item: radicale_item.Item,
 def admit_batch(collection, room, view, items, actor, check: bool) -> List[Put]:
     """Admit ``[(href, item)]`` one after another, each against the room and the ones before
     it (``view.extra``): every Put, or one refusal that combines the refusals of all."""
+    if check and len(items) > 1:
+        # The stored rows around them, read once: their items' time ranges (Radicale's),
+        # widened by a day for floating times and by the room's buffer.
+        spans = [item.time_range for _, item in items]
+        widen = HELD_MARGIN + room.buffer_seconds()
+        view.hold(min(s for s, _ in spans) - widen, max(e for _, e in spans) + widen)
     stored, refusals = [], []
     for href, item in items:
         try:

@@ -35,7 +35,7 @@ from roomcal.storage.errors import InvalidBooking, InvalidRoom, NotFound, Precon
 from roomcal.storage.feeds import feeds_from
 from roomcal.storage.index import Index, Row
 from roomcal.storage.instances import INFINITY, BadBooking, Booking
-from roomcal.storage.items import free_href, screened, split_calendar
+from roomcal.storage.items import free_href, plain_item, screened, split_calendar
 from roomcal.storage.journal import Journal
 from roomcal.storage.notify import Notifier
 from roomcal.storage.scheduling import addresses, implicit
@@ -88,9 +88,21 @@ class RoomView:
         # ``extra`` in a lookup (the batch appends to it), so a batch is not O(n²):
         self._seen = 0                    # entries of ``extra`` taken in so far
         self._extra_rows = overlap.Rows()
+        self._held: Optional[tuple] = None   # (lo, hi, Rows): see ``hold``
+
+    def hold(self, lo: int, hi: int) -> None:
+        """Read the stored rows meeting [lo, hi) once: a window inside it is answered from
+        them, as the index would (a batch asks two per item), any other by the index."""
+        if not self.replacing:
+            self._held = (lo, hi, overlap.Rows(self.index.overlapping(self.room_key, lo, hi)))
 
     def overlapping(self, start: int, end: int) -> List[Row]:
-        rows = [] if self.replacing else self.index.overlapping(self.room_key, start, end)
+        if self.replacing:
+            rows = []
+        elif self._held is not None and self._held[0] <= start and end <= self._held[1]:
+            rows = self._held[2].overlapping(start, end)
+        else:
+            rows = self.index.overlapping(self.room_key, start, end)
         for row, _ in self.extra[self._seen:]:
             self._extra_rows.add(row)
         self._seen = len(self.extra)
@@ -163,6 +175,9 @@ class GuardedCollection:
         return commit(self, put=[put], reason=PUT, actor=actor, before={href: previous}.get)[0]
 
     def _item(self, text: str) -> radicale_item.Item:
+        item = plain_item(self.path.strip("/"), text)   # vobject's text without vobject (items.py)
+        if item is not None:
+            return item
         vobject_item, = radicale_item.read_components(text)
         item = radicale_item.Item(collection_path=self.path.strip("/"), vobject_item=vobject_item)
         item.prepare()
@@ -406,7 +421,7 @@ class GuardedStorage:
             taken = set()
             batch = []
             for item in items:
-                if collection.has_uid(item.uid):
+                if view.index.href_of_uid(view.room_key, item.uid) is not None:   # has_uid, one view
                     raise InvalidBooking(f"A booking with UID {item.uid!r} is already in {room.name}.")
                 href = free_href(item.uid, lambda h: h in taken or collection._get(h) is not None)
                 taken.add(href)

@@ -7,7 +7,9 @@ housekeeping made cheaper.
 import contextlib
 import logging
 import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Optional, Sequence
 
 import radicale.item as radicale_item
@@ -24,6 +26,7 @@ logger = logging.getLogger("roomcal.storage")
 HISTORY_CLEAN_INTERVAL = 300  # seconds; see Collection._clean_history
 _unreadable_files = Unreadable()  # (folder, href, mtime, size) of items Radicale skipped
 BATCH = 32   # more new files than this in one commit are written together (_write_new_files)
+WRITERS = 4  # by this many threads
 
 
 class Throttle:
@@ -244,28 +247,48 @@ class Collection(GuardedCollection, multifilesystem.Collection):
         """Many new files of a room (an import): each written whole and renamed into place, then
         made durable by one sync instead of one fsync each (10 000 files: 0.3 s instead of 35 s).
         Radicale's item cache and sync history of them are filled when Radicale first needs
-        them; listings are served from their stamps meanwhile (storage/stamps.py)."""
+        them; listings are served from their stamps meanwhile (storage/stamps.py).
+
+        WRITERS threads write them, each through a temporary folder of its own in the room's
+        (Radicale's prefix: its clean-up and `roomcal check` know a leftover), one temporary
+        name renamed away after each file: creating files goes no faster with more threads in
+        one folder, but does in several (10 000 files: 3 s -> 1 s on a 2-CPU VM).  Writers hold
+        the write lock."""
         folder = self._filesystem_path
-        results = []
-        for number, p in enumerate(put, 1):
-            # (Radicale's prefix, so its clean-up and `roomcal check` know a leftover; mkstemp's
-            # random names cost more than writing the file)
-            temporary = os.path.join(folder, f".Radicale.tmp-roomcal-{os.getpid()}-{number}")
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)   # a leftover of a crash: ours
+        lock, done, failed = threading.Lock(), [0], []
+
+        def write(number: int, part: Sequence[Put]) -> None:
+            temporary_folder = os.path.join(folder, f".Radicale.tmp-roomcal-{os.getpid()}-{number}")
+            os.makedirs(temporary_folder, exist_ok=True)   # a leftover of a crash: ours
+            temporary = os.path.join(temporary_folder, "item")
             try:
-                with open(fd, "w", newline="", encoding=self._encoding) as f:
-                    f.write(p.item.serialize())
-                os.replace(temporary, os.path.join(folder, p.href))
+                for p in part:
+                    if failed:
+                        return
+                    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+                    with open(fd, "w", newline="", encoding=self._encoding) as f:
+                        f.write(p.item.serialize())
+                    os.replace(temporary, os.path.join(folder, p.href))
+                    if progress:
+                        with lock:
+                            done[0] += 1
+                            progress(done[0], len(put))
             except BaseException:
+                failed.append(True)
+                raise
+            finally:
                 with contextlib.suppress(OSError):
                     os.remove(temporary)
-                raise
-            results.append((p.item, None))
-            if progress:
-                progress(number, len(put))
+                with contextlib.suppress(OSError):
+                    os.rmdir(temporary_folder)
+
+        with ThreadPoolExecutor(WRITERS) as pool:
+            written = [pool.submit(write, number, put[number::WRITERS]) for number in range(WRITERS)]
+        for future in written:
+            future.result()   # the first failure, once every writer has stopped
         if self._storage._filesystem_fsync:
             os.sync()
-        return results
+        return [(p.item, None) for p in put]
 
     def _indexed(self, put: Sequence[Put] = (), remove: Sequence[str] = ()) -> None:
         """The room's index after its files changed: the rows, the files' stamps, and the

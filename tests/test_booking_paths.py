@@ -280,6 +280,36 @@ def test_import_without_conflicts_stores_everything(server, tmp_path):
     assert result.returncode != 0 and "ok-1" in result.stderr
 
 
+def test_a_big_import_refused_by_its_last_event_leaves_the_room_as_it_was(server, tmp_path):
+    """All or nothing at the end of a long batch (admitted by UID: "zz" last): a clash with a
+    stored booking, with a stored series' occurrence, or with an event earlier in the file
+    refuses the whole file; the same file without it is then written in one batch."""
+    r = room(server)
+    assert book(server, r, "20270601T080000Z", "20270601T090000Z", name="there.ics", uid="there",
+                summary="Stored").status_code == 201
+    assert book(server, r, "20270503T120000Z", "20270503T130000Z", name="weekly.ics", uid="weekly",
+                summary="Series", extra="RRULE:FREQ=WEEKLY;COUNT=5").status_code == 201   # Mondays of May
+    before = snapshot(server, f"/rooms/{r}/")
+    fine = [event(f"202707{1 + i // 10:02d}T{8 + i % 10:02d}0000Z", f"202707{1 + i // 10:02d}T{8 + i % 10:02d}3000Z",
+                  uid=f"big-{i:03d}") for i in range(200)]
+    for last, clash in ((event("20270601T083000Z", "20270601T084500Z", uid="zz-stored"), "Stored"),
+                        (event("20270524T123000Z", "20270524T124500Z", uid="zz-series"), "Series"),
+                        (event("20270720T081000Z", "20270720T082000Z", uid="zz-in-file"), "Booking")):
+        result = import_file(server, tmp_path, r, vcalendar(*fine, last))
+        assert result.returncode != 0 and result.stderr.count("conflict:") == 1, result.stderr
+        assert f"conflict: {clash} " in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+        assert snapshot(server, f"/rooms/{r}/") == before
+    if server.store == "file":   # not a file more, not even a temporary one
+        assert sorted(name for name in os.listdir(room_folder(server, r)) if not name.startswith(".Radicale.")) \
+            == ["there.ics", "weekly.ics"]
+        assert not [name for name in os.listdir(room_folder(server, r)) if name.startswith(".Radicale.tmp")]
+    result = import_file(server, tmp_path, r, vcalendar(*fine))
+    assert result.returncode == 0, result.stderr
+    assert uids_in(snapshot(server, f"/rooms/{r}/")) == {"there", "weekly"} | {f"big-{i:03d}" for i in range(200)}
+    assert "0 problem(s) found" in server.cli("check", r).stdout
+
+
 def test_import_of_garbage_fails_cleanly(server, tmp_path):
     r = room(server)
     for text in ("not a calendar", vcalendar(event("20270402T110000Z", "20270402T100000Z")),
