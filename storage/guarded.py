@@ -418,12 +418,13 @@ class GuardedStorage:
         with self.acquire_lock("w", actor.user, path=path, request="IMPORT"):
             collection = self.room_collection(room_id)
             room, view = collection.room(), collection.view()
-            taken = set()
+            present = view.index.uids_present(view.room_key, (item.uid for item in items))
+            taken = set(collection._list())   # every name in the room, readable or not
             batch = []
             for item in items:
-                if view.index.href_of_uid(view.room_key, item.uid) is not None:   # has_uid, one view
+                if item.uid in present:
                     raise InvalidBooking(f"A booking with UID {item.uid!r} is already in {room.name}.")
-                href = free_href(item.uid, lambda h: h in taken or collection._get(h) is not None)
+                href = free_href(item.uid, taken.__contains__)
                 taken.add(href)
                 batch.append((href, item))
             stored = admit_batch(collection, room, view, batch, actor, check=not allow_conflicts)
