@@ -9,6 +9,7 @@ import secrets
 
 from radicale import auth
 
+from roomcal.storage import context as request_context
 from roomcal.storage.guarded import accounts_from
 
 ENVIRON_KEY = "roomcal.identity"
@@ -34,4 +35,6 @@ class Auth(auth.BaseAuth):
     def _login_ext_with_groups(self, login, password, context):
         if password != _PROCESS_SECRET or not login:
             return "", set()
-        return login, set(self._accounts.groups_of(login))
+        known = request_context.current_actor()   # the front's, for this very user
+        groups = known.groups if known is not None and known.user == login else self._accounts.groups_of(login)
+        return login, set(groups)

@@ -56,7 +56,9 @@ class Rights(rights.BaseRights):
         return {1: "RW", 2: "rw"}.get(len(parts), "")
 
     def _room_rights(self, user: str, user_groups: set, rest: list) -> str:
-        admin = bool(user) and self._accounts.is_admin(user)
+        known = context.current_actor()   # the request's own, as the front signed it in
+        known = known if known is not None and user and known.user == user else None
+        admin = known.admin if known else bool(user) and self._accounts.is_admin(user)
         if not rest:
             return "RW" if admin else "R"
         if len(rest) > 1:
@@ -67,7 +69,7 @@ class Rights(rights.BaseRights):
         if room is None:
             return ""
         # Radicale passes no groups when it checks a MOVE's destination: look them up.
-        groups = user_groups or self._accounts.groups_of(user)
+        groups = user_groups or (known.groups if known else self._accounts.groups_of(user))
         actor = Actor(user, frozenset(groups), False)
         if user and roles.may_book(room, actor):  # anonymous ([auth] type = none) reads only
             return BOOKER
