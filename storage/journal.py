@@ -24,7 +24,7 @@ or not — comes again in the next delta.
 import base64
 import binascii
 import time
-from typing import Iterable, List, Optional, Tuple
+from typing import Callable, Iterable, List, Optional, Tuple
 
 from roomcal.storage.database import open_database
 
@@ -144,6 +144,19 @@ class Journal:
         rows = rows[:limit] if more else rows
         next_token = f"{PREFIX}{rows[-1][1]}" if more else self.current(collection)
         return [href for href, _ in rows], next_token, more
+
+    def sync(self, collection: str, old_token: str, hrefs: Callable[[], Iterable[str]]):
+        """Radicale's ``Collection.sync`` answered from the journal: (token, hrefs changed
+        since ``old_token``), every href (``hrefs()``) for an empty one.  An unknown token is
+        Radicale's ValueError (403 DAV:valid-sync-token: the client starts again)."""
+        token = self.current(collection)
+        if not old_token:
+            return token, hrefs()
+        try:
+            changed, _, _ = self.changes(collection, old_token, None)
+        except InvalidToken as e:
+            raise ValueError(str(e)) from None
+        return token, changed
 
     def listing(self, collection: str, token: str, hrefs: Iterable[str],
                 limit: Optional[int]) -> Tuple[List[str], str, bool]:

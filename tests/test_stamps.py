@@ -49,9 +49,11 @@ def test_a_listing_is_the_same_after_radicales_cache_is_gone(site):
                     name=f"b{day}.ics").status_code == 201
     before = listing(site, r)
     assert len(etags(before)) == 5
-    # a room's writes leave Radicale's cache alone; its sync fills it (tokens, histories)
-    assert sync(site, r, "").status_code == 207
-    shutil.rmtree(os.path.join(folder(site, r), ".Radicale.cache"))
+    # a room's writes and syncs leave Radicale's cache alone; one an older roomcal left
+    cache = os.path.join(folder(site, r), ".Radicale.cache")
+    os.makedirs(os.path.join(cache, "item"), exist_ok=True)
+    assert listing(site, r) == before
+    shutil.rmtree(cache)
     assert listing(site, r) == before
     # and the conflict check (its index rebuilt after the folder changed) still knows them
     assert book(site, r, "20270801T083000Z", "20270801T093000Z", "s-ann").status_code == 409
@@ -81,8 +83,8 @@ def sync(server, room_id, token):
 
 
 def test_a_sync_token_sees_each_single_write_after_it(site):
-    """Single writes leave Radicale's sync history to its sync: a change, a new booking and a
-    removal after a token are each reported once, an unchanged booking not at all."""
+    """A room's sync answers from the change journal: a change, a new booking and a removal
+    after a token are each reported once, an unchanged booking not at all."""
     r = new_room(site, "st")
     for day, name in ((4, "keep"), (6, "change"), (8, "drop")):
         assert book(site, r, f"2027100{day}T080000Z", f"2027100{day}T090000Z", "s-ann",
@@ -102,6 +104,26 @@ def test_a_sync_token_sees_each_single_write_after_it(site):
     assert etags(answer)["change.ics"] == etags(listing(site, r))["change.ics"]
     again = etree.fromstring(sync(site, r, later.findtext("{DAV:}sync-token")).content)
     assert list(again.iter("{DAV:}response")) == []
+
+
+def test_files_changed_behind_our_back_are_reported_by_sync(site):
+    """CalDAV sync of a room reads the journal; what an editor or rsync did to the folder is
+    journaled when the index is rebuilt, so a client's next sync sees it."""
+    r = new_room(site, "st")
+    for day, name in ((4, "keep"), (6, "edited"), (8, "removed")):
+        assert book(site, r, f"2027110{day}T080000Z", f"2027110{day}T090000Z", "s-ann",
+                    name=f"{name}.ics", uid=name).status_code == 201
+    token = etree.fromstring(sync(site, r, "").content).findtext("{DAV:}sync-token")
+    with open(os.path.join(folder(site, r), "edited.ics"), "w", newline="") as f:   # rewritten in place
+        f.write(event("20271106T080000Z", "20271106T093000Z", uid="edited", summary="By hand"))
+    os.remove(os.path.join(folder(site, r), "removed.ics"))
+    later = etree.fromstring(sync(site, r, token).content)
+    statuses = {response.findtext("{DAV:}href").rsplit("/", 1)[1]: response.findtext(".//{DAV:}status") or ""
+                for response in later.iter("{DAV:}response")}
+    assert sorted(statuses) == ["edited.ics", "removed.ics"]
+    assert "404" in statuses["removed.ics"] and "200" in statuses["edited.ics"]
+    assert etags(later_body := sync(site, r, "").content)["edited.ics"] == etags(listing(site, r))["edited.ics"]
+    assert "keep.ics" in etags(later_body)
 
 
 def test_an_import_written_in_one_batch_lists_syncs_and_reads_as_any_booking(site, tmp_path):

@@ -23,7 +23,7 @@ from radicale import pathutils, storage as radicale_storage, types
 from radicale.item import filter as radicale_filter
 
 from roomcal.storage.database import database_url
-from roomcal.storage.journal import InvalidToken, Journal
+from roomcal.storage.journal import Journal
 from roomcal.storage.postgres.database import Outcome, shared
 from roomcal.storage.postgres.hook import StorageHook
 
@@ -148,15 +148,7 @@ class SqlCollection(radicale_storage.BaseCollection):
                                 (self._path, uid)).fetchone() is not None
 
     def sync(self, old_token: str = ""):
-        journal: Journal = self._storage.journal
-        token = journal.current(self._path)
-        if not old_token:
-            return token, self._list()
-        try:
-            hrefs, _, _ = journal.changes(self._path, old_token, None)
-        except InvalidToken as e:
-            raise ValueError(str(e)) from None
-        return token, hrefs
+        return self._storage.journal.sync(self._path, old_token, self._list)
 
     # -- writes ----------------------------------------------------------------------------
     def upload(self, href: str, item: radicale_item.Item):
