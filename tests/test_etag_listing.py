@@ -4,6 +4,8 @@ The server on its port answers; the oracle is Radicale's unmodified ``Applicatio
 in this process on the same configuration and store, handed the same identity as the
 front hands it."""
 
+import os
+
 import pytest
 import radicale.app
 from lxml import etree
@@ -109,3 +111,20 @@ def test_an_unreadable_body_is_refused_not_listed(site):
     answer = server.request("PROPFIND", f"/rooms/{room}/", user="el-ann", data=b"<D:propfind",
                             headers={"Depth": "1", "Content-Type": "application/xml"})
     assert answer.status_code == 400
+
+
+def test_files_radicale_skips_are_skipped_alike(site, tmp_path):
+    """An unreadable file put into a room's folder by hand: left out of both answers, as
+    Radicale leaves it out (file store only: PostgreSQL has no folder)."""
+    server, room, _, _, oracle = site
+    if server.store != "file":
+        pytest.skip("files put into the folder by hand are the file store's")
+    folder = f"{server.dir}/data/collections/collection-root/rooms/{room}"
+    with open(f"{folder}/broken.ics", "w") as f:
+        f.write("BEGIN:VCALENDAR\r\nthis is not iCalendar\r\n")
+    try:
+        status, _, content = servers_answer(server, f"/rooms/{room}/", "el-ann", ETAGS)
+        expected_status, _, expected = radicales_answer(oracle, f"/rooms/{room}/", "el-ann", ETAGS)
+        assert (status, content) == (expected_status, expected) and b"broken.ics" not in content
+    finally:
+        os.remove(f"{folder}/broken.ics")
