@@ -26,6 +26,7 @@ logger = logging.getLogger("roomcal.storage")
 HISTORY_CLEAN_INTERVAL = 300  # seconds; see Collection._clean_history
 _unreadable_files = Unreadable()  # (folder, href, mtime, size) of items Radicale skipped
 BATCH = 32   # more new files than this in one commit are written together (_write_new_files)
+SCAN_FROM = 32   # get_multi of more names than this (and a quarter of the room) scans the room
 WRITERS = 4  # by this many threads
 
 
@@ -180,7 +181,7 @@ class Collection(GuardedCollection, multifilesystem.Collection):
         hrefs = list(hrefs)
         # A good part of the room (a sync's first listing): one scan and the room's stamps at
         # once cost less than a stat and a stamp query each (~4x the cost per name asked).
-        if len(hrefs) > BATCH and 4 * len(hrefs) > self._storage.index.count(self.path):
+        if len(hrefs) > SCAN_FROM and 4 * len(hrefs) > self._storage.index.count(self.path):
             yield from self._get_many(hrefs)
             return
         limit = self._storage._max_resource_size
