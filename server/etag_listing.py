@@ -11,6 +11,8 @@ Radicale decides them for every item of one collection (by the collection's path
 
 Anything else (other properties, Depth 0 or infinity, a share, free-busy-only rights, a
 collection inside the calendar, another encoding) goes to Radicale's PROPFIND as it is.
+Radicale writes that answer after releasing its lock; when it will hold items'
+getcontentlength, the store is told to read their texts while it lists them.
 """
 
 import io
@@ -23,9 +25,12 @@ from defusedxml import ElementTree as DefusedET
 from radicale import httputils, pathutils, rights, storage, xmlutils
 from radicale.app.base import Access
 
+from roomcal.storage import context
+
 GETETAG, GETCONTENTTYPE = xmlutils.make_clark("D:getetag"), xmlutils.make_clark("D:getcontenttype")
 LISTED = frozenset({GETETAG, GETCONTENTTYPE})
 PROPFIND, PROP = xmlutils.make_clark("D:propfind"), xmlutils.make_clark("D:prop")
+ALLPROP, GETCONTENTLENGTH = xmlutils.make_clark("D:allprop"), xmlutils.make_clark("D:getcontentlength")
 OK = "<status>HTTP/1.1 200 OK</status>"
 
 
@@ -37,15 +42,18 @@ class Application(radicale.app.Application):
             raw = None
         if raw is not None:
             environ["wsgi.input"] = io.BytesIO(raw)   # Radicale reads it again when it answers
-            answer = self._etag_listing(environ, base_prefix, path, user, user_groups, raw)
+            request = _parsed(raw)
+            if not raw.strip() or request is not None and _reads_item_texts(request):
+                context.note_texts_after_lock()
+            answer = self._etag_listing(environ, base_prefix, path, user, user_groups, request)
             if answer is not None:
                 request_info["status"] = client.MULTI_STATUS
                 return answer
         return super().do_PROPFIND(environ, base_prefix, path, user, user_groups, request_info)
 
-    def _etag_listing(self, environ, base_prefix, path, user, user_groups, raw: bytes):
-        request = _listing_request(raw, environ.get("HTTP_DEPTH", "0"))
-        if request is None or self._encoding != "utf-8" or self._sharing._enabled:
+    def _etag_listing(self, environ, base_prefix, path, user, user_groups, request):
+        if request is None or not _is_listing(request, environ.get("HTTP_DEPTH", "0")) \
+                or self._encoding != "utf-8" or self._sharing._enabled:
             return None
         access = Access(self._rights, user, user_groups, path)
         if not access.check("r"):   # (free-busy only, or nothing: Radicale answers)
@@ -57,39 +65,46 @@ class Application(radicale.app.Application):
                     or not access.check("r", collection):
                 return None
             items = list(found)
-        if any(isinstance(item, storage.BaseCollection) for item in items):
-            return None
+            if any(isinstance(item, storage.BaseCollection) for item in items):
+                return None
+            etag = collection.etag   # (from the same listing)
         raw_permissions = self._rights.authorization(
             user, user_groups, pathutils.unstrip_path(collection.path, True))
         if not rights.intersect(raw_permissions, "rw") or "r" not in raw_permissions \
                 and "f" in raw_permissions:
             return None
         props = [prop.tag for prop in request[0]]
-        body = _multistatus(base_prefix, collection, items, props)
+        body = _multistatus(base_prefix, collection, etag, items, props)
         headers = {"DAV": httputils.DAV_HEADERS, "Content-Type": "text/xml; charset=utf-8"}
         return client.MULTI_STATUS, headers, body, xmlutils.pretty_xml(request)
 
 
-def _listing_request(raw: bytes, depth: str):
-    """The request's XML when it is a Depth-1 PROPFIND of nothing but getetag and
-    getcontenttype; else None."""
-    if depth != "1" or not raw:
-        return None
+def _parsed(raw: bytes):
     try:
-        request = DefusedET.fromstring(raw)
+        return DefusedET.fromstring(raw) if raw else None
     except Exception:   # (Radicale answers a body it cannot read)
         return None
-    if request.tag != PROPFIND or len(request) != 1 or request[0].tag != PROP:
-        return None
+
+
+def _is_listing(request, depth: str) -> bool:
+    """A Depth-1 PROPFIND of nothing but getetag and getcontenttype."""
+    if depth != "1" or request.tag != PROPFIND or len(request) != 1 or request[0].tag != PROP:
+        return False
     props = {prop.tag for prop in request[0]}
-    return request if props and props <= LISTED else None
+    return bool(props) and props <= LISTED
 
 
-def _multistatus(base_prefix: str, collection, items, props) -> bytes:
+def _reads_item_texts(request) -> bool:
+    """Whether Radicale's answer holds items' getcontentlength, which it works out from
+    their texts after releasing its lock (so does allprop, and an empty body)."""
+    return request.find(ALLPROP) is not None or request.find(f"{PROP}/{GETCONTENTLENGTH}") is not None
+
+
+def _multistatus(base_prefix: str, collection, etag: str, items, props) -> bytes:
     """What Radicale's xml_propfind and ElementTree write for the collection, then its items."""
     calendar_path = pathutils.unstrip_path(collection.path, True)
     parts = ["<?xml version='1.0' encoding='utf-8'?>\n<multistatus xmlns=\"DAV:\">",
-             _response(xmlutils.make_href(base_prefix, calendar_path), props, collection.etag,
+             _response(xmlutils.make_href(base_prefix, calendar_path), props, etag,
                        xmlutils.MIMETYPES["VCALENDAR"])]
     prefix = xmlutils.make_href(base_prefix, calendar_path)
     content_types = {}

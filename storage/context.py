@@ -36,11 +36,55 @@ class RequestState:
     if_schedule_tag_match: Optional[str] = None   # the request's If-Schedule-Tag-Match (RFC 6638)
     schedule_tag: Optional[str] = None    # the Schedule-Tag of what a PUT stored
     memo: dict = dataclasses.field(default_factory=dict)   # answers that hold for one request
+    # Radicale reads the items' texts after releasing its lock (a PROPFIND of their
+    # getcontentlength): items read lazily must be read while they are listed.
+    texts_after_lock: bool = False
 
 
 _state: contextvars.ContextVar = contextvars.ContextVar("roomcal_request", default=None)
 # "PUT /rooms/r1/x.ics": set by the front at the start of every request, for the log.
 _where: contextvars.ContextVar = contextvars.ContextVar("roomcal_where", default="")
+
+
+# Radicale's storage lock as this thread holds it: Radicale's own record of it is the
+# process's, whichever thread took it.  One LockPeriod per acquisition: what was read
+# under it holds until it ends.
+@dataclasses.dataclass(eq=False)
+class LockPeriod:
+    mode: str   # "r" or "w"
+
+
+_lock_period: contextvars.ContextVar = contextvars.ContextVar("roomcal_lock_period", default=None)
+
+
+@contextlib.contextmanager
+def holding_lock(mode: str):
+    token = _lock_period.set(LockPeriod(mode))
+    try:
+        yield
+    finally:
+        _lock_period.reset(token)
+
+
+def lock_period() -> Optional[LockPeriod]:
+    return _lock_period.get()
+
+
+def lock_held() -> str:
+    """The mode of the lock this thread holds, "" for none."""
+    period = _lock_period.get()
+    return period.mode if period is not None else ""
+
+
+def note_texts_after_lock() -> None:
+    state = _state.get()
+    if state is not None:
+        state.texts_after_lock = True
+
+
+def texts_after_lock() -> bool:
+    state = _state.get()
+    return state is not None and state.texts_after_lock
 
 
 def set_where(where: str) -> None:

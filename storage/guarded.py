@@ -128,8 +128,38 @@ class RoomView:
             return None
 
 
+def under_read_lock(function):
+    """A collection's answer worked out under the storage's read lock.  Radicale's PROPFIND
+    writes its answer after releasing the lock: a calendar's ETag, sync token, last change
+    and length, listed in a home beside the rooms being booked, were read from files that
+    a write was removing (a 500)."""
+    @functools.wraps(function)
+    def wrapper(self, *args, **kwargs):
+        with self._storage.reading():
+            return function(self, *args, **kwargs)
+    return wrapper
+
+
 class GuardedCollection:
     """A collection of roomcal's: a room's writes go through the booking core."""
+
+    @property
+    @under_read_lock
+    def etag(self) -> str:
+        return super().etag
+
+    @property
+    @under_read_lock
+    def last_modified(self) -> str:
+        return super().last_modified
+
+    @under_read_lock
+    def sync(self, old_token: str = ""):
+        return super().sync(old_token)
+
+    @under_read_lock
+    def serialize(self, *args, **kwargs) -> str:
+        return super().serialize(*args, **kwargs)
 
     @property
     def room_id(self) -> Optional[str]:
@@ -295,8 +325,17 @@ class GuardedStorage:
         actor_name = kwargs.get("actor", user) or ""
         if state is not None and state.actor is None and actor_name:
             state.actor = self.actor_named(actor_name)
-        with super().acquire_lock(mode, user, *args, **kwargs):
+        with super().acquire_lock(mode, user, *args, **kwargs), context.holding_lock(mode):
             yield
+
+    @types.contextmanager
+    def reading(self):
+        """Radicale's read lock, unless this thread holds the lock already."""
+        if context.lock_held():
+            yield
+        else:
+            with self.acquire_lock("r"):
+                yield
 
     def actor_named(self, name: str) -> Actor:
         return Actor(name, self.accounts.groups_of(name), self.accounts.is_admin(name))

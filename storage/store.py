@@ -16,8 +16,9 @@ import radicale.item as radicale_item
 from radicale import pathutils
 from radicale.storage import multifilesystem
 
+from roomcal.storage import context
 from roomcal.storage.commit import Put
-from roomcal.storage.guarded import GuardedCollection, GuardedStorage, RoomView, _option
+from roomcal.storage.guarded import GuardedCollection, GuardedStorage, RoomView, _option, under_read_lock
 from roomcal.storage.registry import RoomRegistry, registry_for
 from roomcal.storage.stamps import StampedItem, matches, stamp_of
 from roomcal.storage.unreadable import Unreadable
@@ -116,24 +117,25 @@ class Collection(GuardedCollection, multifilesystem.Collection):
         """The item files.  While a listing goes through a room's (get_all, a Depth-1
         discover), its stamps are at hand from one query, and each file's stat from the
         folder's scan, instead of a query and a stat per file.  A listing made under a read
-        lock is kept for the request: a PROPFIND lists the room for its items, and again for
-        the collection's ETag after the lock is released (so the ETag is over the items it
-        answered with)."""
+        lock is kept while that lock is held: a PROPFIND lists the room for its items, and
+        again for the collection's ETag."""
         if self.room_id is None:
             yield from super()._list()
             return
-        if self._listing is None or self._storage._lock.locked == "w":
+        period = context.lock_period()
+        reading = period if period is not None and period.mode == "r" else None
+        if self._listing is None or reading is None or reading is not self._listing_period:
             self._stamp_map = self._storage.index.stamps(self.path)
             self._listing = self._scan()
-            self._listing_kept = self._storage._lock.locked == "r"
+            self._listing_period = reading
         try:
             yield from self._listing
         finally:
-            if not self._listing_kept:   # a write may change them next
+            if self._listing_period is None:   # a write may change them next
                 self._stamp_map = self._listing = None
 
     _listing = None   # href -> os.stat_result, while a listing holds them
-    _listing_kept = False
+    _listing_period = None   # the read lock's period it was made in (storage/context.py)
 
     def _scan(self) -> dict:
         """Radicale's _list (the safe names of files, in the folder's order), with each
@@ -160,6 +162,7 @@ class Collection(GuardedCollection, multifilesystem.Collection):
                     os.path.join(self._filesystem_path, href), limit)):   # (its warning)
                 yield item
 
+    @under_read_lock
     def sync(self, old_token: str = ""):
         """A room's CalDAV sync from the change journal, as JSON sync and the PostgreSQL store
         answer it: Radicale's keeps a history file per item and compares every item's ETag
@@ -217,7 +220,10 @@ class Collection(GuardedCollection, multifilesystem.Collection):
         if self.room_id is not None:   # a file we wrote and nobody changed since: no read
             stamp = self._stamp(href)
             if matches(stamp, stat):
-                return StampedItem(os.path.join(self._filesystem_path, href), stamp, stat, self)
+                item = StampedItem(os.path.join(self._filesystem_path, href), stamp, stat, self)
+                if context.texts_after_lock():
+                    item.serialize()   # (now, while the file is surely there)
+                return item
         key = (self._filesystem_path, href, stat.st_mtime_ns, stat.st_size)
         if _unreadable_files.get(key) is not None:
             return None

@@ -278,8 +278,10 @@ def book(server, room_id, start, end, user, name=None, **event_options):
 
 def assert_no_500(server):
     """Nothing a module sent was answered 500 (the access log: what clients got)."""
-    answered_500 = [line for line in server.read_log().splitlines() if '" 500 ' in line]
-    assert not answered_500, answered_500
+    log = server.read_log().splitlines()
+    answered_500 = [line for line in log if '" 500 ' in line]
+    # (with why: the exceptions the server logged)
+    assert not answered_500, answered_500 + [line for line in log if "] Exception: " in line][:10]
 
 
 # The longest modules start first, so that pytest-xdist's workers finish together

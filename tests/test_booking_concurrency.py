@@ -114,3 +114,47 @@ def test_simultaneous_puts_and_cli_imports_store_exactly_one(busy, tmp_path):
     assert winners == 1, (put_results, codes, [p.stderr.read() for p in processes])
     assert put_results.count(201) + put_results.count(409) == len(bookings), put_results
     assert len(stored_uids(busy, "mixed")) == 1
+
+
+HOME_PROPS = ('<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:" '
+              'xmlns:CS="http://calendarserver.org/ns/"><D:prop><D:getetag/><D:getcontentlength/>'
+              '<D:getlastmodified/><D:sync-token/><CS:getctag/></D:prop></D:propfind>')
+
+
+def test_listings_while_bookings_come_and_go(busy):
+    """Radicale writes a PROPFIND's answer after releasing its lock; the ETags, sync tokens,
+    lengths and last changes of the rooms listed in a home (and of a room's items, asked
+    by allprop) were read then from files a DELETE was removing: a 500 now and then."""
+    for n in range(2):
+        busy.add_room(f"churn{n}")
+    stop, answers = threading.Event(), []
+
+    def book_and_cancel(k):
+        with requests.Session() as session:
+            session.auth = busy.auth(f"k-user{k}")
+            for n in range(25):
+                url = f"{busy.url}/rooms/churn{k % 2}/churn-{k}-{n}.ics"
+                start = f"202801{1 + n:02d}T{8 + k:02d}0000Z"
+                answers.append(session.put(url, data=event(start, start.replace("0000Z", "3000Z")).encode(),
+                                           headers={"Content-Type": "text/calendar"}, timeout=60).status_code)
+                answers.append(session.delete(url, timeout=60).status_code)
+
+    def list_them(k):
+        with requests.Session() as session:
+            session.auth = busy.auth(f"k-user{k}")
+            while not stop.is_set():
+                for path, body in ((f"/k-user{k}/", HOME_PROPS), ("/rooms/churn0/", ""),
+                                   ("/rooms/churn1/", HOME_PROPS)):
+                    answers.append(session.request("PROPFIND", busy.url + path, data=body,
+                                                   headers={"Depth": "1"}, timeout=60).status_code)
+    writers = [threading.Thread(target=book_and_cancel, args=(k,)) for k in range(4)]
+    readers = [threading.Thread(target=list_them, args=(k,)) for k in range(2)]
+    for t in writers + readers:
+        t.start()
+    for t in writers:
+        t.join()
+    stop.set()
+    for t in readers:
+        t.join()
+    assert set(answers) <= {201, 200, 204, 207}, sorted(set(answers))
+    assert answers.count(207) >= 6
