@@ -268,15 +268,15 @@ class Front:
             special = dav.answer(self, environ, identity, path, method)
             if special is not None:
                 return _respond(start_response, *special)
-        room_id = self.storage.absent_room(path) if identity is not None else None
-        if room_id is not None and method != "OPTIONS" and not (
-                method in ("MKCALENDAR", "MKCOL") and path.strip("/").count("/") == 1):  # a new room
-            return _respond(start_response, *errors.dav_error(NotFound(f"There is no room {room_id!r}.")))
         captured = {}
 
         def capture(status, headers, exc_info=None):
             captured["status"], captured["headers"] = status, headers
         with context.request(identity.actor() if identity else None) as state:
+            room_id = self.storage.absent_room(path) if identity is not None else None
+            if room_id is not None and method != "OPTIONS" and not (
+                    method in ("MKCALENDAR", "MKCOL") and path.strip("/").count("/") == 1):  # a new room
+                return _respond(start_response, *errors.dav_error(NotFound(f"There is no room {room_id!r}.")))
             state.if_schedule_tag_match = environ.get("HTTP_IF_SCHEDULE_TAG_MATCH")
             body = b"".join(self.radicale(environ, capture))
         status = int(captured["status"].split()[0])

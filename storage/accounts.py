@@ -393,7 +393,19 @@ class Accounts:
         return groups
 
     def identity(self, name: str, *, read_only: bool = False, via: str = "password") -> Identity:
-        return Identity(name, self.is_admin(name), self.groups_of(name), read_only, via)
+        admin, groups = self._admin_and_groups(name)
+        return Identity(name, admin, groups, read_only, via)
+
+    def _admin_and_groups(self, name: str) -> tuple:
+        """``is_admin`` and ``groups_of`` in one query (every request asks both)."""
+        admin, groups = False, set()
+        for is_admin, group in self._db.execute(
+                "SELECT admin, NULL FROM users WHERE name = ? UNION ALL "
+                'SELECT NULL, grp FROM members WHERE "user" = ?', (name, name)):
+            admin = admin or bool(is_admin)
+            if group is not None:
+                groups.add(group)
+        return admin, frozenset(groups)
 
     # -- tokens ------------------------------------------------------------
     def create_token(self, user: str, label: str = "", read_only: bool = False):

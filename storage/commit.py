@@ -127,14 +127,15 @@ def commit(collection, *, put: Sequence[Put] = (), remove: Sequence[str] = (), r
     scheduled = in_room and reason == SCHEDULED and before is not None and storage.notifier.settings.enabled
     hrefs = [*remove, *(p.href for p in put)]
     previous = {href: before(href) for href in hrefs} if mailing or reflecting or scheduled else {}
-    if in_room:
-        collection._before_write(hrefs)
-    storage.journal.record(collection.path, hrefs)
-    for href in remove:
-        collection._remove_item(href)
-    results = collection._store_items(put, progress)
-    if in_room:
-        collection._indexed(put, remove)
+    with collection._writes_together():
+        if in_room:
+            collection._before_write(hrefs)
+        storage.journal.record(collection.path, hrefs)
+        for href in remove:
+            collection._remove_item(href)
+        results = collection._store_items(put, progress)
+        if in_room:
+            collection._indexed(put, remove)
     if mailing:
         room = collection.room()
         for href in remove:

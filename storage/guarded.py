@@ -11,7 +11,7 @@ storage/commit.py (journal, item, index, mail).
 ``GuardedCollection`` and ``GuardedStorage`` come before a backend's classes in the
 bases: Radicale's files (storage/store.py) or PostgreSQL (storage/postgres/store.py).
 A backend's collection gives the save step what only it knows (``view``, ``reindex``,
-``_get``, ``_before_write``, ``_remove_item``, ``_store_items``, ``_indexed``), its storage
+``_get``, ``_writes_together``, ``_before_write``, ``_remove_item``, ``_store_items``, ``_indexed``), its storage
 the room registry (``_open_registry``).
 """
 
@@ -338,7 +338,7 @@ class GuardedStorage:
                 yield
 
     def actor_named(self, name: str) -> Actor:
-        return Actor(name, self.accounts.groups_of(name), self.accounts.is_admin(name))
+        return self.accounts.identity(name).actor()
 
     def actor(self) -> Actor:
         actor = context.current_actor()

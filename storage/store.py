@@ -244,6 +244,9 @@ class Collection(GuardedCollection, multifilesystem.Collection):
         return max(times) if times else None
 
     # -- the save step's writes (storage/commit.py) -----------------------------------------
+    def _writes_together(self):
+        return contextlib.nullcontext()   # (each SQLite statement is a call, not a round trip)
+
     def _before_write(self, hrefs: Sequence[str]) -> None:
         """The stamps of files about to change go first; the new ones come after."""
         self._storage.index.forget_stamps(self.path, hrefs)

@@ -106,8 +106,16 @@ class SqlCollection(radicale_storage.BaseCollection):
     def _get(self, href: str, verify_href: bool = True) -> Optional[radicale_item.Item]:
         if verify_href and not _is_safe(href):
             return None
-        row = self._db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE collection = ? AND href = ?",
-                               (self._path, href)).fetchone()
+        # (read again in the same transaction: Radicale finds the item a PUT replaces, then
+        # the booking core reads it as it was)
+        memo, key = self._db.memo(), ("item", self._path, href)
+        if memo is not None and key in memo:
+            row = memo[key]
+        else:
+            row = self._db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE collection = ? AND href = ?",
+                                   (self._path, href)).fetchone()
+            if memo is not None:
+                memo[key] = row
         return self._item_of(row) if row else None
 
     # Items over [server] max_resource_size are left out of listings, as multifilesystem does
@@ -170,6 +178,7 @@ class SqlCollection(radicale_storage.BaseCollection):
             start, end = item.time_range
             rows.append((self._path, href, item.uid, item.etag, item.component_name, start, end,
                          item.serialize(), now))
+        self._db.forget()   # (rows kept by _get)
         self._db.executemany(
             "INSERT INTO items(collection, href, uid, etag, component, range_start, range_end, text, modified) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(collection, href) DO UPDATE SET "
@@ -184,8 +193,10 @@ class SqlCollection(radicale_storage.BaseCollection):
 
     def _remove_row(self, href: str) -> None:
         _check_safe(href)
-        if self._db.execute("DELETE FROM items WHERE collection = ? AND href = ?",
-                            (self._path, href)).rowcount == 0:
+        self._db.forget()   # (rows kept by _get)
+        deleted = self._db.execute("DELETE FROM items WHERE collection = ? AND href = ?", (self._path, href))
+        self._db.flush()   # (its row count, when sent together with others)
+        if deleted.rowcount == 0:
             raise radicale_storage.ComponentNotFoundError(href)
         self._touch(time.time())
 
@@ -266,6 +277,7 @@ class SqlStorage(radicale_storage.BaseStorage):
         collection = self._collection(sane, text, now)
         if items is None:
             return collection, {}, []
+        self.db.forget()   # (rows kept by _get)
         self.db.execute("DELETE FROM items WHERE collection = ?", (sane,))
         suffix = ".vcf" if props.get("tag") == "VADDRESSBOOK" else ".ics"
         pairs, taken = [], set()
@@ -278,6 +290,7 @@ class SqlStorage(radicale_storage.BaseStorage):
 
     def remove_tree(self, path: str) -> None:
         """A collection and every collection under it (their items go with them)."""
+        self.db.forget()   # (rows kept by _get)
         if not path:
             self.db.execute("DELETE FROM collections WHERE path <> ''")
             self.db.execute("DELETE FROM items WHERE collection = ''")
@@ -292,6 +305,7 @@ class SqlStorage(radicale_storage.BaseStorage):
             return False
         self.db.execute("INSERT INTO collections(path, props, modified) "
                         "SELECT ?, props, ? FROM collections WHERE path = ?", (new_path, time.time(), path))
+        self.db.forget()   # (rows kept by _get)
         self.db.execute("UPDATE items SET collection = ? WHERE collection = ?", (new_path, path))
         self.db.execute("DELETE FROM collections WHERE path = ?", (path,))
         return True
@@ -300,6 +314,7 @@ class SqlStorage(radicale_storage.BaseStorage):
         """One UPDATE (journaled by the caller, storage/guarded.py, as every MOVE)."""
         source = item.collection
         _check_safe(to_href)
+        self.db.forget()   # (rows kept by _get)
         self.db.execute("DELETE FROM items WHERE collection = ? AND href = ?", (to_collection.path, to_href))
         now = time.time()
         self.db.execute("UPDATE items SET collection = ?, href = ?, modified = ? WHERE collection = ? AND href = ?",

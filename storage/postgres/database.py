@@ -124,13 +124,39 @@ class PostgresDatabase:
         return self._local.conn
 
     @contextlib.contextmanager
-    def _bind(self, conn, writing: bool):
+    def _bind(self, conn, writing: bool, begin: str):
         self._local.conn, self._local.pid = conn, os.getpid()
         self._local.writing, self._local.doomed = writing, False
+        self._local.begin = begin   # (None once sent)
+        self._local.memo, self._local.taken = {}, set()
         try:
             yield conn
         finally:
             self._local.conn = None
+            if writing:
+                self._local.writes_ended = self.writes_ended() + 1
+
+    def in_transaction(self) -> bool:
+        """Is a transaction open on this thread (Radicale's lock, or ``transaction()``)?"""
+        return self._bound() is not None
+
+    def memo(self) -> Optional[dict]:
+        """Rows the open transaction has read, kept for it (None outside one): whoever
+        writes what a kept row shows calls ``forget``."""
+        return self._local.memo if self._bound() is not None else None
+
+    def forget(self) -> None:
+        if self._bound() is not None:
+            self._local.memo.clear()
+
+    def taken(self) -> Optional[set]:
+        """The advisory locks the open transaction holds (None outside one)."""
+        return self._local.taken if self._bound() is not None else None
+
+    def writes_ended(self) -> int:
+        """How many write transactions this thread has ended: what it read outside them
+        holds until the next one."""
+        return getattr(self._local, "writes_ended", 0)
 
     def writing(self) -> bool:
         """Is this thread in a request's write transaction (Radicale's "w" lock)?"""
@@ -151,7 +177,8 @@ class PostgresDatabase:
         conn = self._bound()
         with _unavailable_when_down():
             if conn is not None:
-                return conn.execute(_sql(sql), params)
+                with self._begun(conn):
+                    return conn.execute(_sql(sql), params)
             with self._pool_here().connection() as conn:
                 cursor = conn.execute(_sql(sql), params)
                 return Rows(cursor.fetchall() if cursor.description else None, cursor.rowcount)
@@ -161,9 +188,45 @@ class PostgresDatabase:
         if not rows:
             return Rows(None, 0)
         with self.transaction(), _unavailable_when_down():
-            cursor = self._bound().cursor()
-            cursor.executemany(_sql(sql), rows)
+            conn = self._bound()
+            with self._begun(conn):
+                cursor = conn.cursor()
+                cursor.executemany(_sql(sql), rows)
             return cursor
+
+    def _begun(self, conn):
+        """The transaction's BEGIN, sent with its first statement: one round trip for both
+        (a lock taken to read one row is then two round trips, not three; one taken
+        for nothing, none)."""
+        begin = self._local.begin
+        if begin is None:
+            return contextlib.nullcontext()
+        self._local.begin = None
+        return _sent_before(conn, begin)
+
+    @contextlib.contextmanager
+    def pipelined(self):
+        """Statements of the open transaction sent without waiting for each answer
+        (psycopg's pipeline mode): they travel together until a result is read, ``flush``
+        or the end of the block, and an error shows there.  Outside a transaction, as usual."""
+        conn = self._bound()
+        if conn is None or getattr(self._local, "pipeline", None) is not None \
+                or not psycopg.Pipeline.is_supported():
+            yield
+            return
+        with _unavailable_when_down(), conn.pipeline() as pipeline:
+            self._local.pipeline = pipeline
+            try:
+                yield
+            finally:
+                self._local.pipeline = None
+
+    def flush(self) -> None:
+        """The statements sent so far answered (their errors raised here)."""
+        pipeline = getattr(self._local, "pipeline", None)
+        if pipeline is not None:
+            with _unavailable_when_down():
+                pipeline.sync()
 
     # -- transactions --------------------------------------------------------------------
     @contextlib.contextmanager
@@ -190,21 +253,34 @@ class PostgresDatabase:
     @contextlib.contextmanager
     def _open(self, begin: str, writing: bool, outcome: Optional["Outcome"] = None):
         with _unavailable_when_down(), self._pool_here().connection() as conn:
-            conn.execute(begin)
             try:
-                with self._bind(conn, writing):
+                with self._bind(conn, writing, begin):
                     yield conn
                     doomed = self._local.doomed
+                    begun = self._local.begin is None
                     # A transaction that inserted, updated, deleted or locked a row has an id.
-                    changed = (outcome is not None and not doomed and conn.execute(
+                    changed = (outcome is not None and not doomed and begun and conn.execute(
                         "SELECT txid_current_if_assigned() IS NOT NULL").fetchone()[0])
             except BaseException:
-                with contextlib.suppress(*_DOWN):
-                    conn.execute("ROLLBACK")
+                if self._local.begin is None:
+                    with contextlib.suppress(*_DOWN):
+                        conn.execute("ROLLBACK")
                 raise
-            conn.execute("ROLLBACK" if doomed else "COMMIT")
+            if begun:
+                conn.execute("ROLLBACK" if doomed else "COMMIT")
             if outcome is not None:
                 outcome.changed = changed
+
+
+@contextlib.contextmanager
+def _sent_before(conn, begin: str):
+    if not psycopg.Pipeline.is_supported():
+        conn.execute(begin)
+        yield
+        return
+    with conn.pipeline():   # (its end waits for both answers)
+        conn.execute(begin)
+        yield
 
 
 class Outcome:

@@ -33,8 +33,15 @@ class OccupancyIndex(Index):
     KEEPS_STAMPS = False
 
     def lock_room(self, room_key: str) -> None:
-        """Until the transaction ends, the only writer of this room."""
+        """Until the transaction ends, the only writer of this room.  Rows of it read before
+        may have changed meanwhile: they are read again."""
+        taken = self._db.taken()
+        if taken is not None and room_key in taken:
+            return
+        self._db.forget()
         self._db.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (_ROOM_LOCKS, room_key))
+        if taken is not None:
+            taken.add(room_key)
 
     def spared(self, room_key: str) -> set:
         """The hrefs whose rows the constraint spares (an admin's --allow-conflicts import,
@@ -58,6 +65,7 @@ class OccupancyIndex(Index):
             self._db.executemany("INSERT INTO expanded(room, href, until) VALUES (?, ?, ?) "
                                  "ON CONFLICT(room, href) DO UPDATE SET until = excluded.until",
                                  [(room_key, href, last) for href, last in expanded])
+            self._db.flush()   # (the constraint's verdict, when the save step sends them together)
         except psycopg.errors.ExclusionViolation:
             raise DoubleBooking(f"{room.name} is already booked at that time: another booking was "
                                 "saved at the same moment. Nothing was changed; choose another time.") from None

@@ -1,11 +1,12 @@
 """The rooms, read from the shared database's collections (what storage/registry.py reads
-from the collection folders on one host).  No cache: another host may have changed a
-room a moment ago, and the row is one primary-key lookup."""
+from the collection folders on one host).  No cache beyond one request's lookups before
+its transaction: another host may have changed a room a moment ago, and the row is one
+primary-key lookup."""
 
 import json
 from typing import List, Optional
 
-from roomcal.storage import rooms
+from roomcal.storage import context, rooms
 from roomcal.storage.rooms import Room
 
 
@@ -16,9 +17,18 @@ class DatabaseRoomRegistry:
     def get(self, room_id: str) -> Optional[Room]:
         if not rooms.ID_PATTERN.fullmatch(room_id or ""):
             return None
+        # Before its transaction a request asks once (the front, then the rights for the
+        # same request); inside a transaction, its own view, and after a write, again.
+        state = context.current() if not self._db.in_transaction() else None
+        key = ("room", room_id, self._db.writes_ended())
+        if state is not None and key in state.memo:
+            return state.memo[key]
         row = self._db.execute("SELECT props FROM collections WHERE path = ?",
                                (f"{rooms.ROOMS}/{room_id}",)).fetchone()
-        return _room(room_id, row[0]) if row else None
+        room = _room(room_id, row[0]) if row else None
+        if state is not None:
+            state.memo[key] = room
+        return room
 
     def ids(self) -> List[str]:
         return [path.split("/", 1)[1] for (path,) in self._db.execute(
