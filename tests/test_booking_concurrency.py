@@ -158,3 +158,30 @@ def test_listings_while_bookings_come_and_go(busy):
         t.join()
     assert set(answers) <= {201, 200, 204, 207}, sorted(set(answers))
     assert answers.count(207) >= 6
+
+
+def test_simultaneous_edits_of_one_booking_with_if_match_keep_one(busy):
+    """Calendar apps edit with If-Match: of edits sent at once with the ETag they all read,
+    one is stored and the others get 412 (none overwrites another's edit unseen)."""
+    busy.add_room("edits")
+    created = busy.put_ics("/rooms/edits/shared.ics", event("20270610T090000Z", "20270610T100000Z",
+                                                          uid="shared"), user="k-admin")
+    assert created.status_code == 201
+    etag = busy.request("GET", "/rooms/edits/shared.ics", user="k-admin").headers["ETag"]
+    barrier, results = threading.Barrier(12), [None] * 12
+
+    def edit(n):
+        body = event("20270610T090000Z", "20270610T100000Z", uid="shared", summary=f"Edit {n}")
+        with requests.Session() as session:
+            session.auth = busy.auth("k-admin")
+            barrier.wait()
+            results[n] = session.put(f"{busy.url}/rooms/edits/shared.ics", data=body.encode(), timeout=60,
+                                     headers={"Content-Type": "text/calendar", "If-Match": etag}).status_code
+    threads = [threading.Thread(target=edit, args=(n,)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [204] + [412] * 11, results
+    stored = busy.request("GET", "/rooms/edits/shared.ics", user="k-admin").text
+    assert f"SUMMARY:Edit {results.index(204)}" in stored
