@@ -9,7 +9,7 @@ A request refused by a refusal that Radicale answers itself (a 4xx) rolls back
 whatever it wrote before (``acquire_lock``).
 """
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 from radicale import types
 
@@ -120,10 +120,11 @@ class Storage(GuardedStorage, SqlStorage):
     @types.contextmanager
     def acquire_lock(self, mode: str, user: str = "", *args, **kwargs):
         with super().acquire_lock(mode, user, *args, **kwargs):
-            room = _room_written(mode, kwargs)
-            if room is not None:
-                # First, with the BEGIN: what the request reads of the room is then what
-                # its booking core decides on (and read once: storage/postgres/database.py).
+            # First, with the BEGIN: what the request reads of a room (the item an If-Match
+            # is checked against) is then what its booking core decides on, and is read
+            # once (storage/postgres/database.py).  In one order: no two requests wait
+            # for each other.
+            for room in sorted(_rooms_written(mode, kwargs)):
                 self.index.lock_room(room)
             state = context.current()
             refused_before = state.refusal if state is not None else None
@@ -134,11 +135,14 @@ class Storage(GuardedStorage, SqlStorage):
                 self.db.rollback_only()
 
 
-def _room_written(mode: str, lock_arguments: dict) -> Optional[str]:
-    """The room a PUT or DELETE of Radicale's writes into, if any (its collection's path)."""
-    if mode != "w" or lock_arguments.get("request") not in ("PUT", "DELETE"):
-        return None
-    parts = (lock_arguments.get("path") or "").strip("/").split("/")
-    if len(parts) in (2, 3) and room_id_of("/".join(parts[:2])) is not None:
-        return "/".join(parts[:2])
-    return None
+def _rooms_written(mode: str, lock_arguments: dict) -> set:
+    """The rooms (their collections' paths) a PUT, DELETE, MOVE or PROPPATCH of Radicale's,
+    or a write of JSON or /api, changes: the one its path is in, and a MOVE's destination's."""
+    if mode != "w" or lock_arguments.get("request") not in ("PUT", "DELETE", "MOVE", "PROPPATCH"):
+        return set()
+    found = set()
+    for path in (lock_arguments.get("path"), lock_arguments.get("to_path")):
+        parts = (path or "").strip("/").split("/")
+        if len(parts) in (2, 3) and room_id_of("/".join(parts[:2])) is not None:
+            found.add("/".join(parts[:2]))
+    return found
