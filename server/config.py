@@ -203,7 +203,8 @@ roomcal_index = {data}/index.sqlite
 roomcal_horizon = P2Y
 # most occurrences of one series that a write may check
 roomcal_max_occurrences = 5000
-# seconds between scans for booking files edited in place outside roomcal
+# seconds between scans for booking files edited in place outside roomcal (each in a
+# thread of its own; 0: before every use of a room, by the request)
 roomcal_index_verify_interval = 10
 # an item that cannot be read (a hand edit, a disk fault) is skipped with a WARNING, and the
 # rest of its calendar is served; `roomcal check --repair` moves it to <data>/quarantine/

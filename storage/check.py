@@ -39,6 +39,7 @@ from radicale.storage import multifilesystem
 from roomcal.storage import rooms
 from roomcal.storage.database import SQLITE
 from roomcal.storage.errors import Refusal
+from roomcal.storage.hand_edits import newest_item
 from roomcal.storage.index import COLUMNS, Row, _row
 from roomcal.storage.instances import BadBooking, Booking
 from roomcal.storage.screen import UnsafeCalendar, screen
@@ -257,7 +258,7 @@ def rebuild_index(collection) -> int:
     try:
         return collection.reindex(trust_stamps=False)
     except RuntimeError:   # files only: rows are items Radicale need not read
-        fingerprint, newest = collection._fingerprint(), collection._newest_item()
+        fingerprint, newest = collection._fingerprint(), newest_item(collection._filesystem_path)
         rows, stamps = [], []
         for href, item in readable_items(collection):
             rows.append(collection._row(href, item))

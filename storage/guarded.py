@@ -11,8 +11,8 @@ storage/commit.py (journal, item, index, mail).
 ``GuardedCollection`` and ``GuardedStorage`` come before a backend's classes in the
 bases: Radicale's files (storage/store.py) or PostgreSQL (storage/postgres/store.py).
 A backend's collection gives the save step what only it knows (``view``, ``reindex``,
-``_get``, ``_writes_together``, ``_before_write``, ``_remove_item``, ``_store_items``, ``_indexed``), its storage
-the room registry (``_open_registry``).
+``_get``, ``_writes_together``, ``_before_write``, ``_remove_item``, ``_store_items``,
+``_indexed``), its storage the room registry (``_open_registry``).
 """
 
 import functools
@@ -181,9 +181,7 @@ class GuardedCollection:
         return room
 
     # -- the index ---------------------------------------------------------------
-    # Freshness: a file added, replaced (editors, rsync) or removed behind our back
-    # changes the folder's mtime, checked on every use.  A file rewritten in place
-    # changes only its own mtime; every ``roomcal_index_verify_interval`` seconds a
+    # (Kept fresh by each backend's ``view``: storage/store.py, storage/hand_edits.py.)
     def _row(self, href: str, item) -> Row:
         try:
             return row_for(href, Booking(item.serialize(), self.room().tz),

@@ -19,6 +19,7 @@ from radicale.storage import multifilesystem
 from roomcal.storage import context
 from roomcal.storage.commit import Put
 from roomcal.storage.guarded import GuardedCollection, GuardedStorage, RoomView, _option, under_read_lock
+from roomcal.storage.hand_edits import HandEdits
 from roomcal.storage.registry import RoomRegistry, registry_for
 from roomcal.storage.stamps import StampedItem, matches, stamp_of
 from roomcal.storage.unreadable import Unreadable
@@ -47,17 +48,8 @@ class Throttle:
 
 
 class Collection(GuardedCollection, multifilesystem.Collection):
-    # scan looks for an item newer than the newest the index has seen.
     def _fingerprint(self) -> str:
         return str(os.stat(self._filesystem_path).st_mtime_ns)
-
-    def _newest_item(self) -> int:
-        newest = 0
-        with os.scandir(self._filesystem_path) as entries:
-            for entry in entries:
-                if not entry.name.startswith(".") and entry.is_file():
-                    newest = max(newest, entry.stat().st_mtime_ns)
-        return newest
 
     def view(self) -> RoomView:
         """The room's index, rebuilt first if anything changed behind our back."""
@@ -65,9 +57,11 @@ class Collection(GuardedCollection, multifilesystem.Collection):
         state = index.state(self.path)
         if state is None or state[0] != self._fingerprint():
             self.reindex()
-        elif self._storage.verify_due(self.path) and self._newest_item() > state[1]:
-            logger.warning("A booking in %s was edited outside roomcal; rebuilding its index", self.path)
-            self.reindex()
+        else:
+            newest = self._storage.hand_edits.newest(self.path, self._filesystem_path)
+            if newest is not None and newest > state[1]:
+                logger.warning("A booking in %s was edited outside roomcal; rebuilding its index", self.path)
+                self.reindex()
         return RoomView(self, index, self.path)
 
     def reindex(self, trust_stamps: bool = True) -> int:
@@ -386,17 +380,14 @@ class Collection(GuardedCollection, multifilesystem.Collection):
         super()._clean_history()
         self._storage.journal.prune(self.path)
 
-    # -- reads served from the index -------------------------------------------------
-
 class Storage(GuardedStorage, multifilesystem.Storage):
     _collection_class = Collection
 
     def __init__(self, configuration):
         super().__init__(configuration)
         self._open_stores(configuration)
-        # Per process and room: scans for hand-edited files, Radicale's history cleaning.
-        self.verify_due = Throttle(float(_option(configuration, "storage",
-                                                 "roomcal_index_verify_interval", "10")))
+        # Per process and room: looks for files edited by hand, Radicale's history cleaning.
+        self.hand_edits = HandEdits(float(_option(configuration, "storage", "roomcal_index_verify_interval", "10")))
         self.history_clean_due = Throttle(HISTORY_CLEAN_INTERVAL)
 
     def _open_registry(self, configuration) -> RoomRegistry:

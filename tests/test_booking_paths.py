@@ -4,6 +4,7 @@
 never a 500."""
 
 import os
+import time
 import uuid
 
 import pytest
@@ -433,6 +434,38 @@ def test_a_booking_file_edited_by_hand_is_seen(make_server):
         f.write(text.replace("20270702T080000Z", "20270702T140000Z").replace("20270702T090000Z", "20270702T150000Z"))
     assert book(server, r, "20270702T143000Z", "20270702T153000Z", user="p-bob").status_code == 409
     assert book(server, r, "20270702T080000Z", "20270702T090000Z", user="p-bob").status_code == 201
+
+
+def test_a_booking_file_edited_by_hand_is_found_by_the_look_in_the_background(make_server):
+    """With an interval, the look through a room's files is a thread's: requests go on
+    meanwhile, and one after the look rebuilds the room's index."""
+    server = make_server(start=False)
+    if server.store != "file":
+        pytest.skip("files edited by hand: the file store's")
+    server.configure(("roomcal_index_verify_interval = 10", "roomcal_index_verify_interval = 0.2"))
+    server.start()
+    server.add_user("p-admin", admin=True)
+    server.add_user("p-alice")
+    server.add_user("p-bob")
+    r = room(server)
+    assert book(server, r, "20270703T080000Z", "20270703T090000Z", name="edit.ics", uid="edited").status_code == 201
+    path = os.path.join(room_folder(server, r), "edit.ics")
+    with open(path, encoding="utf-8", newline="") as f:
+        text = f.read()
+    with open(path, "w", encoding="utf-8", newline="") as f:  # in place
+        f.write(text.replace("20270703T080000Z", "20270703T140000Z").replace("20270703T090000Z", "20270703T150000Z"))
+    deadline, starts = time.monotonic() + 20, []
+    while time.monotonic() < deadline:   # each listing is a use of the room: it asks for a look
+        listed = server.request("GET", f"/api/rooms/{r}/bookings?from=2027-07-03&to=2027-07-03", user="p-bob")
+        assert listed.status_code == 200, listed.text
+        starts = [b["start"] for b in listed.json()["bookings"]]
+        if starts and "T14:00" in starts[0]:
+            break
+        time.sleep(0.1)
+    assert len(starts) == 1 and "T14:00" in starts[0], starts
+    assert "was edited outside roomcal" in server.read_log()
+    assert book(server, r, "20270703T143000Z", "20270703T153000Z", user="p-bob").status_code == 409
+    assert book(server, r, "20270703T080000Z", "20270703T090000Z", user="p-bob").status_code == 201
 
 
 def test_a_literal_backslash_n_in_text_survives_the_booking_core_and_json(server):
