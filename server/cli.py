@@ -358,6 +358,7 @@ def cmd_reindex(args):
         for room_id in ids:
             count = storage.room_collection(room_id).reindex(trust_stamps=False)
             print(f"{room_id}: {count} booking(s) indexed")
+    storage.refresh_statistics()
 
 
 def cmd_check(args):

@@ -335,6 +335,9 @@ class GuardedStorage:
             with self.acquire_lock("r"):
                 yield
 
+    def refresh_statistics(self) -> None:
+        """After a bulk write: the database planner's statistics (PostgreSQL's store)."""
+
     def actor_named(self, name: str) -> Actor:
         return self.accounts.identity(name).actor()
 

@@ -92,6 +92,7 @@ def run(configuration, url: str, *, dry_run: bool = False, say: Callable[[str], 
         if progress.started():
             say("going on with the migration a previous run began (steps done are not repeated)")
         failures = _copy(source, target, progress, say)
+        target.refresh_statistics()
         ok = _verify(source, target, say) and not failures
         if ok:
             with target.db.transaction():

@@ -25,6 +25,7 @@ from roomcal.storage.postgres.rooms import DatabaseRoomRegistry
 from roomcal.storage.registry import registry_for
 
 
+BULK = 1000          # rows written at once after which the planner's statistics are refreshed
 ROLL_SLACK = 86400   # seconds an open series' rows may lag behind the horizon before they are rolled
 
 
@@ -116,6 +117,19 @@ class Storage(GuardedStorage, SqlStorage):
                 self.index.occupy(collection.path, room, self.core, puts, now=now)
                 rolled += len(puts)
         return rolled
+
+    def import_bookings(self, room_id: str, text: str, actor, **options) -> list:
+        hrefs = super().import_bookings(room_id, text, actor, **options)
+        if len(hrefs) >= BULK and not options.get("dry_run"):
+            self.refresh_statistics()
+        return hrefs
+
+    def refresh_statistics(self) -> None:
+        """The planner's statistics of the tables a bulk write filled.  Until autovacuum
+        analyzes them (a minute or more later), a room imported just now is planned as if
+        it were empty: its overlap queries read all its rows (at 10 000 bookings a new
+        booking took 11 ms instead of 7)."""
+        self.db.execute("ANALYZE items, bookings, occupancy, expanded, sync_changes")
 
     @types.contextmanager
     def acquire_lock(self, mode: str, user: str = "", *args, **kwargs):
