@@ -414,24 +414,31 @@ def test_a_booking_file_added_by_hand_is_seen(server):
     assert book(server, r, "20270701T110000Z", "20270701T120000Z", user="p-bob").status_code == 201
 
 
-def test_a_booking_file_edited_by_hand_is_seen(make_server):
-    """An in-place edit changes only the file's mtime: the periodic scan finds it."""
+def edited_by_hand(make_server, interval: str, day: str):
+    """A file-store server whose room holds one booking on ``day`` (8-9 UTC), then rewritten
+    in place, as an editor may, to 14-15: (server, room id)."""
     server = make_server(start=False)
     if server.store != "file":
         pytest.skip("files edited by hand: the file store's")
-    # scan on every write, so the test need not wait
-    server.configure(("roomcal_index_verify_interval = 10", "roomcal_index_verify_interval = 0"))
+    server.configure(("roomcal_index_verify_interval = 10", f"roomcal_index_verify_interval = {interval}"))
     server.start()
     server.add_user("p-admin", admin=True)
     server.add_user("p-alice")
     server.add_user("p-bob")
     r = room(server)
-    assert book(server, r, "20270702T080000Z", "20270702T090000Z", name="edit.ics", uid="edited").status_code == 201
+    assert book(server, r, f"{day}T080000Z", f"{day}T090000Z", name="edit.ics", uid="edited").status_code == 201
     path = os.path.join(room_folder(server, r), "edit.ics")
     with open(path, encoding="utf-8", newline="") as f:
         text = f.read()
-    with open(path, "w", encoding="utf-8", newline="") as f:  # in place, as an editor may
-        f.write(text.replace("20270702T080000Z", "20270702T140000Z").replace("20270702T090000Z", "20270702T150000Z"))
+    with open(path, "w", encoding="utf-8", newline="") as f:  # in place: the folder's mtime stays
+        f.write(text.replace(f"{day}T080000Z", f"{day}T140000Z").replace(f"{day}T090000Z", f"{day}T150000Z"))
+    return server, r
+
+
+def test_a_booking_file_edited_by_hand_is_seen(make_server):
+    """An in-place edit changes only the file's mtime: the scan finds it (interval 0: before
+    every use, so the test need not wait)."""
+    server, r = edited_by_hand(make_server, "0", "20270702")
     assert book(server, r, "20270702T143000Z", "20270702T153000Z", user="p-bob").status_code == 409
     assert book(server, r, "20270702T080000Z", "20270702T090000Z", user="p-bob").status_code == 201
 
@@ -439,21 +446,7 @@ def test_a_booking_file_edited_by_hand_is_seen(make_server):
 def test_a_booking_file_edited_by_hand_is_found_by_the_look_in_the_background(make_server):
     """With an interval, the look through a room's files is a thread's: requests go on
     meanwhile, and one after the look rebuilds the room's index."""
-    server = make_server(start=False)
-    if server.store != "file":
-        pytest.skip("files edited by hand: the file store's")
-    server.configure(("roomcal_index_verify_interval = 10", "roomcal_index_verify_interval = 0.2"))
-    server.start()
-    server.add_user("p-admin", admin=True)
-    server.add_user("p-alice")
-    server.add_user("p-bob")
-    r = room(server)
-    assert book(server, r, "20270703T080000Z", "20270703T090000Z", name="edit.ics", uid="edited").status_code == 201
-    path = os.path.join(room_folder(server, r), "edit.ics")
-    with open(path, encoding="utf-8", newline="") as f:
-        text = f.read()
-    with open(path, "w", encoding="utf-8", newline="") as f:  # in place
-        f.write(text.replace("20270703T080000Z", "20270703T140000Z").replace("20270703T090000Z", "20270703T150000Z"))
+    server, r = edited_by_hand(make_server, "0.2", "20270703")
     deadline, starts = time.monotonic() + 20, []
     while time.monotonic() < deadline:   # each listing is a use of the room: it asks for a look
         listed = server.request("GET", f"/api/rooms/{r}/bookings?from=2027-07-03&to=2027-07-03", user="p-bob")
