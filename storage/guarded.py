@@ -18,17 +18,17 @@ A backend's collection gives the save step what only it knows (``view``, ``reind
 import functools
 import logging
 import os
-from typing import List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import radicale.item as radicale_item
 from radicale import types
 from radicale.item import filter as radicale_filter
 
-from roomcal.storage import context, iana_zones, overlap, replace, roles, rooms, series
+from roomcal.storage import availability, context, iana_zones, overlap, replace, roles, rooms, series
 from roomcal.storage.accounts import Accounts
 from roomcal.storage.booking import EARLIEST, BookingCore, Decision, row_for
 from roomcal.storage.checkin import settings_from as check_in_settings
-from roomcal.storage.commit import DELETE, IMPORT, MOVE, PUT, Put, admit, admit_batch, commit
+from roomcal.storage.commit import DELETE, HELD_MARGIN, IMPORT, MOVE, PUT, Put, admit, admit_batch, commit
 from roomcal.storage.context import Actor
 from roomcal.storage.durations import parse as parse_duration
 from roomcal.storage.errors import InvalidBooking, InvalidRoom, NotFound, PreconditionFailed, Refusal, UidConflict
@@ -90,11 +90,13 @@ class RoomView:
         self._extra_rows = overlap.Rows()
         self._held: Optional[tuple] = None   # (lo, hi, Rows): see ``hold``
 
-    def hold(self, lo: int, hi: int) -> None:
+    def hold(self, lo: int, hi: int, rows: Optional[List[Row]] = None) -> None:
         """Read the stored rows meeting [lo, hi) once: a window inside it is answered from
-        them, as the index would (a batch asks two per item), any other by the index."""
+        them, as the index would (a batch asks two per item), any other by the index.
+        ``rows``: those rows (or more), read already (``Index.overlapping_many``)."""
         if not self.replacing:
-            self._held = (lo, hi, overlap.Rows(self.index.overlapping(self.room_key, lo, hi)))
+            self._held = (lo, hi, overlap.Rows(self.index.overlapping(self.room_key, lo, hi) if rows is None
+                                               else rows))
 
     def overlapping(self, start: int, end: int) -> List[Row]:
         if self.replacing:
@@ -482,6 +484,34 @@ class GuardedStorage:
         """A booking from /api: ``write_item`` into the room."""
         self.room_collection_exists(room_id)
         return self.write_item(f"/{rooms.ROOMS}/{room_id}/", text, actor, **preconditions)
+
+    def free_rooms(self, spans: Dict[str, Tuple[int, int]], actor: Actor, now: int) -> List[str]:
+        """The finder: of the rooms ``spans`` names (id -> [start, end)), those whose span the
+        booking core would grant ``actor`` now.  Every room's stored rows around its span are
+        read at once, not a few queries per room."""
+        with self.acquire_lock("r", actor.user):
+            collections = {}
+            for room_id in spans:
+                try:
+                    collections[room_id] = self.room_collection(room_id)
+                except NotFound:   # removed meanwhile
+                    continue
+            views = {room_id: collection.view() for room_id, collection in collections.items()}
+            windows = {room_id: (spans[room_id][0] - HELD_MARGIN - collection.room().buffer_seconds(),
+                                 spans[room_id][1] + HELD_MARGIN + collection.room().buffer_seconds())
+                       for room_id, collection in collections.items()}
+            if not windows:
+                return []
+            rows = self.index.overlapping_many([view.room_key for view in views.values()],
+                                               min(lo for lo, _ in windows.values()),
+                                               max(hi for _, hi in windows.values()))
+            free = []
+            for room_id, view in views.items():
+                view.hold(*windows[room_id], rows[view.room_key])
+                if availability.grants(self.core, collections[room_id].room(), view, *spans[room_id],
+                                       now=now, actor=actor):
+                    free.append(room_id)
+            return free
 
     def absent_room(self, path: str) -> Optional[str]:
         """The room id when ``path`` (sanitized) lies inside ``/rooms/<id>/`` and there is no

@@ -16,7 +16,7 @@ re-reads only the files whose stamp no longer matches.
 
 import dataclasses
 import sqlite3
-from typing import Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 from roomcal.storage.instances import INFINITY
 from roomcal.storage.database import open_database
@@ -133,6 +133,11 @@ class Index:
                              (room, fingerprint, newest))
 
     # -- queries ---------------------------------------------------------------
+    def overlapping_many(self, rooms: List[str], start: int, end: int) -> Dict[str, List[Row]]:
+        """``overlapping`` (blocking rows) of each room: one room after another here; a
+        database a round trip away asks once (storage/postgres/index.py)."""
+        return {room: self.overlapping(room, start, end) for room in rooms}
+
     def overlapping(self, room: str, start: int, end: int, *, blocking_only: bool = True) -> List[Row]:
         """Rows whose span meets [start, end): exact singles, series envelopes."""
         db = self._db

@@ -255,6 +255,25 @@ def test_finder_free_span_as_the_booking_core_sees_it(world, finder):
                                             "free-until": "2027-06-09T12:00"}) == ["large"]
 
 
+def test_finder_sees_long_bookings_and_series_begun_long_before(world):
+    """The finder reads every room's rows at once: a booking of several days begun before the
+    span, and a weekly series begun months before, still hold their rooms."""
+    tag = "longago"
+    for name in ("days", "weekly", "open"):
+        world.add_room(f"{tag}-{name}", *BERLIN, "--feature", tag)
+    post(world, f"{tag}-days", "Retreat", "2027-09-06T08:00", "2027-09-09T18:00")
+    weekly = event("20270607T090000", "20270607T110000", summary="Weekly", tz="Europe/Berlin",
+                   extra="RRULE:FREQ=WEEKLY;COUNT=30")
+    assert world.put_ics(f"/rooms/{tag}-weekly/weekly.ics", weekly, user=ALICE).status_code == 201
+    # Monday 2027-09-13 is the 15th week of the series; the retreat runs Monday to Thursday before
+    assert find(world, tag, **{"free-from": "2027-09-08T10:00", "free-until": "2027-09-08T11:00"}) == \
+        ["open", "weekly"]
+    assert find(world, tag, **{"free-from": "2027-09-13T10:00", "free-until": "2027-09-13T10:30"}) == \
+        ["days", "open"]
+    assert find(world, tag, **{"free-from": "2027-09-14T10:00", "free-until": "2027-09-14T10:30"}) == \
+        ["days", "open", "weekly"]
+
+
 @pytest.mark.parametrize("params", [
     {"capacity": "many"},
     {"capacity": "-1"},

@@ -18,7 +18,7 @@ from roomcal.server import errors
 from roomcal.server.openapi import answer, describe, error, query
 from roomcal.storage import availability as avail
 from roomcal.storage import durations
-from roomcal.storage.errors import BadRequest, NotFound
+from roomcal.storage.errors import BadRequest
 from roomcal.storage.instances import iso, utc
 from roomcal.storage.rooms import parse_local
 
@@ -160,18 +160,8 @@ def find(api, identity, args, rooms: list) -> list:
         if end <= start:
             raise BadRequest("'free-until' must be after 'free-from'.")
         spans[room.id] = (start, end)
-    storage, now, found, actor = api.storage, int(time.time()), [], identity.actor()
-    with storage.acquire_lock("r", identity.user):
-        for room in rooms:
-            try:
-                collection = storage.room_collection(room.id)
-            except NotFound:  # removed meanwhile
-                continue
-            start, end = spans[room.id]
-            if avail.grants(storage.core, collection.room(), collection.view(), start, end, now=now,
-                            actor=actor):
-                found.append(room)
-    return found
+    free = set(api.storage.free_rooms(spans, identity.actor(), int(time.time())))
+    return [room for room in rooms if room.id in free]
 
 
 ROUTES = [

@@ -20,9 +20,10 @@ import psycopg
 from roomcal.storage import overlap
 from roomcal.storage.booking import EARLIEST, until
 from roomcal.storage.errors import DoubleBooking
-from roomcal.storage.index import Index
+from roomcal.storage.index import COLUMNS, Index, Row, _row
 
 _ROOM_LOCKS = 0x524F4F4D   # the advisory locks' first key: "ROOM"
+_PREFIXED = ", ".join(f"x.{column.strip()}" for column in COLUMNS.split(","))
 
 
 def _moment(seconds: int) -> datetime.datetime:
@@ -42,6 +43,25 @@ class OccupancyIndex(Index):
         self._db.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (_ROOM_LOCKS, room_key))
         if taken is not None:
             taken.add(room_key)
+
+    def overlapping_many(self, rooms: List[str], start: int, end: int) -> Dict[str, List[Row]]:
+        """``overlapping`` of every room in two queries (the finder asks a hundred rooms):
+        each room's singles from its own longest booking on, as ``overlapping`` reads them."""
+        found: Dict[str, List[Row]] = {room: [] for room in rooms}
+        singles = self._db.execute(
+            f"SELECT x.room, {_PREFIXED} FROM unnest(?::text[]) AS r(room), "
+            "LATERAL (SELECT max(\"end\" - start) AS longest FROM bookings "
+            "         WHERE room = r.room AND recurring = 0) AS l, "
+            "LATERAL (SELECT * FROM bookings WHERE room = r.room AND recurring = 0 "
+            "         AND start >= ? - coalesce(l.longest, 0) AND start < ? "
+            "         AND (\"end\" > ? OR start = ?) AND blocking = 1) AS x",
+            (list(rooms), start, end, start, start)).fetchall()
+        series = self._db.execute(
+            f"SELECT x.room, {_PREFIXED} FROM bookings AS x WHERE x.room = ANY(?) AND x.recurring = 1 "
+            "AND x.start < ? AND x.\"end\" > ? AND x.blocking = 1", (list(rooms), end, start)).fetchall()
+        for values in singles + series:
+            found[values[0]].append(_row(values[1:]))
+        return found
 
     def spared(self, room_key: str) -> set:
         """The hrefs whose rows the constraint spares (an admin's --allow-conflicts import,
