@@ -10,6 +10,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from typing import Callable
 
 
@@ -27,11 +28,25 @@ class Connections:
         if conn is None or self._local.pid != os.getpid():
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
+            _in_wal_mode(conn, self._timeout)
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             self._setup(conn)
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
+
+
+def _in_wal_mode(conn: sqlite3.Connection, timeout: float) -> None:
+    """WAL, set once per file.  Switching takes the file's exclusive lock, and SQLite answers
+    "database is locked" at once, without its busy wait, when many connections are opened
+    together (a fresh file, threads starting at once): so look first, and retry."""
+    deadline = time.monotonic() + timeout
+    while conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 class SQLiteDatabase:
