@@ -11,7 +11,6 @@ is taken before every use, by the request.
 
 import os
 import threading
-import time
 from typing import Optional
 
 
@@ -26,8 +25,10 @@ def newest_item(folder: str) -> int:
 
 
 class HandEdits:
-    def __init__(self, interval: float):
-        self.interval = interval
+    def __init__(self, due):
+        """``due(room path)``: whether a look at that room is due (storage/store.py's
+        ``Throttle`` of the interval)."""
+        self._due = due
         self._pid = None
 
     def _here(self) -> None:
@@ -36,7 +37,6 @@ class HandEdits:
         if self._pid != os.getpid():
             self._pid = os.getpid()
             self._guard = threading.Lock()
-            self._asked_at = {}   # room path -> when its last look was asked for
             self._waiting = {}    # room path -> folder: looks not taken yet
             self._found = {}      # room path -> the newest mtime a finished look found
             self._looking = False
@@ -44,14 +44,12 @@ class HandEdits:
     def newest(self, path: str, folder: str) -> Optional[int]:
         """The newest mtime of the room's files that a look found since the last call, or
         None; a new look is asked for when one is due."""
-        if self.interval <= 0:
+        if self._due.interval <= 0:
             return newest_item(folder)
         self._here()
         with self._guard:
             found = self._found.pop(path, None)
-            now = time.monotonic()
-            if now - self._asked_at.get(path, float("-inf")) >= self.interval:
-                self._asked_at[path] = now
+            if self._due(path):
                 self._waiting[path] = folder
                 if not self._looking:
                     self._looking = True

@@ -387,7 +387,8 @@ class Storage(GuardedStorage, multifilesystem.Storage):
         super().__init__(configuration)
         self._open_stores(configuration)
         # Per process and room: looks for files edited by hand, Radicale's history cleaning.
-        self.hand_edits = HandEdits(float(_option(configuration, "storage", "roomcal_index_verify_interval", "10")))
+        self.hand_edits = HandEdits(Throttle(float(_option(configuration, "storage",
+                                                           "roomcal_index_verify_interval", "10"))))
         self.history_clean_due = Throttle(HISTORY_CLEAN_INTERVAL)
 
     def _open_registry(self, configuration) -> RoomRegistry:
