@@ -48,6 +48,12 @@ MAILED = frozenset({PUT, DELETE, REPLACE})
 HELD_MARGIN = 86400   # Radicale reads floating times and dates as UTC, the booking core in the room's zone
 
 
+def held_reach(room) -> int:
+    """How far around a span the booking core may look for the room's rows: a day for
+    floating times, and the room's buffer (``RoomView.hold``)."""
+    return HELD_MARGIN + room.buffer_seconds()
+
+
 @dataclasses.dataclass(frozen=True)
 class Put:
     """One item to write: as it will be stored and, in a room, as admitted and indexed."""
@@ -74,11 +80,10 @@ def admit_batch(collection, room, view, items, actor, check: bool) -> List[Put]:
     """Admit ``[(href, item)]`` one after another, each against the room and the ones before
     it (``view.extra``): every Put, or one refusal that combines the refusals of all."""
     if check and len(items) > 1:
-        # The stored rows around them, read once: their items' time ranges (Radicale's),
-        # widened by a day for floating times and by the room's buffer.
+        # The stored rows around them, read once: their items' time ranges (Radicale's), widened.
         spans = [item.time_range for _, item in items]
-        widen = HELD_MARGIN + room.buffer_seconds()
-        view.hold(min(s for s, _ in spans) - widen, max(e for _, e in spans) + widen)
+        reach = held_reach(room)
+        view.hold(min(s for s, _ in spans) - reach, max(e for _, e in spans) + reach)
     stored, refusals = [], []
     for href, item in items:
         try:

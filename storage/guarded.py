@@ -28,7 +28,7 @@ from roomcal.storage import availability, context, iana_zones, overlap, replace,
 from roomcal.storage.accounts import Accounts
 from roomcal.storage.booking import EARLIEST, BookingCore, Decision, row_for
 from roomcal.storage.checkin import settings_from as check_in_settings
-from roomcal.storage.commit import DELETE, HELD_MARGIN, IMPORT, MOVE, PUT, Put, admit, admit_batch, commit
+from roomcal.storage.commit import DELETE, IMPORT, MOVE, PUT, Put, admit, admit_batch, commit, held_reach
 from roomcal.storage.context import Actor
 from roomcal.storage.durations import parse as parse_duration
 from roomcal.storage.errors import InvalidBooking, InvalidRoom, NotFound, PreconditionFailed, Refusal, UidConflict
@@ -497,9 +497,9 @@ class GuardedStorage:
                 except NotFound:   # removed meanwhile
                     continue
             views = {room_id: collection.view() for room_id, collection in collections.items()}
-            windows = {room_id: (spans[room_id][0] - HELD_MARGIN - collection.room().buffer_seconds(),
-                                 spans[room_id][1] + HELD_MARGIN + collection.room().buffer_seconds())
-                       for room_id, collection in collections.items()}
+            reach = {room_id: held_reach(collection.room()) for room_id, collection in collections.items()}
+            windows = {room_id: (spans[room_id][0] - reach[room_id], spans[room_id][1] + reach[room_id])
+                       for room_id in collections}
             if not windows:
                 return []
             rows = self.index.overlapping_many([view.room_key for view in views.values()],
