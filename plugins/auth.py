@@ -35,6 +35,5 @@ class Auth(auth.BaseAuth):
     def _login_ext_with_groups(self, login, password, context):
         if password != _PROCESS_SECRET or not login:
             return "", set()
-        known = request_context.current_actor()   # the front's, for this very user
-        groups = known.groups if known is not None and known.user == login else self._accounts.groups_of(login)
-        return login, set(groups)
+        known = request_context.signed_in(login)
+        return login, set(known.groups if known else self._accounts.groups_of(login))

@@ -56,8 +56,7 @@ class Rights(rights.BaseRights):
         return {1: "RW", 2: "rw"}.get(len(parts), "")
 
     def _room_rights(self, user: str, user_groups: set, rest: list) -> str:
-        known = context.current_actor()   # the request's own, as the front signed it in
-        known = known if known is not None and user and known.user == user else None
+        known = context.signed_in(user)
         admin = known.admin if known else bool(user) and self._accounts.is_admin(user)
         if not rest:
             return "RW" if admin else "R"

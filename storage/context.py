@@ -111,6 +111,13 @@ def current_actor() -> Optional[Actor]:
     return state.actor if state else None
 
 
+def signed_in(user: str) -> Optional[Actor]:
+    """The request's actor when it is ``user`` (not anonymous): who the front signed in,
+    with admin flag and groups, so that Radicale's plugins need not look them up again."""
+    actor = current_actor()
+    return actor if actor is not None and user and actor.user == user else None
+
+
 def record_refusal(refusal: Exception) -> None:
     state = _state.get()
     if state is not None:
