@@ -7,7 +7,8 @@ file) as those two characters, so every parse-and-write of a stored event -- the
 core stamps each booking it admits, JSON writes start from the stored event -- turned
 "C:\\New" into "C:", a line break and "ew".  RFC 5545 §3.3.11 escapes backslash,
 semicolon, comma and line breaks, and nothing else: this writes exactly that.
-``install`` runs once, when the booking model is imported (storage/instances.py).
+``install`` runs when a module that writes iCalendar with icalendar is imported (the booking
+model, storage/instances.py; JSCalendar, server/jscalendar/ical.py); again, it changes nothing.
 """
 
 import icalendar.prop.text

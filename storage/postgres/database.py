@@ -3,9 +3,9 @@
 A pool of connections per process, made in the process that uses it (a gunicorn worker
 never reuses its parent's).  A connection idle for more than a second is checked before it
 is used again, so that a restarted server or a failover heals by itself; one back from use
-a moment ago is not (a round trip each, ~11 per booking PUT): if the server went away in
-that moment, its first statement answers 503 and the pool drops it.  Statements are written with ``?`` (storage/database.py) and
-sent with psycopg's ``%s``.
+a moment ago is not (a round trip each time it is taken): if the server went away in that
+moment, its first statement answers 503 and the pool drops it.  Statements are written
+with ``?`` (storage/database.py) and sent with psycopg's ``%s``.
 
 ``request(mode)`` is the transaction of a request: Radicale's ``acquire_lock``
 (storage/postgres/store.py).  While it is open on a thread every statement of every
