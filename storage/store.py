@@ -29,7 +29,7 @@ HISTORY_CLEAN_INTERVAL = 300  # seconds; see Collection._clean_history
 _unreadable_files = Unreadable()  # (folder, href, mtime, size) of items Radicale skipped
 BATCH = 32   # more new files than this in one commit are written together (_write_new_files)
 SCAN_FROM = 32   # get_multi of more names than this (and a quarter of the room) scans the room
-WRITERS = 4  # by this many threads
+WRITERS = 4  # threads writing those files (_write_new_files)
 
 
 class Throttle:
