@@ -185,6 +185,27 @@ def test_discovery_from_server_url_and_login(world):
     assert "/rooms/dv-board/" not in calendars and "/rooms/dv-lab/" not in calendars
 
 
+def test_a_home_its_user_deleted_is_there_again_at_the_next_request(world):
+    """As with Radicale: the home is made again when its user comes back (the store keeps no
+    stale "it is there" of a home deleted through it)."""
+    user = "dv-dora"
+    world.add_user(user)
+    body = """<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop>
+<D:resourcetype/></D:prop></D:propfind>"""
+    made = world.request("MKCALENDAR", f"/{user}/own/", user=user)
+    assert made.status_code == 201, made.text
+    listing = multistatus(world.request("PROPFIND", f"/{user}/", user=user, data=body, headers={"Depth": "1"}))
+    assert f"/{user}/own/" in {r.findtext(f"{DAV}href") for r in listing.findall(f"{DAV}response")}
+    deleted = world.request("DELETE", f"/{user}/", user=user)
+    assert deleted.status_code in (200, 204), deleted.text
+    multistatus(world.request("PROPFIND", f"/{user}/", user=user, data=body, headers={"Depth": "0"}))
+    listing = multistatus(world.request("PROPFIND", f"/{user}/", user=user, data=body, headers={"Depth": "1"}))
+    hrefs = {r.findtext(f"{DAV}href") for r in listing.findall(f"{DAV}response")}
+    assert f"/{user}/" in hrefs and f"/{user}/own/" not in hrefs
+    assert world.request("PROPFIND", f"/{user}/own/", user=user, data=body,
+                         headers={"Depth": "0"}).status_code == 404
+
+
 # -- Thunderbird 153, replayed (clients/thunderbird-153-traffic.log) ------------------------------------------
 TB_MULTIGET = """<?xml version="1.0" encoding="UTF-8"?>
 <C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/><C:calendar-data/></D:prop><D:href>{href}</D:href></C:calendar-multiget>"""

@@ -28,6 +28,9 @@ from roomcal.storage.postgres.database import Outcome, shared
 from roomcal.storage.postgres.hook import StorageHook
 
 ITEM_COLUMNS = "href, uid, etag, component, range_start, range_end, text, modified"
+# Seconds a home found stays known to be there (``discover``): another host's removal of
+# it shows on this one after that.
+HOME_SEEN = 10.0
 
 
 def _http_date(seconds: float) -> str:
@@ -64,6 +67,7 @@ class SqlCollection(radicale_storage.BaseCollection):
 
     def set_meta(self, props) -> None:
         text = json.dumps(dict(props), sort_keys=True)
+        self._db.forget()   # (rows the transaction kept)
         self._db.execute("UPDATE collections SET props = ?, modified = ? WHERE path = ?",
                          (text, time.time(), self._path))
         self._props_text = text
@@ -92,6 +96,7 @@ class SqlCollection(radicale_storage.BaseCollection):
         return row[0] if row else None
 
     def _touch(self, now: float) -> None:
+        self._db.forget()   # (rows the transaction kept)
         self._db.execute("UPDATE collections SET modified = ? WHERE path = ?", (now, self._path))
 
     # -- items -----------------------------------------------------------------------------
@@ -178,7 +183,7 @@ class SqlCollection(radicale_storage.BaseCollection):
             start, end = item.time_range
             rows.append((self._path, href, item.uid, item.etag, item.component_name, start, end,
                          item.serialize(), now))
-        self._db.forget()   # (rows kept by _get)
+        self._db.forget()   # (rows the transaction kept)
         self._db.executemany(
             "INSERT INTO items(collection, href, uid, etag, component, range_start, range_end, text, modified) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(collection, href) DO UPDATE SET "
@@ -193,7 +198,7 @@ class SqlCollection(radicale_storage.BaseCollection):
 
     def _remove_row(self, href: str) -> None:
         _check_safe(href)
-        self._db.forget()   # (rows kept by _get)
+        self._db.forget()   # (rows the transaction kept)
         deleted = self._db.execute("DELETE FROM items WHERE collection = ? AND href = ?", (self._path, href))
         self._db.flush()   # (its row count, when sent together with others)
         if deleted.rowcount == 0:
@@ -223,6 +228,7 @@ class SqlStorage(radicale_storage.BaseStorage):
         self.journal = Journal("", configuration)
         self.max_resource_size = configuration.get("server", "max_resource_size")
         self._hook = StorageHook(configuration) if configuration.get("storage", "hook") else None
+        self._homes_seen = {}   # home -> until when it is taken as there (``discover``)
 
     def _collection(self, path: str, props=None, modified=None) -> SqlCollection:
         return self._collection_class(self, path, props, modified)
@@ -239,8 +245,13 @@ class SqlStorage(radicale_storage.BaseStorage):
         sane = path.strip("/")
         if sane and not all(_is_safe(part) for part in sane.split("/")):
             return   # a name no file system folder or file could have: nothing there
-        row = self.db.execute("SELECT props, modified FROM collections WHERE path = ?", (sane,)).fetchone()
-        if row is None:
+        # Radicale asks on every request whether the user's home exists, to create it if not
+        # (a read transaction of its own): a home seen a moment ago is taken as there.  A
+        # listing that goes on past it reads it then, in its transaction.
+        is_home = sane and "/" not in sane and depth != "0"
+        seen = is_home and self._homes_seen.get(sane, 0.0) > time.monotonic()
+        row = None if seen else self._collection_row(sane)
+        if row is None and not seen:
             parent, _, href = sane.rpartition("/")
             if not href:
                 return
@@ -248,10 +259,14 @@ class SqlStorage(radicale_storage.BaseStorage):
             if item is not None and len(item.serialize().encode()) <= self.max_resource_size:
                 yield item
             return
-        collection = self._collection(sane, *row)
+        if is_home and not seen:
+            self._homes_seen[sane] = time.monotonic() + HOME_SEEN
+        collection = self._collection(sane, *row) if row else self._collection(sane)
         yield collection
         if depth == "0":
             return
+        if seen:
+            collection._load()
         yield from collection.get_all()
         prefix = sane + "/" if sane else ""
         for child, props, modified in self.db.execute(
@@ -260,8 +275,42 @@ class SqlStorage(radicale_storage.BaseStorage):
                 (_like_prefix(prefix) + "%", len(prefix) + 1)):
             yield self._collection(child, props, modified)
 
+    def _collection_row(self, sane: str) -> Optional[tuple]:
+        """(props, modified) of a collection, or None; kept for the transaction (read again
+        after any write of a collection: ``forget``)."""
+        memo, key = self.db.memo(), ("collection", sane)
+        if memo is not None and key in memo:
+            return memo[key]
+        row = self.db.execute("SELECT props, modified FROM collections WHERE path = ?", (sane,)).fetchone()
+        if memo is not None:
+            memo[key] = row
+        return row
+
+    def read_ahead(self, path: str):
+        """What a write of the item at ``path`` reads first: Radicale's discover of the path
+        and of its collection, and the item it replaces.  The queries are sent now (with the
+        transaction's BEGIN and locks, in one pipeline: one round trip instead of four); the
+        function returned keeps their rows for the transaction, once they are answered."""
+        sane = path.strip("/")
+        parent, _, href = sane.rpartition("/")
+        if self.db.memo() is None or not parent or not all(_is_safe(part) for part in sane.split("/")):
+            return lambda: None
+        collections = self.db.execute("SELECT path, props, modified FROM collections WHERE path IN (?, ?)",
+                                      (sane, parent))
+        item = self.db.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE collection = ? AND href = ?",
+                               (parent, href))
+
+        def keep():
+            memo = self.db.memo()
+            found = {row[0]: tuple(row[1:]) for row in collections.fetchall()}
+            for key in (sane, parent):
+                memo[("collection", key)] = found.get(key)
+            memo[("item", parent, href)] = item.fetchone()
+        return keep
+
     def create_collection(self, href: str, items=None, props=None):
         sane = href.strip("/")
+        self.db.forget()   # (rows the transaction kept)
         now = time.time()
         parts = sane.split("/") if sane else []
         for depth in range(1, len(parts)):   # the folders above it, as a file system has them
@@ -277,7 +326,6 @@ class SqlStorage(radicale_storage.BaseStorage):
         collection = self._collection(sane, text, now)
         if items is None:
             return collection, {}, []
-        self.db.forget()   # (rows kept by _get)
         self.db.execute("DELETE FROM items WHERE collection = ?", (sane,))
         suffix = ".vcf" if props.get("tag") == "VADDRESSBOOK" else ".ics"
         pairs, taken = [], set()
@@ -290,7 +338,9 @@ class SqlStorage(radicale_storage.BaseStorage):
 
     def remove_tree(self, path: str) -> None:
         """A collection and every collection under it (their items go with them)."""
-        self.db.forget()   # (rows kept by _get)
+        self.db.forget()   # (rows the transaction kept)
+        if "/" not in path:   # a home, or all
+            self._homes_seen.clear()
         if not path:
             self.db.execute("DELETE FROM collections WHERE path <> ''")
             self.db.execute("DELETE FROM items WHERE collection = ''")
@@ -303,9 +353,11 @@ class SqlStorage(radicale_storage.BaseStorage):
         its items; False if that path is taken."""
         if self.db.execute("SELECT 1 FROM collections WHERE path = ?", (new_path,)).fetchone():
             return False
+        if "/" not in path:
+            self._homes_seen.clear()
         self.db.execute("INSERT INTO collections(path, props, modified) "
                         "SELECT ?, props, ? FROM collections WHERE path = ?", (new_path, time.time(), path))
-        self.db.forget()   # (rows kept by _get)
+        self.db.forget()   # (rows the transaction kept)
         self.db.execute("UPDATE items SET collection = ? WHERE collection = ?", (new_path, path))
         self.db.execute("DELETE FROM collections WHERE path = ?", (path,))
         return True
@@ -314,7 +366,7 @@ class SqlStorage(radicale_storage.BaseStorage):
         """One UPDATE (journaled by the caller, storage/guarded.py, as every MOVE)."""
         source = item.collection
         _check_safe(to_href)
-        self.db.forget()   # (rows kept by _get)
+        self.db.forget()   # (rows the transaction kept)
         self.db.execute("DELETE FROM items WHERE collection = ? AND href = ?", (to_collection.path, to_href))
         now = time.time()
         self.db.execute("UPDATE items SET collection = ?, href = ?, modified = ? WHERE collection = ? AND href = ?",

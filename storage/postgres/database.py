@@ -202,6 +202,9 @@ class PostgresDatabase:
         if begin is None:
             return contextlib.nullcontext()
         self._local.begin = None
+        if getattr(self._local, "pipeline", None) is not None:   # it travels with the others
+            conn.execute(begin)
+            return contextlib.nullcontext()
         return _sent_before(conn, begin)
 
     @contextlib.contextmanager

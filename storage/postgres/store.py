@@ -137,9 +137,15 @@ class Storage(GuardedStorage, SqlStorage):
             # First, with the BEGIN: what the request reads of a room (the item an If-Match
             # is checked against) is then what its booking core decides on, and is read
             # once (storage/postgres/database.py).  In one order: no two requests wait
-            # for each other.
-            for room in sorted(_rooms_written(mode, kwargs)):
-                self.index.lock_room(room)
+            # for each other.  What a PUT or DELETE reads first goes with them.
+            rooms, writes_item = sorted(_rooms_written(mode, kwargs)), _writes_item(mode, kwargs)
+            if rooms or writes_item:
+                with self.db.pipelined():
+                    for room in rooms:
+                        self.index.lock_room(room)
+                    keep = self.read_ahead(kwargs["path"]) if writes_item else None
+                if keep is not None:
+                    keep()
             state = context.current()
             refused_before = state.refusal if state is not None else None
             yield
@@ -147,6 +153,11 @@ class Storage(GuardedStorage, SqlStorage):
                 # Radicale answered a refusal itself (a 4xx, no exception reaches us): what
                 # the request wrote before it was refused must not stay.
                 self.db.rollback_only()
+
+
+def _writes_item(mode: str, lock_arguments: dict) -> bool:
+    """Is it Radicale's PUT or DELETE, or a write of JSON or /api (which name themselves so)?"""
+    return mode == "w" and lock_arguments.get("request") in ("PUT", "DELETE") and bool(lock_arguments.get("path"))
 
 
 def _rooms_written(mode: str, lock_arguments: dict) -> set:
