@@ -26,7 +26,7 @@ import binascii
 import time
 from typing import Callable, Iterable, List, Optional, Tuple
 
-from roomcal.storage.database import open_database
+from roomcal.storage.database import POSTGRESQL, open_database
 
 PREFIX = "urn:roomcal:sync:"
 AFTER = ":after:"  # PREFIX <seq> AFTER <last href listed>: the next page of an initial sync
@@ -79,6 +79,16 @@ class Journal:
         if not hrefs:
             return
         now, key = time.time(), _key(collection)
+        if self._db.dialect == POSTGRESQL:   # one statement, whose answer nobody waits for (the
+            # save step's statements travel together: storage/postgres/store.py)
+            self._db.execute(
+                "WITH counter AS (INSERT INTO sync_counters(collection, seq, floor) VALUES (?, ?, 0) "
+                "ON CONFLICT(collection) DO UPDATE SET seq = sync_counters.seq + excluded.seq RETURNING seq) "
+                "INSERT INTO sync_changes(collection, seq, href, at) "
+                "SELECT ?, counter.seq - ? + h.n, h.href, ? "
+                "FROM counter, unnest(?::text[]) WITH ORDINALITY AS h(href, n)",
+                (key, len(hrefs), key, len(hrefs), now, hrefs))
+            return
         with self._db.transaction():
             last = self._db.execute(
                 "INSERT INTO sync_counters(collection, seq, floor) VALUES (?, ?, 0) "
