@@ -165,8 +165,9 @@ class Front:
         """The identity of ``user`` when ``password`` is theirs (Basic, and the web pages'
         sign-in form: one throttle for both).  Raises Unauthorized, TooManyFailures or
         SignInsBusy."""
-        if self.accounts.verified_recently(user, password):  # no bcrypt, no counting
-            return self.accounts.identity(user)
+        identity = self.accounts.verified_identity(user, password)   # no bcrypt, no counting
+        if identity is not None:
+            return identity
         self._refuse_if_locked(address, user)
         if not self.accounts.check_password(user, password):
             self._failed(address, user)

@@ -316,10 +316,28 @@ class Accounts:
         return hmac.new(self._cache_key, f"{name}\0{password}\0{hashed}".encode(),
                         hashlib.sha256).digest()
 
-    def verified_recently(self, name: str, password: str) -> bool:
-        """True when this password was checked right for ``name`` in the last minutes
-        (no bcrypt: the check every request of a signed-in client takes)."""
-        return self._verified_now(self._digest(name, password, self.passwords.get(name) or ""))
+    def verified_identity(self, name: str, password: str) -> Optional[Identity]:
+        """The identity of ``name`` when this password was checked right for it in the last
+        minutes (no bcrypt: the check every request of a signed-in client takes), else None."""
+        hashed, admin, groups = self._hash_and_identity(name)
+        if not self._verified_now(self._digest(name, password, hashed or "")):
+            return None
+        return Identity(name, admin, groups, False, "password")
+
+    def _hash_and_identity(self, name: str) -> tuple:
+        """(password hash, is_admin, groups): in one query when the passwords are a table."""
+        if not isinstance(self.passwords, PasswordTable) or not name:
+            return (self.passwords.get(name), *self._admin_and_groups(name))
+        hashed, admin, groups = None, False, set()
+        for password_hash, is_admin, group in self._db.execute(
+                "SELECT hash, NULL, NULL FROM passwords WHERE name = ? UNION ALL "
+                "SELECT NULL, admin, NULL FROM users WHERE name = ? UNION ALL "
+                'SELECT NULL, NULL, grp FROM members WHERE "user" = ?', (name, name, name)):
+            hashed = hashed or password_hash
+            admin = admin or bool(is_admin)
+            if group is not None:
+                groups.add(group)
+        return hashed, admin, frozenset(groups)
 
     def _verified_now(self, digest: bytes) -> bool:
         expiry = self._verified.get(digest)

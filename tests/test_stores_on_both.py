@@ -54,15 +54,15 @@ def test_passwords_are_bcrypt_and_checked_the_same_for_unknown_names(accounts):
     accounts.add_user("alice", "a-secret")
     assert accounts.passwords.get("alice").startswith("$2b$04$")   # bcrypt, as htpasswd -B
     assert accounts.check_password("alice", "a-secret")
-    assert accounts.verified_recently("alice", "a-secret")
+    assert accounts.verified_identity("alice", "a-secret") == accounts.identity("alice")
     assert not accounts.check_password("alice", "wrong")
-    assert not accounts.verified_recently("alice", "wrong")
+    assert accounts.verified_identity("alice", "wrong") is None
     assert not accounts.check_password("nobody", "a-secret")
     assert accounts.dummy_hash().startswith(b"$2b$04$")   # what unknown names cost: the same
     accounts.set_password("alice", "new-secret")
     assert accounts.check_password("alice", "new-secret")
     assert not accounts.check_password("alice", "a-secret")
-    assert not accounts.verified_recently("alice", "a-secret")   # a new hash: not remembered
+    assert accounts.verified_identity("alice", "a-secret") is None   # a new hash: not remembered
     with pytest.raises(AccountError, match="empty"):
         accounts.set_password("alice", "")
 
