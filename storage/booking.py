@@ -363,7 +363,9 @@ class BookingCore:
         # Each series in range is expanded once for the whole window, into a lookup of
         # its blocking occurrences: (start, end, (href, uid, title)).
         series: Dict[str, overlap.Spans] = {}
-        for row in existing.overlapping(lo, hi):
+        rows = existing.overlapping(lo, hi)
+        window = overlap.Rows(rows)   # each occurrence's reach lies inside: read once, not once each
+        for row in rows:
             if row.uid == uid or not row.recurring or not row.blocking:
                 continue   # (a series that cannot block is one the index could not read)
             booking = existing.booking(row.href)
@@ -376,7 +378,7 @@ class BookingCore:
         for o in new:
             around = overlap.reach(o.start, o.end, buffer)
             others = []  # (start, end, (href, uid, title))
-            for row in existing.overlapping(*around):
+            for row in window.overlapping(*around):
                 if row.uid == uid:
                     continue
                 if row.recurring:

@@ -140,21 +140,19 @@ class Index:
 
     def overlapping(self, room: str, start: int, end: int, *, blocking_only: bool = True) -> List[Row]:
         """Rows whose span meets [start, end): exact singles, series envelopes."""
-        db = self._db
-        longest = db.execute('SELECT max("end" - start) FROM bookings WHERE room = ? AND recurring = 0',
-                             (room,)).fetchone()[0] or 0
         block = " AND blocking = 1" if blocking_only else ""
+        # One statement (a round trip, with PostgreSQL): singles that start at most the
+        # room's longest single before the window (an index range), and series envelopes.
         # A zero-length booking at ``start`` still counts as inside the window.
-        singles = db.execute(
-            f"SELECT {COLUMNS} FROM bookings "
-            "WHERE room = ? AND recurring = 0 AND start >= ? AND start < ? "
-            'AND ("end" > ? OR start = ?)' + block,
-            (room, start - longest, end, start, start)).fetchall()
-        series = db.execute(
+        rows = self._db.execute(
+            f"SELECT {COLUMNS} FROM bookings WHERE room = ? AND recurring = 0 AND start < ? "
+            'AND start >= ? - coalesce((SELECT max("end" - start) FROM bookings '
+            "                           WHERE room = ? AND recurring = 0), 0) "
+            'AND ("end" > ? OR start = ?)' + block + " UNION ALL "
             f"SELECT {COLUMNS} FROM bookings "
             'WHERE room = ? AND recurring = 1 AND start < ? AND "end" > ?' + block,
-            (room, end, start)).fetchall()
-        return [_row(r) for r in singles + series]
+            (room, end, start, room, start, start, room, end, start)).fetchall()
+        return [_row(r) for r in rows]
 
     def owned(self, room: str, owner: str, start: int, end: int) -> List[Row]:
         """The blocking rows of ``owner``'s bookings whose span meets [start, end) (singles
