@@ -122,14 +122,16 @@ class Collection(GuardedCollection, multifilesystem.Collection):
             self._stamp_map = self._storage.index.stamps(self.path)
             self._listing = self._scan()
             self._listing_period = reading
+            self._listed_items = {}
         try:
             yield from self._listing
         finally:
             if self._listing_period is None:   # a write may change them next
-                self._stamp_map = self._listing = None
+                self._stamp_map = self._listing = self._listed_items = None
 
     _listing = None   # href -> os.stat_result, while a listing holds them
     _listing_period = None   # the read lock's period it was made in (storage/context.py)
+    _listed_items = None   # href -> item read from the listing (``_get``), as long as it holds
 
     def _scan(self) -> dict:
         """Radicale's _list (the safe names of files, in the folder's order), with each
@@ -207,6 +209,14 @@ class Collection(GuardedCollection, multifilesystem.Collection):
         """Radicale's read of one item, which skips an unreadable one with a WARNING
         (``skip_broken_item``); remembered, so that it is not parsed again by every request."""
         stat = self._listing.get(href) if self._listing is not None and not verify_href else None
+        if stat is not None and href in self._listed_items:   # (listed again: for the ETag)
+            return self._listed_items[href]
+        item = self._read(href, stat, verify_href)
+        if stat is not None:
+            self._listed_items[href] = item
+        return item
+
+    def _read(self, href: str, stat, verify_href: bool):
         try:
             stat = stat or os.stat(os.path.join(self._filesystem_path, href))
         except (OSError, ValueError):
