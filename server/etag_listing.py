@@ -13,6 +13,13 @@ Anything else (other properties, Depth 0 or infinity, a share, free-busy-only ri
 collection inside the calendar, another encoding) goes to Radicale's PROPFIND as it is.
 Radicale writes that answer after releasing its lock; when it will hold items'
 getcontentlength, the store is told to read their texts while it lists them.
+
+The same for the other look a calendar app takes: a sync-collection REPORT of those two
+properties (Thunderbird's and DAVx5's first sync lists every item).  Radicale's answer
+reads each item's text for its ETag, and takes its items off the front of a list one by
+one: quadratic, ten seconds at 100 000 items.  Here: the store's ``sync`` and
+``get_multi``, the bytes Radicale writes (the token first, then the items gone, then the
+others, in the store's order).
 """
 
 import io
@@ -30,6 +37,8 @@ from roomcal.storage import context
 GETETAG, GETCONTENTTYPE = xmlutils.make_clark("D:getetag"), xmlutils.make_clark("D:getcontenttype")
 LISTED = frozenset({GETETAG, GETCONTENTTYPE})
 PROPFIND, PROP = xmlutils.make_clark("D:propfind"), xmlutils.make_clark("D:prop")
+SYNC_COLLECTION, SYNC_TOKEN = xmlutils.make_clark("D:sync-collection"), xmlutils.make_clark("D:sync-token")
+SYNC_PARTS = frozenset({SYNC_TOKEN, xmlutils.make_clark("D:sync-level"), PROP})
 ALLPROP, GETCONTENTLENGTH = xmlutils.make_clark("D:allprop"), xmlutils.make_clark("D:getcontentlength")
 OK = "<status>HTTP/1.1 200 OK</status>"
 
@@ -52,31 +61,77 @@ class Application(radicale.app.Application):
         return super().do_PROPFIND(environ, base_prefix, path, user, user_groups, request_info)
 
     def _etag_listing(self, environ, base_prefix, path, user, user_groups, request):
-        if request is None or not _is_listing(request, environ.get("HTTP_DEPTH", "0")) \
-                or self._encoding != "utf-8" or self._sharing._enabled:
+        if request is None or not _is_listing(request, environ.get("HTTP_DEPTH", "0")):
             return None
-        access = Access(self._rights, user, user_groups, path)
-        if not access.check("r"):   # (free-busy only, or nothing: Radicale answers)
+        access = self._listing_access(path, user, user_groups)
+        if access is None:
             return None
         with self._storage.acquire_lock("r", user):
             found = iter(self._storage.discover(path, "1"))
             collection = next(found, None)
-            if not isinstance(collection, storage.BaseCollection) or collection.tag != "VCALENDAR" \
-                    or not access.check("r", collection):
+            if not _readable_calendar(collection, access):
                 return None
             items = list(found)
             if any(isinstance(item, storage.BaseCollection) for item in items):
                 return None
             etag = collection.etag   # (from the same listing)
-        raw_permissions = self._rights.authorization(
-            user, user_groups, pathutils.unstrip_path(collection.path, True))
-        if not rights.intersect(raw_permissions, "rw") or "r" not in raw_permissions \
-                and "f" in raw_permissions:
+        if not self._fully_readable(collection, user, user_groups):
             return None
         props = [prop.tag for prop in request[0]]
         body = _multistatus(base_prefix, collection, etag, items, props)
         headers = {"DAV": httputils.DAV_HEADERS, "Content-Type": "text/xml; charset=utf-8"}
         return client.MULTI_STATUS, headers, body, xmlutils.pretty_xml(request)
+
+    def do_REPORT(self, environ, base_prefix, path, user, user_groups, request_info):
+        try:
+            raw = httputils.read_raw_request_body(self.configuration, environ)
+        except RuntimeError:
+            raw = None
+        if raw is not None:
+            environ["wsgi.input"] = io.BytesIO(raw)   # Radicale reads it again when it answers
+            answer = self._sync_listing(base_prefix, path, user, user_groups, _parsed(raw))
+            if answer is not None:
+                request_info["status"] = client.MULTI_STATUS
+                return answer
+        return super().do_REPORT(environ, base_prefix, path, user, user_groups, request_info)
+
+    def _sync_listing(self, base_prefix, path, user, user_groups, request):
+        if request is None or not _is_sync_listing(request):
+            return None
+        access = self._listing_access(path, user, user_groups)
+        if access is None:
+            return None
+        token_element = request.find(SYNC_TOKEN)
+        old_token = (token_element.text or "").strip() if token_element is not None else ""
+        with self._storage.acquire_lock("r", user):
+            collection = next(iter(self._storage.discover(path)), None)
+            if not _readable_calendar(collection, access):
+                return None
+            try:
+                token, names = collection.sync(old_token)
+            except ValueError:   # (Radicale refuses the token, and logs it)
+                return None
+            found = list(collection.get_multi(names))
+        if not self._fully_readable(collection, user, user_groups):
+            return None
+        props = [prop.tag for prop in request.find(PROP)]
+        body = _sync_multistatus(base_prefix, collection, token, found, props)
+        headers = {"Content-Type": "text/xml; charset=utf-8"}
+        return client.MULTI_STATUS, headers, body, xmlutils.pretty_xml(request)
+
+    def _listing_access(self, path, user, user_groups):
+        """The request's rights, or None for what these listings leave to Radicale: another
+        encoding, shares, and free-busy-only or no rights (Radicale answers)."""
+        if self._encoding != "utf-8" or self._sharing._enabled:
+            return None
+        access = Access(self._rights, user, user_groups, path)
+        return access if access.check("r") else None
+
+    def _fully_readable(self, collection, user, user_groups) -> bool:
+        raw_permissions = self._rights.authorization(
+            user, user_groups, pathutils.unstrip_path(collection.path, True))
+        return rights.intersect(raw_permissions, "rw") and not ("r" not in raw_permissions
+                                                                and "f" in raw_permissions)
 
 
 def _parsed(raw: bytes):
@@ -92,6 +147,19 @@ def _is_listing(request, depth: str) -> bool:
         return False
     props = {prop.tag for prop in request[0]}
     return bool(props) and props <= LISTED
+
+
+def _is_sync_listing(request) -> bool:
+    """A sync-collection of nothing but getetag and getcontenttype (and no filter, no limit)."""
+    if request.tag != SYNC_COLLECTION or any(part.tag not in SYNC_PARTS for part in request):
+        return False
+    prop = request.find(PROP)
+    return prop is not None and len(prop) > 0 and {p.tag for p in prop} <= LISTED
+
+
+def _readable_calendar(collection, access) -> bool:
+    return isinstance(collection, storage.BaseCollection) and collection.tag == "VCALENDAR" \
+        and access.check("r", collection)
 
 
 def _reads_item_texts(request) -> bool:
@@ -115,6 +183,27 @@ def _multistatus(base_prefix: str, collection, etag: str, items, props) -> bytes
             content_type = content_types[component] = xmlutils.get_content_type(item, "utf-8")
         # (make_href quotes prefix + path character by character: the same as quoting each)
         parts.append(_response(prefix + quote(item.href), props, item.etag, content_type))
+    parts.append("</multistatus>")
+    return "".join(parts).encode("utf-8")
+
+
+def _sync_multistatus(base_prefix: str, collection, token: str, found, props) -> bytes:
+    """What Radicale's xml_report and ElementTree write for a sync-collection: the new token,
+    a 404 for each item gone, then the items."""
+    calendar_path = pathutils.unstrip_path(collection.path, True)
+    prefix = xmlutils.make_href(base_prefix, calendar_path)
+    parts = ["<?xml version='1.0' encoding='utf-8'?>\n<multistatus xmlns=\"DAV:\">",
+             "<sync-token>%s</sync-token>" % escape(token)]
+    parts.extend("<response><href>%s</href><status>HTTP/1.1 404 Not Found</status></response>"
+                 % escape(prefix + quote(name)) for name, item in found if not item)
+    content_types = {}
+    for _, item in found:
+        if item:
+            component = item.component_name
+            content_type = content_types.get(component)
+            if content_type is None:
+                content_type = content_types[component] = xmlutils.get_content_type(item, "utf-8")
+            parts.append(_response(prefix + quote(item.href), props, item.etag, content_type))
     parts.append("</multistatus>")
     return "".join(parts).encode("utf-8")
 

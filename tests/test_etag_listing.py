@@ -38,17 +38,17 @@ def site(server):
     return server, room, empty, personal, oracle
 
 
-def radicales_answer(oracle, path, user, body, depth="1"):
+def radicales_answer(oracle, path, user, body, depth="1", method="PROPFIND"):
     """(status, headers, body) of stock Radicale's Application for the same request."""
-    environ = EnvironBuilder(path=path, method="PROPFIND", data=body.encode(),
+    environ = EnvironBuilder(path=path, method=method, data=body.encode(),
                              headers={"Depth": depth, "Content-Type": "application/xml"}).get_environ()
     hand_over(environ, Identity(user, False, frozenset()))
     chunks, status, headers = run_wsgi_app(oracle, environ, buffered=True)
     return int(status.split()[0]), dict(headers), b"".join(chunks)
 
 
-def servers_answer(server, path, user, body, depth="1"):
-    answer = server.request("PROPFIND", path, user=user, data=body.encode(),
+def servers_answer(server, path, user, body, depth="1", method="PROPFIND"):
+    answer = server.request(method, path, user=user, data=body.encode(),
                             headers={"Depth": depth, "Content-Type": "application/xml"})
     return answer.status_code, answer.headers, answer.content
 
@@ -128,3 +128,82 @@ def test_files_radicale_skips_are_skipped_alike(site, tmp_path):
         assert (status, content) == (expected_status, expected) and b"broken.ics" not in content
     finally:
         os.remove(f"{folder}/broken.ics")
+
+
+# -- the first sync-collection of a calendar app: Radicale's answer too --------------------------------
+SYNC = ('<?xml version="1.0" encoding="utf-8"?><D:sync-collection xmlns:D="DAV:" '
+        'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:sync-token>{token}</D:sync-token>'
+        "<D:sync-level>1</D:sync-level>{props}</D:sync-collection>")
+THUNDERBIRDS = "<D:prop><D:getcontenttype/><D:getetag/></D:prop>"
+
+
+def sync_token(content: bytes) -> str:
+    return etree.fromstring(content).findtext("{DAV:}sync-token")
+
+
+def same_sync_answers(site, path, body, user="el-ann"):
+    server, *_, oracle = site
+    status, headers, content = servers_answer(server, path, user, body, depth="0", method="REPORT")
+    expected_status, expected_headers, expected = radicales_answer(oracle, path, user, body, "0", "REPORT")
+    assert (status, content) == (expected_status, expected)
+    if status == 207:
+        assert headers["Content-Type"] == expected_headers["Content-Type"]
+    return status, content
+
+
+@pytest.mark.parametrize("props", [
+    THUNDERBIRDS,
+    "<D:prop><D:getetag/><D:getcontenttype/></D:prop>",
+    "<D:prop><D:getetag/></D:prop>",
+    # what the listing leaves to Radicale, answered as before
+    "<D:prop><D:getetag/><C:calendar-data/></D:prop>",
+    "<D:prop><D:getetag/><D:getlastmodified/></D:prop>",
+    "",
+])
+@pytest.mark.parametrize("which", ["room", "empty room", "personal calendar"])
+def test_a_first_sync_is_radicales_answer_byte_for_byte(site, props, which):
+    server, room, empty, personal, oracle = site
+    path = {"room": f"/rooms/{room}/", "empty room": f"/rooms/{empty}/",
+            "personal calendar": personal}[which]
+    status, content = same_sync_answers(site, path, SYNC.format(token="", props=props))
+    assert status == 207
+    if props == THUNDERBIRDS and which == "room":
+        hrefs = {r.findtext("{DAV:}href") for r in etree.fromstring(content).iter("{DAV:}response")}
+        assert len(hrefs) == 4 and all(href.startswith(f"/rooms/{room}/") for href in hrefs)
+
+
+@pytest.mark.parametrize("which", ["room", "personal calendar"])
+def test_a_sync_after_changes_is_radicales_answer_byte_for_byte(site, which):
+    """The items changed since the token, and a 404 for the one deleted."""
+    server, room, _, personal, _ = site
+    path = f"/rooms/{room}/" if which == "room" else personal
+    _, first = same_sync_answers(site, path, SYNC.format(token="", props=THUNDERBIRDS))
+    if which == "room":
+        added = book(server, room, "20270920T080000Z", "20270920T090000Z", "el-ann", name="later.ics")
+    else:
+        added = server.put_ics(personal + "later.ics", event("20270920T080000Z", "20270920T090000Z"),
+                               user="el-ann")
+    assert added.status_code == 201, added.text
+    assert server.request("DELETE", path + "later.ics", user="el-ann").status_code in (200, 204)
+    again = book(server, room, "20270921T080000Z", "20270921T090000Z", "el-ann", name="changed.ics") \
+        if which == "room" else server.put_ics(personal + "changed.ics", event("20270921T080000Z",
+                                                                               "20270921T090000Z"), user="el-ann")
+    assert again.status_code == 201, again.text
+    status, content = same_sync_answers(site, path, SYNC.format(token=sync_token(first), props=THUNDERBIRDS))
+    assert status == 207
+    responses = {r.findtext("{DAV:}href"): r.findtext("{DAV:}status")
+                 for r in etree.fromstring(content).iter("{DAV:}response")}
+    assert responses == {path + "later.ics": "HTTP/1.1 404 Not Found", path + "changed.ics": None}
+
+
+def test_a_sync_with_a_token_it_does_not_know_is_refused_as_radicale_refuses_it(site):
+    _, room, *_ = site
+    status, content = same_sync_answers(site, f"/rooms/{room}/",
+                                        SYNC.format(token="http://example.org/not-ours", props=THUNDERBIRDS))
+    assert status == 403 and b"valid-sync-token" in content
+
+
+def test_a_sync_of_a_calendar_one_may_not_read_is_refused_as_radicale_refuses_it(site):
+    _, _, _, personal, _ = site
+    status, _ = same_sync_answers(site, personal, SYNC.format(token="", props=THUNDERBIRDS), user="el-bob")
+    assert status in (403, 404)
