@@ -45,20 +45,27 @@ OK = "<status>HTTP/1.1 200 OK</status>"
 
 class Application(radicale.app.Application):
     def do_PROPFIND(self, environ, base_prefix, path, user, user_groups, request_info):
-        try:
-            raw = httputils.read_raw_request_body(self.configuration, environ)
-        except RuntimeError:
-            raw = None
+        raw = self._body(environ)
+        answer = None
         if raw is not None:
-            environ["wsgi.input"] = io.BytesIO(raw)   # Radicale reads it again when it answers
             request = _parsed(raw)
             if not raw.strip() or request is not None and _reads_item_texts(request):
                 context.note_texts_after_lock()
             answer = self._etag_listing(environ, base_prefix, path, user, user_groups, request)
-            if answer is not None:
-                request_info["status"] = client.MULTI_STATUS
-                return answer
-        return super().do_PROPFIND(environ, base_prefix, path, user, user_groups, request_info)
+        if answer is None:
+            return super().do_PROPFIND(environ, base_prefix, path, user, user_groups, request_info)
+        request_info["status"] = client.MULTI_STATUS
+        return answer
+
+    def _body(self, environ):
+        """The request's body (None when Radicale refuses it: then it answers), read so that
+        Radicale reads it again when it answers."""
+        try:
+            raw = httputils.read_raw_request_body(self.configuration, environ)
+        except RuntimeError:
+            return None
+        environ["wsgi.input"] = io.BytesIO(raw)
+        return raw
 
     def _etag_listing(self, environ, base_prefix, path, user, user_groups, request):
         if request is None or not _is_listing(request, environ.get("HTTP_DEPTH", "0")):
@@ -83,17 +90,12 @@ class Application(radicale.app.Application):
         return client.MULTI_STATUS, headers, body, xmlutils.pretty_xml(request)
 
     def do_REPORT(self, environ, base_prefix, path, user, user_groups, request_info):
-        try:
-            raw = httputils.read_raw_request_body(self.configuration, environ)
-        except RuntimeError:
-            raw = None
-        if raw is not None:
-            environ["wsgi.input"] = io.BytesIO(raw)   # Radicale reads it again when it answers
-            answer = self._sync_listing(base_prefix, path, user, user_groups, _parsed(raw))
-            if answer is not None:
-                request_info["status"] = client.MULTI_STATUS
-                return answer
-        return super().do_REPORT(environ, base_prefix, path, user, user_groups, request_info)
+        raw = self._body(environ)
+        answer = None if raw is None else self._sync_listing(base_prefix, path, user, user_groups, _parsed(raw))
+        if answer is None:
+            return super().do_REPORT(environ, base_prefix, path, user, user_groups, request_info)
+        request_info["status"] = client.MULTI_STATUS
+        return answer
 
     def _sync_listing(self, base_prefix, path, user, user_groups, request):
         if request is None or not _is_sync_listing(request):
@@ -170,11 +172,28 @@ def _reads_item_texts(request) -> bool:
 
 def _multistatus(base_prefix: str, collection, etag: str, items, props) -> bytes:
     """What Radicale's xml_propfind and ElementTree write for the collection, then its items."""
-    calendar_path = pathutils.unstrip_path(collection.path, True)
-    parts = ["<?xml version='1.0' encoding='utf-8'?>\n<multistatus xmlns=\"DAV:\">",
-             _response(xmlutils.make_href(base_prefix, calendar_path), props, etag,
-                       xmlutils.MIMETYPES["VCALENDAR"])]
-    prefix = xmlutils.make_href(base_prefix, calendar_path)
+    href = xmlutils.make_href(base_prefix, pathutils.unstrip_path(collection.path, True))
+    return "".join([
+        "<?xml version='1.0' encoding='utf-8'?>\n<multistatus xmlns=\"DAV:\">",
+        _response(href, props, etag, xmlutils.MIMETYPES["VCALENDAR"]),
+        *_item_responses(href, items, props),
+        "</multistatus>"]).encode("utf-8")
+
+
+def _sync_multistatus(base_prefix: str, collection, token: str, found, props) -> bytes:
+    """What Radicale's xml_report and ElementTree write for a sync-collection: the new token,
+    a 404 for each item gone, then the items."""
+    href = xmlutils.make_href(base_prefix, pathutils.unstrip_path(collection.path, True))
+    return "".join([
+        "<?xml version='1.0' encoding='utf-8'?>\n<multistatus xmlns=\"DAV:\">",
+        "<sync-token>%s</sync-token>" % escape(token),
+        *("<response><href>%s</href><status>HTTP/1.1 404 Not Found</status></response>"
+          % escape(href + quote(name)) for name, item in found if not item),
+        *_item_responses(href, [item for _, item in found if item], props),
+        "</multistatus>"]).encode("utf-8")
+
+
+def _item_responses(collection_href: str, items, props):
     content_types = {}
     for item in items:
         component = item.component_name
@@ -182,30 +201,7 @@ def _multistatus(base_prefix: str, collection, etag: str, items, props) -> bytes
         if content_type is None:
             content_type = content_types[component] = xmlutils.get_content_type(item, "utf-8")
         # (make_href quotes prefix + path character by character: the same as quoting each)
-        parts.append(_response(prefix + quote(item.href), props, item.etag, content_type))
-    parts.append("</multistatus>")
-    return "".join(parts).encode("utf-8")
-
-
-def _sync_multistatus(base_prefix: str, collection, token: str, found, props) -> bytes:
-    """What Radicale's xml_report and ElementTree write for a sync-collection: the new token,
-    a 404 for each item gone, then the items."""
-    calendar_path = pathutils.unstrip_path(collection.path, True)
-    prefix = xmlutils.make_href(base_prefix, calendar_path)
-    parts = ["<?xml version='1.0' encoding='utf-8'?>\n<multistatus xmlns=\"DAV:\">",
-             "<sync-token>%s</sync-token>" % escape(token)]
-    parts.extend("<response><href>%s</href><status>HTTP/1.1 404 Not Found</status></response>"
-                 % escape(prefix + quote(name)) for name, item in found if not item)
-    content_types = {}
-    for _, item in found:
-        if item:
-            component = item.component_name
-            content_type = content_types.get(component)
-            if content_type is None:
-                content_type = content_types[component] = xmlutils.get_content_type(item, "utf-8")
-            parts.append(_response(prefix + quote(item.href), props, item.etag, content_type))
-    parts.append("</multistatus>")
-    return "".join(parts).encode("utf-8")
+        yield _response(collection_href + quote(item.href), props, item.etag, content_type)
 
 
 def _response(href: str, props, etag: str, content_type: str) -> str:
