@@ -37,6 +37,33 @@ def _http_date(seconds: float) -> str:
     return formatdate(seconds, usegmt=True)
 
 
+class RowItem(radicale_item.Item):
+    """A stored item as its row (``ITEM_COLUMNS``) has it.  Radicale's ``__init__`` is left
+    out: it checks the collection's path again for every item (half of a 100 000-item
+    listing); the attributes are the ones it sets.  Last-Modified is formatted when asked
+    for: a listing of ETags never asks."""
+
+    def __init__(self, collection, row):
+        href, uid, etag, component, start, end, text, modified = row
+        self._collection_path = collection.path
+        self.collection = collection
+        self.href = href
+        self._modified = modified
+        self._text = text
+        self._vobject_item = None
+        self._etag = etag
+        self._uid = uid
+        # Radicale's find_tag names a component only inside a VCALENDAR: so the item's name is
+        # known without parsing its text (a Depth-1 PROPFIND asks each item's content type)
+        self._name = "VCALENDAR" if component else None
+        self._component_name = component
+        self._time_range = (start, end)
+
+    @property
+    def last_modified(self) -> str:
+        return _http_date(self._modified)
+
+
 class SqlCollection(radicale_storage.BaseCollection):
 
     def __init__(self, storage_: "SqlStorage", path: str, props: Optional[str] = None,
@@ -101,12 +128,7 @@ class SqlCollection(radicale_storage.BaseCollection):
 
     # -- items -----------------------------------------------------------------------------
     def _item_of(self, row) -> radicale_item.Item:
-        href, uid, etag, component, start, end, text, modified = row
-        # Radicale's find_tag names a component only inside a VCALENDAR: so the item's name is
-        # known without parsing its text (a Depth-1 PROPFIND asks each item's content type)
-        return radicale_item.Item(collection=self, href=href, uid=uid, etag=etag, component_name=component,
-                                  name="VCALENDAR" if component else None,
-                                  time_range=(start, end), text=text, last_modified=_http_date(modified))
+        return RowItem(self, row)
 
     def _get(self, href: str, verify_href: bool = True) -> Optional[radicale_item.Item]:
         if verify_href and not _is_safe(href):
