@@ -16,7 +16,7 @@ re-reads only the files whose stamp no longer matches.
 
 import dataclasses
 import sqlite3
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, NamedTuple, Optional
 
 from roomcal.storage.instances import INFINITY
 from roomcal.storage.database import open_database
@@ -39,8 +39,7 @@ class Row:
 COLUMNS = 'href, uid, start, "end", recurring, blocking, status, summary, owner, outline'
 
 
-@dataclasses.dataclass(frozen=True)
-class Stamp:
+class Stamp(NamedTuple):   # (a tuple: a room's listing makes one per file)
     href: str
     size: int
     mtime_ns: int
