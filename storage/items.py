@@ -17,6 +17,28 @@ from roomcal.storage.screen import UnsafeCalendar, screen
 from roomcal.storage.text import one_line
 
 
+class KnownItem(radicale_item.Item):
+    """Radicale's item from what a store keeps of it (ETag, UID, component, time range), made
+    without Radicale's ``__init__``: that checks the collection's path again for every item,
+    a third to a half of a room's listing.  The attributes are the ones it sets; the text may
+    be read later (a subclass's ``serialize``)."""
+
+    def __init__(self, collection, href: str, etag: str, uid: str, component: Optional[str],
+                 time_range: Tuple[int, int], text: Optional[str] = None):
+        self._collection_path = collection.path
+        self.collection = collection
+        self.href = href
+        self._text = text
+        self._vobject_item = None
+        self._etag = etag
+        self._uid = uid
+        # Radicale's find_tag names a component only inside a VCALENDAR: so the item's name is
+        # known without parsing its text (a Depth-1 PROPFIND asks each item's content type)
+        self._name = "VCALENDAR" if component else None
+        self._component_name = component
+        self._time_range = time_range
+
+
 def split_calendar(configuration, path: str, text: str) -> List[radicale_item.Item]:
     """One prepared Item per UID, exactly as Radicale splits a whole-collection PUT."""
     from radicale.app.put import prepare

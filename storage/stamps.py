@@ -17,23 +17,14 @@ from typing import Optional
 import radicale.item as radicale_item
 
 from roomcal.storage.index import Stamp
+from roomcal.storage.items import KnownItem
 
 
-class StampedItem(radicale_item.Item):
+class StampedItem(KnownItem):
     def __init__(self, path: str, stamp: Stamp, stat: os.stat_result, collection):
-        # Radicale's __init__ re-sanitizes the collection's path for every item (a third of
-        # a 10 000-item listing): the same attributes, set directly.
-        self._collection_path = collection.path
-        self.collection = collection
-        self.href = stamp.href
+        super().__init__(collection, stamp.href, stamp.etag, stamp.uid, stamp.component, stamp.time_range)
+        self._name = "VCALENDAR"   # (a room's file: a calendar's item)
         self._mtime = stat.st_mtime
-        self._text = None   # read on first use
-        self._vobject_item = None
-        self._etag = stamp.etag
-        self._uid = stamp.uid
-        self._name = "VCALENDAR"
-        self._component_name = stamp.component
-        self._time_range = stamp.time_range
         self._path = path
         self._encoding = getattr(collection, "_encoding", "utf-8")
 

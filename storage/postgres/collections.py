@@ -23,6 +23,7 @@ from radicale import pathutils, storage as radicale_storage, types
 from radicale.item import filter as radicale_filter
 
 from roomcal.storage.database import database_url
+from roomcal.storage.items import KnownItem
 from roomcal.storage.journal import Journal
 from roomcal.storage.postgres.database import Outcome, shared
 from roomcal.storage.postgres.hook import StorageHook
@@ -37,27 +38,14 @@ def _http_date(seconds: float) -> str:
     return formatdate(seconds, usegmt=True)
 
 
-class RowItem(radicale_item.Item):
-    """A stored item as its row (``ITEM_COLUMNS``) has it.  Radicale's ``__init__`` is left
-    out: it checks the collection's path again for every item (half of a 100 000-item
-    listing); the attributes are the ones it sets.  Last-Modified is formatted when asked
-    for: a listing of ETags never asks."""
+class RowItem(KnownItem):
+    """A stored item as its row (``ITEM_COLUMNS``) has it; its Last-Modified formatted when
+    asked for (a listing of ETags never asks)."""
 
     def __init__(self, collection, row):
         href, uid, etag, component, start, end, text, modified = row
-        self._collection_path = collection.path
-        self.collection = collection
-        self.href = href
+        super().__init__(collection, href, etag, uid, component, (start, end), text)
         self._modified = modified
-        self._text = text
-        self._vobject_item = None
-        self._etag = etag
-        self._uid = uid
-        # Radicale's find_tag names a component only inside a VCALENDAR: so the item's name is
-        # known without parsing its text (a Depth-1 PROPFIND asks each item's content type)
-        self._name = "VCALENDAR" if component else None
-        self._component_name = component
-        self._time_range = (start, end)
 
     @property
     def last_modified(self) -> str:
