@@ -91,7 +91,9 @@ class Application(radicale.app.Application):
 
     def do_REPORT(self, environ, base_prefix, path, user, user_groups, request_info):
         raw = self._body(environ)
-        answer = None if raw is None else self._sync_listing(base_prefix, path, user, user_groups, _parsed(raw))
+        # (other REPORTs, a multiget of many hrefs among them, are not parsed twice)
+        answer = None if raw is None or b"sync-collection" not in raw else \
+            self._sync_listing(base_prefix, path, user, user_groups, _parsed(raw))
         if answer is None:
             return super().do_REPORT(environ, base_prefix, path, user, user_groups, request_info)
         request_info["status"] = client.MULTI_STATUS
