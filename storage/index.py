@@ -183,10 +183,14 @@ class Index:
             f"SELECT {COLUMNS} FROM bookings WHERE room = ?", (room,)))}
 
     def stamps(self, room: str) -> dict:
-        """Every stamp of the room's files, by href."""
-        return {values[0]: Stamp(*values[:6], (values[6], values[7])) for values in self._db.execute(
-            "SELECT href, size, mtime_ns, etag, uid, component, range_start, range_end FROM stamps "
-            "WHERE room = ?", (room,))}
+        """Every stamp of the room's files, by href (the few component names shared, not a
+        copy of "VEVENT" per file)."""
+        names = {}
+        return {href: Stamp(href, size, mtime_ns, etag, uid, names.setdefault(component, component),
+                            (start, end))
+                for href, size, mtime_ns, etag, uid, component, start, end in self._db.execute(
+                    "SELECT href, size, mtime_ns, etag, uid, component, range_start, range_end FROM stamps "
+                    "WHERE room = ?", (room,))}
 
     def stamp(self, room: str, href: str) -> Optional[Stamp]:
         values = self._db.execute(

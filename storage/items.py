@@ -38,6 +38,11 @@ class KnownItem(radicale_item.Item):
         self._component_name = component
         self._time_range = time_range
 
+    @property
+    def vobject_item(self):
+        self.serialize()   # (Radicale's parses ``_text``, which a subclass may read only now)
+        return super().vobject_item
+
 
 def split_calendar(configuration, path: str, text: str) -> List[radicale_item.Item]:
     """One prepared Item per UID, exactly as Radicale splits a whole-collection PUT."""

@@ -21,11 +21,11 @@ from roomcal.storage.items import KnownItem
 
 
 class StampedItem(KnownItem):
-    def __init__(self, path: str, stamp: Stamp, stat: os.stat_result, collection):
+    def __init__(self, stamp: Stamp, stat, collection):
+        """``stat``: the file's (``st_size``, ``st_mtime``), as it was when found to match."""
         super().__init__(collection, stamp.href, stamp.etag, stamp.uid, stamp.component, stamp.time_range)
         self._name = "VCALENDAR"   # (a room's file: a calendar's item)
         self._mtime = stat.st_mtime
-        self._path = path
         self._encoding = getattr(collection, "_encoding", "utf-8")
 
     @property
@@ -34,17 +34,12 @@ class StampedItem(KnownItem):
 
     def serialize(self) -> str:
         if self._text is None:
-            with open(self._path, "rb") as f:
+            with open(os.path.join(self.collection._filesystem_path, self.href), "rb") as f:
                 self._text = f.read().decode(self._encoding)
         return self._text
 
-    @property
-    def vobject_item(self):
-        self.serialize()
-        return super().vobject_item
 
-
-def matches(stamp: Optional[Stamp], stat: os.stat_result) -> bool:
+def matches(stamp: Optional[Stamp], stat) -> bool:
     return stamp is not None and stamp.size == stat.st_size and stamp.mtime_ns == stat.st_mtime_ns
 
 

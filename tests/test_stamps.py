@@ -149,3 +149,17 @@ def test_an_import_written_in_one_batch_lists_syncs_and_reads_as_any_booking(sit
     one = site.request("GET", f"/rooms/{r}/imp-3-9.ics", user="s-ann")
     assert one.status_code == 200 and "UID:imp-3-9" in one.text
     assert book(site, r, "20270903T091000Z", "20270903T092000Z", "s-ann").status_code == 409
+
+
+def test_a_listed_files_modification_time_is_the_one_os_stat_gives(tmp_path):
+    """A listing keeps two numbers of each file's stat (storage/store.py ``FileStat``); the
+    Last-Modified of a stamped item is the stat's own, to the last bit of the float."""
+    from roomcal.storage.store import FileStat
+    path = tmp_path / "x.ics"
+    path.write_text("x")
+    for ns in (0, 1_700_000_000_000_000_001, 1_700_000_000_123_456_789, 1_700_000_000_999_999_999,
+               1_799_999_999_999_999_999):
+        os.utime(path, ns=(ns, ns))
+        stat = os.stat(path)
+        kept = FileStat(stat.st_size, stat.st_mtime_ns)
+        assert (kept.st_size, kept.st_mtime_ns, kept.st_mtime) == (stat.st_size, stat.st_mtime_ns, stat.st_mtime)
