@@ -23,6 +23,8 @@ others, in the store's order).
 """
 
 import io
+import itertools
+from typing import Iterable
 from http import client
 from urllib.parse import quote
 from xml.sax.saxutils import escape
@@ -175,24 +177,31 @@ def _reads_item_texts(request) -> bool:
 def _multistatus(base_prefix: str, collection, etag: str, items, props) -> bytes:
     """What Radicale's xml_propfind and ElementTree write for the collection, then its items."""
     href = xmlutils.make_href(base_prefix, pathutils.unstrip_path(collection.path, True))
-    return "".join([
-        "<?xml version='1.0' encoding='utf-8'?>\n<multistatus xmlns=\"DAV:\">",
-        _response(href, props, etag, xmlutils.MIMETYPES["VCALENDAR"]),
-        *_item_responses(href, items, props),
-        "</multistatus>"]).encode("utf-8")
+    return _written(_response(href, props, etag, xmlutils.MIMETYPES["VCALENDAR"]),
+                    _item_responses(href, items, props))
 
 
 def _sync_multistatus(base_prefix: str, collection, token: str, found, props) -> bytes:
     """What Radicale's xml_report and ElementTree write for a sync-collection: the new token,
     a 404 for each item gone, then the items."""
     href = xmlutils.make_href(base_prefix, pathutils.unstrip_path(collection.path, True))
-    return "".join([
-        "<?xml version='1.0' encoding='utf-8'?>\n<multistatus xmlns=\"DAV:\">",
-        "<sync-token>%s</sync-token>" % escape(token),
-        *("<response><href>%s</href><status>HTTP/1.1 404 Not Found</status></response>"
-          % escape(href + quote(name)) for name, item in found if not item),
-        *_item_responses(href, [item for _, item in found if item], props),
-        "</multistatus>"]).encode("utf-8")
+    gone = ("<response><href>%s</href><status>HTTP/1.1 404 Not Found</status></response>"
+            % escape(href + quote(name)) for name, item in found if not item)
+    return _written("<sync-token>%s</sync-token>" % escape(token), gone,
+                    _item_responses(href, (item for _, item in found if item), props))
+
+
+def _written(first: str, *rest: Iterable[str]) -> bytes:
+    """The multistatus document of ``first`` and then the parts of ``rest``, encoded as they
+    are made: one copy of the answer in memory (joining 100 000 responses, then encoding
+    them, held three)."""
+    out = io.BytesIO()
+    out.write(b"<?xml version='1.0' encoding='utf-8'?>\n<multistatus xmlns=\"DAV:\">")
+    out.write(first.encode("utf-8"))
+    for part in itertools.chain.from_iterable(rest):
+        out.write(part.encode("utf-8"))
+    out.write(b"</multistatus>")
+    return out.getvalue()   # (the buffer itself, not a copy)
 
 
 def _item_responses(collection_href: str, items, props):
