@@ -75,7 +75,7 @@ class Application(radicale.app.Application):
         access = self._listing_access(path, user, user_groups)
         if access is None:
             return None
-        with self._storage.acquire_lock("r", user):
+        with self._storage.acquire_lock("r", user), context.listing_etags_only():
             found = iter(self._storage.discover(path, "1"))
             collection = next(found, None)
             if not _readable_calendar(collection, access):
@@ -109,7 +109,7 @@ class Application(radicale.app.Application):
             return None
         token_element = request.find(SYNC_TOKEN)
         old_token = (token_element.text or "").strip() if token_element is not None else ""
-        with self._storage.acquire_lock("r", user):
+        with self._storage.acquire_lock("r", user), context.listing_etags_only():
             collection = next(iter(self._storage.discover(path)), None)
             if not _readable_calendar(collection, access):
                 return None

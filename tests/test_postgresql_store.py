@@ -133,3 +133,25 @@ def test_an_import_leaves_the_planner_statistics_of_what_it_wrote(hosts, tmp_pat
             "EXPLAIN SELECT max(\"end\" - start) FROM bookings WHERE room = 'rooms/pg-bulk' AND recurring = 0"))
     assert analyzed == {"items": True, "bookings": True, "occupancy": True}
     assert "Limit" in plan, plan   # the longest booking read from the end of its index, not all 1 000 rows
+
+
+def test_a_listing_of_etags_leaves_the_texts_in_the_database_until_one_is_asked_for(hosts):
+    """A calendar app's first look at a room of 100 000 read every text (80 MB) for their
+    ETags alone (server/etag_listing.py): listed so, an item reads its text when asked."""
+    from radicale import storage as radicale_storage
+
+    from roomcal.server import config as roomcal_config
+    from roomcal.storage import context
+    a, _ = hosts
+    a.add_room("pg-etags")
+    assert book(a, "pg-etags", "20270304T090000Z", "20270304T100000Z", "pg-alice", name="e.ics").status_code == 201
+    stored = a.request("GET", "/rooms/pg-etags/e.ics", user="pg-alice")
+    storage = radicale_storage.load(roomcal_config.load(a.config))
+    with context.request(context.Actor.command_line()), storage.acquire_lock("r"):
+        with context.listing_etags_only():
+            collection, item = storage.discover("/rooms/pg-etags/", "1")
+            (_, multi), = collection.get_multi(["e.ics"])
+        assert item._text is None and multi._text is None   # what the listing kept of them
+        assert item.etag == multi.etag == stored.headers["ETag"]
+        assert item.serialize() == multi.serialize() == stored.text
+        assert item.vobject_item.vevent.uid.value == stored.text.split("UID:")[1].split("\r\n")[0]

@@ -22,6 +22,7 @@ import radicale.item as radicale_item
 from radicale import pathutils, storage as radicale_storage, types
 from radicale.item import filter as radicale_filter
 
+from roomcal.storage import context
 from roomcal.storage.database import database_url
 from roomcal.storage.items import KnownItem
 from roomcal.storage.journal import Journal
@@ -29,6 +30,7 @@ from roomcal.storage.postgres.database import Outcome, shared
 from roomcal.storage.postgres.hook import StorageHook
 
 ITEM_COLUMNS = "href, uid, etag, component, range_start, range_end, text, modified"
+ITEM_COLUMNS_NO_TEXT = ITEM_COLUMNS.replace("text", "NULL")
 # Seconds a home found stays known to be there (``discover``): another host's removal of
 # it shows on this one after that.
 HOME_SEEN = 10.0
@@ -40,7 +42,8 @@ def _http_date(seconds: float) -> str:
 
 class RowItem(KnownItem):
     """A stored item as its row (``ITEM_COLUMNS``) has it; its Last-Modified formatted when
-    asked for (a listing of ETags never asks)."""
+    asked for, its text read when asked for if the listing left it out (a listing of ETags
+    does neither: ``context.etags_only``)."""
 
     def __init__(self, collection, row):
         href, uid, etag, component, start, end, text, modified = row
@@ -50,6 +53,20 @@ class RowItem(KnownItem):
     @property
     def last_modified(self) -> str:
         return _http_date(self._modified)
+
+    def serialize(self) -> str:
+        if self._text is None:
+            row = self.collection._db.execute("SELECT text FROM items WHERE collection = ? AND href = ?",
+                                              (self.collection.path, self.href)).fetchone()
+            if row is None:
+                raise LookupError(f"{self.collection.path}/{self.href} is gone")
+            self._text = row[0]
+        return self._text
+
+
+def _item_columns() -> str:
+    """``ITEM_COLUMNS``, without the text in a listing of ETags."""
+    return ITEM_COLUMNS_NO_TEXT if context.etags_only() else ITEM_COLUMNS
 
 
 class SqlCollection(radicale_storage.BaseCollection):
@@ -138,7 +155,7 @@ class SqlCollection(radicale_storage.BaseCollection):
     def get_multi(self, hrefs: Iterable[str]):
         hrefs = list(dict.fromkeys(hrefs))
         found = {row[0]: row for row in self._db.execute(
-            f"SELECT {ITEM_COLUMNS}, octet_length(text) FROM items WHERE collection = ? AND href = ANY(?)",
+            f"SELECT {_item_columns()}, octet_length(text) FROM items WHERE collection = ? AND href = ANY(?)",
             (self._path, [href for href in hrefs if _is_safe(href)]))}
         limit = self._storage.max_resource_size
         return [(href, self._item_of(found[href][:-1]) if href in found else None) for href in hrefs
@@ -146,7 +163,7 @@ class SqlCollection(radicale_storage.BaseCollection):
 
     def get_all(self) -> List[radicale_item.Item]:
         return [self._item_of(row) for row in self._db.execute(
-            f"SELECT {ITEM_COLUMNS} FROM items WHERE collection = ? AND octet_length(text) <= ? ORDER BY href",
+            f"SELECT {_item_columns()} FROM items WHERE collection = ? AND octet_length(text) <= ? ORDER BY href",
             (self._path, self._storage.max_resource_size))]
 
     def _list(self) -> List[str]:
