@@ -17,7 +17,7 @@ What is verified, per room:
 - every item file parses (the screen of storage/screen.py, Radicale's reader and
   ``storage.instances.Booking``);
 - the booking index has the same hrefs as the items, with the rows ``row_for`` gives;
-- no ``.Radicale.tmp-*`` folder (an interrupted atomic write or collection replace);
+- no ``.Radicale.tmp-*`` folder or file (an interrupted atomic write or collection replace);
 - no item stored under a garbled name (see ``garbled``), nor, once, any calendar or item of
   the personal calendars; ``repair`` renames them as Radicale's MOVE does and journals it;
 and once: the index/journal database passes SQLite's ``quick_check``, the journal's
@@ -106,7 +106,8 @@ def check_room(storage, room_id: str) -> List[Problem]:
         for name in sorted(os.listdir(folder)):
             path = os.path.join(folder, name)
             if name.startswith(RADICALE_TMP):
-                problems.append(Problem(TEMP, room_id, name, "temporary folder of an interrupted write"))
+                kind = "folder" if os.path.isdir(path) else "file"
+                problems.append(Problem(TEMP, room_id, name, f"temporary {kind} of an interrupted write"))
                 continue
             if name.startswith(".") or not os.path.isfile(path):
                 continue

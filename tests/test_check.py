@@ -133,7 +133,7 @@ def test_unparseable_item_reported_then_quarantined_never_deleted(srv):
     assert srv.cli("check", room_id, check=False).returncode == 0
 
 
-def test_stray_temp_folders_reported_and_removed(srv):
+def test_stray_temp_folders_and_files_reported_and_removed(srv):
     if srv.store != "file":
         pytest.skip("temporary folders of interrupted writes are the file store's")
     room_id = booked_room(srv, "temp")
@@ -141,15 +141,19 @@ def test_stray_temp_folders_reported_and_removed(srv):
     os.makedirs(in_room)
     with open(os.path.join(in_room, "x.ics"), "w") as f:
         f.write("half written")
+    ours = os.path.join(room_folder(srv, room_id), ".Radicale.tmp-roomcal-1-2")   # a booking's write
+    with open(ours, "w") as f:
+        f.write("half written")
     in_root = os.path.join(srv.dir, "data", "collections", "collection-root", "rooms", ".Radicale.tmp-def456")
     os.makedirs(os.path.join(in_root, "collection"))
     result = srv.cli("check", check=False)
     assert result.returncode == 1
     assert f"temp: {room_id}: .Radicale.tmp-abc123: temporary folder of an interrupted write" in result.stdout
+    assert f"temp: {room_id}: .Radicale.tmp-roomcal-1-2: temporary file of an interrupted write" in result.stdout
     assert f"temp: {in_root}: temporary folder" in result.stdout
     repaired = srv.cli("check", "--repair", check=False)
     assert repaired.returncode == 0, repaired.stdout
-    assert not os.path.exists(in_room) and not os.path.exists(in_root)
+    assert not os.path.exists(in_room) and not os.path.exists(in_root) and not os.path.exists(ours)
     assert srv.cli("check", check=False).returncode == 0
     # the bookings are untouched
     assert srv.request("GET", f"/rooms/{room_id}/b0.ics", user="alice").status_code == 200

@@ -163,3 +163,20 @@ def test_a_listed_files_modification_time_is_the_one_os_stat_gives(tmp_path):
         stat = os.stat(path)
         kept = FileStat(stat.st_size, stat.st_mtime_ns)
         assert (kept.st_size, kept.st_mtime_ns, kept.st_mtime) == (stat.st_size, stat.st_mtime_ns, stat.st_mtime)
+
+
+def test_a_booking_written_and_rewritten_leaves_one_whole_file_and_no_temporary_one(site):
+    """Each write goes through a temporary file of the writer's in the room's folder
+    (storage/store.py ``_replace_file``): renamed into place, nothing left beside it, and
+    the file's mode the one Radicale's own write gives it."""
+    r = new_room(site, "wr")
+    assert book(site, r, "20270810T080000Z", "20270810T090000Z", "s-ann", name="w.ics", uid="w").status_code == 201
+    assert book(site, r, "20270810T100000Z", "20270810T110000Z", "s-ann", name="w.ics", uid="w").status_code == 204
+    names = os.listdir(folder(site, r))
+    assert not [name for name in names if name.startswith(".Radicale.tmp-")], names
+    path = os.path.join(folder(site, r), "w.ics")
+    with open(path, newline="") as f:
+        assert f.read() == site.request("GET", f"/rooms/{r}/w.ics", user="s-ann").text
+    umask = os.umask(0o022)
+    os.umask(umask)   # (the server inherited the tests' umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
