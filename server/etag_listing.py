@@ -24,8 +24,8 @@ others, in the store's order).
 
 import io
 import itertools
-from typing import Iterable
 from http import client
+from typing import Iterable
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
