@@ -74,6 +74,7 @@ class Front:
             wants_json = path.startswith("/api") or "json" in environ.get("HTTP_ACCEPT", "")
             return _respond(start_response, *(errors.json_refusal(down) if wants_json else errors.dav_error(down)))
         finally:
+            self.storage.forget_ahead()
             # What was not read of the body (a refusal before reading it) is read now, from
             # the worker's buffer: gunicorn itself drains 64 KiB at most and then closes a
             # connection it has just answered "keep-alive" on.
@@ -94,6 +95,8 @@ class Front:
             return _respond(start_response, *unknown_charset)
         if self.web.claims(method, path):   # the pages sign in with their own session cookie
             return self.web(environ, start_response)
+        if not is_api and environ.get("HTTP_AUTHORIZATION"):
+            self.storage.ask_ahead(path)   # the room's row goes with the sign-in's query
         try:
             identity = self.authenticate(environ)
         except (Unauthorized, TooManyFailures, SignInsBusy) as refused:

@@ -21,7 +21,7 @@ import os
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import radicale.item as radicale_item
-from radicale import types
+from radicale import pathutils, types
 from radicale.item import filter as radicale_filter
 
 from roomcal.storage import availability, context, iana_zones, overlap, replace, roles, rooms, series
@@ -512,6 +512,17 @@ class GuardedStorage:
                                        now=now, actor=actor):
                     free.append(room_id)
             return free
+
+    def ask_ahead(self, path: str) -> None:
+        """A request about ``path`` is about to sign in: the row of its room goes with the
+        sign-in's query (PostgreSQL; one round trip fewer), for this request only."""
+        parts = pathutils.sanitize_path(path).strip("/").split("/")
+        if len(parts) >= 2 and parts[0] == rooms.ROOMS:
+            self.registry.ask_ahead(parts[1])
+
+    def forget_ahead(self) -> None:
+        """The request is over (see ``ask_ahead``)."""
+        self.registry.forget_ahead()
 
     def absent_room(self, path: str) -> Optional[str]:
         """The room id when ``path`` (sanitized) lies inside ``/rooms/<id>/`` and there is no

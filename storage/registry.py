@@ -19,6 +19,12 @@ class RoomRegistry:
         self._cache = {}
         self._lock = threading.Lock()
 
+    def ask_ahead(self, room_id: str) -> None:
+        """(The database's registry reads a room with the sign-in; files are read when asked.)"""
+
+    def forget_ahead(self) -> None:
+        pass
+
     def props_path(self, room_id: str) -> str:
         return os.path.join(self.rooms_dir, room_id, ".Radicale.props")
 

@@ -1,6 +1,7 @@
 """The PostgreSQL store (issue 15): several hosts on one database, the database's own refusal
 of a double booking, and a database that goes away answered with 503."""
 
+import base64
 import concurrent.futures
 
 import psycopg
@@ -155,3 +156,50 @@ def test_a_listing_of_etags_leaves_the_texts_in_the_database_until_one_is_asked_
         assert item.etag == multi.etag == stored.headers["ETag"]
         assert item.serialize() == multi.serialize() == stored.text
         assert item.vobject_item.vevent.uid.value == stored.text.split("UID:")[1].split("\r\n")[0]
+
+
+def test_a_read_sent_ahead_goes_with_the_next_statement_and_answers_that_request_once(hosts):
+    """The front names a request's room before signing in: its row is read in the sign-in's
+    round trip (storage/postgres/database.py ``send_ahead``), and answers once, for that
+    request only (``drop_ahead`` at its end)."""
+    from roomcal.storage.postgres.database import PostgresDatabase
+    a, _ = hosts
+    db = PostgresDatabase(a.database)
+    read = "SELECT v FROM ahead_probe"
+    with psycopg.connect(a.database, autocommit=True) as other:
+        other.execute("CREATE TABLE ahead_probe (v int)")
+        try:
+            other.execute("INSERT INTO ahead_probe VALUES (1)")
+            db.send_ahead(read)
+            assert db.execute("SELECT 41 + 1").fetchone() == (42,)   # the read went with this
+            other.execute("UPDATE ahead_probe SET v = 2")
+            assert db.execute(read).fetchone() == (1,)   # answered from that round trip...
+            assert db.execute(read).fetchone() == (2,)   # ...once
+            db.send_ahead(read)
+            db.execute("SELECT 1")
+            other.execute("UPDATE ahead_probe SET v = 3")
+            db.drop_ahead()   # the request ended without asking
+            assert db.execute(read).fetchone() == (3,)
+            db.send_ahead(read)   # asked before anything else went: read as usual
+            assert db.execute(read).fetchone() == (3,)
+            other.execute("UPDATE ahead_probe SET v = 4")
+            assert db.execute(read).fetchone() == (4,)
+        finally:
+            other.execute("DROP TABLE ahead_probe")
+            db.close()
+
+
+def test_a_room_removed_through_one_host_is_gone_at_the_others_next_request(hosts):
+    """A room read with a sign-in (even one refused, which never asked for it) is not
+    taken into the next request."""
+    a, b = hosts
+    a.add_user("pg-carol")
+    a.add_room("pg-going")
+    assert a.request("GET", "/rooms/pg-going/", user="pg-carol").status_code in (200, 207)
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"pg-carol:wrong").decode(), "Depth": "0"}
+    for _ in range(4):   # threads of the worker, as far as the test can reach them
+        assert a.request("PROPFIND", "/rooms/pg-going/", headers=wrong).status_code == 401
+    assert b.cli("room", "remove", "pg-going").returncode == 0
+    for _ in range(8):
+        assert a.request("PROPFIND", "/rooms/pg-going/", user="pg-carol",
+                         headers={"Depth": "0"}).status_code == 404

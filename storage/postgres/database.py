@@ -179,9 +179,44 @@ class PostgresDatabase:
             if conn is not None:
                 with self._begun(conn):
                     return conn.execute(_sql(sql), params)
+            answered = self._ahead().answered.pop((sql, tuple(params)), None)
+            if answered is not None:
+                return Rows(answered)
             with self._pool_here().connection() as conn:
-                cursor = conn.execute(_sql(sql), params)
-                return Rows(cursor.fetchall() if cursor.description else None, cursor.rowcount)
+                return self._with_reads_ahead(conn, sql, params)
+
+    # -- reads sent ahead ------------------------------------------------------------------
+    # A request asks for its room before its transaction (the front's 404, the rights), a
+    # round trip of its own after the sign-in's.  The front names the room before signing in:
+    # the read goes with the sign-in's statement, and its answer waits, for this request only.
+    def send_ahead(self, sql: str, params=()) -> None:
+        """Send the read ``sql`` with this thread's next statement outside a transaction;
+        ``execute`` of the same read answers from it once, until ``drop_ahead``."""
+        self._ahead().pending.append((sql, tuple(params)))
+
+    def drop_ahead(self) -> None:
+        """The request is over: what was sent ahead and not used is forgotten."""
+        self._local.ahead = _Ahead()
+
+    def _ahead(self) -> "_Ahead":
+        ahead = getattr(self._local, "ahead", None)
+        if ahead is None:
+            ahead = self._local.ahead = _Ahead()
+        return ahead
+
+    def _with_reads_ahead(self, conn, sql: str, params) -> Rows:
+        ahead = self._ahead()
+        pending = [read for read in ahead.pending if read != (sql, tuple(params))]
+        ahead.pending = []
+        if not pending or not psycopg.Pipeline.is_supported():
+            cursor = conn.execute(_sql(sql), params)
+            return Rows(cursor.fetchall() if cursor.description else None, cursor.rowcount)
+        with conn.pipeline():
+            sent = [(read, conn.execute(_sql(read[0]), read[1])) for read in pending]
+            cursor = conn.execute(_sql(sql), params)
+        for read, sent_cursor in sent:
+            ahead.answered[read] = sent_cursor.fetchall()
+        return Rows(cursor.fetchall() if cursor.description else None, cursor.rowcount)
 
     def executemany(self, sql: str, rows):
         rows = list(rows)
@@ -284,6 +319,14 @@ def _sent_before(conn, begin: str):
     with conn.pipeline():   # (its end waits for both answers)
         conn.execute(begin)
         yield
+
+
+class _Ahead:
+    """A thread's reads sent ahead (``PostgresDatabase.send_ahead``): to send, and answered."""
+
+    def __init__(self):
+        self.pending = []    # [(sql, params)]
+        self.answered = {}   # (sql, params) -> rows
 
 
 class Outcome:

@@ -1,13 +1,16 @@
 """The rooms, read from the shared database's collections (what storage/registry.py reads
 from the collection folders on one host).  No cache beyond one request's lookups before
 its transaction: another host may have changed a room a moment ago, and the row is one
-primary-key lookup."""
+primary-key lookup, sent with the request's sign-in (``ask_ahead``)."""
 
 import json
 from typing import List, Optional
 
 from roomcal.storage import context, rooms
 from roomcal.storage.rooms import Room
+
+
+ROOM_ROW = "SELECT props FROM collections WHERE path = ?"
 
 
 class DatabaseRoomRegistry:
@@ -23,12 +26,20 @@ class DatabaseRoomRegistry:
         key = ("room", room_id, self._db.writes_ended())
         if state is not None and key in state.memo:
             return state.memo[key]
-        row = self._db.execute("SELECT props FROM collections WHERE path = ?",
-                               (f"{rooms.ROOMS}/{room_id}",)).fetchone()
+        row = self._db.execute(ROOM_ROW, (f"{rooms.ROOMS}/{room_id}",)).fetchone()
         room = _room(room_id, row[0]) if row else None
         if state is not None:
             state.memo[key] = room
         return room
+
+    def ask_ahead(self, room_id: str) -> None:
+        """The front's request is about ``room_id``: its row is read with the request's next
+        statement, its sign-in's (storage/postgres/database.py ``send_ahead``)."""
+        if rooms.ID_PATTERN.fullmatch(room_id or "") and not self._db.in_transaction():
+            self._db.send_ahead(ROOM_ROW, (f"{rooms.ROOMS}/{room_id}",))
+
+    def forget_ahead(self) -> None:
+        self._db.drop_ahead()
 
     def ids(self) -> List[str]:
         return [path.split("/", 1)[1] for (path,) in self._db.execute(
