@@ -172,6 +172,7 @@ def test_a_read_sent_ahead_goes_with_the_next_statement_and_answers_that_request
             other.execute("INSERT INTO ahead_probe VALUES (1)")
             db.send_ahead(read)
             assert db.execute("SELECT 41 + 1").fetchone() == (42,)   # the read went with this
+            assert db.execute("SELECT ? = ANY(?)", (1, [1, 2])).fetchone() == (True,)   # (a list)
             other.execute("UPDATE ahead_probe SET v = 2")
             assert db.execute(read).fetchone() == (1,)   # answered from that round trip...
             assert db.execute(read).fetchone() == (2,)   # ...once

@@ -179,7 +179,8 @@ class PostgresDatabase:
             if conn is not None:
                 with self._begun(conn):
                     return conn.execute(_sql(sql), params)
-            answered = self._ahead().answered.pop((sql, tuple(params)), None)
+            ahead = self._ahead()
+            answered = ahead.answered.pop(_read_key(sql, params), None) if ahead.answered else None
             if answered is not None:
                 return Rows(answered)
             with self._pool_here().connection() as conn:
@@ -192,7 +193,9 @@ class PostgresDatabase:
     def send_ahead(self, sql: str, params=()) -> None:
         """Send the read ``sql`` with this thread's next statement outside a transaction;
         ``execute`` of the same read answers from it once, until ``drop_ahead``."""
-        self._ahead().pending.append((sql, tuple(params)))
+        key = _read_key(sql, params)
+        if key is not None:
+            self._ahead().pending.append(key)
 
     def drop_ahead(self) -> None:
         """The request is over: what was sent ahead and not used is forgotten."""
@@ -206,7 +209,7 @@ class PostgresDatabase:
 
     def _with_reads_ahead(self, conn, sql: str, params) -> Rows:
         ahead = self._ahead()
-        pending = [read for read in ahead.pending if read != (sql, tuple(params))]
+        pending = [read for read in ahead.pending if read != _read_key(sql, params)]
         ahead.pending = []
         if not pending or not psycopg.Pipeline.is_supported():
             cursor = conn.execute(_sql(sql), params)
@@ -319,6 +322,17 @@ def _sent_before(conn, begin: str):
     with conn.pipeline():   # (its end waits for both answers)
         conn.execute(begin)
         yield
+
+
+def _read_key(sql: str, params):
+    """What names a read sent ahead: its statement and parameters (None for parameters that
+    cannot be a key, a list for ``ANY(?)``: such a read is never sent ahead)."""
+    try:
+        key = (sql, tuple(params))
+        hash(key)
+        return key
+    except TypeError:
+        return None
 
 
 class _Ahead:
