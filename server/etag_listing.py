@@ -24,6 +24,7 @@ others, in the store's order).
 
 import io
 import itertools
+import re
 from http import client
 from typing import Iterable
 from urllib.parse import quote
@@ -205,18 +206,34 @@ def _written(first: str, *rest: Iterable[str]) -> bytes:
 
 
 def _item_responses(collection_href: str, items, props):
+    response = _template(props)
     content_types = {}
     for item in items:
         component = item.component_name
         content_type = content_types.get(component)
         if content_type is None:
-            content_type = content_types[component] = xmlutils.get_content_type(item, "utf-8")
+            content_type = content_types[component] = escape(xmlutils.get_content_type(item, "utf-8"))
         # (make_href quotes prefix + path character by character: the same as quoting each)
-        yield _response(collection_href + quote(item.href), props, item.etag, content_type)
+        href = item.href if _UNQUOTED.fullmatch(item.href) else quote(item.href)
+        yield response % {"href": _escaped(collection_href + href), "etag": _escaped(item.etag),
+                          "type": content_type}
 
 
 def _response(href: str, props, etag: str, content_type: str) -> str:
-    values = {GETETAG: "<getetag>%s</getetag>" % escape(etag),
-              GETCONTENTTYPE: "<getcontenttype>%s</getcontenttype>" % escape(content_type)}
-    return "<response><href>%s</href><propstat><prop>%s</prop>%s</propstat></response>" % (
-        escape(href), "".join(values[prop] for prop in props), OK)
+    return _template(props) % {"href": escape(href), "etag": escape(etag), "type": escape(content_type)}
+
+
+def _template(props) -> str:
+    """A response with ``props`` in their order (a prop asked twice is answered twice), its
+    values' places named: one format for all the items of a listing."""
+    values = {GETETAG: "<getetag>%(etag)s</getetag>", GETCONTENTTYPE: "<getcontenttype>%(type)s</getcontenttype>"}
+    return "<response><href>%%(href)s</href><propstat><prop>%s</prop>%s</propstat></response>" % (
+        "".join(values[prop] for prop in props), OK)
+
+
+# What quote() leaves as it is (its safe "/" and the characters always safe): most hrefs.
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~/-]*")
+
+
+def _escaped(text: str) -> str:
+    return escape(text) if "&" in text or "<" in text or ">" in text else text
