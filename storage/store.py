@@ -7,6 +7,7 @@ housekeeping made cheaper.
 import contextlib
 import logging
 import os
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,11 @@ _unreadable_files = Unreadable()  # (folder, href, mtime, size) of items Radical
 BATCH = 32   # more new files than this in one commit are written together (_write_new_files)
 SCAN_FROM = 32   # get_multi of more names than this (and a quarter of the room) scans the room
 WRITERS = 4  # threads writing those files (_write_new_files)
+
+
+# A name Radicale's is_safe_filesystem_path_component lets through, known without it (no
+# leading dot, no trailing ~, no separator): a room's scan asked it of every file.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+=-]*")
 
 
 class FileStat(NamedTuple):
@@ -156,10 +162,12 @@ class Collection(GuardedCollection, multifilesystem.Collection):
         listing = {}
         with os.scandir(self._filesystem_path) as entries:
             for entry in entries:
-                if entry.is_file() and pathutils.is_safe_filesystem_path_component(entry.name):
+                name = entry.name
+                if entry.is_file() and (_PLAIN_NAME.fullmatch(name) or
+                                        pathutils.is_safe_filesystem_path_component(name)):
                     with contextlib.suppress(OSError):   # gone since the scan
                         stat = entry.stat()
-                        listing[entry.name] = FileStat(stat.st_size, stat.st_mtime_ns)
+                        listing[name] = FileStat(stat.st_size, stat.st_mtime_ns)
         return listing
 
     def get_all(self):

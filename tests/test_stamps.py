@@ -180,3 +180,21 @@ def test_a_booking_written_and_rewritten_leaves_one_whole_file_and_no_temporary_
     umask = os.umask(0o022)
     os.umask(umask)   # (the server inherited the tests' umask)
     assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_name_the_scan_takes_without_asking_radicale_is_one_radicale_takes():
+    """A room's scan lets plain names through without Radicale's check (storage/store.py
+    ``_PLAIN_NAME``): each is one Radicale's check lets through too."""
+    import random
+    import string
+
+    from radicale import pathutils
+
+    from roomcal.storage.store import _PLAIN_NAME
+    rng = random.Random(16)
+    alphabet = string.ascii_letters + string.digits + "_.@+=-~/ :\\%&;ü\x00"
+    names = [".", "..", ".hidden", "a~", "a/b", "x.ics", "seed-000001.ics", "A_b=c+d@e.ics"] + [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8))) for _ in range(20000)]
+    plain = [name for name in names if _PLAIN_NAME.fullmatch(name)]
+    assert {"x.ics", "seed-000001.ics", "A_b=c+d@e.ics"} <= set(plain)
+    assert all(pathutils.is_safe_filesystem_path_component(name) for name in plain)
