@@ -181,10 +181,17 @@ def test_a_read_sent_ahead_goes_with_the_next_statement_and_answers_that_request
             other.execute("UPDATE ahead_probe SET v = 3")
             db.drop_ahead()   # the request ended without asking
             assert db.execute(read).fetchone() == (3,)
-            db.send_ahead(read)   # asked before anything else went: read as usual
-            assert db.execute(read).fetchone() == (3,)
+            db.send_ahead(read)
+            db.execute("SELECT 1")
+            with db.transaction():   # a write of the request's own, after the answer came
+                db.execute("SELECT 1")
             other.execute("UPDATE ahead_probe SET v = 4")
+            assert db.execute(read).fetchone() == (4,)   # read again
+            db.drop_ahead()
+            db.send_ahead(read)   # asked before anything else went: read as usual
             assert db.execute(read).fetchone() == (4,)
+            other.execute("UPDATE ahead_probe SET v = 5")
+            assert db.execute(read).fetchone() == (5,)
         finally:
             other.execute("DROP TABLE ahead_probe")
             db.close()

@@ -180,6 +180,8 @@ class PostgresDatabase:
                 with self._begun(conn):
                     return conn.execute(_sql(sql), params)
             ahead = self._ahead()
+            if ahead.answered and ahead.writes_ended != self.writes_ended():
+                ahead.answered = {}   # (a write transaction ended since: read again, as a memo would)
             answered = ahead.answered.pop(_read_key(sql, params), None) if ahead.answered else None
             if answered is not None:
                 return Rows(answered)
@@ -209,7 +211,8 @@ class PostgresDatabase:
 
     def _with_reads_ahead(self, conn, sql: str, params) -> Rows:
         ahead = self._ahead()
-        pending = [read for read in ahead.pending if read != _read_key(sql, params)]
+        key = _read_key(sql, params)
+        pending = [read for read in ahead.pending if read != key]
         ahead.pending = []
         if not pending or not psycopg.Pipeline.is_supported():
             cursor = conn.execute(_sql(sql), params)
@@ -219,6 +222,7 @@ class PostgresDatabase:
             cursor = conn.execute(_sql(sql), params)
         for read, sent_cursor in sent:
             ahead.answered[read] = sent_cursor.fetchall()
+        ahead.writes_ended = self.writes_ended()
         return Rows(cursor.fetchall() if cursor.description else None, cursor.rowcount)
 
     def executemany(self, sql: str, rows):
@@ -341,6 +345,7 @@ class _Ahead:
     def __init__(self):
         self.pending = []    # [(sql, params)]
         self.answered = {}   # (sql, params) -> rows
+        self.writes_ended = 0   # the thread's count of write transactions when they came
 
 
 class Outcome:
