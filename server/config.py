@@ -79,7 +79,7 @@ SERVER_OPTIONS = {
     "max_buffered": {"value": "100000000", "type": _positive(int),
                      "help": "bytes of request bodies one worker holds while they arrive"},
     "trusted_proxies": {"value": "", "type": str,
-                        "help": "addresses of reverse proxies whose X-Forwarded-For is believed"},
+                        "help": "addresses of reverse proxies whose X-Forwarded-For and -Proto are believed"},
 }
 
 

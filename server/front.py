@@ -53,7 +53,7 @@ class Front:
         self.failures = LoginFailures(configuration, self.accounts.db_path,
                                       roomcal_config.auth_number(configuration, "max_failures"),
                                       roomcal_config.auth_number(configuration, "failure_window"))
-        self.trusted_proxies = _networks(configuration.get("server", "trusted_proxies"))
+        self.trusted_proxies = trusted_networks(configuration)
         self.login_required = configuration.get("auth", "type") != "none"
         self.api = Api(self)
         self.rest = Rest(self)
@@ -346,9 +346,10 @@ def _public(path: str) -> bool:
     return path == "/.feeds" or path.startswith("/.feeds/")
 
 
-def _networks(text: str) -> tuple:
+def trusted_networks(configuration) -> tuple:
+    """``[server] trusted_proxies``: the reverse proxies whose forwarded headers are believed."""
     networks = []
-    for entry in (text or "").split(","):
+    for entry in (configuration.get("server", "trusted_proxies") or "").split(","):
         if entry.strip():
             networks.append(ipaddress.ip_network(entry.strip(), strict=False))
     return tuple(networks)

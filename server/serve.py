@@ -14,7 +14,7 @@ from radicale import log as radicale_log
 
 from roomcal.server import config as roomcal_config
 from roomcal.server import mailer, releaser, tls, worker
-from roomcal.server.front import Front
+from roomcal.server.front import Front, trusted_networks
 from roomcal.storage import context
 from roomcal.storage.context import unknown_time_zones
 from roomcal.storage.feeds import mask
@@ -149,6 +149,10 @@ def serve(config_path: str, workers: int = 1, threads: int = 8, bind=None) -> No
         "keepalive": 5,
         "proc_name": "roomcal",
         "worker_exit": _worker_exit,
+        # gunicorn believes X-Forwarded-Proto (the request's scheme: the session cookie's
+        # Secure flag, the addresses on the pages) and SCRIPT_NAME from these: the same
+        # proxies as ours, not its default of any local client
+        "forwarded_allow_ips": ",".join(str(network) for network in trusted_networks(configuration)),
     }
     if configuration.get("server", "ssl"):
         # Radicale's TLS options (server/tls.py); a problem stops us before we listen.

@@ -59,6 +59,40 @@ def test_sign_in_sets_an_http_only_lax_cookie_and_sign_out_ends_the_session(site
     assert 'name="password"' in again.text   # the old cookie signs nobody in any more
 
 
+def _signed_in_home(site, **headers):
+    """(the sign-in form's Set-Cookie, the home page signed in), the pages asked with ``headers``
+    (the sign-in itself without them: a Secure cookie would not come back over plain HTTP)."""
+    session = requests.Session()
+    form = session.get(site.url + "/", headers=headers, timeout=30)
+    session.cookies.clear()
+    signed_in = requests.Session()
+    answer = signed_in.post(site.url + "/signin", data={
+        "csrf": _form(signed_in, site), "username": "wanda", "password": site.passwords["wanda"]},
+        allow_redirects=False, timeout=30)
+    assert answer.status_code == 303
+    return form.headers["Set-Cookie"], signed_in.get(site.url + "/", headers=headers, timeout=30).text
+
+
+def test_a_local_client_that_is_no_trusted_proxy_cannot_claim_https(site):
+    # gunicorn believes X-Forwarded-Proto from 127.0.0.1 by default; here no proxy is trusted
+    cookie, home = _signed_in_home(site, **{"X-Forwarded-Proto": "https", "X-Forwarded-Ssl": "on"})
+    assert "Secure" not in cookie
+    assert f"{site.url}/" in home and "https://" not in home   # the CalDAV address on the page
+
+
+def test_a_trusted_proxy_that_says_https_makes_the_cookie_secure(make_server):
+    server = make_server(start=False)
+    server.configure(("[server]", "[server]\ntrusted_proxies = 127.0.0.1"))
+    server.start()
+    server.add_user("wanda")
+    cookie, home = _signed_in_home(server, **{"X-Forwarded-Proto": "https"})
+    assert "Secure" in cookie
+    assert f"https://127.0.0.1:{server.port}/" in home   # the address the client used, over TLS
+    cookie, home = _signed_in_home(server)
+    assert "Secure" not in cookie and f"{server.url}/" in home
+    assert_no_500(server)
+
+
 def test_wrong_password_says_so_next_to_the_form_and_keeps_the_name(site):
     _, answer = _sign_in(site, password="not-it")
     assert answer.status_code == 403
