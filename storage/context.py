@@ -95,7 +95,8 @@ def texts_after_lock() -> bool:
 
 
 # A listing of nothing but ETags (server/etag_listing.py): a store may leave the items'
-# texts unread then (PostgreSQL read 100 000 texts, 80 MB, for a room's first sync).
+# texts unread then (PostgreSQL read 100 000 texts, 80 MB, for a room's first sync), and
+# their UIDs and time ranges (Radicale's item parses its text for them if asked).
 _etags_only: contextvars.ContextVar = contextvars.ContextVar("roomcal_etags_only", default=False)
 
 

@@ -44,9 +44,9 @@ class Stamp(NamedTuple):   # (a tuple: a room's listing makes one per file)
     size: int
     mtime_ns: int
     etag: str
-    uid: str
+    uid: Optional[str]
     component: str      # the item's component (VEVENT)
-    time_range: tuple   # Radicale's enclosing (start, end), for its REPORT prefilter
+    time_range: Optional[tuple]   # Radicale's enclosing (start, end), for its REPORT prefilter
 
 
 SCHEMA = """
@@ -182,15 +182,16 @@ class Index:
         return {row.href: row for row in map(_row, self._db.execute(
             f"SELECT {COLUMNS} FROM bookings WHERE room = ?", (room,)))}
 
-    def stamps(self, room: str) -> dict:
+    def stamps(self, room: str, etags_only: bool = False) -> dict:
         """Every stamp of the room's files, by href (the few component names shared, not a
-        copy of "VEVENT" per file)."""
+        copy of "VEVENT" per file); for a listing of ETags without UIDs and time ranges
+        (a sixth of a room's listing in memory)."""
         names = {}
+        columns = "NULL, component, NULL, NULL" if etags_only else "uid, component, range_start, range_end"
         return {href: Stamp(href, size, mtime_ns, etag, uid, names.setdefault(component, component),
-                            (start, end))
+                            (start, end) if start is not None else None)
                 for href, size, mtime_ns, etag, uid, component, start, end in self._db.execute(
-                    "SELECT href, size, mtime_ns, etag, uid, component, range_start, range_end FROM stamps "
-                    "WHERE room = ?", (room,))}
+                    f"SELECT href, size, mtime_ns, etag, {columns} FROM stamps WHERE room = ?", (room,))}
 
     def stamp(self, room: str, href: str) -> Optional[Stamp]:
         values = self._db.execute(

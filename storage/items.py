@@ -21,10 +21,11 @@ class KnownItem(radicale_item.Item):
     """Radicale's item from what a store keeps of it (ETag, UID, component, time range), made
     without Radicale's ``__init__``: that checks the collection's path again for every item,
     a third to a half of a room's listing.  The attributes are the ones it sets; the text may
-    be read later (a subclass's ``serialize``)."""
+    be read later (a subclass's ``serialize``), the UID and time range too (None: Radicale's
+    properties parse the text for them)."""
 
-    def __init__(self, collection, href: str, etag: str, uid: str, component: Optional[str],
-                 time_range: Tuple[int, int], text: Optional[str] = None):
+    def __init__(self, collection, href: str, etag: str, uid: Optional[str], component: Optional[str],
+                 time_range: Optional[Tuple[int, int]], text: Optional[str] = None):
         self._collection_path = collection.path
         self.collection = collection
         self.href = href

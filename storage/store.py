@@ -137,7 +137,7 @@ class Collection(GuardedCollection, multifilesystem.Collection):
         period = context.lock_period()
         reading = period if period is not None and period.mode == "r" else None
         if self._listing is None or reading is None or reading is not self._listing_period:
-            self._stamp_map = self._storage.index.stamps(self.path)
+            self._stamp_map = self._storage.index.stamps(self.path, context.etags_only())
             self._listing = self._scan()
             self._listing_period = reading
             self._listed_items = {}

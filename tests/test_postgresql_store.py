@@ -156,6 +156,8 @@ def test_a_listing_of_etags_leaves_the_texts_in_the_database_until_one_is_asked_
         assert item.etag == multi.etag == stored.headers["ETag"]
         assert item.serialize() == multi.serialize() == stored.text
         assert item.vobject_item.vevent.uid.value == stored.text.split("UID:")[1].split("\r\n")[0]
+        (_, whole), = collection.get_multi(["e.ics"])   # (listed with all it knows)
+        assert (item.uid, item.time_range) == (whole.uid, whole.time_range)   # (parsed when asked)
 
 
 def test_a_read_sent_ahead_goes_with_the_next_statement_and_answers_that_request_once(hosts):

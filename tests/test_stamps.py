@@ -59,6 +59,26 @@ def test_a_listing_is_the_same_after_radicales_cache_is_gone(site):
     assert book(site, r, "20270801T083000Z", "20270801T093000Z", "s-ann").status_code == 409
 
 
+def test_a_listing_of_etags_answers_all_an_item_is_asked_for(site):
+    """A listing of ETags alone (server/etag_listing.py) leaves the texts, UIDs and time
+    ranges out of its items; each is found when asked for, the same as a full listing's."""
+    from radicale import storage as radicale_storage
+
+    from roomcal.server import config as roomcal_config
+    from roomcal.storage import context
+    r = new_room(site, "st")
+    assert book(site, r, "20270810T080000Z", "20270810T093000Z", "s-ann", name="e.ics").status_code == 201
+    storage = radicale_storage.load(roomcal_config.load(site.config))
+    with context.request(context.Actor.command_line()):
+        with storage.acquire_lock("r"):
+            _, whole = storage.discover(f"/rooms/{r}/", "1")
+            whole = (whole.etag, whole.uid, whole.time_range, whole.component_name, whole.serialize())
+        with storage.acquire_lock("r"), context.listing_etags_only():
+            _, item = storage.discover(f"/rooms/{r}/", "1")
+        assert (item._text, item._uid, item._time_range) == (None, None, None)   # what the listing kept
+        assert (item.etag, item.uid, item.time_range, item.component_name, item.serialize()) == whole
+
+
 def test_a_file_rewritten_behind_our_back_is_read_again(site):
     r = new_room(site, "st")
     assert book(site, r, "20270810T080000Z", "20270810T090000Z", "s-ann", name="x.ics",

@@ -30,7 +30,7 @@ from roomcal.storage.postgres.database import Outcome, shared
 from roomcal.storage.postgres.hook import StorageHook
 
 ITEM_COLUMNS = "href, uid, etag, component, range_start, range_end, text, modified"
-ITEM_COLUMNS_NO_TEXT = ITEM_COLUMNS.replace("text", "NULL")
+ITEM_COLUMNS_ETAGS_ONLY = "href, NULL, etag, component, NULL, NULL, NULL, modified"
 # Seconds a home found stays known to be there (``discover``): another host's removal of
 # it shows on this one after that.
 HOME_SEEN = 10.0
@@ -43,11 +43,11 @@ def _http_date(seconds: float) -> str:
 class RowItem(KnownItem):
     """A stored item as its row (``ITEM_COLUMNS``) has it; its Last-Modified formatted when
     asked for, its text read when asked for if the listing left it out (a listing of ETags
-    does neither: ``context.etags_only``)."""
+    does neither, and leaves out the UID and time range too: ``context.etags_only``)."""
 
     def __init__(self, collection, row):
         href, uid, etag, component, start, end, text, modified = row
-        super().__init__(collection, href, etag, uid, component, (start, end), text)
+        super().__init__(collection, href, etag, uid, component, (start, end) if start is not None else None, text)
         self._modified = modified
 
     @property
@@ -65,8 +65,8 @@ class RowItem(KnownItem):
 
 
 def _item_columns() -> str:
-    """``ITEM_COLUMNS``, without the text in a listing of ETags."""
-    return ITEM_COLUMNS_NO_TEXT if context.etags_only() else ITEM_COLUMNS
+    """``ITEM_COLUMNS``, or only what a listing of ETags needs."""
+    return ITEM_COLUMNS_ETAGS_ONLY if context.etags_only() else ITEM_COLUMNS
 
 
 class SqlCollection(radicale_storage.BaseCollection):
