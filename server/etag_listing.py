@@ -25,6 +25,7 @@ others, in the store's order).
 import io
 import itertools
 import re
+import zlib
 from http import client
 from typing import Iterable
 from urllib.parse import quote
@@ -88,21 +89,20 @@ class Application(radicale.app.Application):
         if not self._fully_readable(collection, user, user_groups):
             return None
         props = [prop.tag for prop in request[0]]
-        body = _multistatus(base_prefix, collection, etag, items, props)
         headers = {"DAV": httputils.DAV_HEADERS, "Content-Type": "text/xml; charset=utf-8"}
-        return client.MULTI_STATUS, headers, body, xmlutils.pretty_xml(request)
+        return _answer(environ, headers, _multistatus(base_prefix, collection, etag, items, props), request)
 
     def do_REPORT(self, environ, base_prefix, path, user, user_groups, request_info):
         raw = self._body(environ)
         # (other REPORTs, a multiget of many hrefs among them, are not parsed twice)
         answer = None if raw is None or b"sync-collection" not in raw else \
-            self._sync_listing(base_prefix, path, user, user_groups, _parsed(raw))
+            self._sync_listing(environ, base_prefix, path, user, user_groups, _parsed(raw))
         if answer is None:
             return super().do_REPORT(environ, base_prefix, path, user, user_groups, request_info)
         request_info["status"] = client.MULTI_STATUS
         return answer
 
-    def _sync_listing(self, base_prefix, path, user, user_groups, request):
+    def _sync_listing(self, environ, base_prefix, path, user, user_groups, request):
         if request is None or not _is_sync_listing(request):
             return None
         access = self._listing_access(path, user, user_groups)
@@ -119,12 +119,13 @@ class Application(radicale.app.Application):
             except ValueError:   # (Radicale refuses the token, and logs it)
                 return None
             found = list(collection.get_multi(names))
+            gone, items = [name for name, item in found if not item], [item for _, item in found if item]
         if not self._fully_readable(collection, user, user_groups):
             return None
         props = [prop.tag for prop in request.find(PROP)]
-        body = _sync_multistatus(base_prefix, collection, token, found, props)
         headers = {"Content-Type": "text/xml; charset=utf-8"}
-        return client.MULTI_STATUS, headers, body, xmlutils.pretty_xml(request)
+        return _answer(environ, headers, _sync_multistatus(base_prefix, collection, token, gone, items, props),
+                       request)
 
     def _listing_access(self, path, user, user_groups):
         """The request's rights, or None for what these listings leave to Radicale: another
@@ -175,34 +176,64 @@ def _reads_item_texts(request) -> bool:
     return request.find(ALLPROP) is not None or request.find(f"{PROP}/{GETCONTENTLENGTH}") is not None
 
 
-def _multistatus(base_prefix: str, collection, etag: str, items, props) -> bytes:
+def _multistatus(base_prefix: str, collection, etag: str, items, props) -> Iterable[str]:
     """What Radicale's xml_propfind and ElementTree write for the collection, then its items."""
     href = xmlutils.make_href(base_prefix, pathutils.unstrip_path(collection.path, True))
-    return _written(_response(href, props, etag, xmlutils.MIMETYPES["VCALENDAR"]),
-                    _item_responses(href, items, props))
+    return _document(_response(href, props, etag, xmlutils.MIMETYPES["VCALENDAR"]),
+                     _item_responses(href, items, props))
 
 
-def _sync_multistatus(base_prefix: str, collection, token: str, found, props) -> bytes:
+def _sync_multistatus(base_prefix: str, collection, token: str, gone, items, props) -> Iterable[str]:
     """What Radicale's xml_report and ElementTree write for a sync-collection: the new token,
     a 404 for each item gone, then the items."""
     href = xmlutils.make_href(base_prefix, pathutils.unstrip_path(collection.path, True))
     gone = ("<response><href>%s</href><status>HTTP/1.1 404 Not Found</status></response>"
-            % escape(href + quote(name)) for name, item in found if not item)
-    return _written("<sync-token>%s</sync-token>" % escape(token), gone,
-                    _item_responses(href, (item for _, item in found if item), props))
+            % escape(href + quote(name)) for name in gone)
+    return _document("<sync-token>%s</sync-token>" % escape(token), gone, _item_responses(href, items, props))
 
 
-def _written(first: str, *rest: Iterable[str]) -> bytes:
-    """The multistatus document of ``first`` and then the parts of ``rest``, encoded as they
-    are made: one copy of the answer in memory (joining 100 000 responses, then encoding
-    them, held three)."""
-    out = io.BytesIO()
-    out.write(b"<?xml version='1.0' encoding='utf-8'?>\n<multistatus xmlns=\"DAV:\">")
-    out.write(first.encode("utf-8"))
-    for part in itertools.chain.from_iterable(rest):
+def _document(first: str, *rest: Iterable[str]) -> Iterable[str]:
+    """The multistatus document of ``first`` and then the parts of ``rest``."""
+    return itertools.chain(("<?xml version='1.0' encoding='utf-8'?>\n<multistatus xmlns=\"DAV:\">", first),
+                           itertools.chain.from_iterable(rest), ("</multistatus>",))
+
+
+def _answer(environ, headers: dict, parts: Iterable[str], request) -> tuple:
+    """Radicale's answer of the document ``parts``, its bytes made as the parts come: one
+    copy of the answer in memory (joining 100 000 responses, then encoding them, held three),
+    compressed as it comes when the client takes gzip (as Radicale decides it).  Radicale
+    compresses a whole answer after it is made (28 MB, and its copy, for 100 000 items): it
+    is told the client takes no gzip, so that it sends these bytes as they are (its log
+    line calls them "plain")."""
+    takes_gzip = "gzip" in (e.strip() for e in environ.get("HTTP_ACCEPT_ENCODING", "").split(","))
+    out = _Compressed() if takes_gzip else io.BytesIO()
+    for part in parts:
         out.write(part.encode("utf-8"))
-    out.write(b"</multistatus>")
-    return out.getvalue()   # (the buffer itself, not a copy)
+    if takes_gzip:
+        headers["Content-Encoding"] = "gzip"
+        environ["HTTP_ACCEPT_ENCODING"] = "identity"
+    return client.MULTI_STATUS, headers, out.getvalue(), xmlutils.pretty_xml(request)
+
+
+class _Compressed:
+    """What Radicale's response sends for gzip (the same zlib stream), compressed every
+    ``CHUNK`` bytes written."""
+    CHUNK = 1 << 18
+
+    def __init__(self):
+        self._zip = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+        self._plain, self._out = io.BytesIO(), io.BytesIO()
+
+    def write(self, data: bytes) -> None:
+        self._plain.write(data)
+        if self._plain.tell() >= self.CHUNK:
+            self._out.write(self._zip.compress(self._plain.getvalue()))
+            self._plain.seek(0)
+            self._plain.truncate()
+
+    def getvalue(self) -> bytes:
+        self._out.write(self._zip.compress(self._plain.getvalue()) + self._zip.flush())
+        return self._out.getvalue()   # (the buffer itself, not a copy)
 
 
 def _item_responses(collection_href: str, items, props):

@@ -38,10 +38,10 @@ def site(server):
     return server, room, empty, personal, oracle
 
 
-def radicales_answer(oracle, path, user, body, depth="1", method="PROPFIND"):
+def radicales_answer(oracle, path, user, body, depth="1", method="PROPFIND", **headers):
     """(status, headers, body) of stock Radicale's Application for the same request."""
     environ = EnvironBuilder(path=path, method=method, data=body.encode(),
-                             headers={"Depth": depth, "Content-Type": "application/xml"}).get_environ()
+                             headers={"Depth": depth, "Content-Type": "application/xml", **headers}).get_environ()
     hand_over(environ, Identity(user, False, frozenset()))
     chunks, status, headers = run_wsgi_app(oracle, environ, buffered=True)
     return int(status.split()[0]), dict(headers), b"".join(chunks)
@@ -76,6 +76,24 @@ def test_the_listing_is_radicales_answer_byte_for_byte(site, props, which):
     assert headers["Content-Type"] == expected_headers["Content-Type"]
     # (the front adds its own capabilities to every CalDAV answer's DAV header)
     assert headers["DAV"] == servers_answer(server, path, "el-ann", body, depth="0")[1]["DAV"]
+
+
+@pytest.mark.parametrize("method, body", [("PROPFIND", ETAGS), ("REPORT", None)])
+@pytest.mark.parametrize("encoding", ["gzip", "identity", "gzip;q=1.0, br"])
+def test_the_bytes_sent_are_radicales_compressed_or_not(site, method, body, encoding):
+    """The listing is compressed as it is made, when (as Radicale decides it) the client takes
+    gzip: the bytes on the wire are the ones Radicale sends, its Content-Encoding too."""
+    server, room, *_, oracle = site
+    path, body = f"/rooms/{room}/", body or SYNC.format(token="", props=THUNDERBIRDS)
+    headers = {"Depth": "1", "Content-Type": "application/xml", "Accept-Encoding": encoding}
+    answer = server.request(method, path, user="el-ann", data=body.encode(), headers=headers, stream=True)
+    sent = answer.raw.read(decode_content=False)
+    expected_status, expected_headers, expected = radicales_answer(
+        oracle, path, "el-ann", body, method=method, **{"Accept-Encoding": encoding})
+    assert (answer.status_code, sent) == (expected_status, expected) and answer.status_code == 207
+    assert answer.headers.get("Content-Encoding") == expected_headers.get("Content-Encoding") == \
+        ("gzip" if encoding == "gzip" else None)
+    assert int(answer.headers["Content-Length"]) == len(sent)
 
 
 def test_every_item_is_listed_with_its_own_etag_and_the_collections(site):
@@ -114,7 +132,7 @@ def test_an_unreadable_body_is_refused_not_listed(site):
 
 
 def test_files_radicale_skips_are_skipped_alike(site, tmp_path):
-    """An unreadable file put into a room's folder by hand: left out of both answers, as
+    """An unreadable file put into a room's folder by hand: left out of the answers, as
     Radicale leaves it out (file store only: PostgreSQL has no folder)."""
     server, room, _, _, oracle = site
     if server.store != "file":
