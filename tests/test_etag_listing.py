@@ -144,6 +144,10 @@ def test_files_radicale_skips_are_skipped_alike(site, tmp_path):
         status, _, content = servers_answer(server, f"/rooms/{room}/", "el-ann", ETAGS)
         expected_status, _, expected = radicales_answer(oracle, f"/rooms/{room}/", "el-ann", ETAGS)
         assert (status, content) == (expected_status, expected) and b"broken.ics" not in content
+        # a first sync lists it as Radicale does (gone, as it cannot read it), not from the
+        # room's listing that skips it
+        _, content = same_sync_answers(site, f"/rooms/{room}/", SYNC.format(token="", props=THUNDERBIRDS))
+        assert content.count(b"<response>") == 5 and b"broken.ics</href><status>HTTP/1.1 404" in content
     finally:
         os.remove(f"{folder}/broken.ics")
 
