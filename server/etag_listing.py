@@ -20,6 +20,9 @@ reads each item's text for its ETag, and takes its items off the front of a list
 one: quadratic, ten seconds at 100 000 items.  Here: the store's ``sync`` and
 ``get_multi``, the bytes Radicale writes (the token first, then the items gone, then the
 others, in the store's order).
+
+Both answers are written as their responses are made, and compressed as they come when the
+client takes gzip: for 100 000 items, a 4 MB answer in memory instead of 28 MB and its copy.
 """
 
 import io
