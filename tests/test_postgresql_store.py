@@ -65,6 +65,28 @@ def test_the_database_refuses_a_double_booking_the_core_did_not_see(hosts):
                        (href,))
 
 
+def test_a_booking_the_database_refuses_is_a_409_that_says_why_and_leaves_nothing(hosts):
+    """The constraint's verdict comes with the save step's last round trip: it is the
+    booking core's refusal, and the whole request's writes are undone."""
+    a, _ = hosts
+    a.add_room("pg-verdict")
+    with psycopg.connect(a.database) as db:   # a span the core does not see: its booking row says 2030
+        db.execute("INSERT INTO bookings(room, href, uid, start, \"end\", recurring, blocking) VALUES "
+                   "('rooms/pg-verdict', 'ghost.ics', 'ghost', 1893456000, 1893459600, 0, 1)")
+        db.execute("INSERT INTO occupancy(room, href, during, one_at_a_time) VALUES ('rooms/pg-verdict', "
+                   "'ghost.ics', tstzrange('2027-03-05 09:00Z', '2027-03-05 10:00Z'), true)")
+        journal = db.execute("SELECT count(*) FROM sync_changes").fetchone()[0]
+    answer = a.put_ics("/rooms/pg-verdict/late.ics", event("20270305T093000Z", "20270305T103000Z"), user="pg-alice")
+    assert answer.status_code == 409, answer.text
+    assert "already booked at that time: another booking was saved at the same moment" in answer.text
+    assert a.request("GET", "/rooms/pg-verdict/late.ics", user="pg-alice").status_code == 404
+    with psycopg.connect(a.database) as db:
+        assert db.execute("SELECT count(*) FROM sync_changes").fetchone()[0] == journal
+        assert db.execute("SELECT href FROM bookings WHERE room = 'rooms/pg-verdict'").fetchall() == [("ghost.ics",)]
+    # and a free time is booked as ever
+    assert book(a, "pg-verdict", "20270305T110000Z", "20270305T120000Z", "pg-alice").status_code == 201
+
+
 def test_a_database_that_is_gone_is_503_with_retry_after_never_500(tmp_path):
     from support.postgres import drop
     srv = Server(tmp_path, store="postgresql")

@@ -11,9 +11,10 @@ booking core decides on what is committed, also for rooms of quantity > 1 where 
 constraint can count.
 """
 
+import contextlib
 import datetime
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import psycopg
 
@@ -28,6 +29,17 @@ _PREFIXED = ", ".join(f"x.{column.strip()}" for column in COLUMNS.split(","))
 
 def _moment(seconds: int) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+
+
+@contextlib.contextmanager
+def refused_as_double_booking(room_of: Callable[[], object]):
+    """The exclusion constraint's verdict, a booking that overlaps one our booking core did not
+    see (saved at the same moment elsewhere), as the core's refusal (409, the room named)."""
+    try:
+        yield
+    except psycopg.errors.ExclusionViolation:
+        raise DoubleBooking(f"{room_of().name} is already booked at that time: another booking was "
+                            "saved at the same moment. Nothing was changed; choose another time.") from None
 
 
 class OccupancyIndex(Index):
@@ -77,7 +89,8 @@ class OccupancyIndex(Index):
         self._db.executemany("DELETE FROM occupancy WHERE room = ? AND href = ?", [(room_key, h) for h in hrefs])
         now = int(time.time()) if now is None else now
         spans, expanded = occupancy(room, core, put, room.buffer_seconds(), core.horizon_of(room, now))
-        try:
+        # (in the save step's pipeline, the constraint's verdict comes with its end: there)
+        with refused_as_double_booking(lambda: room):
             self._db.executemany("INSERT INTO occupancy(room, href, during, one_at_a_time) "
                                  "VALUES (?, ?, tstzrange(?, ?, '[)'), ?)",
                                  [(room_key, href, _moment(start), _moment(end), one_at_a_time)
@@ -85,10 +98,6 @@ class OccupancyIndex(Index):
             self._db.executemany("INSERT INTO expanded(room, href, until) VALUES (?, ?, ?) "
                                  "ON CONFLICT(room, href) DO UPDATE SET until = excluded.until",
                                  [(room_key, href, last) for href, last in expanded])
-            self._db.flush()   # (the constraint's verdict, when the save step sends them together)
-        except psycopg.errors.ExclusionViolation:
-            raise DoubleBooking(f"{room.name} is already booked at that time: another booking was "
-                                "saved at the same moment. Nothing was changed; choose another time.") from None
 
     def occupied(self, room_key: str) -> Tuple[Dict[str, List[tuple]], Dict[str, int]]:
         """What is stored: the spans (seconds) of each booking's occupancy rows, in order, and

@@ -9,6 +9,7 @@ A request refused by a refusal that Radicale answers itself (a 4xx) rolls back
 whatever it wrote before (``acquire_lock``).
 """
 
+import contextlib
 from typing import Sequence
 
 from radicale import types
@@ -20,7 +21,7 @@ from roomcal.storage.errors import Refusal
 from roomcal.storage.guarded import GuardedCollection, GuardedStorage, RoomView, room_id_of
 from roomcal.storage.instances import BadBooking, Booking
 from roomcal.storage.postgres.collections import SqlCollection, SqlStorage
-from roomcal.storage.postgres.index import OccupancyIndex
+from roomcal.storage.postgres.index import OccupancyIndex, refused_as_double_booking
 from roomcal.storage.postgres.rooms import DatabaseRoomRegistry
 from roomcal.storage.registry import registry_for
 
@@ -57,10 +58,13 @@ class Collection(GuardedCollection, SqlCollection):
             return Put(href, item, None, self._row(href, item), checked)
 
     # -- the save step's writes (storage/commit.py) -----------------------------------------
+    @contextlib.contextmanager
     def _writes_together(self):
-        """The save step's statements go to the database together: one round trip for the
-        journal's number, one for the rest, instead of one each (eight for a booking)."""
-        return self._storage.db.pipelined()
+        """The save step's statements go to the database together, in one round trip instead
+        of one each (eight for a booking): the pipeline's end, which brings the exclusion
+        constraint's verdict on the room's occupancy (storage/postgres/index.py)."""
+        with refused_as_double_booking(self.room), self._storage.db.pipelined():
+            yield
 
     def _before_write(self, hrefs: Sequence[str]) -> None:
         pass
