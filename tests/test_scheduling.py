@@ -5,7 +5,9 @@ attendees; the room's copy is admitted by the booking core in the same request, 
 the organizer's copy carries the room's answer (PARTSTAT, SCHEDULE-STATUS, COMMENT).
 """
 
+import concurrent.futures
 import multiprocessing
+import threading
 import uuid
 
 import caldav
@@ -222,6 +224,33 @@ def test_two_organizers_racing_for_one_room_from_two_processes_get_one_room(make
     answers = [room_partstats(organizer_copy(server, name, uids[name]), room)[None][0] for name in uids]
     assert sorted(answers) == ["ACCEPTED", "DECLINED"]
     assert len(room_uids(server, room, "race-a")) == 1
+
+
+def test_meetings_inviting_the_same_rooms_in_opposite_orders_all_get_them(server, people):
+    """Each room's write lock (PostgreSQL: an advisory lock per room) is taken in one order
+    whatever the order of the attendees: two meetings that invite rooms A, B and B, A at the
+    same moment wait for each other instead of deadlocking (one of them a 503)."""
+    ann, bob = people
+    first, second = new_room(server, "sched-order"), new_room(server, "sched-order")
+    sent = []
+    for n in range(8):   # each organizer's meetings at times of its own: every room accepts
+        for user, rooms, hour in ((ann, (first, second), 8), (bob, (second, first), 14)):
+            uid = str(uuid.uuid4())
+            day = f"202801{n + 10:02d}"
+            sent.append((user, uid, rooms, meeting(uid, f"{day}T{hour:02d}0000Z", f"{day}T{hour + 1:02d}0000Z",
+                                                   f"{user}@example.org", *map(room_address, rooms))))
+    barrier = threading.Barrier(len(sent))
+
+    def send(user, uid, rooms, body):
+        barrier.wait(30)
+        return put_meeting(server, user, uid, body).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(len(sent)) as pool:
+        statuses = list(pool.map(lambda args: send(*args), sent))
+    assert statuses == [201] * len(sent), statuses
+    for user, uid, rooms, _ in sent:
+        copy = organizer_copy(server, user, uid)
+        assert [room_partstats(copy, room)[None][0] for room in rooms] == ["ACCEPTED", "ACCEPTED"]
 
 
 def test_a_removed_room_declines_in_the_organizers_copy(server, people):

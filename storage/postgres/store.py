@@ -24,6 +24,7 @@ from roomcal.storage.postgres.collections import SqlCollection, SqlStorage
 from roomcal.storage.postgres.index import OccupancyIndex, refused_as_double_booking
 from roomcal.storage.postgres.rooms import DatabaseRoomRegistry
 from roomcal.storage.registry import registry_for
+from roomcal.storage.rooms import ROOMS
 
 
 BULK = 1000          # rows written at once after which the planner's statistics are refreshed
@@ -134,6 +135,12 @@ class Storage(GuardedStorage, SqlStorage):
         it were empty: its overlap queries read all its rows (at 10 000 bookings a new
         booking took 11 ms instead of 7)."""
         self.db.execute("ANALYZE items, bookings, occupancy, expanded, sync_changes")
+
+    def lock_rooms(self, room_ids) -> None:
+        """The rooms' advisory locks, in the order ``acquire_lock`` takes them (their paths)."""
+        if self.db.writing():
+            for path in sorted(f"{ROOMS}/{room_id}" for room_id in room_ids):
+                self.index.lock_room(path)
 
     @types.contextmanager
     def acquire_lock(self, mode: str, user: str = "", *args, **kwargs):

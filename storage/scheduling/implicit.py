@@ -189,6 +189,10 @@ def _organize(storage, owner: str, old, new) -> Optional[str]:
     booker = storage.actor_named(owner)
     before = new.to_ical()   # delivery writes the people's PARTSTAT into ``new`` too
     rooms_now = _rooms_of(storage, new)
+    rooms_before = _rooms_of(storage, old) if old is not None else {}
+    # every room this write may change, locked first in one order: two meetings inviting
+    # rooms A, B and B, A at once wait for each other rather than deadlock
+    storage.lock_rooms({*rooms_now, *rooms_before})
     answers = {}
     for room_id, room in rooms_now.items():
         try:
@@ -198,10 +202,9 @@ def _organize(storage, owner: str, old, new) -> Optional[str]:
             answer = Answer("DECLINED", f"{room.name} could not answer because of a server error; "
                                         "save the meeting again to retry.", status=FAILED)
         answers[room_id] = (storage.directory.room_addresses(room), answer)
-    if old is not None:
-        for room_id, room in _rooms_of(storage, old).items():
-            if room_id not in rooms_now:
-                _release(storage, room, itip.uid(old), booker)
+    for room_id, room in rooms_before.items():
+        if room_id not in rooms_now:
+            _release(storage, room, itip.uid(old), booker)
     _stamp(new, answers)   # the rooms' answers first: the people's copies carry them
     _stamp_people(new, _for_people(people.deliver, storage, owner, old, new, booker) or {})
     return None if new.to_ical() == before else new.to_ical().decode()
