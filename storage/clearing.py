@@ -189,7 +189,7 @@ def clear(storage, room_ids: List[str], actor, *, test: bool, now: Optional[int]
     results = []
     with storage.acquire_lock("r" if test else "w", actor.user, path="/rooms/", request="DELETE",
                               actor=actor.user):
-        storage.lock_rooms(room_ids)   # (in one order: another clearing waits, no deadlock)
+        storage.lock_writes(room_ids=room_ids)   # (in one order: another clearing waits, no deadlock)
         for room_id in room_ids:
             collection = storage.room_collection(room_id)
             room, view = collection.room(), collection.view()

@@ -513,9 +513,9 @@ class GuardedStorage:
                     free.append(room_id)
             return free
 
-    def lock_rooms(self, room_ids) -> None:
-        """Before a write changes several rooms: their write locks, in one order.  The file
-        store's one lock holds every room already."""
+    def lock_writes(self, room_ids=(), users=()) -> None:
+        """Before a write changes several rooms, or calendars of several users: their write
+        locks, in one order.  The file store's one lock holds every one already."""
 
     def ask_ahead(self, path: str) -> None:
         """A request about ``path`` is about to sign in: the row of its room goes with the

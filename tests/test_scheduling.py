@@ -239,18 +239,59 @@ def test_meetings_inviting_the_same_rooms_in_opposite_orders_all_get_them(server
             day = f"202801{n + 10:02d}"
             sent.append((user, uid, rooms, meeting(uid, f"{day}T{hour:02d}0000Z", f"{day}T{hour + 1:02d}0000Z",
                                                    f"{user}@example.org", *map(room_address, rooms))))
+    assert all_at_once(server, sent) == [201] * len(sent)
+    for user, uid, rooms, _ in sent:
+        copy = organizer_copy(server, user, uid)
+        assert [room_partstats(copy, room)[None][0] for room in rooms] == ["ACCEPTED", "ACCEPTED"]
+
+
+def test_two_people_inviting_each_other_at_the_same_moment_both_get_their_meetings(server, people):
+    """Each meeting writes the other's calendar and then the organizer's own: the people's
+    calendars are locked first too, in one order, or the two would wait for each other."""
+    ann, bob = people
+    sent = []
+    for n in range(8):
+        for user, other, hour in ((ann, bob, 8), (bob, ann, 14)):
+            uid, day = str(uuid.uuid4()), f"202802{n + 10:02d}"
+            body = meeting(uid, f"{day}T{hour:02d}0000Z", f"{day}T{hour + 1:02d}0000Z", f"{user}@example.org")
+            body = body.replace("END:VEVENT", f"ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:{other}@example.org"
+                                              "\r\nEND:VEVENT")
+            sent.append((user, uid, other, body))
+    assert all_at_once(server, sent) == [201] * len(sent)
+    for user, uid, other, _ in sent:
+        assert server.request("GET", f"/{other}/calendar/{uid}.ics", user=other).status_code == 200
+
+
+def test_an_answer_and_the_organizers_change_at_the_same_moment_both_go_through(server, people):
+    """An attendee's answer writes the organizer's copy, then their own; the organizer's
+    change writes the attendee's copy, then their own: locked first, in one order."""
+    ann, bob = people
+    meetings = []
+    for n in range(8):
+        uid, day = str(uuid.uuid4()), f"202803{n + 10:02d}"
+        body = meeting(uid, f"{day}T080000Z", f"{day}T090000Z", f"{ann}@example.org").replace(
+            "END:VEVENT", f"ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:{bob}@example.org\r\nEND:VEVENT")
+        assert put_meeting(server, ann, uid, body).status_code == 201
+        copy = server.request("GET", f"/{bob}/calendar/{uid}.ics", user=bob)
+        assert copy.status_code == 200
+        accepted = copy.text.replace(f"PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:{bob}",
+                                     f"PARTSTAT=ACCEPTED;RSVP=TRUE:mailto:{bob}")
+        assert accepted != copy.text
+        meetings += [(ann, uid, None, body.replace("SUMMARY:Planning", "SUMMARY:Planning, moved")),
+                     (bob, uid, None, accepted)]
+    assert all_at_once(server, meetings) == [204] * len(meetings)
+
+
+def all_at_once(server, sent):
+    """The statuses of PUTting each (user, uid, _, body) of ``sent`` at the same moment."""
     barrier = threading.Barrier(len(sent))
 
-    def send(user, uid, rooms, body):
+    def send(user, uid, _, body):
         barrier.wait(30)
         return put_meeting(server, user, uid, body).status_code
 
     with concurrent.futures.ThreadPoolExecutor(len(sent)) as pool:
-        statuses = list(pool.map(lambda args: send(*args), sent))
-    assert statuses == [201] * len(sent), statuses
-    for user, uid, rooms, _ in sent:
-        copy = organizer_copy(server, user, uid)
-        assert [room_partstats(copy, room)[None][0] for room in rooms] == ["ACCEPTED", "ACCEPTED"]
+        return list(pool.map(lambda args: send(*args), sent))
 
 
 def test_a_removed_room_declines_in_the_organizers_copy(server, people):

@@ -46,8 +46,9 @@ class OccupancyIndex(Index):
     KEEPS_STAMPS = False
 
     def lock_room(self, room_key: str) -> None:
-        """Until the transaction ends, the only writer of this room.  Rows of it read before
-        may have changed meanwhile: they are read again."""
+        """Until the transaction ends, the only writer of this room (or, a user's home path,
+        of that user's calendars among writes that take it).  Rows read before may have
+        changed meanwhile: they are read again."""
         taken = self._db.taken()
         if taken is not None and room_key in taken:
             return

@@ -136,11 +136,15 @@ class Storage(GuardedStorage, SqlStorage):
         booking took 11 ms instead of 7)."""
         self.db.execute("ANALYZE items, bookings, occupancy, expanded, sync_changes")
 
-    def lock_rooms(self, room_ids) -> None:
-        """The rooms' advisory locks, in the order ``acquire_lock`` takes them (their paths)."""
+    def lock_writes(self, room_ids=(), users=()) -> None:
+        """The advisory locks of the rooms (as ``acquire_lock`` takes them) and of the users'
+        homes, in the order of their paths.  A write of one user's calendar alone takes none
+        (its rows lock it): a user's lock orders writes that change several collections."""
         if self.db.writing():
-            for path in sorted(f"{ROOMS}/{room_id}" for room_id in room_ids):
-                self.index.lock_room(path)
+            paths = [*(f"{ROOMS}/{room_id}" for room_id in room_ids), *(f"{user}/" for user in users)]
+            with self.db.pipelined():   # (one round trip)
+                for path in sorted(paths):
+                    self.index.lock_room(path)
 
     @types.contextmanager
     def acquire_lock(self, mode: str, user: str = "", *args, **kwargs):

@@ -190,9 +190,11 @@ def _organize(storage, owner: str, old, new) -> Optional[str]:
     before = new.to_ical()   # delivery writes the people's PARTSTAT into ``new`` too
     rooms_now = _rooms_of(storage, new)
     rooms_before = _rooms_of(storage, old) if old is not None else {}
-    # every room this write may change, locked first in one order: two meetings inviting
-    # rooms A, B and B, A at once wait for each other rather than deadlock
-    storage.lock_rooms({*rooms_now, *rooms_before})
+    # every room and person's calendars this write may change (the organizer's own last),
+    # locked first in one order: two meetings inviting A, B and B, A at once wait for each
+    # other rather than deadlock
+    storage.lock_writes(room_ids={*rooms_now, *rooms_before},
+                        users={owner, *(_for_people(people.local_users, storage, owner, old, new) or ())})
     answers = {}
     for room_id, room in rooms_now.items():
         try:

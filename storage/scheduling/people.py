@@ -90,17 +90,12 @@ def deliver(storage, organizer: str, old: Optional[icalendar.Calendar],
     for the attendees of ``new`` that were scheduled (storage/scheduling/implicit.py stamps them).
     ``new`` itself gets the local attendees' PARTSTAT (from their copies)."""
     lookup = _Lookup(storage)
-    own = {normalized(a) for a in storage.directory.user_addresses(organizer)}
-    now = _people(lookup, new, organizer, own) if new is not None else {}
-    before = _people(lookup, old, organizer, own) if old is not None else {}
+    now, before, removed = _whom(storage, lookup, organizer, old, new)
     if not now and not before:
         return {}
     plan = Plan()
     sender = _Sender(storage, organizer, new if new is not None else old)
     was_cancelled = old is not None and itip.status(old) == CANCELLED
-    # Still named (say, now SCHEDULE-AGENT=CLIENT): not taken off, just no longer ours to schedule.
-    named = {normalized(str(a)) for e in itip.events(new) for a in itip.attendees(e)} if new is not None else set()
-    removed = [(k, p) for k, p in before.items() if k not in now and not p.forms & named]
     handled = 0
     for key, person in [*now.items(), *removed]:
         handled += 1
@@ -156,6 +151,8 @@ def reply(storage, attendee: str, old: Optional[icalendar.Calendar], new: Option
         return   # not (or no longer) among its attendees
     organizer_user = lookup.user(str(organizer))
     if organizer_user is not None:
+        # (the organizer's calendar, then the attendee's own: locked first, in one order)
+        storage.lock_writes(users={attendee, organizer_user})
         _reply_locally(storage, lookup, attendee, organizer_user, calendar, answers)
         return
     earlier = _answers(lookup, old, attendee) if old is not None else {}
@@ -185,6 +182,25 @@ class _Lookup:
         if form not in self._rooms:
             self._rooms[form] = self.directory.room_for(address) is not None
         return self._rooms[form]
+
+
+def local_users(storage, organizer: str, old, new) -> Set[str]:
+    """The users whose calendars ``deliver`` may write for this change (the first
+    MAX_PEOPLE people it handles), known before it writes any: their locks go first
+    (storage/scheduling/implicit.py)."""
+    now, _, removed = _whom(storage, _Lookup(storage), organizer, old, new)
+    return {person.user for _, person in [*now.items(), *removed][:MAX_PEOPLE] if person.user is not None}
+
+
+def _whom(storage, lookup, organizer: str, old, new):
+    """(people invited now, people invited before, those of before taken off) by key."""
+    own = {normalized(a) for a in storage.directory.user_addresses(organizer)}
+    now = _people(lookup, new, organizer, own) if new is not None else {}
+    before = _people(lookup, old, organizer, own) if old is not None else {}
+    # Still named (say, now SCHEDULE-AGENT=CLIENT): not taken off, just no longer ours to schedule.
+    named = {normalized(str(a)) for e in itip.events(new) for a in itip.attendees(e)} if new is not None else set()
+    removed = [(k, p) for k, p in before.items() if k not in now and not p.forms & named]
+    return now, before, removed
 
 
 def _people(lookup, calendar, organizer: str, own: Set[str]) -> Dict[str, Person]:
