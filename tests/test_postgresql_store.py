@@ -3,6 +3,7 @@ of a double booking, and a database that goes away answered with 503."""
 
 import base64
 import concurrent.futures
+import threading
 
 import psycopg
 import pytest
@@ -85,6 +86,38 @@ def test_a_booking_the_database_refuses_is_a_409_that_says_why_and_leaves_nothin
         assert db.execute("SELECT href FROM bookings WHERE room = 'rooms/pg-verdict'").fetchall() == [("ghost.ics",)]
     # and a free time is booked as ever
     assert book(a, "pg-verdict", "20270305T110000Z", "20270305T120000Z", "pg-alice").status_code == 201
+
+
+def test_a_transaction_postgresql_rolls_back_is_a_refusal_that_says_so(hosts, caplog):
+    """A deadlock (none of our writes should make one: they lock in one order) is a 503 with
+    Retry-After that says what happened, and the log does not call the database down."""
+    from roomcal.storage.errors import StoreUnavailable
+    from roomcal.storage.postgres.database import PostgresDatabase
+    a, _ = hosts
+    db = PostgresDatabase(a.database)
+    both = threading.Barrier(2)
+    refused = []
+
+    def write(first, second):
+        try:
+            with db.request("w"):
+                db.execute("SELECT pg_advisory_xact_lock(?)", (first,))
+                both.wait(10)
+                db.execute("SELECT pg_advisory_xact_lock(?)", (second,))
+        except StoreUnavailable as e:
+            refused.append(e)
+
+    try:
+        threads = [threading.Thread(target=write, args=pair) for pair in ((7001, 7002), (7002, 7001))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    finally:
+        db.close()
+    assert len(refused) == 1 and "got in the way of this one" in refused[0].message
+    assert refused[0].caldav_status == 503 and refused[0].retry_after
+    assert "rolled a transaction back" in caplog.text and "unavailable" not in caplog.text
 
 
 def test_a_database_that_is_gone_is_503_with_retry_after_never_500(tmp_path):

@@ -50,8 +50,14 @@ def _unavailable_when_down():
     try:
         yield
     except _DOWN as e:
-        logger.warning("PostgreSQL is unavailable: %s", str(e).splitlines()[0] if str(e) else type(e).__name__)
-        refusal = StoreUnavailable()
+        said = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if (getattr(e, "sqlstate", None) or "").startswith("40"):   # a deadlock, a serialization failure
+            logger.warning("PostgreSQL rolled a transaction back: %s", said)
+            refusal = StoreUnavailable("Another change at the same moment got in the way of this one; "
+                                       "nothing was changed. Try again.")
+        else:
+            logger.warning("PostgreSQL is unavailable: %s", said)
+            refusal = StoreUnavailable()
         context.record_refusal(refusal)   # for the front, when Radicale answers it with a 500
         raise refusal from None
 
