@@ -243,6 +243,9 @@ def test_meetings_inviting_the_same_rooms_in_opposite_orders_all_get_them(server
     for user, uid, rooms, _ in sent:
         copy = organizer_copy(server, user, uid)
         assert [room_partstats(copy, room)[None][0] for room in rooms] == ["ACCEPTED", "ACCEPTED"]
+    # and all deleted at once: each releases both rooms
+    assert all_at_once(server, sent, method="DELETE") == [200] * len(sent)
+    assert room_uids(server, first, ann) == room_uids(server, second, ann) == []
 
 
 def test_two_people_inviting_each_other_at_the_same_moment_both_get_their_meetings(server, people):
@@ -282,12 +285,15 @@ def test_an_answer_and_the_organizers_change_at_the_same_moment_both_go_through(
     assert all_at_once(server, meetings) == [204] * len(meetings)
 
 
-def all_at_once(server, sent):
-    """The statuses of PUTting each (user, uid, _, body) of ``sent`` at the same moment."""
+def all_at_once(server, sent, method="PUT"):
+    """The statuses of PUTting (or DELETEing) each (user, uid, _, body) of ``sent`` at the
+    same moment."""
     barrier = threading.Barrier(len(sent))
 
     def send(user, uid, _, body):
         barrier.wait(30)
+        if method == "DELETE":
+            return server.request("DELETE", f"/{user}/calendar/{uid}.ics", user=user).status_code
         return put_meeting(server, user, uid, body).status_code
 
     with concurrent.futures.ThreadPoolExecutor(len(sent)) as pool:

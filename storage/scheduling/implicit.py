@@ -102,7 +102,9 @@ def on_delete(collection, href: str) -> None:
     owner = _owner(collection)
     booker = storage.actor_named(owner)
     if storage.directory.user_for(itip.organizer(old)) == owner:
-        for room in _rooms_of(storage, old).values():
+        rooms_before = _rooms_of(storage, old)
+        _lock_writes(storage, owner, rooms_before, old, None)
+        for room in rooms_before.values():
             _release(storage, room, itip.uid(old), booker)
         _for_people(people.deliver, storage, owner, old, None, booker)
     elif _attends(storage, old, owner):
@@ -190,11 +192,7 @@ def _organize(storage, owner: str, old, new) -> Optional[str]:
     before = new.to_ical()   # delivery writes the people's PARTSTAT into ``new`` too
     rooms_now = _rooms_of(storage, new)
     rooms_before = _rooms_of(storage, old) if old is not None else {}
-    # every room and person's calendars this write may change (the organizer's own last),
-    # locked first in one order: two meetings inviting A, B and B, A at once wait for each
-    # other rather than deadlock
-    storage.lock_writes(room_ids={*rooms_now, *rooms_before},
-                        users={owner, *(_for_people(people.local_users, storage, owner, old, new) or ())})
+    _lock_writes(storage, owner, {**rooms_now, **rooms_before}, old, new)
     answers = {}
     for room_id, room in rooms_now.items():
         try:
@@ -210,6 +208,14 @@ def _organize(storage, owner: str, old, new) -> Optional[str]:
     _stamp(new, answers)   # the rooms' answers first: the people's copies carry them
     _stamp_people(new, _for_people(people.deliver, storage, owner, old, new, booker) or {})
     return None if new.to_ical() == before else new.to_ical().decode()
+
+
+def _lock_writes(storage, owner: str, rooms, old, new) -> None:
+    """Every room and person's calendars an organizer's write may change (their own last),
+    locked first in one order: two meetings inviting A, B and B, A at once wait for each
+    other rather than deadlock."""
+    storage.lock_writes(room_ids=set(rooms),
+                        users={owner, *(_for_people(people.local_users, storage, owner, old, new) or ())})
 
 
 def _for_people(deliver, storage, owner: str, *args):
