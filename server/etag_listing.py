@@ -190,6 +190,7 @@ def _changed(collection, old_token: str, names) -> tuple:
     sync's names are every item's: ``get_all`` lists them without looking each name up
     (on PostgreSQL without an array of 100 000 names), used when it lists the same ones in
     the same order."""
+    names = list(names)
     if not old_token:
         items = list(collection.get_all())
         if len(items) == len(names) and all(item.href == name for item, name in zip(items, names)):
