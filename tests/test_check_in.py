@@ -147,19 +147,26 @@ def test_check_in_inside_the_window_is_stored_in_the_item_and_shown(srv):
     assert again.status_code == 409 and "checked in already" in again.json()["message"]
 
 
+def as_read(moment) -> str:
+    """A moment as the answers write it: 09:45 in Berlin, with the date when it is not
+    today's there (three hours from 21:30 UTC is tomorrow)."""
+    local = moment.astimezone(BERLIN)
+    return local.strftime("%H:%M" if local.date() == now().astimezone(BERLIN).date() else "%Y-%m-%d %H:%M")
+
+
 def test_before_the_window_opens_and_after_it_closes_the_answer_says_when(srv):
     room_id = room(srv, "PT10M")
     later = (now() + datetime.timedelta(hours=3)).replace(minute=0, second=0)
     uid = put(srv, room_id, later, later + datetime.timedelta(hours=1))
     early = check_in(srv, room_id, uid)
     assert early.status_code == 409 and early.json()["type"] == "invalidState"
-    opens = (later - datetime.timedelta(minutes=15)).astimezone(BERLIN).strftime("%H:%M")
+    opens = as_read(later - datetime.timedelta(minutes=15))
     assert early.json()["message"].startswith(f"Check-in for this booking opens at {opens} (Europe/Berlin)")
     begun = now() - datetime.timedelta(hours=1)
     late_uid = put(srv, room_id, begun, begun + datetime.timedelta(hours=2))
     late = check_in(srv, room_id, late_uid)
     assert late.status_code == 409 and late.json()["type"] == "invalidState"
-    closed = (begun + datetime.timedelta(minutes=10)).astimezone(BERLIN).strftime("%H:%M")
+    closed = as_read(begun + datetime.timedelta(minutes=10))
     assert late.json()["message"].startswith(f"Check-in for this booking closed at {closed} (Europe/Berlin)")
     assert listed(srv, room_id, late_uid)[0]["checkedIn"] is False
 
