@@ -451,13 +451,31 @@ class Accounts:
         match = re.match(rf"^{TOKEN_PREFIX}([0-9a-f]{{12}})_", secret or "")
         if not match:
             return None
-        row = self._db.execute('SELECT "user", hash, read_only FROM tokens WHERE id = ?',
-                               (match.group(1),)).fetchone()
-        if row is None or not hmac.compare_digest(row[1], _token_hash(secret)):
+        found = self._token_and_identity(match.group(1))
+        if found is None or not hmac.compare_digest(found[1], _token_hash(secret)):
             return None
-        if self.get_user(row[0]) is None:
+        user, _, read_only, has_row, admin, groups = found
+        if not has_row and self.get_user(user) is None:   # (a user of an htpasswd file has no row)
             return None
-        return self.identity(row[0], read_only=bool(row[2]), via="token")
+        return Identity(user, admin, groups, read_only, "token")
+
+    def _token_and_identity(self, token_id: str) -> Optional[tuple]:
+        """(user, hash, read_only, has a users row, is_admin, groups) of a token, in one query
+        (three round trips to PostgreSQL on every request of a script before); None if unknown."""
+        owner = 'SELECT "user" FROM tokens WHERE id = ?'
+        token, has_row, admin, groups = None, False, False, set()
+        for kind, text, hashed, number in self._db.execute(
+                'SELECT \'t\', "user", hash, read_only FROM tokens WHERE id = ? UNION ALL '
+                f"SELECT 'u', NULL, NULL, admin FROM users WHERE name = ({owner}) UNION ALL "
+                f'SELECT \'g\', grp, NULL, NULL FROM members WHERE "user" = ({owner})',
+                (token_id, token_id, token_id)):
+            if kind == "t":
+                token = (text, hashed, bool(number))
+            elif kind == "u":
+                has_row, admin = True, bool(number)
+            else:
+                groups.add(text)
+        return None if token is None else (*token, has_row, admin, frozenset(groups))
 
 
     # -- a copy to another store (storage/migrate.py): hashes as they are, never re-hashed --

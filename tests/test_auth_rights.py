@@ -117,6 +117,22 @@ def test_bearer_token_on_caldav_and_api_acts_as_its_user(server, world):
     assert server.request("DELETE", href, user=ALICE).status_code == 200
 
 
+def test_a_token_carries_its_users_groups_and_admin_right(server, world):
+    """A token signs in as its user with everything the user is: their groups' rights and,
+    for an admin, the admin's (read from the accounts with the token itself)."""
+    server.add_user("ar-carol")
+    server.cli("group", "add", "ar-bookers", "ar-carol")
+    server.add_room("ar-grouped", "--bookers", "@ar-bookers", name="Group Room")
+    carol, outsider = server.token("ar-carol"), server.token(BOB)
+    uid, ics = booking("By a group's member")
+    assert server.put_ics(f"/rooms/ar-grouped/{uid}.ics", ics, token=carol).status_code == 201
+    uid, ics = booking("By someone outside the group")
+    assert server.put_ics(f"/rooms/ar-grouped/{uid}.ics", ics, token=outsider).status_code == 403
+    admin = server.token(ADMIN)
+    assert server.request("GET", "/api/admin/users", token=admin).status_code == 200
+    assert server.request("GET", "/api/admin/users", token=carol).status_code == 403
+
+
 @pytest.mark.parametrize("path", ["/", f"/{ALICE}/", "/rooms/", f"/rooms/{OPEN}/", "/api/rooms"])
 def test_wrong_password_is_401_with_challenge(server, world, path):
     challenged(raw(server, "PROPFIND" if not path.startswith("/api") else "GET", path,
