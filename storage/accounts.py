@@ -19,7 +19,7 @@ import re
 import secrets
 import threading
 import time
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import bcrypt
 
@@ -34,6 +34,12 @@ RESERVED_USERS = frozenset({"rooms", "api", "board", "my", "manage", "signin", "
 TOKEN_PREFIX = "rc_"
 SESSION_PREFIX = "rs_"
 SESSION_LIFETIME = 12 * 3600   # seconds: a working day, then sign in again
+# A credential's row by its key ('c', user, text, number), and the query of its user
+# (``Accounts._credential``).
+TOKEN_ROW = ('SELECT \'c\', "user", hash, read_only FROM tokens WHERE id = ?',
+             'SELECT "user" FROM tokens WHERE id = ?')
+SESSION_ROW = ('SELECT \'c\', "user", NULL, expires FROM sessions WHERE hash = ?',
+               'SELECT "user" FROM sessions WHERE hash = ?')
 
 
 # SQLite's tables (PostgreSQL's: storage/postgres/migrations/0002_accounts.sql).  "user" is
@@ -451,31 +457,32 @@ class Accounts:
         match = re.match(rf"^{TOKEN_PREFIX}([0-9a-f]{{12}})_", secret or "")
         if not match:
             return None
-        found = self._token_and_identity(match.group(1))
+        found = self._credential(TOKEN_ROW, match.group(1))
         if found is None or not hmac.compare_digest(found[1], _token_hash(secret)):
             return None
-        user, _, read_only, has_row, admin, groups = found
-        if not has_row and self.get_user(user) is None:   # (a user of an htpasswd file has no row)
-            return None
-        return Identity(user, admin, groups, read_only, "token")
+        user, _, read_only, admin, groups = found
+        return Identity(user, admin, groups, bool(read_only), "token")
 
-    def _token_and_identity(self, token_id: str) -> Optional[tuple]:
-        """(user, hash, read_only, has a users row, is_admin, groups) of a token, in one query
-        (three round trips to PostgreSQL on every request of a script before); None if unknown."""
-        owner = 'SELECT "user" FROM tokens WHERE id = ?'
-        token, has_row, admin, groups = None, False, False, set()
-        for kind, text, hashed, number in self._db.execute(
-                'SELECT \'t\', "user", hash, read_only FROM tokens WHERE id = ? UNION ALL '
+    def _credential(self, credential: Tuple[str, str], key: str) -> Optional[tuple]:
+        """(user, text, number, is_admin, groups) of a token's or a session's row (``TOKEN_ROW``,
+        ``SESSION_ROW``: its query by ``key``, and the query of its user) with its user's admin
+        right and groups, in one query (on PostgreSQL one round trip, not three, on every
+        request); None when there is no such row, or its user is gone."""
+        row, owner = credential
+        found, has_row, admin, groups = None, False, False, set()
+        for kind, text, value, number in self._db.execute(
+                f"{row} UNION ALL "
                 f"SELECT 'u', NULL, NULL, admin FROM users WHERE name = ({owner}) UNION ALL "
-                f'SELECT \'g\', grp, NULL, NULL FROM members WHERE "user" = ({owner})',
-                (token_id, token_id, token_id)):
-            if kind == "t":
-                token = (text, hashed, bool(number))
+                f'SELECT \'g\', grp, NULL, NULL FROM members WHERE "user" = ({owner})', (key, key, key)):
+            if kind == "c":
+                found = (text, value, number)
             elif kind == "u":
                 has_row, admin = True, bool(number)
             else:
                 groups.add(text)
-        return None if token is None else (*token, has_row, admin, frozenset(groups))
+        if found is None or not has_row and self.get_user(found[0]) is None:   # (htpasswd users have no row)
+            return None
+        return (*found, admin, frozenset(groups))
 
 
     # -- a copy to another store (storage/migrate.py): hashes as they are, never re-hashed --
@@ -521,13 +528,11 @@ class Accounts:
         up by the hash of a 256-bit secret: nothing to learn from timing."""
         if not (secret or "").startswith(SESSION_PREFIX) or len(secret) > 100:
             return None
-        row = self._db.execute('SELECT "user", expires FROM sessions WHERE hash = ?',
-                               (_token_hash(secret),)).fetchone()
-        if row is None or row[1] <= (time.time() if now is None else now):
+        found = self._credential(SESSION_ROW, _token_hash(secret))
+        if found is None or found[2] <= (time.time() if now is None else now):
             return None
-        if self.get_user(row[0]) is None:
-            return None
-        return self.identity(row[0], via="session")
+        user, _, _, admin, groups = found
+        return Identity(user, admin, groups, False, "session")
 
     def end_session(self, secret: str) -> None:
         self._db.execute("DELETE FROM sessions WHERE hash = ?", (_token_hash(secret or ""),))

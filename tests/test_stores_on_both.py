@@ -137,7 +137,12 @@ def test_tokens(accounts):
     _, other = accounts.create_token("alice")
     identity = accounts.check_token(secret)
     assert (identity.user, identity.read_only, identity.via) == ("alice", True, "token")
+    assert (identity.admin, identity.groups) == (False, frozenset())
     assert not accounts.check_token(other).read_only
+    accounts.update_user("alice", admin=True)
+    accounts.add_group("staff")
+    accounts.add_member("staff", "alice")
+    assert (accounts.check_token(other).admin, accounts.check_token(other).groups) == (True, {"staff"})
     assert accounts.check_token(secret[:-1] + ("A" if secret[-1] != "A" else "B")) is None
     assert [(t.id, t.label) for t in accounts.list_tokens("alice")][0] == (token.id, "calendar app")
     assert len(accounts.list_tokens()) == 2 and accounts.list_tokens("bob") == []
@@ -152,7 +157,10 @@ def test_sessions(accounts):
     now = 1_800_000_000.0
     secret = accounts.start_session("alice", now=now)
     identity = accounts.session_identity(secret, now=now + 60)
-    assert (identity.user, identity.admin, identity.via) == ("alice", True, "session")
+    assert (identity.user, identity.admin, identity.groups, identity.via) == ("alice", True, frozenset(), "session")
+    accounts.add_group("staff")
+    accounts.add_member("staff", "alice")
+    assert accounts.session_identity(secret, now=now + 60).groups == {"staff"}
     assert accounts.session_identity(secret, now=now + SESSION_LIFETIME) is None   # expired
     accounts.end_session(secret)
     assert accounts.session_identity(secret, now=now + 60) is None
