@@ -3,7 +3,9 @@
 --allow-conflicts; refused writes leave storage as it was, and bad input is a 4xx,
 never a 500."""
 
+import concurrent.futures
 import os
+import threading
 import time
 import uuid
 
@@ -479,3 +481,26 @@ def test_a_literal_backslash_n_in_text_survives_the_booking_core_and_json(server
     back = server.request("GET", f"/rooms/{r}/path.ics", user="p-alice",
                           headers={"Accept": "application/json"}).json()
     assert (back["title"], back["description"]) == ("C:\\New folder, 2", "See \\N, not a line break")
+
+
+def test_moves_in_opposite_directions_at_the_same_moment_all_go_through(server):
+    """MOVEs between two calendars (each journals both) sent at once, half one way and half
+    the other: each waits for the other's lock instead of deadlocking (PostgreSQL)."""
+    cals = ["/p-alice/moves-a/", "/p-alice/moves-b/"]
+    for cal in cals:
+        assert server.request("MKCALENDAR", cal, user="p-alice").status_code == 201
+    moves = []
+    for n in range(8):
+        for source, target in (cals, cals[::-1]):
+            name = f"m{n}-{len(moves)}.ics"
+            assert server.put_ics(source + name, event(f"2027100{n % 9 + 1}T080000Z", f"2027100{n % 9 + 1}T090000Z"),
+                                  user="p-alice").status_code == 201
+            moves.append((source + name, target + name))
+    barrier = threading.Barrier(len(moves))
+
+    def send(pair):
+        barrier.wait(30)
+        return move(server, *pair).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(len(moves)) as pool:
+        assert list(pool.map(send, moves)) == [201] * len(moves)

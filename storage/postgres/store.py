@@ -153,11 +153,11 @@ class Storage(GuardedStorage, SqlStorage):
             # is checked against) is then what its booking core decides on, and is read
             # once (storage/postgres/database.py).  In one order: no two requests wait
             # for each other.  What a PUT or DELETE reads first goes with them.
-            rooms, writes_item = sorted(_rooms_written(mode, kwargs)), _writes_item(mode, kwargs)
-            if rooms or writes_item:
+            locks, writes_item = sorted(_locks_of(mode, kwargs)), _writes_item(mode, kwargs)
+            if locks or writes_item:
                 with self.db.pipelined():
-                    for room in rooms:
-                        self.index.lock_room(room)
+                    for path in locks:
+                        self.index.lock_room(path)
                     keep = self.read_ahead(kwargs["path"]) if writes_item else None
                 if keep is not None:
                     keep()
@@ -175,14 +175,20 @@ def _writes_item(mode: str, lock_arguments: dict) -> bool:
     return mode == "w" and lock_arguments.get("request") in ("PUT", "DELETE") and bool(lock_arguments.get("path"))
 
 
-def _rooms_written(mode: str, lock_arguments: dict) -> set:
-    """The rooms (their collections' paths) a PUT, DELETE, MOVE or PROPPATCH of Radicale's,
-    or a write of JSON or /api, changes: the one its path is in, and a MOVE's destination's."""
-    if mode != "w" or lock_arguments.get("request") not in ("PUT", "DELETE", "MOVE", "PROPPATCH"):
+def _locks_of(mode: str, lock_arguments: dict) -> set:
+    """The advisory locks a write takes first, by the paths ``Storage.lock_writes`` names them
+    with: the rooms (their collections' paths) a PUT, DELETE, MOVE or PROPPATCH of Radicale's,
+    or a write of JSON or /api, changes (the one its path is in, and a MOVE's destination's);
+    and for a MOVE, which journals two calendars, the owner's home of each one that is no
+    room (two MOVEs the opposite ways between two calendars deadlocked)."""
+    request = lock_arguments.get("request")
+    if mode != "w" or request not in ("PUT", "DELETE", "MOVE", "PROPPATCH"):
         return set()
     found = set()
     for path in (lock_arguments.get("path"), lock_arguments.get("to_path")):
         parts = (path or "").strip("/").split("/")
         if len(parts) in (2, 3) and room_id_of("/".join(parts[:2])) is not None:
             found.add("/".join(parts[:2]))
+        elif request == "MOVE" and len(parts) >= 2 and parts[0]:
+            found.add(f"{parts[0]}/")
     return found
