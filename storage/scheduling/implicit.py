@@ -102,11 +102,11 @@ def on_delete(collection, href: str) -> None:
     owner = _owner(collection)
     booker = storage.actor_named(owner)
     if storage.directory.user_for(itip.organizer(old)) == owner:
-        rooms_before = _rooms_of(storage, old)
-        _lock_writes(storage, owner, rooms_before, old, None)
+        rooms_before, lookup = _rooms_of(storage, old), people.Lookup(storage)
+        _lock_writes(storage, owner, rooms_before, old, None, lookup)
         for room in rooms_before.values():
             _release(storage, room, itip.uid(old), booker)
-        _for_people(people.deliver, storage, owner, old, None, booker)
+        _for_people(people.deliver, storage, owner, old, None, booker, lookup)
     elif _attends(storage, old, owner):
         _for_people(people.reply, storage, owner, old, None, booker)
 
@@ -192,7 +192,8 @@ def _organize(storage, owner: str, old, new) -> Optional[str]:
     before = new.to_ical()   # delivery writes the people's PARTSTAT into ``new`` too
     rooms_now = _rooms_of(storage, new)
     rooms_before = _rooms_of(storage, old) if old is not None else {}
-    _lock_writes(storage, owner, {**rooms_now, **rooms_before}, old, new)
+    lookup = people.Lookup(storage)
+    _lock_writes(storage, owner, {**rooms_now, **rooms_before}, old, new, lookup)
     answers = {}
     for room_id, room in rooms_now.items():
         try:
@@ -206,16 +207,16 @@ def _organize(storage, owner: str, old, new) -> Optional[str]:
         if room_id not in rooms_now:
             _release(storage, room, itip.uid(old), booker)
     _stamp(new, answers)   # the rooms' answers first: the people's copies carry them
-    _stamp_people(new, _for_people(people.deliver, storage, owner, old, new, booker) or {})
+    _stamp_people(new, _for_people(people.deliver, storage, owner, old, new, booker, lookup) or {})
     return None if new.to_ical() == before else new.to_ical().decode()
 
 
-def _lock_writes(storage, owner: str, rooms, old, new) -> None:
+def _lock_writes(storage, owner: str, rooms, old, new, lookup) -> None:
     """Every room and person's calendars an organizer's write may change (their own last),
     locked first in one order: two meetings inviting A, B and B, A at once wait for each
-    other rather than deadlock."""
+    other rather than deadlock.  ``lookup``: the addresses looked up, for the delivery."""
     storage.lock_writes(room_ids=set(rooms),
-                        users={owner, *(_for_people(people.local_users, storage, owner, old, new) or ())})
+                        users={owner, *(_for_people(people.local_users, storage, owner, old, new, lookup) or ())})
 
 
 def _for_people(deliver, storage, owner: str, *args):

@@ -83,13 +83,13 @@ class Plan:
 
 
 def deliver(storage, organizer: str, old: Optional[icalendar.Calendar],
-            new: Optional[icalendar.Calendar], actor) -> Dict[str, str]:
+            new: Optional[icalendar.Calendar], actor, lookup: Optional["Lookup"] = None) -> Dict[str, str]:
     """Deliver the organizer's change (``old`` → ``new``; None: created or deleted) to every
     person attendee of it: not rooms, not the organizer, not SCHEDULE-AGENT=CLIENT.
     ``organizer`` is the organizer's user name.  Returns {normalized address: SCHEDULE-STATUS}
     for the attendees of ``new`` that were scheduled (storage/scheduling/implicit.py stamps them).
     ``new`` itself gets the local attendees' PARTSTAT (from their copies)."""
-    lookup = _Lookup(storage)
+    lookup = lookup or Lookup(storage)
     now, before, removed = _whom(storage, lookup, organizer, old, new)
     if not now and not before:
         return {}
@@ -145,7 +145,7 @@ def reply(storage, attendee: str, old: Optional[icalendar.Calendar], new: Option
     organizer = itip.master(calendar).get("ORGANIZER")
     if organizer is None or not itip.scheduled(organizer):
         return
-    lookup = _Lookup(storage)
+    lookup = Lookup(storage)
     answers = _answers(lookup, new, attendee) if new is not None else None
     if answers is not None and not answers:
         return   # not (or no longer) among its attendees
@@ -163,8 +163,9 @@ def reply(storage, attendee: str, old: Optional[icalendar.Calendar], new: Option
 
 
 # -- whom an event invites ------------------------------------------------------------------------
-class _Lookup:
-    """Address lookups of one write, remembered (each asks the accounts database)."""
+class Lookup:
+    """Address lookups of one write, remembered (each asks the accounts database); one write's
+    locks (``local_users``) and delivery share them."""
 
     def __init__(self, storage):
         self.directory = storage.directory
@@ -184,11 +185,11 @@ class _Lookup:
         return self._rooms[form]
 
 
-def local_users(storage, organizer: str, old, new) -> Set[str]:
+def local_users(storage, organizer: str, old, new, lookup: Optional[Lookup] = None) -> Set[str]:
     """The users whose calendars ``deliver`` may write for this change (the first
     MAX_PEOPLE people it handles), known before it writes any: their locks go first
     (storage/scheduling/implicit.py)."""
-    now, _, removed = _whom(storage, _Lookup(storage), organizer, old, new)
+    now, _, removed = _whom(storage, lookup or Lookup(storage), organizer, old, new)
     return {person.user for _, person in [*now.items(), *removed][:MAX_PEOPLE] if person.user is not None}
 
 
