@@ -212,9 +212,10 @@ def _organize(storage, owner: str, old, new) -> Optional[str]:
 
 
 def _lock_writes(storage, owner: str, rooms, old, new, lookup) -> None:
-    """Every room and person's calendars an organizer's write may change (their own last),
-    locked first in one order: two meetings inviting A, B and B, A at once wait for each
-    other rather than deadlock.  ``lookup``: the addresses looked up, for the delivery."""
+    """Every room, and the calendars of every person (the organizer included), that an
+    organizer's write may change, locked first in one order: two meetings inviting A, B and
+    B, A at once wait for each other rather than deadlock.  ``lookup``: the addresses looked
+    up, kept for the delivery."""
     storage.lock_writes(room_ids=set(rooms),
                         users={owner, *(_for_people(people.local_users, storage, owner, old, new, lookup) or ())})
 
