@@ -48,6 +48,16 @@ class Stamp(NamedTuple):   # (a tuple: a room's listing makes one per file)
     component: str      # the item's component (VEVENT)
     time_range: Optional[tuple]   # Radicale's enclosing (start, end), for its REPORT prefilter
 
+    # A stamp that matches its file stands for the file's stat in a room's listing
+    # (storage/store.py ``_scan``): one object for each file, not two.
+    @property
+    def st_size(self) -> int:
+        return self.size
+
+    @property
+    def st_mtime_ns(self) -> int:
+        return self.mtime_ns
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rooms(room TEXT PRIMARY KEY, fingerprint TEXT NOT NULL,

@@ -22,21 +22,27 @@ from roomcal.storage.items import KnownItem
 
 class StampedItem(KnownItem):
     def __init__(self, stamp: Stamp, stat, collection):
-        """``stat``: the file's (``st_size``, ``st_mtime``), as it was when found to match."""
+        """``stat``: the file's (``st_size``, ``st_mtime_ns``), as it was when found to match."""
         super().__init__(collection, stamp.href, stamp.etag, stamp.uid, stamp.component, stamp.time_range)
         self._name = "VCALENDAR"   # (a room's file: a calendar's item)
-        self._mtime = stat.st_mtime
+        self._mtime_ns = stat.st_mtime_ns   # (the stat's own int: a float would be one more object)
         self._encoding = getattr(collection, "_encoding", "utf-8")
 
     @property
     def last_modified(self) -> str:   # (formatted when asked: a listing of ETags never does)
-        return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(self._mtime))
+        return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(mtime_seconds(self._mtime_ns)))
 
     def serialize(self) -> str:
         if self._text is None:
             with open(os.path.join(self.collection._filesystem_path, self.href), "rb") as f:
                 self._text = f.read().decode(self._encoding)
         return self._text
+
+
+def mtime_seconds(mtime_ns: int) -> float:
+    """A file's ``st_mtime`` from its ``st_mtime_ns``, as os.stat works it out."""
+    seconds, nanoseconds = divmod(mtime_ns, 1_000_000_000)
+    return seconds + nanoseconds * 1e-9
 
 
 def matches(stamp: Optional[Stamp], stat) -> bool:

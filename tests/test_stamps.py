@@ -172,17 +172,17 @@ def test_an_import_written_in_one_batch_lists_syncs_and_reads_as_any_booking(sit
 
 
 def test_a_listed_files_modification_time_is_the_one_os_stat_gives(tmp_path):
-    """A listing keeps two numbers of each file's stat (storage/store.py ``FileStat``); the
-    Last-Modified of a stamped item is the stat's own, to the last bit of the float."""
-    from roomcal.storage.store import FileStat
+    """A listing keeps two numbers of each file's stat (storage/store.py ``FileStat``, or the
+    file's stamp); the Last-Modified of a stamped item is worked out from the nanoseconds as
+    the stat's own float is, to its last bit."""
+    from roomcal.storage.stamps import mtime_seconds
     path = tmp_path / "x.ics"
     path.write_text("x")
     for ns in (0, 1_700_000_000_000_000_001, 1_700_000_000_123_456_789, 1_700_000_000_999_999_999,
                1_799_999_999_999_999_999):
         os.utime(path, ns=(ns, ns))
         stat = os.stat(path)
-        kept = FileStat(stat.st_size, stat.st_mtime_ns)
-        assert (kept.st_size, kept.st_mtime_ns, kept.st_mtime) == (stat.st_size, stat.st_mtime_ns, stat.st_mtime)
+        assert mtime_seconds(stat.st_mtime_ns) == stat.st_mtime
 
 
 def test_a_booking_written_and_rewritten_leaves_one_whole_file_and_no_temporary_one(site):
