@@ -4,6 +4,7 @@ The server on its port answers; the oracle is Radicale's unmodified ``Applicatio
 in this process on the same configuration and store, handed the same identity as the
 front hands it."""
 
+import datetime
 import os
 
 import pytest
@@ -107,6 +108,27 @@ def test_every_item_is_listed_with_its_own_etag_and_the_collections(site):
             assert server.request("GET", href, user="el-ann").headers["ETag"] == etag
     _, _, alone = servers_answer(server, f"/rooms/{room}/", "el-ann", ETAGS, depth="0")
     assert etree.fromstring(alone).findtext(".//{DAV:}getetag") == listed[f"/rooms/{room}/"]
+
+
+def test_a_room_of_more_items_than_one_read_is_listed_whole_as_radicale_lists_it(site):
+    """A room's items come from PostgreSQL a thousand rows at a time (storage/postgres/
+    database.py ``stream``), and the file store lists each file by its stamp: a room of
+    2 500 is listed whole, byte for byte Radicale's answer, by a PROPFIND and a first sync."""
+    server, *_, oracle = site
+    room = new_room(server, "el")
+    start = datetime.datetime(2027, 3, 1, 8, tzinfo=datetime.timezone.utc)
+    hours = [start + datetime.timedelta(hours=i) for i in range(2500)]
+    events = [event(f"{h:%Y%m%dT%H%M%SZ}", f"{h + datetime.timedelta(minutes=30):%Y%m%dT%H%M%SZ}", uid=f"many-{i}")
+              for i, h in enumerate(hours)]
+    vevents = "".join(text[text.index("BEGIN:VEVENT"):text.index("END:VCALENDAR")] for text in events)
+    server.cli("import", room, "-", input=f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n"
+                                          f"{vevents}END:VCALENDAR\r\n")
+    path = f"/rooms/{room}/"
+    status, _, content = servers_answer(server, path, "el-ann", ETAGS)
+    assert (status, content) == radicales_answer(oracle, path, "el-ann", ETAGS)[::2]
+    assert content.count(b"<response>") == 2501
+    status, content = same_sync_answers(site, path, SYNC.format(token="", props=THUNDERBIRDS))
+    assert status == 207 and content.count(b"<response>") == 2500
 
 
 @pytest.mark.parametrize("depth", ["0", "infinity"])

@@ -13,6 +13,7 @@ Radicale's ``[storage] hook`` runs if it committed a change (storage/postgres/ho
 """
 
 import json
+import sys
 import time
 from email.utils import formatdate
 from hashlib import sha256
@@ -47,6 +48,8 @@ class RowItem(KnownItem):
 
     def __init__(self, collection, row):
         href, uid, etag, component, start, end, text, modified = row
+        if component is not None:   # (one "VEVENT" for all the items of a listing, not one each)
+            component = sys.intern(component)
         super().__init__(collection, href, etag, uid, component, (start, end) if start is not None else None, text)
         self._modified = modified
 
@@ -162,7 +165,7 @@ class SqlCollection(radicale_storage.BaseCollection):
                 if href not in found or found[href][-1] <= limit]
 
     def get_all(self) -> List[radicale_item.Item]:
-        return [self._item_of(row) for row in self._db.execute(
+        return [self._item_of(row) for row in self._db.stream(
             f"SELECT {_item_columns()} FROM items WHERE collection = ? AND octet_length(text) <= ? ORDER BY href",
             (self._path, self._storage.max_resource_size))]
 
