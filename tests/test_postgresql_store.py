@@ -215,6 +215,37 @@ def test_a_listing_of_etags_leaves_the_texts_in_the_database_until_one_is_asked_
         assert (item.uid, item.time_range) == (whole.uid, whole.time_range)   # (parsed when asked)
 
 
+def test_a_calendars_etag_is_radicales_hashed_by_the_database(hosts):
+    """The collection's ETag (the PROPFIND's, beside its items) is hashed by the database
+    (one row, not one for each item): the same as Radicale's own over the same items, for
+    an empty calendar, names that are not ASCII, and after its properties change."""
+    from radicale import storage as radicale_storage
+
+    from roomcal.server import config as roomcal_config
+    from roomcal.storage import context
+    a, _ = hosts
+    a.add_room("pg-ctag")
+    storage = radicale_storage.load(roomcal_config.load(a.config))
+
+    def both():
+        with context.request(context.Actor.command_line()), storage.acquire_lock("r"):
+            collection, = storage.discover("/rooms/pg-ctag/")
+            return collection.etag, radicale_storage.BaseCollection.etag.fget(collection)
+
+    empty, radicales = both()
+    assert empty == radicales
+    for n, name in enumerate(("b.ics", "ä-ü.ics", "a.ics")):
+        assert book(a, "pg-ctag", f"2027030{n + 4}T090000Z", f"2027030{n + 4}T100000Z", "pg-alice",
+                    name=name).status_code == 201
+    listed, radicales = both()
+    assert listed == radicales != empty
+    assert a.request("PROPPATCH", "/rooms/pg-ctag/", user="pg-admin", headers={"Content-Type": "application/xml"},
+                     data='<propertyupdate xmlns="DAV:"><set><prop><displayname>Renamed</displayname></prop>'
+                          '</set></propertyupdate>').status_code == 207
+    renamed, radicales = both()
+    assert renamed == radicales != listed
+
+
 def test_a_read_sent_ahead_goes_with_the_next_statement_and_answers_that_request_once(hosts):
     """The front names a request's room before signing in: its row is read in the sign-in's
     round trip (storage/postgres/database.py ``send_ahead``), and answers once, for that
