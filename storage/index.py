@@ -91,7 +91,10 @@ def _setup(conn: sqlite3.Connection) -> None:
 
 
 class Index:
-    KEEPS_STAMPS = True   # of files (storage/stamps.py); a database of items has none
+    # What a room's files looked like when indexed: each file's stamp (storage/stamps.py) and
+    # the folder's fingerprint (``state``), to see changes made behind the store's back.  A
+    # database of items has no files and writes neither (one statement less for each write).
+    WATCHES_FILES = True
 
     def __init__(self, path: str, configuration=None):
         self.path = path
@@ -109,20 +112,20 @@ class Index:
                      stamps: Iterable[Stamp] = ()) -> None:
         with self._db.transaction():
             self._db.execute("DELETE FROM bookings WHERE room = ?", (room,))
-            if self.KEEPS_STAMPS:
-                self._db.execute("DELETE FROM stamps WHERE room = ?", (room,))
             self._db.executemany(ROW_UPSERT, [_values(room, r) for r in rows])
-            self._db.executemany(STAMP_UPSERT, [_stamp_values(room, s) for s in stamps])
-            self._db.execute("INSERT INTO rooms VALUES (?, ?, ?) ON CONFLICT(room) DO UPDATE SET "
-                             "fingerprint = excluded.fingerprint, newest = excluded.newest",
-                             (room, fingerprint, newest))
+            if self.WATCHES_FILES:
+                self._db.execute("DELETE FROM stamps WHERE room = ?", (room,))
+                self._db.executemany(STAMP_UPSERT, [_stamp_values(room, s) for s in stamps])
+                self._db.execute("INSERT INTO rooms VALUES (?, ?, ?) ON CONFLICT(room) DO UPDATE SET "
+                                 "fingerprint = excluded.fingerprint, newest = excluded.newest",
+                                 (room, fingerprint, newest))
 
     def drop_room(self, room: str) -> None:
         with self._db.transaction():
             self._db.execute("DELETE FROM bookings WHERE room = ?", (room,))
-            if self.KEEPS_STAMPS:
+            if self.WATCHES_FILES:
                 self._db.execute("DELETE FROM stamps WHERE room = ?", (room,))
-            self._db.execute("DELETE FROM rooms WHERE room = ?", (room,))
+                self._db.execute("DELETE FROM rooms WHERE room = ?", (room,))
 
     # -- single rows (callers hold Radicale's write lock) ---------------------
     def put(self, room: str, row: Row, fingerprint: str) -> None:
@@ -132,14 +135,14 @@ class Index:
                stamps: Iterable[Stamp] = ()) -> None:
         with self._db.transaction():
             self._db.executemany("DELETE FROM bookings WHERE room = ? AND href = ?", [(room, h) for h in remove])
-            if self.KEEPS_STAMPS:
-                self._db.executemany("DELETE FROM stamps WHERE room = ? AND href = ?", [(room, h) for h in remove])
             self._db.executemany(ROW_UPSERT, [_values(room, r) for r in put])
-            self._db.executemany(STAMP_UPSERT, [_stamp_values(room, s) for s in stamps])
-            self._db.execute("INSERT INTO rooms VALUES (?, ?, ?) ON CONFLICT(room) DO UPDATE SET "
-                             "fingerprint = excluded.fingerprint, newest = CASE "
-                             "WHEN rooms.newest > excluded.newest THEN rooms.newest ELSE excluded.newest END",
-                             (room, fingerprint, newest))
+            if self.WATCHES_FILES:
+                self._db.executemany("DELETE FROM stamps WHERE room = ? AND href = ?", [(room, h) for h in remove])
+                self._db.executemany(STAMP_UPSERT, [_stamp_values(room, s) for s in stamps])
+                self._db.execute("INSERT INTO rooms VALUES (?, ?, ?) ON CONFLICT(room) DO UPDATE SET "
+                                 "fingerprint = excluded.fingerprint, newest = CASE "
+                                 "WHEN rooms.newest > excluded.newest THEN rooms.newest ELSE excluded.newest END",
+                                 (room, fingerprint, newest))
 
     # -- queries ---------------------------------------------------------------
     def overlapping_many(self, rooms: List[str], start: int, end: int) -> Dict[str, List[Row]]:

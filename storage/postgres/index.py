@@ -43,7 +43,7 @@ def refused_as_double_booking(room_of: Callable[[], object]):
 
 
 class OccupancyIndex(Index):
-    KEEPS_STAMPS = False
+    WATCHES_FILES = False
 
     def lock_room(self, room_key: str) -> None:
         """Until the transaction ends, the only writer of this room (or, a user's home path,
