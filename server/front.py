@@ -282,6 +282,7 @@ class Front:
                     method in ("MKCALENDAR", "MKCOL") and path.strip("/").count("/") == 1):  # a new room
                 return _respond(start_response, *errors.dav_error(NotFound(f"There is no room {room_id!r}.")))
             state.if_schedule_tag_match = environ.get("HTTP_IF_SCHEDULE_TAG_MATCH")
+            state.creating = method == "PUT" and environ.get("HTTP_IF_NONE_MATCH", "").strip() == "*"
             body = b"".join(self.radicale(environ, capture))
         status = int(captured["status"].split()[0])
         if state.refusal is not None and status >= 400:

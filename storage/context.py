@@ -39,6 +39,11 @@ class RequestState:
     # Radicale reads the items' texts after releasing its lock (a PROPFIND of their
     # getcontentlength): items read lazily must be read while they are listed.
     texts_after_lock: bool = False
+    # A PUT with If-None-Match: * (how calendar apps create an event), and (UID, Radicale's
+    # time range) of the one new item its body holds, known before the lock: a store may
+    # send the reads of a new booking with the lock's statements.
+    creating: bool = False
+    new_item: Optional[tuple] = None
 
 
 _state: contextvars.ContextVar = contextvars.ContextVar("roomcal_request", default=None)
@@ -92,6 +97,17 @@ def note_texts_after_lock() -> None:
 def texts_after_lock() -> bool:
     state = _state.get()
     return state is not None and state.texts_after_lock
+
+
+def note_new_item(uid: str, time_range: tuple) -> None:
+    state = _state.get()
+    if state is not None and state.creating:
+        state.new_item = (uid, time_range)
+
+
+def new_item() -> Optional[tuple]:
+    state = _state.get()
+    return state.new_item if state is not None else None
 
 
 # A listing of nothing but ETags (server/etag_listing.py): a store may leave the items'

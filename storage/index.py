@@ -81,6 +81,21 @@ CREATE TABLE IF NOT EXISTS stamps(
 """
 
 
+def _overlapping_query(room: str, start: int, end: int, blocking_only: bool = True) -> tuple:
+    """(SQL, parameters) of ``Index.overlapping``: one statement (a round trip, with
+    PostgreSQL), singles that start at most the room's longest single before the window
+    (an index range), and series envelopes.  A zero-length booking at ``start`` still counts
+    as inside the window."""
+    block = " AND blocking = 1" if blocking_only else ""
+    return (f"SELECT {COLUMNS} FROM bookings WHERE room = ? AND recurring = 0 AND start < ? "
+            'AND start >= ? - coalesce((SELECT max("end" - start) FROM bookings '
+            "                           WHERE room = ? AND recurring = 0), 0) "
+            'AND ("end" > ? OR start = ?)' + block + " UNION ALL "
+            f"SELECT {COLUMNS} FROM bookings "
+            'WHERE room = ? AND recurring = 1 AND start < ? AND "end" > ?' + block,
+            (room, end, start, room, start, start, room, end, start))
+
+
 def _setup(conn: sqlite3.Connection) -> None:
     columns = [r[1] for r in conn.execute("PRAGMA table_info(rooms)")]
     booking_columns = [r[1] for r in conn.execute("PRAGMA table_info(bookings)")]
@@ -152,19 +167,7 @@ class Index:
 
     def overlapping(self, room: str, start: int, end: int, *, blocking_only: bool = True) -> List[Row]:
         """Rows whose span meets [start, end): exact singles, series envelopes."""
-        block = " AND blocking = 1" if blocking_only else ""
-        # One statement (a round trip, with PostgreSQL): singles that start at most the
-        # room's longest single before the window (an index range), and series envelopes.
-        # A zero-length booking at ``start`` still counts as inside the window.
-        rows = self._db.execute(
-            f"SELECT {COLUMNS} FROM bookings WHERE room = ? AND recurring = 0 AND start < ? "
-            'AND start >= ? - coalesce((SELECT max("end" - start) FROM bookings '
-            "                           WHERE room = ? AND recurring = 0), 0) "
-            'AND ("end" > ? OR start = ?)' + block + " UNION ALL "
-            f"SELECT {COLUMNS} FROM bookings "
-            'WHERE room = ? AND recurring = 1 AND start < ? AND "end" > ?' + block,
-            (room, end, start, room, start, start, room, end, start)).fetchall()
-        return [_row(r) for r in rows]
+        return [_row(r) for r in self._db.execute(*_overlapping_query(room, start, end, blocking_only)).fetchall()]
 
     def owned(self, room: str, owner: str, start: int, end: int) -> List[Row]:
         """The blocking rows of ``owner``'s bookings whose span meets [start, end) (singles

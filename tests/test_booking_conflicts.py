@@ -145,6 +145,32 @@ def test_409_body_is_a_namespaced_dav_error_with_each_conflict(server):
     assert sentence and "already booked" in sentence and "Board meeting" in sentence
 
 
+def test_what_calendar_apps_create_with_if_none_match_is_checked_alike(server):
+    """Thunderbird creates an event with If-None-Match: * (PostgreSQL then reads the room's
+    rows around it with the room's lock: storage/postgres/store.py): overlaps, a buffer,
+    floating times in the room's zone, a series longer than a week, a UID the room has
+    under another name, and a slot freed in the same moment are decided as for any PUT."""
+    def create(r, start, end, user="c-bob", name=None, **kw):
+        return server.put_ics(f"/rooms/{r}/{name or uuid.uuid4().hex + '.ics'}", event(start, end, **kw),
+                              user=user, **{"If-None-Match": "*"})
+
+    r = room(server, "--buffer", "PT15M", tz="Europe/Berlin")
+    assert create(r, "20270118T100000Z", "20270118T110000Z", user="c-alice", name="first.ics",
+                  uid="first").status_code == 201
+    before = snapshot(server, r)
+    assert_conflict(create(r, "20270118T103000Z", "20270118T113000Z"))
+    assert_conflict(create(r, "20270118T111000Z", "20270118T120000Z"))            # inside the buffer
+    assert_conflict(create(r, "20270118T113000", "20270118T120000"))              # 10:30Z, floating in Berlin
+    assert_conflict(create(r, "20270104T100000Z", "20270104T103000Z",
+                           extra="RRULE:FREQ=WEEKLY;COUNT=3"))                   # its third is 18 January
+    refused = create(r, "20270119T100000Z", "20270119T110000Z", uid="first")       # the room has this UID
+    assert refused.status_code == 409 and "no-uid-conflict" in refused.text, refused.text
+    assert snapshot(server, r) == before
+    assert create(r, "20270118T111500Z", "20270118T120000Z").status_code == 201    # after the buffer
+    assert server.request("DELETE", f"/rooms/{r}/first.ics", user="c-alice").status_code in (200, 204)
+    assert create(r, "20270118T094500Z", "20270118T103000Z").status_code == 201    # its slot, freed
+
+
 # -- buffer -------------------------------------------------------------------------------
 def test_buffer_is_the_gap_consecutive_bookings_need(server):
     r = room(server, "--buffer", "PT15M")

@@ -21,7 +21,7 @@ import psycopg
 from roomcal.storage import overlap
 from roomcal.storage.booking import EARLIEST, until
 from roomcal.storage.errors import DoubleBooking
-from roomcal.storage.index import COLUMNS, Index, Row, _row
+from roomcal.storage.index import COLUMNS, Index, Row, _overlapping_query, _row
 
 _ROOM_LOCKS = 0x524F4F4D   # the advisory locks' first key: "ROOM"
 _PREFIXED = ", ".join(f"x.{column.strip()}" for column in COLUMNS.split(","))
@@ -56,6 +56,48 @@ class OccupancyIndex(Index):
         self._db.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (_ROOM_LOCKS, room_key))
         if taken is not None:
             taken.add(room_key)
+
+    # -- a new booking's reads, sent ahead (storage/postgres/store.py ``acquire_lock``) ---------
+    def read_ahead(self, room_key: str, uid: str, lo: int, hi: int) -> Callable[[], None]:
+        """Send what a PUT of a new booking ``uid`` reads next, with the lock's statements:
+        the href of ``uid`` in the room (Radicale's check that it is new) and the room's
+        blocking rows meeting [lo, hi) (the booking core's).  The function returned keeps
+        their answers for the transaction, once answered: ``href_of_uid`` and ``overlapping``
+        answer from them until a write of the room's rows (two round trips less)."""
+        uid_rows = self._db.execute("SELECT href FROM bookings WHERE room = ? AND uid = ?", (room_key, uid))
+        window_rows = self._db.execute(*_overlapping_query(room_key, lo, hi))
+
+        def keep():
+            memo = self._db.memo()
+            found = uid_rows.fetchone()
+            memo[("uid", room_key, uid)] = found[0] if found else None
+            memo[("window", room_key)] = (lo, hi, overlap.Rows(map(_row, window_rows.fetchall())))
+        return keep
+
+    def href_of_uid(self, room: str, uid: str) -> Optional[str]:
+        memo = self._db.memo()
+        if memo is not None and ("uid", room, uid) in memo:
+            return memo[("uid", room, uid)]
+        return super().href_of_uid(room, uid)
+
+    def overlapping(self, room: str, start: int, end: int, *, blocking_only: bool = True) -> List[Row]:
+        memo = self._db.memo()
+        window = memo.get(("window", room)) if memo is not None and blocking_only else None
+        if window is not None and window[0] <= start and end <= window[1]:
+            return window[2].overlapping(start, end)
+        return super().overlapping(room, start, end, blocking_only=blocking_only)
+
+    def change(self, *args, **kwargs) -> None:
+        self._db.forget()   # (what was read ahead of the room's rows)
+        super().change(*args, **kwargs)
+
+    def replace_room(self, *args, **kwargs) -> None:
+        self._db.forget()
+        super().replace_room(*args, **kwargs)
+
+    def drop_room(self, room: str) -> None:
+        self._db.forget()
+        super().drop_room(room)
 
     def overlapping_many(self, rooms: List[str], start: int, end: int) -> Dict[str, List[Row]]:
         """``overlapping`` of every room in two queries (the finder asks a hundred rooms):

@@ -16,7 +16,7 @@ from radicale import types
 
 from roomcal.storage import context
 from roomcal.storage.booking import row_for
-from roomcal.storage.commit import Put
+from roomcal.storage.commit import HELD_MARGIN, Put
 from roomcal.storage.errors import Refusal
 from roomcal.storage.guarded import GuardedCollection, GuardedStorage, RoomView, room_id_of
 from roomcal.storage.instances import BadBooking, Booking
@@ -83,6 +83,13 @@ class Collection(GuardedCollection, SqlCollection):
         index = self._storage.index
         index.change(self.path, "", put=[p.row for p in put], remove=remove)
         index.occupy(self.path, self.room(), self._storage.core, put, remove)
+
+
+# A new booking's rows read with its lock: around its span by a day for floating times
+# (HELD_MARGIN) and a room's buffer of up to a day; a longer buffer's window is read when
+# the booking core asks for it.  Only for a booking of at most a week.
+READ_AHEAD_REACH = HELD_MARGIN + 86400
+READ_AHEAD_SPAN = 7 * 86400
 
 
 class Storage(GuardedStorage, SqlStorage):
@@ -159,8 +166,10 @@ class Storage(GuardedStorage, SqlStorage):
                     for path in locks:
                         self.index.lock_room(path)
                     keep = self.read_ahead(kwargs["path"]) if writes_item else None
-                if keep is not None:
-                    keep()
+                    keep_booking = self._read_ahead_new_booking(kwargs) if writes_item else None
+                for kept in (keep, keep_booking):
+                    if kept is not None:
+                        kept()
             state = context.current()
             refused_before = state.refusal if state is not None else None
             yield
@@ -168,6 +177,19 @@ class Storage(GuardedStorage, SqlStorage):
                 # Radicale answered a refusal itself (a 4xx, no exception reaches us): what
                 # the request wrote before it was refused must not stay.
                 self.db.rollback_only()
+
+    def _read_ahead_new_booking(self, lock_arguments: dict):
+        """A PUT creating one item in a room (storage/context.py ``new_item``): the index's
+        reads of a new booking, sent with the lock's statements (``OccupancyIndex.read_ahead``).
+        A booking longer than a week (a series) leaves its reads to the booking core."""
+        new = context.new_item()
+        room_key = lock_arguments["path"].strip("/").rpartition("/")[0]
+        if new is None or lock_arguments.get("request") != "PUT" or room_id_of(room_key) is None:
+            return None
+        uid, (start, end) = new
+        if end - start > READ_AHEAD_SPAN:
+            return None
+        return self.index.read_ahead(room_key, uid, start - READ_AHEAD_REACH, end + READ_AHEAD_REACH)
 
 
 def _writes_item(mode: str, lock_arguments: dict) -> bool:
