@@ -184,7 +184,7 @@ class Rest:
                 token = args.get("sync-token") or ""
                 journal = self.storage.journal
                 if continues_listing(token):  # initial sync: the items themselves, in pages
-                    hrefs, next_token, more = journal.listing(collection.path, token, collection._list(), limit)
+                    hrefs, next_token, more = journal.listing(collection.path, token, collection.names_after, limit)
                     pairs = [(href, item) for href, item in collection.get_multi(hrefs) if item is not None]
                 else:
                     hrefs, next_token, more = journal.changes(collection.path, token, limit)

@@ -168,16 +168,17 @@ class Journal:
             raise ValueError(str(e)) from None
         return token, changed
 
-    def listing(self, collection: str, token: str, hrefs: Iterable[str],
+    def listing(self, collection: str, token: str, names_after: Callable[[Optional[str], Optional[int]], List[str]],
                 limit: Optional[int]) -> Tuple[List[str], str, bool]:
-        """A page of an initial sync: of ``hrefs`` (the collection's, now) those after the
-        last one ``token`` listed (empty: from the first), in href order, at most ``limit``;
-        (that page, next token, more?)."""
+        """A page of an initial sync: the collection's hrefs now after the last one ``token``
+        listed (empty: from the first), in the store's href order, at most ``limit``;
+        (that page, next token, more?).  ``names_after(after, count)`` gives them (the
+        collection's: at most ``count``, None for all)."""
         if token:
             since, after = self._parse_listing(collection, token)
         else:
             since, after = self._counter(collection)[0], None
-        names = sorted(h for h in hrefs if after is None or h > after)
+        names = names_after(after, None if limit is None else limit + 1)
         if limit is not None and len(names) > limit:
             names = names[:limit]
             return names, f"{PREFIX}{since}{AFTER}{_encode(names[-1])}", True

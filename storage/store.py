@@ -5,13 +5,14 @@ housekeeping made cheaper.
 """
 
 import contextlib
+import heapq
 import logging
 import os
 import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple, Optional, Sequence
+from typing import List, NamedTuple, Optional, Sequence
 
 import radicale.item as radicale_item
 from radicale import pathutils
@@ -157,19 +158,32 @@ class Collection(GuardedCollection, multifilesystem.Collection):
         and numbers then the stamp's (a room of 100 000 held them twice: 20 MB more at a
         listing's peak)."""
         listing = {}
+        for entry in self._item_files():
+            with contextlib.suppress(OSError):   # gone since the scan
+                stat = entry.stat()
+                stamp = stamps.get(entry.name)
+                if matches(stamp, stat):
+                    listing[stamp.href] = stamp
+                else:
+                    listing[entry.name] = FileStat(stat.st_size, stat.st_mtime_ns)
+        return listing
+
+    def _item_files(self):
+        """The folder's entries Radicale's _list names: files of safe names."""
         with os.scandir(self._filesystem_path) as entries:
             for entry in entries:
-                name = entry.name
-                if entry.is_file() and (_PLAIN_NAME.fullmatch(name) or
-                                        pathutils.is_safe_filesystem_path_component(name)):
-                    with contextlib.suppress(OSError):   # gone since the scan
-                        stat = entry.stat()
-                        stamp = stamps.get(name)
-                        if matches(stamp, stat):
-                            listing[stamp.href] = stamp
-                        else:
-                            listing[name] = FileStat(stat.st_size, stat.st_mtime_ns)
-        return listing
+                if entry.is_file() and (_PLAIN_NAME.fullmatch(entry.name) or
+                                        pathutils.is_safe_filesystem_path_component(entry.name)):
+                    yield entry
+
+    def names_after(self, after: Optional[str], count: Optional[int]) -> List[str]:
+        """The hrefs after ``after`` (None: from the first), sorted, at most ``count`` (None:
+        all): a page of a JSON initial sync.  A room's are its files' names alone, without the
+        stamps and stats a listing of its items reads (a page of 1 000 in a room of 100 000
+        read them all: 1.5 s a page)."""
+        names = (entry.name for entry in self._item_files()) if self.room_id is not None else self._list()
+        names = (name for name in names if after is None or name > after)
+        return sorted(names) if count is None else heapq.nsmallest(count, names)
 
     def get_all(self):
         """Radicale's get_all, without its two stats per file for the size check in a room:

@@ -169,6 +169,15 @@ class SqlCollection(radicale_storage.BaseCollection):
             f"SELECT {_item_columns()} FROM items WHERE collection = ? AND octet_length(text) <= ? ORDER BY href",
             (self._path, self._storage.max_resource_size))]
 
+    def names_after(self, after: Optional[str], count: Optional[int]) -> List[str]:
+        """The hrefs after ``after`` (None: from the first) in byte order (the "C" collation:
+        Python's order of str, whatever the database's), at most ``count`` (None: all): a
+        page of a JSON initial sync, without a row for each of the others."""
+        return [href for (href,) in self._db.execute(
+            'SELECT href FROM items WHERE collection = ? AND href COLLATE "C" > ? ORDER BY href COLLATE "C"'
+            + (" LIMIT ?" if count is not None else ""),
+            (self._path, after or "", *((count,) if count is not None else ())))]
+
     def _list(self) -> List[str]:
         return [href for (href,) in self._db.execute(
             "SELECT href FROM items WHERE collection = ? ORDER BY href", (self._path,))]
