@@ -9,6 +9,7 @@ representation of the iCalendar stored there.  Rights are Radicale's
 """
 
 import collections
+import contextlib
 import datetime
 import json
 import posixpath
@@ -23,7 +24,7 @@ from werkzeug.http import parse_accept_header
 from werkzeug.wrappers import Request
 
 from roomcal.server import errors, jscalendar
-from roomcal.storage import rooms
+from roomcal.storage import context, rooms
 from roomcal.storage.errors import BadRequest, Forbidden, NotFound, Refusal, UnsupportedComponent
 from roomcal.storage.instances import BadBooking, Booking, TooManyOccurrences
 from roomcal.storage.journal import InvalidToken, continues_listing
@@ -176,8 +177,12 @@ class Rest:
         props = args.getlist("props[]") or args.getlist("props")
         window = _window(args, self._zone(collection_path))
         text = (args.get("text") or "").strip().lower()
+        # The events' ETags alone (what a syncing script asks: props[]=getetag): no item's
+        # text read, no JSCalendar made (a page of 1 000 of a room took 0.3-0.4 s for them).
+        etags_alone = props == ["getetag"] and not window and not text
         body = {}
-        with self.storage.acquire_lock("r", identity.user):
+        with self.storage.acquire_lock("r", identity.user), \
+                (context.listing_etags_only() if etags_alone else contextlib.nullcontext()):
             collection = self.storage.calendar(collection_path)
             if "sync-token" in args:
                 limit = _positive(args.get("nresults"))
@@ -194,10 +199,14 @@ class Rest:
                     body["more-results"] = True
             else:
                 pairs = [(item.href, item) for item in collection.get_all()]
+            prefix = "/" + collection.path.strip("/") + "/"
+            if etags_alone:   # (an item gone is None; an event's is its ETag; others are no Events)
+                responses = {quote(prefix + href): item.etag if item else None for href, item in pairs
+                             if item is None or item.component_name == "VEVENT"}
+                return 200, [], {"responses": responses, **body}
             snapshot = [(href, item.etag if item else None, item.serialize() if item else None)
                         for href, item in pairs]
         responses = {}  # keyed by URL path, percent-encoded as CalDAV lists it
-        prefix = "/" + collection.path.strip("/") + "/"
         for href, etag, ical in snapshot:
             if ical is None:
                 responses[quote(prefix + href)] = None

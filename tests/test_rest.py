@@ -7,8 +7,8 @@ CalDAV and JSON.
 import concurrent.futures
 import json
 import uuid
-from urllib.parse import quote, unquote
 import xml.etree.ElementTree as ET
+from urllib.parse import quote, unquote
 
 import pytest
 
@@ -342,6 +342,36 @@ def test_initial_sync_pages_names_in_one_order_whatever_their_letters(server):
         if not page.get("more-results"):
             break
     assert listed == sorted(names)
+
+
+def test_a_sync_of_etags_alone_lists_what_the_full_sync_lists(server):
+    """props[]=getetag answers each event's ETag without reading or converting the items
+    (server/rest.py): the same hrefs as a full sync (a task is no Event, in both), each
+    the ETag a CalDAV GET gives, an item deleted since the token as null; in a room too."""
+    path = "/rs-alice/etags/"
+    assert server.request("MKCALENDAR", path, user="rs-alice").status_code == 201
+    for n in range(3):
+        assert send(server, "PUT", f"{path}e{n}.ics", simple(f"e{n}", uid=f"etags-{n}")).status_code == 201
+    task = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VTODO\r\nUID:etags-task\r\n" \
+           "DTSTAMP:20270101T000000Z\r\nSUMMARY:A task\r\nEND:VTODO\r\nEND:VCALENDAR\r\n"
+    assert server.put_ics(f"{path}task.ics", task, user="rs-alice").status_code == 201
+    room = "/rooms/rsroom/"
+    assert send(server, "PUT", f"{room}etags-room.ics", simple("r", start="2027-09-20T10:00:00", uid="etags-room"),
+                user="rs-bob").status_code == 201
+
+    def etags(where, token="", user="rs-alice"):
+        return get_json(server, where, user=user, params={"sync-token": token, "props[]": "getetag"}).json()
+
+    for where, user in ((path, "rs-alice"), (room, "rs-bob")):
+        full = get_json(server, where, user=user, params={"sync-token": ""}).json()["responses"]
+        alone = etags(where, user=user)["responses"]
+        assert set(alone) == set(full) and alone
+        for href, etag in alone.items():
+            assert etag == server.request("GET", href, user=user).headers["ETag"]
+    assert f"{path}task.ics" not in etags(path)["responses"]
+    token = etags(path)["sync-token"]
+    assert server.request("DELETE", f"{path}e1.ics", user="rs-alice").status_code in (200, 204)
+    assert etags(path, token)["responses"] == {f"{path}e1.ics": None}
 
 
 def test_initial_sync_pages_miss_nothing_when_others_write_between_pages(server):
