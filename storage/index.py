@@ -81,6 +81,9 @@ CREATE TABLE IF NOT EXISTS stamps(
 """
 
 
+HREF_OF_UID = "SELECT href FROM bookings WHERE room = ? AND uid = ?"   # (``Index.href_of_uid``)
+
+
 def _overlapping_query(room: str, start: int, end: int, blocking_only: bool = True) -> tuple:
     """(SQL, parameters) of ``Index.overlapping``: one statement (a round trip, with
     PostgreSQL), singles that start at most the room's longest single before the window
@@ -179,8 +182,7 @@ class Index:
         return [_row(r) for r in rows]
 
     def href_of_uid(self, room: str, uid: str) -> Optional[str]:
-        row = self._db.execute("SELECT href FROM bookings WHERE room = ? AND uid = ?",
-                                 (room, uid)).fetchone()
+        row = self._db.execute(HREF_OF_UID, (room, uid)).fetchone()
         return row[0] if row else None
 
     def uids_present(self, room: str, uids: Iterable[str]) -> set:

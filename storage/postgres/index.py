@@ -21,7 +21,7 @@ import psycopg
 from roomcal.storage import overlap
 from roomcal.storage.booking import EARLIEST, until
 from roomcal.storage.errors import DoubleBooking
-from roomcal.storage.index import COLUMNS, Index, Row, _overlapping_query, _row
+from roomcal.storage.index import COLUMNS, HREF_OF_UID, Index, Row, _overlapping_query, _row
 
 _ROOM_LOCKS = 0x524F4F4D   # the advisory locks' first key: "ROOM"
 _PREFIXED = ", ".join(f"x.{column.strip()}" for column in COLUMNS.split(","))
@@ -64,7 +64,7 @@ class OccupancyIndex(Index):
         blocking rows meeting [lo, hi) (the booking core's).  The function returned keeps
         their answers for the transaction, once answered: ``href_of_uid`` and ``overlapping``
         answer from them until a write of the room's rows (two round trips less)."""
-        uid_rows = self._db.execute("SELECT href FROM bookings WHERE room = ? AND uid = ?", (room_key, uid))
+        uid_rows = self._db.execute(HREF_OF_UID, (room_key, uid))
         window_rows = self._db.execute(*_overlapping_query(room_key, lo, hi))
 
         def keep():
